@@ -1,0 +1,78 @@
+"""Outcomes: what happened to one scenario in one run, and the run that holds them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Verdict(str, enum.Enum):
+    DETECTED = "detected"  # adversary: every expected rule fired before its deadline
+    MISSED = "missed"  # adversary: an expected rule did not fire in time
+    SILENT = "silent"  # benign: the watched rules stayed quiet for the whole window
+    FALSE_POSITIVE = "false_positive"  # benign: a watched rule fired
+    ERROR = "error"  # the scenario or the lab failed; nothing can be concluded
+    SKIPPED = "skipped"  # cannot run here (backend missing, capability absent), with a reason
+
+    @property
+    def passed(self) -> bool:
+        return self in (Verdict.DETECTED, Verdict.SILENT, Verdict.SKIPPED)
+
+
+class Visibility(str, enum.Enum):
+    """VECTR-style depth of what the defender got, best first (no blocking in this lab)."""
+
+    ALERTED = "alerted"  # a rule fired on it
+    LOGGED = "logged"  # the sensors saw its objects, but no expected rule fired
+    NONE = "none"  # the sensors saw nothing of it
+
+
+@dataclass(slots=True)
+class RuleResult:
+    rule_id: str
+    fired: bool
+    latency_s: float | None = None  # from the scenario's recorded action time to the alert
+    alert_count: int = 0
+
+
+@dataclass(slots=True)
+class Outcome:
+    scenario_id: str
+    title: str
+    kind: str  # "adversary" or "benign"
+    techniques: list[str]
+    backend: str
+    verdict: Verdict
+    reason: str  # always says why, in a sentence
+    visibility: Visibility = Visibility.NONE
+    started_at: float = 0.0
+    action_at: float | None = None  # when the scenario recorded its decisive action
+    finished_at: float = 0.0
+    latency_s: float | None = None  # worst latency over the expected rules (adversary only)
+    rules: list[RuleResult] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # every alert attributed to it
+    data_sources: list[str] = field(default_factory=list)  # sensors that saw its objects
+    objects: list[str] = field(default_factory=list)  # what the lab reported it created
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["verdict"] = self.verdict.value
+        data["visibility"] = self.visibility.value
+        return data
+
+
+@dataclass(slots=True)
+class RunResult:
+    run_id: str
+    attack_version: str  # the pinned ATT&CK version every technique id refers to
+    backend: str
+    started_at: float
+    finished_at: float
+    outcomes: list[Outcome]
+    status: str = "complete"  # "complete" or "aborted"
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "complete" and all(o.verdict.passed for o in self.outcomes)

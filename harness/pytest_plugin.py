@@ -1,0 +1,1 @@
+"""pytest plugin: scenarios as pytest items (filled in by the harness work)."""

@@ -1,0 +1,30 @@
+"""The lab: a private Docker engine, offline images, internal lab networks, and backends.
+
+The lab knows nothing of scenarios or detectors. Scenarios receive a ``Lab`` (one scope of a run)
+and deploy ``WorkloadSpec``s through it.
+"""
+
+from lab.backends.base import ExecResult, Workload
+from lab.engine import Engine
+from lab.errors import EngineUnavailable, LabError
+from lab.lab import Endpoint, Lab, LabSession
+from lab.networks import LAB_RANGE, LabNetwork
+from lab.workload import Logging, Mount, Resources, UnsupportedWorkload, WorkloadSpec
+
+__all__ = [
+    "LAB_RANGE",
+    "Endpoint",
+    "Engine",
+    "EngineUnavailable",
+    "ExecResult",
+    "Lab",
+    "LabError",
+    "LabNetwork",
+    "LabSession",
+    "Logging",
+    "Mount",
+    "Resources",
+    "UnsupportedWorkload",
+    "Workload",
+    "WorkloadSpec",
+]

@@ -1,0 +1,117 @@
+"""Sinkhole / C2 endpoint that runs inside a lab container on the lab "internet".
+
+It accepts TCP on the given ports and DNS over UDP, answers like the service it pretends to be,
+and appends one JSON line per connection (or datagram) to the record file: time, protocol, port,
+peer, bytes received and the first bytes. It stops by itself after --max-seconds or after
+--max-connections, so it can never outlive a forgotten run for long.
+"""
+
+import argparse
+import asyncio
+import json
+import socket
+import struct
+import time
+
+HTTP_PORTS = {80, 443, 8080, 3128}
+
+
+def record(path, **fields):
+    fields["ts"] = time.time()
+    with open(path, "a") as out:
+        out.write(json.dumps(fields) + "\n")
+
+
+class Budget:
+    def __init__(self, limit):
+        self.left = limit
+        self.done = asyncio.Event()
+
+    def take(self):
+        self.left -= 1
+        if self.left <= 0:
+            self.done.set()
+
+
+async def handle_tcp(reader, writer, port, path, budget):
+    peer = writer.get_extra_info("peername")[0]
+    first = b""
+    total = 0
+    started = time.time()
+    try:
+        while total < 64 * 1024 * 1024:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout=30)
+            if not chunk:
+                break
+            if not first:
+                first = chunk[:256]
+                if port in HTTP_PORTS:
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                else:
+                    writer.write(b"ok\n")
+                await writer.drain()
+            total += len(chunk)
+            if port in HTTP_PORTS and b"\r\n\r\n" in first and total == len(first) and len(chunk) < 65536:
+                break  # one request per connection is all a sinkhole needs to see
+    except (asyncio.TimeoutError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+        record(path, proto="tcp", port=port, peer=peer, bytes=total, head=first.decode("latin-1"),
+               duration=round(time.time() - started, 3))
+        budget.take()
+
+
+class DnsSinkhole(asyncio.DatagramProtocol):
+    """Answers every A question with the sinkhole's own address, as a hijacking resolver would."""
+
+    def __init__(self, answer, path, budget):
+        self.answer = socket.inet_aton(answer)
+        self.path = path
+        self.budget = budget
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        if len(data) < 12:
+            return
+        name, offset = [], 12
+        while offset < len(data) and data[offset] != 0:
+            length = data[offset]
+            name.append(data[offset + 1:offset + 1 + length].decode("latin-1"))
+            offset += 1 + length
+        question = data[12:offset + 5]
+        reply = data[:2] + b"\x81\x80" + b"\x00\x01\x00\x01\x00\x00\x00\x00" + question
+        reply += b"\xc0\x0c\x00\x01\x00\x01" + struct.pack(">IH", 60, 4) + self.answer
+        self.transport.sendto(reply, addr)
+        record(self.path, proto="dns", port=53, peer=addr[0], bytes=len(data), head=".".join(name))
+        self.budget.take()
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ports", default="80,443,4444,8080")
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--record", default="/var/log/sinkhole/received.jsonl")
+    parser.add_argument("--max-seconds", type=float, default=3 * 3600)
+    parser.add_argument("--max-connections", type=int, default=200000)
+    args = parser.parse_args()
+    budget = Budget(args.max_connections)
+    servers = []
+    for port in (int(p) for p in args.ports.split(",") if p):
+        servers.append(await asyncio.start_server(
+            lambda r, w, port=port: handle_tcp(r, w, port, args.record, budget), "0.0.0.0", port))
+    loop = asyncio.get_running_loop()
+    await loop.create_datagram_endpoint(lambda: DnsSinkhole(args.address, args.record, budget),
+                                        local_addr=("0.0.0.0", 53))
+    record(args.record, proto="control", port=0, peer="", bytes=0, head="ready")
+    try:
+        await asyncio.wait_for(budget.done.wait(), timeout=args.max_seconds)
+    except asyncio.TimeoutError:
+        pass
+    for server in servers:
+        server.close()
+
+
+asyncio.run(main())

@@ -1,0 +1,52 @@
+"""The backend interface: every backend turns a WorkloadSpec into something running and back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from lab.networks import LabNetwork
+    from lab.workload import WorkloadSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeployContext:
+    run_id: str
+    name: str  # the unique name the lab chose ("batch-3fa9c1")
+    image: str  # the lab base image tag, used when the spec names none
+    networks: dict[str, LabNetwork]  # lab network role -> network
+    labels: dict[str, str] = field(default_factory=dict)  # bookkeeping labels to attach
+
+
+@dataclass(slots=True)
+class Workload:
+    """Something a backend runs: a container, a service or a pod."""
+
+    id: str  # engine id: container id, service id, pod uid
+    name: str
+    kind: str  # "container" | "service" | "pod"
+    backend: str
+    addresses: dict[str, str] = field(default_factory=dict)  # network role -> address
+    container_ids: list[str] = field(default_factory=list)  # the containers behind it, for attribution
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+class Backend(Protocol):
+    name: ClassVar[str]
+
+    def deploy(self, spec: WorkloadSpec, ctx: DeployContext) -> Workload: ...
+
+    def remove(self, workload: Workload) -> None: ...
+
+    def exec(self, workload: Workload, command: list[str], *, detach: bool = False, user: str | None = None,
+             privileged: bool = False, timeout: float = 120) -> ExecResult: ...

@@ -1,0 +1,190 @@
+"""Run bookkeeping: the neutral run label, run records, and the reaper for dead runs.
+
+Every object the lab creates carries ``RUN_LABEL=<run id>``. The label is neutral: it says which run
+made an object, never what the object is for. Sensors strip it before detectors see anything.
+
+A run record (``runs/<run id>.json``) holds the owning pid and a status. Records are replaced
+atomically (write to a temporary file, then rename), so a killed run leaves a whole record that the
+reaper marks ``aborted``, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+
+from lab.paths import LabPaths
+
+RUN_LABEL = "io.stowaway.run"
+IPTABLES_COMMENT_PREFIX = "stowaway:"
+TRACEFS_INSTANCE_PREFIX = "stowaway-"
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def _write_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+@dataclass(slots=True)
+class RunRecord:
+    run_id: str
+    pid: int
+    started_at: float
+    status: str = "running"  # running | complete | failed | aborted
+    finished_at: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def save(self, paths: LabPaths) -> None:
+        paths.runs.mkdir(parents=True, exist_ok=True)
+        _write_atomic(paths.runs / f"{self.run_id}.json", {
+            "run_id": self.run_id, "pid": self.pid, "started_at": self.started_at, "status": self.status,
+            "finished_at": self.finished_at, "notes": self.notes,
+        })
+
+    @classmethod
+    def load(cls, path: Path) -> RunRecord | None:
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def live_run_ids(paths: LabPaths) -> set[str]:
+    live = set()
+    for path in paths.runs.glob("*.json"):
+        record = RunRecord.load(path)
+        if record and record.status == "running" and _alive(record.pid):
+            live.add(record.run_id)
+    return live
+
+
+@dataclass(slots=True)
+class ReapReport:
+    containers: int = 0
+    services: int = 0
+    networks: int = 0
+    volumes: int = 0
+    iptables_rules: int = 0
+    tracefs_instances: int = 0
+    runs_marked_aborted: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.containers + self.services + self.networks + self.volumes + self.iptables_rules + \
+            self.tracefs_instances
+
+
+def _run_of(labels: dict[str, str] | None) -> str | None:
+    return (labels or {}).get(RUN_LABEL)
+
+
+def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[str] | None = None) -> ReapReport:
+    """Remove what runs left behind.
+
+    ``keep``: run ids never touched (the caller's own). ``only``: reap just these run ids (teardown
+    of one run); when None, every run that is not alive is reaped (start-up and `stowaway reap`).
+    """
+    keep = (keep or set()) | (live_run_ids(paths) if only is None else set())
+    report = ReapReport()
+
+    def doomed(run: str | None) -> bool:
+        if run is None or run in keep:
+            return False
+        return only is None or run in only
+
+    if client is not None:
+        with contextlib.suppress(docker.errors.APIError):
+            if client.info().get("Swarm", {}).get("ControlAvailable"):
+                for service in client.services.list(filters={"label": RUN_LABEL}):
+                    if doomed(_run_of(service.attrs["Spec"].get("Labels"))):
+                        with contextlib.suppress(docker.errors.APIError):
+                            service.remove()
+                            report.services += 1
+        for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
+            if doomed(_run_of(container.labels)):
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True, v=True)
+                    report.containers += 1
+        for network in client.networks.list(filters={"label": RUN_LABEL}):
+            if doomed(_run_of(network.attrs.get("Labels"))):
+                with contextlib.suppress(docker.errors.APIError):
+                    network.remove()
+                    report.networks += 1
+        for volume in client.volumes.list(filters={"label": RUN_LABEL}):
+            if doomed(_run_of(volume.attrs.get("Labels"))):
+                with contextlib.suppress(docker.errors.APIError):
+                    volume.remove(force=True)
+                    report.volumes += 1
+    report.iptables_rules = reap_iptables(doomed)
+    report.tracefs_instances = reap_tracefs(doomed)
+    for path in paths.runs.glob("*.json"):
+        record = RunRecord.load(path)
+        if record and record.status == "running" and doomed(record.run_id) and not _alive(record.pid):
+            record.status = "aborted"
+            record.finished_at = time.time()
+            record.notes.append("marked aborted by the reaper: its process was gone")
+            record.save(paths)
+            report.runs_marked_aborted.append(record.run_id)
+    return report
+
+
+def reap_iptables(doomed: Any) -> int:
+    """Delete host iptables rules whose comment names a doomed run (the lab's containment guards)."""
+    removed = 0
+    for table in ("filter", "nat", "raw", "mangle"):
+        try:
+            dump = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return removed
+        for line in dump.splitlines():
+            if not line.startswith("-A ") or IPTABLES_COMMENT_PREFIX not in line:
+                continue
+            run = line.split(IPTABLES_COMMENT_PREFIX, 1)[1].split()[0].strip('"')
+            if doomed(run):
+                rule = line[3:].split()
+                result = subprocess.run(["iptables", "-t", table, "-D", *_unquote(rule)], capture_output=True)
+                removed += result.returncode == 0
+    return removed
+
+
+def _unquote(tokens: list[str]) -> list[str]:
+    # iptables-save quotes comments with spaces; the lab's comments have none, so quotes just go.
+    return [token.strip('"') for token in tokens]
+
+
+def reap_tracefs(doomed: Any) -> int:
+    removed = 0
+    instances = Path("/sys/kernel/tracing/instances")
+    if not instances.is_dir():
+        return 0
+    for inst in instances.iterdir():
+        # Instance names are "stowaway-<run id>[-<sensor>]"; a run id is three dash-joined parts.
+        run = "-".join(inst.name[len(TRACEFS_INSTANCE_PREFIX):].split("-")[:3])
+        if inst.name.startswith(TRACEFS_INSTANCE_PREFIX) and doomed(run):
+            with contextlib.suppress(OSError):
+                inst.rmdir()
+                removed += 1
+    return removed

@@ -1,0 +1,101 @@
+"""Offline lab images: a Debian root filesystem from ``debootstrap``, imported with ``docker import``.
+
+No registry is involved. The image is tagged with a hash of its recipe (suite, variant, packages,
+mirror), so a second run finds the tag and builds nothing. The root filesystem tarball is cached
+too, so an engine whose data root was wiped re-imports in seconds instead of re-bootstrapping.
+Every package any scenario needs is baked in here: nothing runs apt inside a container.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import docker.errors
+
+from lab.engine import Engine
+from lab.errors import LabError
+
+IMAGE_REPOSITORY = "stowaway/base"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecipe:
+    suite: str = "bookworm"
+    variant: str = "minbase"
+    mirror: str = field(default_factory=lambda: os.environ.get("STOWAWAY_DEBIAN_MIRROR", "http://deb.debian.org/debian"))
+    # Why each package: the scenarios' payloads and their benign twins run these, offline.
+    packages: tuple[str, ...] = (
+        "iptables",  # NAT redirect inside a container's namespace
+        "iproute2",  # ip, ss: network set-up and inspection
+        "procps",  # ps, pkill
+        "python3",  # the sinkhole, relays, beacons and payloads are small Python programs (asyncio)
+        "netcat-openbsd",  # raw TCP clients
+        "socat",  # relays and proxy chains
+        "nginx-light",  # the real nginx, for the masquerade twin
+        "curl",  # HTTP clients, through proxies
+    )
+
+    def digest(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def tag(self) -> str:
+        return f"{IMAGE_REPOSITORY}:{self.digest()}"
+
+
+def _image_exists(engine: Engine, tag: str) -> bool:
+    try:
+        engine.client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _bootstrap(recipe: ImageRecipe, tarball: Path) -> None:
+    debootstrap = shutil.which("debootstrap")
+    if debootstrap is None:
+        raise LabError("debootstrap is missing: `apt-get install -y debootstrap` (or run `stowaway setup`)")
+    with tempfile.TemporaryDirectory(prefix="stowaway-rootfs-", dir=tarball.parent) as tmp:
+        root = Path(tmp) / "root"
+        command = [
+            debootstrap, f"--variant={recipe.variant}", f"--include={','.join(recipe.packages)}",
+            recipe.suite, str(root), recipe.mirror,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+        if result.returncode != 0:
+            raise LabError(f"debootstrap failed ({result.returncode}): {result.stdout[-1500:]}{result.stderr[-1500:]}")
+        # The apt lists and caches are dead weight: containers never run apt.
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            shutil.rmtree(root / junk, ignore_errors=True)
+        partial = tarball.with_suffix(".partial")
+        subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."], check=True)
+        partial.rename(tarball)
+
+
+def ensure_base_image(engine: Engine, recipe: ImageRecipe | None = None) -> str:
+    """Return the tag of the lab base image, building it only if its recipe changed.
+
+    Raises:
+        LabError: debootstrap or the import failed; the message carries their output.
+    """
+    recipe = recipe or ImageRecipe()
+    if _image_exists(engine, recipe.tag):
+        return recipe.tag
+    cache = engine.paths.image_cache
+    cache.mkdir(parents=True, exist_ok=True)
+    tarball = cache / f"base-{recipe.digest()}.tar"
+    if not tarball.exists():
+        _bootstrap(recipe, tarball)
+    with open(tarball, "rb") as stream:
+        result = engine.cli("import", "--change", 'CMD ["/bin/sh"]', "-", recipe.tag, input=stream.read())
+    if result.returncode != 0:
+        raise LabError(f"docker import of {tarball} failed: {result.stderr.decode(errors='replace')}")
+    return recipe.tag

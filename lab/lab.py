@@ -1,0 +1,295 @@
+"""The lab: one run's substrate (``LabSession``) and the handle a scenario gets (``Lab``).
+
+``LabSession`` owns the engine lease, the run record, the lab networks, the sinkhole and the host
+guard rules. ``Lab`` is one scenario's scope inside it: whatever the scenario creates through it is
+recorded (so the harness can attribute alerts by object) and registered on a cleanup stack that the
+runner unwinds last-in-first-out, whether the scenario passed, raised, or the run was interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+
+from lab import containment, engine as engine_mod
+from lab.backends.base import DeployContext, ExecResult, Workload
+from lab.backends.docker import DockerBackend
+from lab.bookkeeping import RUN_LABEL, RunRecord, new_run_id, reap
+from lab.engine import Engine
+from lab.errors import LabError
+from lab.images import ensure_base_image
+from lab.networks import LabNetwork, create_lab_networks
+from lab.paths import LabPaths
+from lab.workload import WorkloadSpec
+
+SINKHOLE_PORTS = (80, 443, 4444, 8080)
+SINKHOLE_HOST = 10  # the sinkhole is .10 of the lab internet
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    address: str
+    ports: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class ActionMark:
+    at: float
+    note: str
+
+
+class Lab:
+    """One scenario's view of the lab. Scenarios only ever talk to this."""
+
+    def __init__(self, session: LabSession, scope: str) -> None:
+        self._session = session
+        self.scope = scope
+        self.started_at = time.time()
+        self.actions: list[ActionMark] = []
+        self.workloads: list[Workload] = []
+        self._cleanups: list[tuple[str, Callable[[], None]]] = []
+        self._lock = threading.Lock()
+
+    # --- what a scenario reads ------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        return self._session.engine
+
+    @property
+    def backend_name(self) -> str:
+        return self._session.backend.name
+
+    @property
+    def image(self) -> str:
+        return self._session.image
+
+    @property
+    def networks(self) -> dict[str, LabNetwork]:
+        return self._session.networks
+
+    @property
+    def sinkhole(self) -> Endpoint:
+        return self._session.sinkhole_endpoint
+
+    # --- what a scenario does ---------------------------------------------------------------
+    def name(self, role: str) -> str:
+        """A unique, neutral object name: the role stem plus random hex."""
+        return f"{role}-{secrets.token_hex(3)}"
+
+    def deploy(self, spec: WorkloadSpec, name: str | None = None) -> Workload:
+        ctx = DeployContext(run_id=self._session.run_id, name=name or self.name(spec.role), image=self.image,
+                            networks=self.networks, labels={RUN_LABEL: self._session.run_id})
+        workload = self._session.backend.deploy(spec, ctx)
+        with self._lock:
+            self.workloads.append(workload)
+        self.cleanup(f"remove {workload.ref}", lambda: self._session.backend.remove(workload))
+        return workload
+
+    def exec(self, workload: Workload, *command: str, detach: bool = False, user: str | None = None,
+             privileged: bool = False, check: bool = True, timeout: float = 120) -> ExecResult:
+        result = self._session.backend.exec(workload, list(command), detach=detach, user=user,
+                                            privileged=privileged, timeout=timeout)
+        if check and not detach and result.exit_code != 0:
+            raise LabError(f"`{' '.join(command)}` in {workload.name} exited {result.exit_code}: {result.output[-500:]}")
+        return result
+
+    def action(self, note: str) -> float:
+        """Record the decisive moment; detection latency is measured from the first one."""
+        mark = ActionMark(at=time.time(), note=note)
+        self.actions.append(mark)
+        return mark.at
+
+    def cleanup(self, what: str, fn: Callable[[], None]) -> None:
+        """Register an undo step. The runner runs them last-in-first-out, always."""
+        with self._lock:
+            self._cleanups.append((what, fn))
+
+    def host_dir(self, name: str) -> Path:
+        """A lab-owned host directory for this scope (stands in for host system paths)."""
+        path = self._session.host_root / self.scope / name
+        path.mkdir(parents=True, exist_ok=True)
+        self.cleanup(f"remove host dir {path}", lambda: shutil.rmtree(path, ignore_errors=True))
+        return path
+
+    def track(self, workload: Workload) -> None:
+        """Record an object the scenario created by other means (a service it made via the API)."""
+        with self._lock:
+            self.workloads.append(workload)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(interval)
+        raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    def sinkhole_records(self, peer: str | None = None) -> list[dict[str, Any]]:
+        return self._session.sinkhole_records(peer)
+
+    # --- runner side ------------------------------------------------------------------------
+    def object_refs(self) -> list[str]:
+        refs = []
+        for workload in self.workloads:
+            refs.append(workload.ref)
+            refs.extend(f"container:{cid}" for cid in workload.container_ids if workload.kind != "container")
+        return refs
+
+    def unwind(self) -> list[str]:
+        """Run every cleanup, last first. Returns the failures instead of stopping at the first."""
+        failures = []
+        while True:
+            with self._lock:
+                if not self._cleanups:
+                    break
+                what, fn = self._cleanups.pop()
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - a failed undo must not stop the others
+                failures.append(f"{what}: {exc}")
+        return failures
+
+
+class LabSession:
+    """One run's lab: engine lease, networks, sinkhole, guard rules, teardown."""
+
+    def __init__(self, run_id: str | None = None, docker_host: str | None = None, paths: LabPaths | None = None,
+                 backend: str = "docker") -> None:
+        self.run_id = run_id or new_run_id()
+        self.paths = paths or LabPaths.default()
+        self.docker_host = docker_host
+        self.backend_kind = backend
+        self.prefix = f"stw-{self.run_id[-6:]}"
+        self.engine: Engine
+        self.backend: DockerBackend
+        self.image = ""
+        self.networks: dict[str, LabNetwork] = {}
+        self.sinkhole: Workload | None = None
+        self.sinkhole_endpoint = Endpoint(address="", ports=SINKHOLE_PORTS)
+        self.record = RunRecord(run_id=self.run_id, pid=0, started_at=time.time())
+        self._guarded = False
+        self._up = False
+
+    @property
+    def host_root(self) -> Path:
+        return self.paths.host_root / self.run_id
+
+    def up(self) -> LabSession:
+        """Bring the lab up. On any failure, what was made so far is torn down before raising."""
+        import os
+
+        self.engine = engine_mod.acquire(self.run_id, self.docker_host, self.paths)
+        self._up = True
+        try:
+            self.record.pid = os.getpid()
+            self.record.save(self.paths)
+            reap(self.engine.client, self.paths, keep={self.run_id})
+            self.backend = self._make_backend()
+            self.image = ensure_base_image(self.engine)
+            self.networks = create_lab_networks(self.engine.client, self.run_id, self.prefix)
+            self._guarded = containment.install_guard(self.run_id)
+            self._start_sinkhole()
+        except BaseException:
+            self.down(status="failed")
+            raise
+        return self
+
+    def _make_backend(self) -> DockerBackend:
+        if self.backend_kind == "docker":
+            return DockerBackend(self.engine.client)
+        if self.backend_kind == "swarm":
+            from lab.backends.swarm import SwarmBackend
+
+            return SwarmBackend(self.engine.client)  # type: ignore[return-value]
+        raise LabError(f"unknown backend {self.backend_kind!r}: choose docker or swarm")
+
+    def _start_sinkhole(self) -> None:
+        inet = self.networks["inet"]
+        address = inet.host(SINKHOLE_HOST)
+        script = Path(__file__).parent / "assets" / "sinkhole_server.py"
+        backend = DockerBackend(self.engine.client)  # the sinkhole is always a plain container
+        ctx = DeployContext(run_id=self.run_id, name=f"{self.prefix}-sinkhole", image=self.image,
+                            networks=self.networks, labels={RUN_LABEL: self.run_id})
+        from lab.workload import Mount
+
+        spec = WorkloadSpec(
+            role="sinkhole", networks=("inet",), ip={"inet": address},
+            command=("sh", "-c", "mkdir -p /var/log/sinkhole && exec python3 /opt/sinkhole.py --address " + address),
+            mounts=(Mount(source=str(script), target="/opt/sinkhole.py", read_only=True),),
+        )
+        self.sinkhole = backend.deploy(spec, ctx)
+        self.sinkhole_endpoint = Endpoint(address=address, ports=SINKHOLE_PORTS)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if any(r.get("head") == "ready" for r in self.sinkhole_records()):
+                return
+            time.sleep(0.2)
+        raise LabError("the sinkhole did not become ready within 20s")
+
+    def sinkhole_records(self, peer: str | None = None) -> list[dict[str, Any]]:
+        if self.sinkhole is None:
+            return []
+        result = DockerBackend(self.engine.client).exec(
+            self.sinkhole, ["sh", "-c", "cat /var/log/sinkhole/received.jsonl 2>/dev/null || true"])
+        records = []
+        for line in result.output.splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if peer is None or record.get("peer") == peer:
+                    records.append(record)
+        return records
+
+    def scope(self, name: str) -> Lab:
+        return Lab(self, name)
+
+    def down(self, status: str = "complete") -> list[str]:
+        """Tear down everything this run made. Safe to call twice, and after a partial `up`."""
+        if not self._up:
+            return []
+        self._up = False
+        problems: list[str] = []
+        try:
+            report = reap(self.engine.client, self.paths, only={self.run_id})
+            self.sinkhole = None
+            if self._guarded:
+                containment.remove_guard(self.run_id)
+            shutil.rmtree(self.host_root, ignore_errors=True)
+            leftovers = self.leftovers()
+            if leftovers:
+                problems.append(f"left behind after teardown: {leftovers}")
+            del report
+        except docker.errors.DockerException as exc:
+            problems.append(f"teardown could not reach the engine: {exc}")
+        finally:
+            self.record.status = status
+            self.record.finished_at = time.time()
+            self.record.notes.extend(problems)
+            self.record.save(self.paths)
+            engine_mod.release(self.engine, self.run_id)
+        return problems
+
+    def leftovers(self) -> dict[str, int]:
+        client = self.engine.client
+        flt = {"label": f"{RUN_LABEL}={self.run_id}"}
+        counts = {
+            "containers": len(client.containers.list(all=True, filters=flt)),
+            "networks": len(client.networks.list(filters=flt)),
+            "volumes": len(client.volumes.list(filters=flt)),
+        }
+        return {k: v for k, v in counts.items() if v}
+
+    def __enter__(self) -> LabSession:
+        return self.up()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.down(status="complete" if exc_type is None else "failed")

@@ -1,0 +1,71 @@
+"""The scenario API: one scenario is one small module with declarative metadata plus
+``detonate`` and ``revert``.
+
+Scenarios import ``lab`` and nothing else of ours.  The runner owns the lifecycle: it calls
+``detonate(lab)`` inside a lab scope whose cleanup stack undoes whatever the scenario created (last
+in, first out), and then ``revert(lab)`` for anything a scenario changed that is not an object the
+lab tracks (a file it edited, a setting it flipped).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from lab import Lab
+
+
+class Kind(str, enum.Enum):
+    ADVERSARY = "adversary"
+    BENIGN = "benign"
+
+
+class ScenarioSkipped(Exception):
+    """Raised by a scenario that cannot run here. Skipped is not failed: the reason is reported."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What the harness checks.
+
+    For an adversary scenario, every rule in ``fires`` must raise an alert on the scenario's objects
+    within ``within_s`` seconds of its recorded action.  For a benign scenario, no rule in ``silent``
+    may raise an alert on its objects during ``window_s`` seconds after the action.
+    """
+
+    fires: tuple[str, ...] = ()
+    silent: tuple[str, ...] = ()
+    within_s: float = 20.0
+    window_s: float = 8.0
+
+
+class Scenario:
+    """Base class. Subclasses set the class attributes and implement ``detonate``."""
+
+    id: ClassVar[str]  # dotted path of the module under scenarios/: "docker.logging.log-driver-none"
+    title: ClassVar[str]  # one line for scorecards
+    kind: ClassVar[Kind]  # adversary or benign twin
+    techniques: ClassVar[tuple[str, ...]]  # ATT&CK ids in the pinned version (scenarios/attack.yaml)
+    backends: ClassVar[tuple[str, ...]] = ("docker",)  # lab backends it can run on
+    expect: ClassVar[Expectation]  # what should fire, or stay silent
+    description: ClassVar[str]  # what it really does, in plain words, for `stowaway explain`
+    tags: ClassVar[tuple[str, ...]] = ()  # free-form selectors for `stowaway run --tag`
+    twin: ClassVar[str | None] = None  # id of the benign twin (or of the adversary it shadows)
+    parallel_safe: ClassVar[bool] = True  # False: touches shared state, run it alone
+
+    def detonate(self, lab: Lab) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def revert(self, lab: Lab) -> None:
+        """Undo what the lab's cleanup stack cannot. Most scenarios need nothing here."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioInfo:
+    """A registered scenario: its class plus where it came from (for error messages)."""
+
+    cls: type[Scenario]
+    source: str
+    extra: dict[str, str] = field(default_factory=dict)
