@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     DETECTED = "detected"  # adversary: every expected rule fired before its deadline
     MISSED = "missed"  # adversary: an expected rule did not fire in time
     SILENT = "silent"  # benign: the watched rules stayed quiet for the whole window
@@ -20,7 +20,7 @@ class Verdict(str, enum.Enum):
         return self in (Verdict.DETECTED, Verdict.SILENT, Verdict.SKIPPED)
 
 
-class Visibility(str, enum.Enum):
+class Visibility(enum.StrEnum):
     """VECTR-style depth of what the defender got, best first (no blocking in this lab)."""
 
     ALERTED = "alerted"  # a rule fired on it

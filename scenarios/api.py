@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from lab import Lab
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     ADVERSARY = "adversary"
     BENIGN = "benign"
 

@@ -1,0 +1,20 @@
+"""Python analytics for stateful logic. ``default_analytics`` builds the set the monitor runs."""
+
+from __future__ import annotations
+
+from detectors.analytics.base import Analytic
+from detectors.policies import Policy
+
+# Each entry builds one analytic from the loaded policy. Detection slices append to this list.
+FACTORIES: list = []
+
+
+def default_analytics(policy: Policy) -> list[Analytic]:
+    return [factory(policy) for factory in FACTORIES]
+
+
+def analytic_ids() -> set[str]:
+    return {factory.rule_id for factory in FACTORIES}
+
+
+__all__ = ["FACTORIES", "Analytic", "analytic_ids", "default_analytics"]

@@ -1,0 +1,167 @@
+"""The detection engine: enrich each event with policy, run Sigma rules and analytics, raise Alerts.
+
+Sensors emit from their own threads into one queue; a single worker drains it, so rules and
+analytics see events in arrival order and need no locks of their own. An alert is raised once per
+(rule, object); later matches on the same object add to its count, not to the alert stream.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detectors.alert import Alert
+from detectors.analytics.base import Analytic
+from detectors.event import Event, object_ref
+from detectors.policies import Policy, load_policy
+from detectors.sensors.base import Sensor
+from detectors.sigma import RuleSet
+
+DEFAULT_RULE_DIR = Path(__file__).parent / "rules"
+CONTEXT_FIELDS = (
+    "container.name", "container.image.name", "container.logging.driver", "container.network.names",
+    "process.command_line", "process.executable", "file.path", "destination.ip", "destination.port",
+    "orchestrator.resource.name",
+)
+AlertSink = Callable[[Alert], None]
+
+
+def load_rules(dirs: Iterable[Path] = (DEFAULT_RULE_DIR,), placeholders: dict[str, list[str]] | None = None) -> RuleSet:
+    return RuleSet.load(list(dirs), placeholders=placeholders or {})
+
+
+@dataclass(slots=True)
+class Counters:
+    events: int = 0
+    alerts: int = 0
+    dropped: int = 0  # events that broke enrichment or a rule: counted, never fatal
+    by_source: dict[str, int] = field(default_factory=dict)
+
+
+class DetectionEngine:
+    def __init__(self, rules: RuleSet, policy: Policy | None = None, analytics: Iterable[Analytic] = ()) -> None:
+        self.rules = rules
+        self.policy = policy or load_policy()
+        self.analytics = list(analytics)
+        self.counters = Counters()
+        self._raised: dict[tuple[str, str], int] = {}
+        self._sinks: list[AlertSink] = []
+
+    def subscribe(self, sink: AlertSink) -> None:
+        self._sinks.append(sink)
+
+    def process(self, event: Event) -> list[Alert]:
+        """Evaluate one event synchronously. Returns the alerts it raised (also sent to sinks)."""
+        self.counters.events += 1
+        try:
+            self.policy.enrich(event)
+            alerts = [self._from_rule(rule, event) for rule in self.rules.match(event)]
+            for analytic in self.analytics:
+                alerts.extend(analytic.observe(event))
+        except Exception:  # noqa: BLE001 - one malformed event must not stop detection
+            self.counters.dropped += 1
+            return []
+        return self._emit(alerts)
+
+    def tick(self, now: float | None = None) -> list[Alert]:
+        now = time.time() if now is None else now
+        alerts: list[Alert] = []
+        for analytic in self.analytics:
+            alerts.extend(analytic.tick(now))
+        return self._emit(alerts)
+
+    def _from_rule(self, rule: Any, event: Event) -> Alert:
+        return Alert(
+            rule_id=rule.rule_id, title=rule.title, severity=rule.level, techniques=tuple(rule.techniques),
+            object=object_ref(event) or "unknown", evidence=(event["event.id"],),
+            first_seen=event["event.created"], response=rule.response or "", source="sigma",
+            context={k: event[k] for k in CONTEXT_FIELDS if k in event},
+        )
+
+    def _emit(self, alerts: list[Alert]) -> list[Alert]:
+        fresh = []
+        for alert in alerts:
+            key = (alert.rule_id, alert.object)
+            if key in self._raised:
+                self._raised[key] += 1
+                continue
+            self._raised[key] = 1
+            fresh.append(alert)
+            self.counters.alerts += 1
+            for sink in self._sinks:
+                sink(alert)
+        return fresh
+
+
+class Monitor:
+    """Sensors feeding one engine on a worker thread: the thing `stowaway watch` and the harness run."""
+
+    def __init__(self, engine: DetectionEngine, sensors: Iterable[Sensor]) -> None:
+        self.engine = engine
+        self.sensors = list(sensors)
+        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.alerts: list[Alert] = []
+        self.seen: dict[str, set[str]] = {}  # object ref -> sensors that reported it
+        engine.subscribe(self._keep)
+
+    def _keep(self, alert: Alert) -> None:
+        with self._lock:
+            self.alerts.append(alert)
+
+    def _emit_from(self, sensor_name: str) -> Callable[[Event], None]:
+        def emit(event: Event) -> None:
+            event.setdefault("observer.name", sensor_name)
+            self._queue.put(event)
+
+        return emit
+
+    def start(self) -> None:
+        self._worker = threading.Thread(target=self._drain, name="detection-engine", daemon=True)
+        self._worker.start()
+        for sensor in self.sensors:
+            sensor.start(self._emit_from(sensor.name))
+
+    def _drain(self) -> None:
+        last_tick = time.monotonic()
+        while True:
+            try:
+                event = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                event = ...  # type: ignore[assignment]
+            if event is None:
+                return
+            if event is not ...:
+                ref = object_ref(event)
+                if ref:
+                    with self._lock:
+                        self.seen.setdefault(ref, set()).add(event.get("observer.name", "?"))
+                self.engine.process(event)
+            if time.monotonic() - last_tick >= 1.0:
+                last_tick = time.monotonic()
+                self.engine.tick()
+
+    def stop(self) -> None:
+        for sensor in self.sensors:
+            sensor.stop()
+        self._queue.put(None)
+        if self._worker is not None:
+            self._worker.join(timeout=10)
+
+    def alerts_for(self, refs: Iterable[str], since: float = 0.0) -> list[Alert]:
+        wanted = set(refs)
+        with self._lock:
+            return [a for a in self.alerts if a.object in wanted and a.raised_at >= since]
+
+    def sources_for(self, refs: Iterable[str]) -> set[str]:
+        with self._lock:
+            found: set[str] = set()
+            for ref in refs:
+                found |= self.seen.get(ref, set())
+            return found

@@ -1,0 +1,170 @@
+"""Policy files: the context a platform team maintains, turned into ``policy.*`` fields on events.
+
+Rules stay pure Sigma: instead of each rule knowing the policy, the engine enriches every event
+with what the policy says about it (``policy.logging.sanctioned: true``), the way a SIEM enriches
+with lookup tables. A Sigma rule then filters on those fields, and stays portable.
+
+A policy file is YAML with a ``kind`` and that kind's body. Each kind is a small class here with
+``load`` (strict: unknown fields are errors naming the file and field) and ``enrich``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from detectors.event import Event
+
+DEFAULT_POLICY_DIR = Path(__file__).parent / "policy"
+
+
+class PolicyError(ValueError):
+    def __init__(self, path: Path | str, field_name: str, message: str) -> None:
+        super().__init__(f"{path}: {field_name}: {message}")
+        self.path = str(path)
+        self.field = field_name
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], path: Path, name: str) -> Any:
+    if not isinstance(value, kind):
+        want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise PolicyError(path, name, f"expected {want}, got {type(value).__name__}")
+    return value
+
+
+def _strings(value: Any, path: Path, name: str) -> tuple[str, ...]:
+    items = _expect(value, list, path, name)
+    for i, item in enumerate(items):
+        _expect(item, str, path, f"{name}[{i}]")
+    return tuple(items)
+
+
+def _known(data: dict[str, Any], allowed: Iterable[str], path: Path, where: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise PolicyError(path, f"{where}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+@dataclass(frozen=True, slots=True)
+class ContextMatch:
+    """Where a sanction applies. Every key given must match; within a key, any glob may match."""
+
+    networks: tuple[str, ...] = ()  # container network names
+    images: tuple[str, ...] = ()  # image references as deployed
+    names: tuple[str, ...] = ()  # container names
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("networks", "images", "names")
+
+    @classmethod
+    def load(cls, data: Any, path: Path, where: str) -> ContextMatch:
+        _expect(data, dict, path, where.rstrip("."))
+        _known(data, cls.FIELDS, path, where)
+        if not data:
+            raise PolicyError(path, where.rstrip("."), "an empty match would sanction everything")
+        return cls(**{key: _strings(value, path, f"{where}{key}") for key, value in data.items()})
+
+    def matches(self, event: Event) -> bool:
+        checks = (
+            (self.networks, event.get("container.network.names") or []),
+            (self.images, [event.get("container.image.name") or ""]),
+            (self.names, [event.get("container.name") or ""]),
+        )
+        for globs, values in checks:
+            if globs and not any(fnmatch.fnmatchcase(v, g) for v in values for g in globs):
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Sanction:
+    name: str
+    description: str
+    owner: str
+    match: ContextMatch
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("name", "description", "owner", "match")
+
+    @classmethod
+    def load(cls, data: Any, path: Path, where: str) -> Sanction:
+        _expect(data, dict, path, where.rstrip("."))
+        _known(data, cls.FIELDS, path, where)
+        for required in cls.FIELDS:
+            if required not in data:
+                raise PolicyError(path, f"{where}{required}", "missing")
+        return cls(
+            name=_expect(data["name"], str, path, f"{where}name"),
+            description=_expect(data["description"], str, path, f"{where}description"),
+            owner=_expect(data["owner"], str, path, f"{where}owner"),
+            match=ContextMatch.load(data["match"], path, f"{where}match."),
+        )
+
+
+@dataclass(slots=True)
+class LoggingPolicy:
+    """Contexts where containers may run with minimal or no logging."""
+
+    kind: ClassVar[str] = "logging"
+    sanctioned: list[Sanction] = field(default_factory=list)
+
+    def load(self, body: dict[str, Any], path: Path) -> None:
+        _known(body, ("kind", "sanctioned_minimal_logging"), path, "")
+        entries = _expect(body.get("sanctioned_minimal_logging", []), list, path, "sanctioned_minimal_logging")
+        for i, entry in enumerate(entries):
+            self.sanctioned.append(Sanction.load(entry, path, f"sanctioned_minimal_logging[{i}]."))
+
+    def enrich(self, event: Event) -> None:
+        if "container.logging.driver" not in event:
+            return
+        hit = next((s for s in self.sanctioned if s.match.matches(event)), None)
+        event["policy.logging.sanctioned"] = hit is not None
+        if hit is not None:
+            event["policy.logging.sanction"] = hit.name
+
+
+POLICY_KINDS: dict[str, type] = {LoggingPolicy.kind: LoggingPolicy}
+
+
+@dataclass(slots=True)
+class Policy:
+    sections: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def section(self, kind: str) -> Any:
+        return self.sections.get(kind)
+
+    def enrich(self, event: Event) -> Event:
+        for section in self.sections.values():
+            section.enrich(event)
+        return event
+
+
+def register_policy_kind(cls: type) -> type:
+    """Detection slices add their own policy kinds (images, egress, baselines, ...)."""
+    if cls.kind in POLICY_KINDS and POLICY_KINDS[cls.kind] is not cls:
+        raise ValueError(f"policy kind {cls.kind!r} registered twice")
+    POLICY_KINDS[cls.kind] = cls
+    return cls
+
+
+def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
+    """Load every ``*.yaml`` policy file. Raises PolicyError naming the file and field."""
+    policy = Policy()
+    for directory in dirs:
+        for path in sorted(Path(directory).glob("*.yaml")):
+            try:
+                body = yaml.safe_load(path.read_text())
+            except yaml.YAMLError as exc:
+                raise PolicyError(path, "(document)", f"not valid YAML: {exc}") from exc
+            body = _expect(body, dict, path, "(document)")
+            kind = body.get("kind")
+            if kind not in POLICY_KINDS:
+                raise PolicyError(path, "kind", f"unknown policy kind {kind!r} (known: {', '.join(sorted(POLICY_KINDS))})")
+            section = policy.sections.setdefault(kind, POLICY_KINDS[kind]())
+            section.load(body, path)
+            policy.files.append(str(path))
+    return policy

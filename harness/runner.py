@@ -1,0 +1,228 @@
+"""The runner: detonate scenarios in a lab with the detectors attached, and judge each one.
+
+Generating and verifying stay apart: a scenario only acts on the lab and records when it acted;
+the runner then waits on the monitor's alerts, attributed to the scenario by the objects the lab
+says it created and by the time window. The runner owns each scenario's cleanup stack and unwinds
+it whatever happened. Teardown of the whole lab runs on success, failure, SIGINT and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from detectors.alert import Alert
+from detectors.engine import Monitor
+from harness.monitoring import build_monitor, known_detector_ids
+from harness.outcome import Outcome, RuleResult, RunResult, Verdict, Visibility
+from lab import LabError, LabSession
+from lab.lab import Lab
+from scenarios.api import Kind, Scenario, ScenarioSkipped
+from scenarios.attack import catalog
+from scenarios.registry import ScenarioError
+
+Progress = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(slots=True)
+class RunOptions:
+    backend: str = "docker"
+    docker_host: str | None = None
+    parallel: int = 4  # scenarios at once; a scenario with parallel_safe = False runs alone
+    rule_dirs: Sequence[Path] = ()
+    policy_dirs: Sequence[Path] = ()
+    progress: Progress = _stderr
+    run_id: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Interrupted(BaseException):
+    """SIGTERM, turned into an exception so that every finally block (teardown) still runs."""
+
+
+@contextlib.contextmanager
+def _terminate_as_exception() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_expectations(scenarios: Sequence[type[Scenario]], detector_ids: set[str]) -> None:
+    """Refuse to start when a scenario names a rule that does not exist: nothing runs half-way."""
+    for cls in scenarios:
+        for attr, ids in (("expect.fires", cls.expect.fires), ("expect.silent", cls.expect.silent)):
+            for rule_id in ids:
+                if rule_id not in detector_ids:
+                    raise ScenarioError(sys.modules[cls.__module__].__file__ or cls.id, attr,
+                                        f"names unknown rule {rule_id!r}")
+
+
+def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) -> RunResult:
+    options = options or RunOptions()
+    check_expectations(scenarios, known_detector_ids(options.rule_dirs))
+    monitor: Monitor | None = None
+    started = time.time()
+    session = LabSession(run_id=options.run_id, docker_host=options.docker_host, backend=options.backend)
+    outcomes: list[Outcome] = []
+    status = "aborted"
+    with _terminate_as_exception():
+        try:
+            options.progress(f"lab: bringing up run {session.run_id} (engine, base image, networks, sinkhole)")
+            session.up()
+            monitor = build_monitor(session.engine, options.rule_dirs, options.policy_dirs)
+            monitor.start()
+            outcomes = _run_all(scenarios, session, monitor, options)
+            status = "complete"
+        finally:
+            if monitor is not None:
+                with contextlib.suppress(Exception):
+                    monitor.stop()
+            options.progress(f"lab: tearing down run {session.run_id}")
+            problems = session.down(status="complete" if status == "complete" else "aborted")
+            for problem in problems:
+                options.progress(f"lab: {problem}")
+    return RunResult(run_id=session.run_id, attack_version=catalog().version, backend=options.backend,
+                     started_at=started, finished_at=time.time(), outcomes=outcomes, status=status,
+                     environment={"engine": session.engine.base_url, "private_engine": session.engine.private,
+                                  "seed_label": catalog().seed_label})
+
+
+def _run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: Monitor,
+             options: RunOptions) -> list[Outcome]:
+    total = len(scenarios)
+    order = {cls.id: i for i, cls in enumerate(scenarios)}
+    done: list[Outcome] = []
+    counter = iter(range(1, total + 1))
+    lock = threading.Lock()
+
+    def one(cls: type[Scenario]) -> Outcome:
+        with lock:
+            n = next(counter)
+        options.progress(f"[{n}/{total}] {cls.id}: detonating ({cls.kind.value})")
+        outcome = execute(cls, session, monitor, options.backend, options.progress)
+        options.progress(f"[{n}/{total}] {cls.id}: {outcome.verdict.value} - {outcome.reason}")
+        return outcome
+
+    parallel = [c for c in scenarios if c.parallel_safe]
+    serial = [c for c in scenarios if not c.parallel_safe]
+    if parallel:
+        with ThreadPoolExecutor(max_workers=max(1, options.parallel), thread_name_prefix="scenario") as pool:
+            done.extend(pool.map(one, parallel))
+    for cls in serial:
+        done.append(one(cls))
+    return sorted(done, key=lambda o: order[o.scenario_id])
+
+
+def execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend: str,
+            progress: Progress = _stderr) -> Outcome:
+    outcome = Outcome(scenario_id=cls.id, title=cls.title, kind=cls.kind.value, techniques=list(cls.techniques),
+                      backend=backend, verdict=Verdict.ERROR, reason="", started_at=time.time())
+    if backend not in cls.backends:
+        outcome.verdict, outcome.reason = Verdict.SKIPPED, f"does not support the {backend} backend"
+        outcome.finished_at = time.time()
+        return outcome
+    lab = session.scope(f"{cls.id}-{int(time.time() * 1000) % 100000}")
+    scenario = cls()
+    try:
+        scenario.detonate(lab)
+        outcome.action_at = lab.actions[0].at if lab.actions else lab.started_at
+        _judge(cls, lab, monitor, outcome, progress)
+    except ScenarioSkipped as exc:
+        outcome.verdict, outcome.reason = Verdict.SKIPPED, str(exc) or "skipped by the scenario"
+    except (LabError, Exception) as exc:  # noqa: BLE001 - any failure is this scenario's error, not the run's
+        outcome.verdict, outcome.reason = Verdict.ERROR, f"{type(exc).__name__}: {exc}"
+    finally:
+        failures: list[str] = []
+        try:
+            scenario.revert(lab)
+        except Exception as exc:  # noqa: BLE001
+            failures.append(f"revert: {exc}")
+        failures.extend(lab.unwind())
+        if failures:
+            outcome.verdict = Verdict.ERROR
+            outcome.reason += f" (cleanup failed: {'; '.join(failures)})"
+        outcome.objects = lab.object_refs()
+        outcome.finished_at = time.time()
+    return outcome
+
+
+def _wait(predicate: Callable[[], bool], until: float) -> None:
+    while time.time() < until and not predicate():
+        time.sleep(0.1)
+
+
+def _judge(cls: type[Scenario], lab: Lab, monitor: Monitor, outcome: Outcome, progress: Progress) -> None:
+    expect = cls.expect
+    action_at = outcome.action_at or lab.started_at
+
+    def attributed() -> list[Alert]:
+        return monitor.alerts_for(lab.object_refs(), since=lab.started_at)
+
+    if cls.kind is Kind.ADVERSARY:
+        wanted = set(expect.fires)
+        if not wanted <= {a.rule_id for a in attributed()}:
+            progress(f"    {cls.id}: waiting up to {expect.within_s:.0f}s for {', '.join(sorted(wanted))}")
+        _wait(lambda: wanted <= {a.rule_id for a in attributed()}, action_at + expect.within_s)
+    else:
+        progress(f"    {cls.id}: watching {expect.window_s:.0f}s for alerts that must not come")
+        _wait(lambda: False, action_at + expect.window_s)
+    alerts = attributed()
+    outcome.alerts = [a.to_dict() for a in alerts]
+    outcome.data_sources = sorted(monitor.sources_for(lab.object_refs()))
+    by_rule: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        by_rule.setdefault(alert.rule_id, []).append(alert)
+
+    if cls.kind is Kind.ADVERSARY:
+        for rule_id in expect.fires:
+            hits = by_rule.get(rule_id, [])
+            first = min((a.raised_at for a in hits), default=None)
+            outcome.rules.append(RuleResult(rule_id=rule_id, fired=bool(hits), alert_count=len(hits),
+                                            latency_s=None if first is None else round(max(0.0, first - action_at), 3)))
+        missing = [r.rule_id for r in outcome.rules if not r.fired]
+        if missing:
+            outcome.verdict = Verdict.MISSED
+            outcome.reason = f"no alert from {', '.join(missing)} within {expect.within_s:.0f}s of the action"
+            outcome.visibility = Visibility.LOGGED if outcome.data_sources else Visibility.NONE
+            if outcome.data_sources:
+                outcome.reason += f"; the telemetry was there ({', '.join(outcome.data_sources)})"
+        else:
+            outcome.verdict = Verdict.DETECTED
+            outcome.latency_s = max(r.latency_s or 0.0 for r in outcome.rules)
+            outcome.visibility = Visibility.ALERTED
+            outcome.reason = f"{', '.join(expect.fires)} fired after {outcome.latency_s:.2f}s"
+    else:
+        for rule_id in expect.silent:
+            hits = by_rule.get(rule_id, [])
+            outcome.rules.append(RuleResult(rule_id=rule_id, fired=bool(hits), alert_count=len(hits)))
+        if alerts:
+            # Strict on purpose: a busy, honest cluster must stay quiet under every rule, not only
+            # the one this twin was written for.
+            outcome.verdict = Verdict.FALSE_POSITIVE
+            outcome.reason = "alerted: " + ", ".join(sorted(by_rule))
+            outcome.visibility = Visibility.ALERTED
+        else:
+            outcome.verdict = Verdict.SILENT
+            outcome.reason = f"no alert in its {expect.window_s:.0f}s window"
+            outcome.visibility = Visibility.LOGGED if outcome.data_sources else Visibility.NONE

@@ -1,0 +1,49 @@
+"""Scorecards: one run rendered for machines (JSON, JUnit, Navigator) and for people (Markdown, HTML)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.outcome import RunResult
+from harness.scorecard.html import to_html, write_html
+from harness.scorecard.json_report import ScorecardFormatError, from_json, load_json, to_json, write_json
+from harness.scorecard.junit import to_junit_xml, write_junit
+from harness.scorecard.markdown import to_markdown
+from harness.scorecard.navigator import to_layer, write_layer
+
+__all__ = [
+    "ScorecardFormatError",
+    "from_json",
+    "load_json",
+    "to_html",
+    "to_json",
+    "to_junit_xml",
+    "to_layer",
+    "to_markdown",
+    "write_all",
+    "write_json",
+]
+
+FILENAMES = {
+    "json": "scorecard.json",
+    "markdown": "scorecard.md",
+    "navigator": "navigator-layer.json",
+    "junit": "junit.xml",
+    "html": "report.html",
+}
+
+
+def write_all(run: RunResult, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write every format into ``out_dir``; returns format name -> path (keys as in FILENAMES)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    markdown_path = out / FILENAMES["markdown"]
+    markdown_path.write_text(to_markdown(run), encoding="utf-8")
+    return {
+        "json": write_json(run, out / FILENAMES["json"]),
+        "markdown": markdown_path,
+        "navigator": write_layer(run, out / FILENAMES["navigator"]),
+        "junit": write_junit(run, out / FILENAMES["junit"]),
+        "html": write_html(run, out / FILENAMES["html"]),
+    }

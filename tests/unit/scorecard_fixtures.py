@@ -1,0 +1,258 @@
+"""A realistic run for the scorecard and gate tests.
+
+Five techniques, adversary scenarios with their benign twins: five adversary detections, one miss
+(the sensors logged it, no rule fired) that leaves T1036.005 half covered, one false positive on a
+sanctioned rollout, one skip.
+Timestamps are fixed so rendered output is stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from harness.outcome import Outcome, RuleResult, RunResult, Verdict, Visibility
+
+RUN_START = 1764403200.0  # 2025-11-29T08:00:00Z
+ATTACK_VERSION = "18"
+
+# Names a test can assert on without restating the fixture.
+MISSED_ID = "docker.masquerade.kworker-from-tmp"
+FALSE_POSITIVE_ID = "docker.deploy.sanctioned-rollout"
+FALSE_POSITIVE_RULE = "stowaway.docker.unapproved-image"
+SKIPPED_ID = "docker.escape.host-pid-nsenter"
+DETECTED_IDS = (
+    "docker.logging.log-driver-none",
+    "docker.deploy.unapproved-image",
+    "docker.escape.docker-socket-mount",
+    "docker.masquerade.nginx-from-tmp",
+    "docker.resources.cpu-miner",
+)
+
+
+def _container(scenario_id: str) -> str:
+    # Stable across processes (unlike hash()), so rendered output does not change between runs.
+    return "container:" + hashlib.sha256(scenario_id.encode()).hexdigest()[:12]
+
+
+def _alert(
+    rule_id: str, title: str, techniques: list[str], obj: str, at: float, severity: str = "high"
+) -> dict[str, Any]:
+    return {
+        "rule_id": rule_id,
+        "title": title,
+        "severity": severity,
+        "techniques": techniques,
+        "object": obj,
+        "evidence": [f"evt-{int(at * 1000) % 100000:05d}"],
+        "first_seen": at - 0.2,
+        "raised_at": at,
+        "response": "Inspect the container and its image provenance; stop it if unsanctioned.",
+        "source": "analytic" if "resources" in rule_id else "sigma",
+        "context": {"container.image.name": "lab/base:latest"},
+    }
+
+
+def _adversary(
+    offset: float,
+    scenario_id: str,
+    title: str,
+    techniques: list[str],
+    rules: dict[str, float | None],
+    sources: list[str],
+    verdict: Verdict = Verdict.DETECTED,
+    reason: str = "",
+) -> Outcome:
+    start = RUN_START + offset
+    action = start + 3.0
+    fired = {rule: lat for rule, lat in rules.items() if lat is not None}
+    container = _container(scenario_id)
+    results = [
+        RuleResult(rule, lat is not None, lat, 1 if lat is not None else 0) for rule, lat in rules.items()
+    ]
+    return Outcome(
+        scenario_id=scenario_id,
+        title=title,
+        kind="adversary",
+        techniques=techniques,
+        backend="docker",
+        verdict=verdict,
+        reason=reason or f"every expected rule fired ({', '.join(fired)}) within its deadline",
+        visibility=Visibility.ALERTED if fired else (Visibility.LOGGED if sources else Visibility.NONE),
+        started_at=start,
+        action_at=action,
+        finished_at=action + 25.0,
+        latency_s=max(fired.values()) if verdict is Verdict.DETECTED else None,
+        rules=results,
+        alerts=[_alert(r, title, techniques, container, action + lat) for r, lat in fired.items()],
+        data_sources=sources,
+        objects=[container],
+    )
+
+
+def _benign(
+    offset: float,
+    scenario_id: str,
+    title: str,
+    techniques: list[str],
+    watched: list[str],
+    sources: list[str],
+    fired: tuple[str, ...] = (),
+) -> Outcome:
+    start = RUN_START + offset
+    action = start + 2.0
+    container = _container(scenario_id)
+    verdict = Verdict.FALSE_POSITIVE if fired else Verdict.SILENT
+    return Outcome(
+        scenario_id=scenario_id,
+        title=title,
+        kind="benign",
+        techniques=techniques,
+        backend="docker",
+        verdict=verdict,
+        reason=(
+            f"watched rule {', '.join(fired)} fired on a sanctioned workload"
+            if fired
+            else "the watched rules stayed quiet for the whole 8 s window"
+        ),
+        visibility=Visibility.ALERTED if fired else Visibility.LOGGED,
+        started_at=start,
+        action_at=action,
+        finished_at=action + 8.0,
+        latency_s=None,
+        rules=[RuleResult(r, r in fired, 1.1 if r in fired else None, int(r in fired)) for r in watched],
+        alerts=[_alert(r, title, techniques, container, action + 1.1, "medium") for r in fired],
+        data_sources=sources,
+        objects=[container],
+    )
+
+
+def outcomes() -> list[Outcome]:
+    return [
+        _adversary(
+            0,
+            "docker.logging.log-driver-none",
+            "Container started with log driver none",
+            ["T1562.001"],
+            {"stowaway.docker.log-driver-none": 1.4},
+            ["docker-events"],
+        ),
+        _benign(
+            30,
+            "docker.logging.dev-minimal-logging",
+            "Sanctioned dev container with minimal logging",
+            ["T1562.001"],
+            ["stowaway.docker.log-driver-none"],
+            ["docker-events"],
+        ),
+        _adversary(
+            45,
+            "docker.deploy.unapproved-image",
+            "Container from an image built on the host",
+            ["T1610"],
+            {"stowaway.docker.unapproved-image": 2.1},
+            ["docker-events", "tracefs-exec"],
+        ),
+        _benign(
+            75,
+            FALSE_POSITIVE_ID,
+            "Approved rollout of a sanctioned image",
+            ["T1610"],
+            [FALSE_POSITIVE_RULE],
+            ["docker-events"],
+            fired=(FALSE_POSITIVE_RULE,),
+        ),
+        _adversary(
+            90,
+            "docker.escape.docker-socket-mount",
+            "Container mounts the docker socket and starts a sibling",
+            ["T1611", "T1610"],
+            {"stowaway.docker.socket-mount": 0.9, "stowaway.docker.sibling-container": 3.2},
+            ["docker-events", "tracefs-exec", "fim"],
+        ),
+        _adversary(
+            120,
+            SKIPPED_ID,
+            "nsenter into the host PID namespace",
+            ["T1611"],
+            {"stowaway.exec.nsenter-host": None},
+            [],
+            verdict=Verdict.SKIPPED,
+            reason="the engine refuses --pid=host here (rootless dockerd); cannot run",
+        ),
+        _adversary(
+            125,
+            MISSED_ID,
+            "kworker look-alike runs from /tmp",
+            ["T1036.005"],
+            {"stowaway.exec.masquerade-kernel-thread": None},
+            ["tracefs-exec", "fim"],
+            verdict=Verdict.MISSED,
+            reason="stowaway.exec.masquerade-kernel-thread did not fire within 20 s (the exec was logged)",
+        ),
+        _adversary(
+            140,
+            "docker.masquerade.nginx-from-tmp",
+            "Dropped binary named nginx runs from /tmp",
+            ["T1036.005"],
+            {"stowaway.exec.binary-from-tmp": 0.6},
+            ["tracefs-exec", "fim"],
+        ),
+        _benign(
+            155,
+            "docker.masquerade.real-nginx",
+            "The real nginx from its package path",
+            ["T1036.005"],
+            ["stowaway.exec.masquerade-kernel-thread", "stowaway.exec.binary-from-tmp"],
+            ["tracefs-exec"],
+        ),
+        _adversary(
+            170,
+            "docker.resources.cpu-miner",
+            "Miner-like sustained CPU and stratum beacons",
+            ["T1496"],
+            {"stowaway.resources.cpu-spike": 14.8},
+            ["cgroup-resources", "packet-capture"],
+        ),
+        _benign(
+            230,
+            "docker.resources.peak-hours-spike",
+            "Expected peak-hours spike of a known workload",
+            ["T1496"],
+            ["stowaway.resources.cpu-spike"],
+            ["cgroup-resources"],
+        ),
+    ]
+
+
+def make_run(run_id: str = "run-20251129-0800-a1b2", **overrides: Any) -> RunResult:
+    items = outcomes()
+    fields: dict[str, Any] = {
+        "run_id": run_id,
+        "attack_version": ATTACK_VERSION,
+        "backend": "docker",
+        "started_at": RUN_START,
+        "finished_at": max(o.finished_at for o in items) + 2.0,
+        "outcomes": items,
+        "status": "complete",
+        "environment": {"engine": "dockerd 26.1.5 (embedded)", "kernel": "6.1.0-27-amd64"},
+    }
+    fields.update(overrides)
+    return RunResult(**fields)
+
+
+def clean_run(run_id: str = "run-clean") -> RunResult:
+    """A passing run: the false positive fixed (silent), the miss detected, nothing else changed."""
+    run = make_run(run_id)
+    for outcome in run.outcomes:
+        if outcome.scenario_id == FALSE_POSITIVE_ID:
+            outcome.verdict = Verdict.SILENT
+            outcome.reason = "the watched rules stayed quiet for the whole 8 s window"
+            outcome.alerts = []
+            outcome.rules = [RuleResult(FALSE_POSITIVE_RULE, False)]
+        if outcome.scenario_id == MISSED_ID:
+            outcome.verdict = Verdict.DETECTED
+            outcome.latency_s = 1.7
+            outcome.visibility = Visibility.ALERTED
+            outcome.rules = [RuleResult("stowaway.exec.masquerade-kernel-thread", True, 1.7, 1)]
+    return run

@@ -1,0 +1,71 @@
+"""JUnit XML: parsed back with xml.etree, counts and mappings checked."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from scorecard_fixtures import FALSE_POSITIVE_ID, MISSED_ID, SKIPPED_ID, make_run
+
+from harness.outcome import Verdict
+from harness.scorecard.junit import to_junit_xml
+
+
+def _parse(run=None) -> ET.Element:
+    return ET.fromstring(to_junit_xml(run or make_run()).encode())
+
+
+def _case(root: ET.Element, scenario_id: str) -> ET.Element:
+    return next(c for c in root.iter("testcase") if c.get("name") == scenario_id)
+
+
+def test_suites_per_kind_and_totals() -> None:
+    root = _parse()
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {"stowaway.docker.adversary", "stowaway.docker.benign"}
+    adversary, benign = suites["stowaway.docker.adversary"], suites["stowaway.docker.benign"]
+    assert (
+        adversary.get("tests"),
+        adversary.get("failures"),
+        adversary.get("skipped"),
+        adversary.get("errors"),
+    ) == (
+        "7",
+        "1",
+        "1",
+        "0",
+    )
+    assert (benign.get("tests"), benign.get("failures")) == ("4", "1")
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == (
+        "11",
+        "2",
+        "0",
+        "1",
+    )
+    assert len(list(root.iter("testcase"))) == 11
+
+
+def test_verdicts_map_to_failure_error_skipped() -> None:
+    run = make_run()
+    run.outcomes[0].verdict = Verdict.ERROR
+    run.outcomes[0].reason = "the lab could not start the container"
+    root = _parse(run)
+    assert _case(root, MISSED_ID).find("failure").get("type") == "missed_detection"
+    fp = _case(root, FALSE_POSITIVE_ID).find("failure")
+    assert fp.get("type") == "false_positive" and "stowaway.docker.unapproved-image" in fp.text
+    assert _case(root, SKIPPED_ID).find("skipped") is not None
+    error = _case(root, run.outcomes[0].scenario_id).find("error")
+    assert error.get("message") == "the lab could not start the container"
+    assert root.get("errors") == "1"
+    detected = _case(root, "docker.resources.cpu-miner")
+    assert detected.find("failure") is None and detected.find("error") is None
+
+
+def test_time_and_properties() -> None:
+    root = _parse()
+    case = _case(root, "docker.resources.cpu-miner")
+    assert float(case.get("time")) == 28.0  # action at +3 s, finished 25 s later
+    props = {p.get("name"): p.get("value") for p in case.find("properties")}
+    assert props["techniques"] == "T1496"
+    assert props["latency_s"] == "14.800"
+    suite_props = {p.get("name"): p.get("value") for p in root.find("testsuite").find("properties")}
+    assert suite_props["attack_version"] == "18"
