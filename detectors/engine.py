@@ -107,6 +107,8 @@ class Monitor:
         self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Sensors that follow other telemetry (FIM watching a new container's log file) see every event.
+        self._observers = [s for s in self.sensors if hasattr(s, "observe")]
         self.alerts: list[Alert] = []
         self.seen: dict[str, set[str]] = {}  # object ref -> sensors that reported it
         engine.subscribe(self._keep)
@@ -142,6 +144,8 @@ class Monitor:
                 if ref:
                     with self._lock:
                         self.seen.setdefault(ref, set()).add(event.get("observer.name", "?"))
+                for observer in self._observers:
+                    observer.observe(event)
                 self.engine.process(event)
             if time.monotonic() - last_tick >= 1.0:
                 last_tick = time.monotonic()

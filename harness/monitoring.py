@@ -9,6 +9,7 @@ from detectors.analytics import analytic_ids, default_analytics
 from detectors.engine import DEFAULT_RULE_DIR, DetectionEngine, Monitor, load_rules
 from detectors.policies import DEFAULT_POLICY_DIR, load_policy
 from detectors.sensors.docker_events import DockerEventsSensor
+from detectors.sensors.fim import FimSensor, Watch, follow_container_logs
 from lab import Engine
 
 
@@ -25,5 +26,6 @@ def known_detector_ids(rule_dirs: Sequence[Path] = ()) -> set[str]:
 def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = ()) -> Monitor:
     policy = load_policy(list(policy_dirs) or [DEFAULT_POLICY_DIR])
     detection = DetectionEngine(load_rules(rule_dirs_or_default(rule_dirs)), policy, default_analytics(policy))
-    sensors = [DockerEventsSensor(engine.client)]
+    watches = [Watch(str(engine.config_file), role="engine-config")] if engine.config_file else []
+    sensors = [DockerEventsSensor(engine.client), FimSensor(watches, follow=follow_container_logs)]
     return Monitor(detection, sensors)

@@ -314,7 +314,9 @@ def test_an_event_from_another_dataset_never_meets_a_rule(tmp_path: Path) -> Non
 
 
 def test_action_index_routes_without_losing_matches(tmp_path: Path) -> None:
-    write_rule(tmp_path, {"s": {"event.action": "start", "container.pid_mode": "host"}, "condition": "s"}, name="r.start")
+    write_rule(
+        tmp_path, {"s": {"event.action": "start", "container.pid_mode": "host"}, "condition": "s"}, name="r.start"
+    )
     write_rule(tmp_path, {"s": {"event.action": ["create", "start"]}, "condition": "s"}, name="r.create-or-start")
     write_rule(tmp_path, {"s": {"event.action|cased": "Start"}, "condition": "s"}, name="r.cased")
     write_rule(tmp_path, {"s": {"container.pid_mode": "host"}, "condition": "s"}, name="r.any-action")
@@ -394,7 +396,11 @@ def test_metadata_is_carried(tmp_path: Path) -> None:
     assert rule.fields == ("container.id", "container.image.name")
     assert rule.response == "Inspect the container and its image."
     assert rule.path == str(path)
-    assert (rule.logsource.product, rule.logsource.service, rule.logsource.dataset) == ("docker", "events", "docker.events")
+    assert (rule.logsource.product, rule.logsource.service, rule.logsource.dataset) == (
+        "docker",
+        "events",
+        "docker.events",
+    )
 
 
 def test_optional_metadata_defaults(tmp_path: Path) -> None:

@@ -1,0 +1,227 @@
+"""File integrity: inotify for the moment of change, hashes for what changed.
+
+Watches are directories (a file watch would be lost when an editor or an attacker replaces the
+file by rename); a watch on a file is a watch on its parent filtered by name. At start every
+watched file is hashed, so a change is reported against its baseline hash, and a write that leaves
+the content as it was is not reported at all.
+
+Two modes: ``hash`` (config files, small) and ``size`` (log files: they grow all the time, so only
+shrinking, truncation and deletion matter, and hashing them on every write would cost too much).
+
+Other sensors' events can add watches at run time through ``observe``: a container's log file, for
+example, is watched from the moment the engine reports the container started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import select
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from detectors.event import Event, new_event
+from detectors.sensors import inotify as ino
+from detectors.sensors.base import Emit
+
+HASH_LIMIT = 16 * 1024 * 1024  # files larger than this are tracked by size only
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    path: str  # a file or a directory
+    mode: str = "hash"  # "hash" | "size"
+    recursive: bool = False
+    container_id: str = ""  # set when the path belongs to one container (its log file)
+    role: str = "file"  # what the path is to a defender: "engine-config", "container-log", "host-file"
+
+
+@dataclass(slots=True)
+class _State:
+    size: int
+    sha256: str | None
+
+
+def _digest(path: str) -> str | None:
+    try:
+        if os.path.getsize(path) > HASH_LIMIT:
+            return None
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+class FimSensor:
+    name: ClassVar[str] = "fim"
+
+    def __init__(self, watches: Iterable[Watch] = (), follow: Callable[[Event], list[Watch]] | None = None) -> None:
+        self._initial = list(watches)
+        self._follow = follow
+        self._notify: ino.Inotify | None = None
+        self._dirs: dict[int, str] = {}  # wd -> directory
+        self._by_dir: dict[str, list[Watch]] = {}
+        self._state: dict[str, _State] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._emit: Emit | None = None
+        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "overflows": 0}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self._stats)
+
+    def start(self, emit: Emit) -> None:
+        self._emit = emit
+        self._notify = ino.Inotify()
+        for watch in self._initial:
+            self.watch(watch)
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def observe(self, event: Event) -> None:
+        """Called by the monitor with every event: lets other telemetry add watches."""
+        if self._follow is not None and self._notify is not None:
+            for watch in self._follow(event):
+                self.watch(watch)
+
+    def watch(self, watch: Watch) -> None:
+        assert self._notify is not None
+        path = os.path.abspath(watch.path)
+        directory = path if os.path.isdir(path) else os.path.dirname(path)
+        with self._lock:
+            if not os.path.isdir(directory):
+                self._stats["errors"] += 1
+                return
+            if directory not in self._by_dir:
+                try:
+                    wd = self._notify.add(directory)
+                except OSError:
+                    self._stats["errors"] += 1
+                    return
+                self._dirs[wd] = directory
+                self._by_dir[directory] = []
+            self._by_dir[directory].append(Watch(path, watch.mode, watch.recursive, watch.container_id, watch.role))
+            targets = [path] if os.path.isfile(path) else self._files_under(path, watch.recursive)
+            for file_path in targets:
+                self._state[file_path] = self._snapshot(file_path, watch.mode)
+        if watch.recursive and os.path.isdir(path):
+            for sub in self._subdirs(path):
+                self.watch(Watch(sub, watch.mode, False, watch.container_id, watch.role))
+
+    @staticmethod
+    def _files_under(path: str, recursive: bool) -> list[str]:
+        if not os.path.isdir(path):
+            return []
+        if not recursive:
+            return [os.path.join(path, n) for n in os.listdir(path) if os.path.isfile(os.path.join(path, n))]
+        return [os.path.join(root, n) for root, _, names in os.walk(path) for n in names]
+
+    @staticmethod
+    def _subdirs(path: str) -> list[str]:
+        return [os.path.join(path, n) for n in os.listdir(path) if os.path.isdir(os.path.join(path, n))]
+
+    @staticmethod
+    def _snapshot(path: str, mode: str) -> _State:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = -1
+        return _State(size=size, sha256=_digest(path) if mode == "hash" and size >= 0 else None)
+
+    def _owner(self, directory: str, path: str) -> Watch | None:
+        for watch in self._by_dir.get(directory, []):
+            if watch.path == path or watch.path == directory:
+                return watch
+        return None
+
+    def _loop(self) -> None:
+        assert self._notify is not None
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._notify.fd], [], [], 0.2)
+            if not ready:
+                continue
+            for wd, mask, name in self._notify.read():
+                if mask & ino.IN_Q_OVERFLOW:
+                    self._stats["overflows"] += 1  # counted: an overflow means changes we cannot see
+                    continue
+                directory = self._dirs.get(wd)
+                if directory is None or not name:
+                    continue
+                with contextlib.suppress(Exception):
+                    self._changed(directory, os.path.join(directory, name), mask)
+
+    def _changed(self, directory: str, path: str, mask: int) -> None:
+        with self._lock:
+            watch = self._owner(directory, path)
+            if watch is None:
+                return
+            before = self._state.get(path)
+            if mask & ino.IN_ISDIR:
+                return
+            if mask & (ino.IN_DELETE | ino.IN_MOVED_FROM):
+                action = "deleted"
+                after = None
+                self._state.pop(path, None)
+            else:
+                if mask & ino.IN_MODIFY and watch.mode == "hash":
+                    return  # wait for IN_CLOSE_WRITE: hashing a half-written file proves nothing
+                after = self._snapshot(path, watch.mode)
+                self._state[path] = after
+                if before is None or before.size < 0:
+                    action = "created"
+                elif watch.mode == "size":
+                    if after.size >= before.size:
+                        return  # a log growing is a log working
+                    action = "truncated"
+                elif after.sha256 == before.sha256:
+                    if mask & ino.IN_ATTRIB:
+                        action = "attributes_changed"
+                    else:
+                        return
+                else:
+                    action = "modified"
+        self._send(watch, path, action, before, after)
+
+    def _send(self, watch: Watch, path: str, action: str, before: _State | None, after: _State | None) -> None:
+        event = new_event("linux", "linux.fim", action)
+        event["event.category"] = "file_change"
+        event["file.path"] = path
+        event["file.directory"] = os.path.dirname(path)
+        event["file.name"] = os.path.basename(path)
+        event["file.role"] = watch.role
+        if after is not None:
+            event["file.size"] = after.size
+            if after.sha256:
+                event["file.hash.sha256"] = after.sha256
+        if before is not None:
+            event["file.previous.size"] = before.size
+            if before.sha256:
+                event["file.previous.hash.sha256"] = before.sha256
+        if watch.container_id:
+            event["container.id"] = watch.container_id
+        if self._emit is not None:
+            self._emit(event)
+            self._stats["emitted"] += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._notify is not None:
+            self._notify.close()
+            self._notify = None
+
+
+def follow_container_logs(event: Event) -> list[Watch]:
+    """Watch each container's json-file log from the moment the engine says it started."""
+    path = event.get("container.log_path")
+    if event.get("event.module") == "docker" and event.get("event.action") == "start" and path:
+        return [Watch(path=str(Path(path)), mode="size", container_id=event.get("container.id", ""),
+                      role="container-log")]
+    return []
