@@ -91,7 +91,7 @@ class RuleSet:
             elif value is None:
                 node = unpinned
             else:
-                candidates = (); break  # a list or a number: run this node's candidates, which test the field themselves
+                break  # a list or a number: run this node's candidates, which test the field themselves
             field, by_value, unpinned, candidates = node
         # A plain loop: on Python 3.11 a comprehension builds a function object on every call.
         matched: list[CompiledRule] = []
