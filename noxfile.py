@@ -1,0 +1,56 @@
+"""Sessions people and CI run. `nox --list` shows them; the slow ones are not in the default run.
+
+Everything runs as root on a machine with Docker installed (`stowaway setup` installs it); the lab
+starts its own private engine, so nothing needs to be running first.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit tests, then integration tests against the real engine (the lab's private dockerd)."""
+    _install(session)
+    session.run("pytest", "-q", "-ra", "--require-engine", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the whole project."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "lab", "scenarios", "detectors", "harness", "tests", "noxfile.py")
+
+
+@nox.session(name="purple-team", python=PYTHON)
+def purple_team(session: nox.Session) -> None:
+    """Run every scenario with the detectors attached; write the scorecards under reports/."""
+    _install(session)
+    session.run("stowaway", "run", "--out", "reports", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def regression(session: nox.Session) -> None:
+    """Run the suite, then gate it against the committed baseline scorecard."""
+    _install(session)
+    session.run("stowaway", "run", "--out", "reports", *session.posargs, success_codes=[0, 1])
+    session.run("python", "-m", "harness.gate", "--baseline", "harness/baseline/scorecard.json",
+                "--current", "reports/scorecard.json", "--summary", "reports/gate.md")
+
+
+@nox.session(name="baseline-update", python=PYTHON, default=False)
+def baseline_update(session: nox.Session) -> None:
+    """Deliberately replace the committed baseline with the latest reports/scorecard.json."""
+    _install(session)
+    session.run("python", "-m", "harness.gate", "--baseline", "harness/baseline/scorecard.json",
+                "--current", "reports/scorecard.json", "--update")
