@@ -92,7 +92,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
             session.up()
             monitor = build_monitor(session.engine, options.rule_dirs, options.policy_dirs)
             monitor.start()
-            outcomes = _run_all(scenarios, session, monitor, options)
+            outcomes = run_all(scenarios, session, monitor, options)
             status = "complete"
         finally:
             if monitor is not None:
@@ -108,7 +108,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
                                   "seed_label": catalog().seed_label})
 
 
-def _run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: Monitor,
+def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: Monitor,
              options: RunOptions) -> list[Outcome]:
     total = len(scenarios)
     order = {cls.id: i for i, cls in enumerate(scenarios)}

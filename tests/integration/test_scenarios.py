@@ -1,6 +1,8 @@
 """Every registered scenario, run against the real engine with the detectors attached.
 
-Adversary scenarios must be detected by the rules they name; benign twins must stay silent.
+The scenarios run once, together and in parallel as `stowaway run` runs them (one lab, one
+monitor), and each one then gets its own test item: adversary scenarios must be detected by the
+rules they name within their deadline, and benign twins must stay silent.
 """
 
 from __future__ import annotations
@@ -8,18 +10,28 @@ from __future__ import annotations
 import pytest
 
 from harness.outcome import Verdict
+from harness.runner import RunOptions, run_all
 from scenarios.api import Kind
 from scenarios.registry import load
 
 pytestmark = pytest.mark.integration
 
-SCENARIOS = load().all()
+SCENARIOS = [s for s in load().all() if "docker" in s.backends]
 
 
-@pytest.mark.parametrize("cls", [s for s in SCENARIOS if "docker" in s.backends], ids=lambda s: s.id)
-def test_scenario_meets_its_expectation(cls, run_scenario):
-    outcome = run_scenario(cls.id)
+@pytest.fixture(scope="module")
+def outcomes(lab_session, monitor):
+    results = run_all(SCENARIOS, lab_session, monitor, RunOptions(progress=lambda _m: None))
+    return {o.scenario_id: o for o in results}
+
+
+@pytest.mark.parametrize("cls", SCENARIOS, ids=lambda s: s.id)
+def test_scenario_meets_its_expectation(cls, outcomes):
+    outcome = outcomes[cls.id]
+    if outcome.verdict is Verdict.SKIPPED:
+        pytest.skip(f"{cls.id}: {outcome.reason}")
     wanted = Verdict.DETECTED if cls.kind is Kind.ADVERSARY else Verdict.SILENT
     assert outcome.verdict == wanted, f"{cls.id}: {outcome.verdict.value}: {outcome.reason}"
     if cls.kind is Kind.ADVERSARY:
         assert outcome.latency_s is not None and outcome.latency_s <= cls.expect.within_s
+        assert outcome.visibility.value == "alerted"
