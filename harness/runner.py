@@ -80,7 +80,10 @@ def check_expectations(scenarios: Sequence[type[Scenario]], detector_ids: set[st
 
 def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) -> RunResult:
     options = options or RunOptions()
-    check_expectations(scenarios, known_detector_ids(options.rule_dirs))
+    loaded = known_detector_ids(options.rule_dirs)
+    # An id that exists nowhere is a typo (bad input). One that exists but is not loaded in this run
+    # (a rule dir without it) is a lost detection: the scenario runs and is reported missed.
+    check_expectations(scenarios, loaded | (known_detector_ids() if options.rule_dirs else set()))
     monitor: Monitor | None = None
     started = time.time()
     session = LabSession(run_id=options.run_id, docker_host=options.docker_host, backend=options.backend)
@@ -93,6 +96,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
             monitor = build_monitor(session.engine, options.rule_dirs, options.policy_dirs)
             monitor.start()
             outcomes = run_all(scenarios, session, monitor, options)
+            _note_unloaded(outcomes, loaded)
             status = "complete"
         finally:
             if monitor is not None:
@@ -106,6 +110,13 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
                      started_at=started, finished_at=time.time(), outcomes=outcomes, status=status,
                      environment={"engine": session.engine.base_url, "private_engine": session.engine.private,
                                   "seed_label": catalog().seed_label})
+
+
+def _note_unloaded(outcomes: list[Outcome], loaded: set[str]) -> None:
+    for outcome in outcomes:
+        absent = [r.rule_id for r in outcome.rules if not r.fired and r.rule_id not in loaded]
+        if outcome.verdict is Verdict.MISSED and absent:
+            outcome.reason += f"; {', '.join(absent)} is not among this run's detectors"
 
 
 def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: Monitor,

@@ -1,0 +1,359 @@
+"""The ``stowaway`` command.
+
+    stowaway list                      scenarios, ATT&CK ids, kind, backends, twin
+    stowaway run [IDS] [--tag T] [--technique T] [--backend docker|swarm] [--parallel N]
+                 [--scenarios DIR] [--rules DIR] [--policy DIR] [--out reports] [--docker-host URL]
+    stowaway lab up|down|status        keep the private engine warm between runs, or look at it
+    stowaway reap                      remove what dead runs left behind
+    stowaway report [--from FILE]      re-render every format from an existing scorecard.json
+    stowaway explain ID                what a scenario does, what must fire or stay silent, and why
+    stowaway watch [--duration S]      the detectors on a live engine, alerts as JSON lines on stdout
+    stowaway docs [--out DIR]          Alerting & Detection Strategy documents for every detector
+    stowaway gate                      compare reports/scorecard.json with the committed baseline
+    stowaway baseline update           accept reports/scorecard.json as the new baseline, on purpose
+    stowaway setup [--check]           install (Debian/Ubuntu, root) or name the host packages the lab needs
+
+Exit status: 0 pass, 1 fail (a scenario missed, a false positive, an error, the gate failed), 2 bad
+input (unknown id, a broken scenario, rule, policy or scorecard file: one line names the file and
+the field, and nothing is started), 130/143 interrupted (teardown still ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from detectors.policies import DEFAULT_POLICY_DIR, PolicyError, load_policy
+from detectors.sigma import SigmaRuleError
+from harness.scorecard.json_report import ScorecardFormatError
+
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+DEFAULT_OUT = Path("reports")
+DEFAULT_BASELINE = Path(__file__).resolve().parent / "baseline" / "scorecard.json"
+
+
+class BadInput(Exception):
+    """Input the command refuses before starting anything; the message names the file and field."""
+
+
+# --- shared options --------------------------------------------------------------------------------
+
+
+def _dirs(parser: argparse.ArgumentParser, scenarios: bool = True, detectors: bool = True) -> None:
+    if scenarios:
+        parser.add_argument("--scenarios", action="append", type=Path, default=[], metavar="DIR",
+                            help="also load scenarios from DIR (repeatable); ids are paths under DIR")
+    if detectors:
+        parser.add_argument("--rules", action="append", type=Path, default=[], metavar="DIR",
+                            help="Sigma rule directory instead of the shipped one (repeatable)")
+        parser.add_argument("--policy", action="append", type=Path, default=[], metavar="DIR",
+                            help="policy directory instead of the shipped one (repeatable)")
+
+
+def _engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--docker-host", metavar="URL",
+                        help="use this engine instead of the lab's private one (also DOCKER_HOST)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stowaway", description="Purple-team lab: adversaries hiding in containers, real detections.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit status: 0 pass, 1 fail, 2 bad input (nothing started)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="scenarios with their ATT&CK ids, kind, backends and twin")
+    _dirs(p, detectors=False)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("run", help="run scenarios with the detectors attached and write the scorecards")
+    p.add_argument("ids", nargs="*", metavar="ID", help="scenario ids (default: every scenario)")
+    p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag (repeatable)")
+    p.add_argument("--technique", action="append", default=[],
+                   help="only scenarios of this ATT&CK technique; T1562 also selects T1562.001 (repeatable)")
+    p.add_argument("--backend", choices=("docker", "swarm"), default="docker")
+    p.add_argument("--parallel", type=int, default=4, metavar="N",
+                   help="scenarios at once (those not parallel-safe run alone after them)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="where the scorecards go")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    _dirs(p)
+    _engine_option(p)
+
+    p = sub.add_parser("lab", help="keep the lab engine up between runs, tear it down, or show its state")
+    p.add_argument("action", choices=("up", "down", "status"))
+    _engine_option(p)
+
+    p = sub.add_parser("reap", help="remove what dead runs left behind (live runs are never touched)")
+    _engine_option(p)
+
+    p = sub.add_parser("report", help="re-render every scorecard format from an existing scorecard.json")
+    p.add_argument("--from", dest="source", type=Path, default=DEFAULT_OUT / "scorecard.json", metavar="FILE")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: the directory of --from")
+
+    p = sub.add_parser("explain", help="what a scenario does, what should fire or stay silent, and why")
+    p.add_argument("id", metavar="ID")
+    _dirs(p)
+
+    p = sub.add_parser("watch", help="run the detectors on a live engine; alerts as JSON lines on stdout")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
+    _dirs(p, scenarios=False)
+    _engine_option(p)
+
+    p = sub.add_parser("docs", help="write an Alerting & Detection Strategy document per detector")
+    p.add_argument("--out", type=Path, default=Path("docs/detections"), metavar="DIR")
+    p.add_argument("--scorecard", type=Path, default=DEFAULT_OUT / "scorecard.json", metavar="FILE",
+                   help="latest results for the Validation sections (skipped when absent)")
+    _dirs(p, detectors=False)
+    p.add_argument("--rules", action="append", type=Path, default=[], metavar="DIR")
+
+    p = sub.add_parser("gate", help="compare a run's scorecard with the committed baseline")
+    p.add_argument("--current", type=Path, default=DEFAULT_OUT / "scorecard.json", metavar="FILE")
+    p.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="FILE")
+    p.add_argument("--latency-tolerance", type=float, default=2.0, metavar="SECONDS")
+    p.add_argument("--latency-ratio", type=float, default=2.0, metavar="FACTOR")
+    p.add_argument("--summary", type=Path, metavar="FILE", help="also append the report here (CI job summary)")
+
+    p = sub.add_parser("baseline", help="accept a run as the regression baseline (deliberately)")
+    p.add_argument("action", choices=("update",))
+    p.add_argument("--from", dest="source", type=Path, default=DEFAULT_OUT / "scorecard.json", metavar="FILE")
+    p.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="FILE")
+
+    p = sub.add_parser("setup", help="install the host packages the lab needs (Debian/Ubuntu, as root)")
+    p.add_argument("--check", action="store_true", help="only say what is missing and how to install it")
+    return parser
+
+
+# --- validation shared by commands that load scenarios and detectors ---------------------------------
+
+
+def _load_registry(extra: Sequence[Path]):  # -> Registry
+    from scenarios.registry import load
+
+    return load(extra)
+
+
+def _validate_detectors(rule_dirs: Sequence[Path], policy_dirs: Sequence[Path]) -> None:
+    """Load rules and policy once up front, so a broken file stops us before the lab starts."""
+    from harness.monitoring import known_detector_ids
+
+    known_detector_ids(rule_dirs)
+    for directory in policy_dirs:
+        if not Path(directory).is_dir():
+            raise PolicyError(directory, "(directory)", "not a directory")
+    load_policy(list(policy_dirs) or [DEFAULT_POLICY_DIR])
+
+
+def _select(args: argparse.Namespace):  # -> list[type[Scenario]]
+    registry = _load_registry(args.scenarios)
+    try:
+        chosen = registry.select(ids=args.ids, tags=args.tag, techniques=args.technique)
+    except KeyError as exc:
+        raise BadInput(exc.args[0]) from None
+    if not chosen:
+        wanted = " ".join([*(f"--tag {t}" for t in args.tag), *(f"--technique {t}" for t in args.technique)])
+        raise BadInput(f"no scenario matches {wanted or 'the selection'}; `stowaway list` shows them")
+    return chosen
+
+
+# --- commands ------------------------------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    registry = _load_registry(args.scenarios)
+    rows = [{"id": s.id, "kind": s.kind.value, "techniques": list(s.techniques), "backends": list(s.backends),
+             "twin": s.twin, "tags": list(s.tags), "title": s.title} for s in registry.all()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_PASS
+    width = max((len(r["id"]) for r in rows), default=10)
+    print(f"{'ID':<{width}}  {'KIND':<9}  {'ATT&CK':<22}  {'BACKENDS':<14}  TWIN")
+    for row in rows:
+        print(f"{row['id']:<{width}}  {row['kind']:<9}  {','.join(row['techniques']):<22}  "
+              f"{','.join(row['backends']):<14}  {row['twin'] or '-'}")
+    from scenarios.attack import catalog
+
+    print(f"\n{len(rows)} scenario(s); technique ids refer to ATT&CK {catalog().domain} v{catalog().version}")
+    return EXIT_PASS
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.parallel < 1:
+        raise BadInput(f"--parallel: must be at least 1, not {args.parallel}")
+    selected = _select(args)
+    _validate_detectors(args.rules, args.policy)
+    from harness.monitoring import known_detector_ids
+    from harness.progress import ProgressPrinter
+    from harness.runner import RunOptions, check_expectations, run
+    from harness.scorecard import write_all
+
+    check_expectations(selected, known_detector_ids(args.rules) | known_detector_ids())
+    with ProgressPrinter(quiet=args.quiet) as progress:
+        progress(f"run: {len(selected)} scenario(s) on the {args.backend} backend, {args.parallel} at once")
+        result = run(selected, RunOptions(backend=args.backend, docker_host=args.docker_host,
+                                          parallel=args.parallel, rule_dirs=args.rules, policy_dirs=args.policy,
+                                          progress=progress))
+        written = write_all(result, args.out)
+    counts: dict[str, int] = {}
+    for outcome in result.outcomes:
+        counts[outcome.verdict.value] = counts.get(outcome.verdict.value, 0) + 1
+    summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+    print(f"run {result.run_id}: {'PASS' if result.passed else 'FAIL'} ({summary})")
+    for outcome in result.outcomes:
+        if not outcome.verdict.passed:
+            print(f"  {outcome.scenario_id}: {outcome.verdict.value}: {outcome.reason}")
+    print(f"scorecards: {', '.join(str(p) for p in written.values())}")
+    return EXIT_PASS if result.passed else EXIT_FAIL
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from harness import labctl
+    from harness.progress import ProgressPrinter
+    from lab.paths import LabPaths
+
+    paths = LabPaths.default()
+    if args.action == "status":
+        return labctl.status(paths, sys.stdout, args.docker_host)
+    if args.docker_host:
+        print(f"the engine at {args.docker_host} is managed outside the lab: there is nothing to bring "
+              f"{args.action}", file=sys.stderr)
+        return EXIT_PASS
+    with ProgressPrinter() as progress:
+        if args.action == "up":
+            return labctl.up(paths, sys.stdout, progress)
+        return labctl.down(paths, sys.stdout, progress)
+
+
+def cmd_reap(args: argparse.Namespace) -> int:
+    from harness import labctl
+    from lab.paths import LabPaths
+
+    return labctl.reap_dead(LabPaths.default(), sys.stdout, args.docker_host)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.scorecard import from_json, load_json, write_all
+
+    try:
+        run = from_json(load_json(args.source))
+    except FileNotFoundError:
+        raise BadInput(f"{args.source}: file not found (run `stowaway run` first)") from None
+    except ScorecardFormatError as exc:
+        raise BadInput(f"{args.source}: field {exc.field}: {exc.problem}") from None
+    written = write_all(run, args.out or args.source.parent)
+    print(f"re-rendered run {run.run_id}: {', '.join(str(p) for p in written.values())}")
+    return EXIT_PASS
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from harness.explain import explain
+
+    registry = _load_registry(args.scenarios)
+    try:
+        registry.get(args.id)
+    except KeyError as exc:
+        raise BadInput(exc.args[0]) from None
+    print(explain(args.id, registry, args.rules, args.policy))
+    return EXIT_PASS
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from harness.watch import watch
+
+    if args.duration is not None and args.duration <= 0:
+        raise BadInput(f"--duration: must be positive, not {args.duration:g}")
+    _validate_detectors(args.rules, args.policy)
+    return watch(args.rules, args.policy, args.docker_host, args.duration)
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from harness.ads import write_docs
+
+    registry = _load_registry(args.scenarios)
+    scorecard = None
+    if args.scorecard.exists():
+        from harness.scorecard import load_json
+
+        try:
+            scorecard = load_json(args.scorecard)
+        except ScorecardFormatError as exc:
+            raise BadInput(f"{args.scorecard}: field {exc.field}: {exc.problem}") from None
+    written = write_docs(args.out, registry, args.rules, scorecard, scorecard_path=args.scorecard)
+    print(f"wrote {len(written) - 1} detection document(s) and an index to {args.out}")
+    return EXIT_PASS
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from harness import gate
+
+    argv = ["--baseline", str(args.baseline), "--current", str(args.current),
+            "--latency-tolerance", str(args.latency_tolerance), "--latency-ratio", str(args.latency_ratio)]
+    if args.summary:
+        argv += ["--summary", str(args.summary)]
+    return gate.main(argv)
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from harness import gate
+
+    return gate.main(["--baseline", str(args.baseline), "--current", str(args.source), "--update"])
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from lab import system
+
+    setup = system.plan()
+    for note in setup.notes:
+        print(f"note: {note}")
+    if not setup.missing:
+        print("every package the lab needs is installed: " + ", ".join(system.REQUIRED_PACKAGES))
+        return EXIT_PASS
+    print("missing: " + ", ".join(f"{p} ({system.REQUIRED_PACKAGES[p]})" for p in setup.missing))
+    if args.check or not setup.can_apply:
+        print(setup.instructions())
+        return EXIT_FAIL
+    print("installing: " + " ".join(setup.install_command))
+    status = system.apply(setup)
+    if status != 0:
+        print(f"error: apt-get exited with {status}", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_PASS
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "lab": cmd_lab, "reap": cmd_reap, "report": cmd_report,
+            "explain": cmd_explain, "watch": cmd_watch, "docs": cmd_docs, "gate": cmd_gate,
+            "baseline": cmd_baseline, "setup": cmd_setup}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from harness.runner import Interrupted
+    from lab.errors import EngineUnavailable
+    from scenarios.registry import ScenarioError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (ScenarioError, SigmaRuleError, PolicyError, BadInput) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except BrokenPipeError:  # `stowaway list | head`: the reader left, which is not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PASS
+    except KeyboardInterrupt:
+        print("interrupted: the lab was torn down", file=sys.stderr)
+        return EXIT_SIGINT
+    except Interrupted:
+        print("terminated: the lab was torn down", file=sys.stderr)
+        return EXIT_SIGTERM
+
+
+if __name__ == "__main__":
+    sys.exit(main())
