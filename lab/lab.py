@@ -24,10 +24,11 @@ import docker.errors
 from lab import containment, engine as engine_mod
 from lab.backends.base import DeployContext, ExecResult, Workload
 from lab.backends.docker import DockerBackend
+from lab.backends.swarm import SwarmBackend, create_swarm_networks, ensure_swarm
 from lab.bookkeeping import RUN_LABEL, RunRecord, new_run_id, reap
 from lab.engine import Engine
 from lab.errors import LabError
-from lab.images import ensure_base_image
+from lab.images import ensure_base_image, publish_approved_base_image
 from lab.networks import LabNetwork, create_lab_networks
 from lab.paths import LabPaths
 from lab.workload import WorkloadSpec
@@ -86,19 +87,31 @@ class Lab:
         """A unique, neutral object name: the role stem plus random hex."""
         return f"{role}-{secrets.token_hex(3)}"
 
-    def deploy(self, spec: WorkloadSpec, name: str | None = None) -> Workload:
+    def deploy(self, spec: WorkloadSpec, name: str | None = None, backend: str | None = None) -> Workload:
+        """Run ``spec`` on the session's backend, or on ``backend`` ("docker" or "swarm") when given.
+
+        Raises:
+            SwarmUnavailable: ``backend="swarm"`` and the engine cannot be a Swarm manager.
+        """
+        chosen = self._session.backend_named(backend)
+        networks = self._session.swarm_networks() if chosen.name == "swarm" else self.networks
         ctx = DeployContext(run_id=self._session.run_id, name=name or self.name(spec.role), image=self.image,
-                            networks=self.networks, labels={RUN_LABEL: self._session.run_id})
-        workload = self._session.backend.deploy(spec, ctx)
+                            networks=networks, labels={RUN_LABEL: self._session.run_id})
+        workload = chosen.deploy(spec, ctx)
         with self._lock:
             self.workloads.append(workload)
-        self.cleanup(f"remove {workload.ref}", lambda: self._session.backend.remove(workload))
+        self.cleanup(f"remove {workload.ref}", lambda: chosen.remove(workload))
         return workload
+
+    def swarm_networks(self) -> dict[str, LabNetwork]:
+        """This run's swarm-scoped (overlay, internal, attachable) networks by role; inits Swarm if needed."""
+        return self._session.swarm_networks()
 
     def exec(self, workload: Workload, *command: str, detach: bool = False, user: str | None = None,
              privileged: bool = False, check: bool = True, timeout: float = 120) -> ExecResult:
-        result = self._session.backend.exec(workload, list(command), detach=detach, user=user,
-                                            privileged=privileged, timeout=timeout)
+        backend = self._session.backend_named(workload.backend)
+        result = backend.exec(workload, list(command), detach=detach, user=user, privileged=privileged,
+                              timeout=timeout)
         if check and not detach and result.exit_code != 0:
             raise LabError(f"`{' '.join(command)}` in {workload.name} exited {result.exit_code}: {result.output[-500:]}")
         return result
@@ -179,6 +192,9 @@ class LabSession:
         self.record = RunRecord(run_id=self.run_id, pid=0, started_at=time.time())
         self._guarded = False
         self._up = False
+        self._swarm: SwarmBackend | None = None  # made on first use: a docker-only run never inits Swarm
+        self._swarm_networks: dict[str, LabNetwork] = {}
+        self._swarm_lock = threading.Lock()
 
     @property
     def host_root(self) -> Path:
@@ -196,6 +212,7 @@ class LabSession:
             reap(self.engine.client, self.paths, keep={self.run_id})
             self.backend = self._make_backend()
             self.image = ensure_base_image(self.engine)
+            publish_approved_base_image(self.engine, self.image)
             self.networks = create_lab_networks(self.engine.client, self.run_id, self.prefix)
             self._guarded = containment.install_guard(self.run_id)
             self._start_sinkhole()
@@ -208,10 +225,36 @@ class LabSession:
         if self.backend_kind == "docker":
             return DockerBackend(self.engine.client)
         if self.backend_kind == "swarm":
-            from lab.backends.swarm import SwarmBackend
-
-            return SwarmBackend(self.engine.client)  # type: ignore[return-value]
+            return self.swarm()  # type: ignore[return-value]
         raise LabError(f"unknown backend {self.backend_kind!r}: choose docker or swarm")
+
+    def swarm(self) -> SwarmBackend:
+        """The swarm backend on the lab engine, initialising Swarm (idempotent, locked) on first use.
+
+        Raises:
+            SwarmUnavailable: the engine cannot be a Swarm manager; the message says why.
+        """
+        with self._swarm_lock:
+            if self._swarm is None:
+                ensure_swarm(self.engine.client, self.paths)
+                self._swarm = SwarmBackend(self.engine.client, self.paths)
+            return self._swarm
+
+    def swarm_networks(self) -> dict[str, LabNetwork]:
+        backend = self.swarm()
+        with self._swarm_lock:
+            if not self._swarm_networks:
+                self._swarm_networks = create_swarm_networks(backend.client, self.paths, self.run_id, self.prefix)
+            return self._swarm_networks
+
+    def backend_named(self, name: str | None) -> DockerBackend | SwarmBackend:
+        if name is None or name == self.backend.name:
+            return self.backend
+        if name == "docker":
+            return DockerBackend(self.engine.client)
+        if name == "swarm":
+            return self.swarm()
+        raise LabError(f"unknown backend {name!r}: choose docker or swarm")
 
     def _start_sinkhole(self) -> None:
         inet = self.networks["inet"]
@@ -259,6 +302,8 @@ class LabSession:
         self._up = False
         problems: list[str] = []
         try:
+            if self._swarm is not None:
+                self._swarm.close(self.run_id)  # services first, and wait for their tasks to go
             report = reap(self.engine.client, self.paths, only={self.run_id})
             self.sinkhole = None
             if self._guarded:
@@ -286,6 +331,8 @@ class LabSession:
             "networks": len(client.networks.list(filters=flt)),
             "volumes": len(client.volumes.list(filters=flt)),
         }
+        if self._swarm is not None:
+            counts["services"] = len(client.services.list(filters=flt))
         return {k: v for k, v in counts.items() if v}
 
     def __enter__(self) -> LabSession:

@@ -75,6 +75,11 @@ class LabPaths:
         """Lab-owned host directory that stands in for host system files (markers, fake /etc)."""
         return self.state / "host"
 
+    @property
+    def published_policy(self) -> Path:
+        """Policy the lab's build pipeline publishes (the approved base image id); detectors load it."""
+        return self.state / "policy"
+
     def ensure(self) -> None:
         for path in (self.state, self.runtime, self.leases, self.image_cache, self.runs, self.host_root):
             path.mkdir(parents=True, exist_ok=True)
