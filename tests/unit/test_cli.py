@@ -1,0 +1,334 @@
+"""The `stowaway` command: argument handling, exit codes, and bad input refused before anything starts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+from harness.outcome import Outcome, RuleResult, RunResult, Verdict, Visibility
+from harness.scorecard import FILENAMES, write_json
+from tests.unit.scorecard_fixtures import make_run
+
+RULE_DIR = Path(__file__).resolve().parents[2] / "detectors" / "rules"
+LOGGING_RULE = "stowaway.docker.logging-disabled"
+ADVERSARY = "docker.logging.log-driver-none"
+BENIGN = "docker.logging.dev-minimal-logging"
+
+
+@pytest.fixture
+def no_lab(monkeypatch):
+    """Fail the test if anything tries to start a run or reach an engine."""
+    import harness.runner
+    import lab.engine
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a run was started on bad input")
+
+    monkeypatch.setattr(harness.runner, "run", refuse)
+    monkeypatch.setattr(lab.engine, "acquire", refuse)
+
+
+@pytest.fixture
+def fake_run(monkeypatch):
+    """Replace the runner with one that returns canned outcomes; records the options it got."""
+    import harness.runner
+
+    calls: list[dict] = []
+
+    def fake(scenarios, options):
+        calls.append({"ids": [s.id for s in scenarios], "options": options})
+        outcomes = []
+        for cls in scenarios:
+            detected = cls.kind.value == "benign" or not options.extra.get("miss")
+            verdict = (Verdict.SILENT if cls.kind.value == "benign"
+                       else Verdict.DETECTED if detected else Verdict.MISSED)
+            outcomes.append(Outcome(
+                scenario_id=cls.id, title=cls.title, kind=cls.kind.value, techniques=list(cls.techniques),
+                backend=options.backend, verdict=verdict, reason="canned", visibility=Visibility.LOGGED,
+                started_at=1.0, finished_at=2.0, latency_s=0.5 if verdict is Verdict.DETECTED else None,
+                rules=[RuleResult(rule_id=r, fired=verdict is Verdict.DETECTED) for r in cls.expect.fires]))
+        options.progress("fake run")
+        return RunResult(run_id="run-fake", attack_version="18", backend=options.backend, started_at=1.0,
+                         finished_at=3.0, outcomes=outcomes)
+
+    monkeypatch.setattr(harness.runner, "run", fake)
+    return calls
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def user_scenario(root: Path, body: str) -> Path:
+    """A user scenario file under ROOT/custom/thing.py (id custom.thing); BODY sets title and expect."""
+    head = (
+        "from lab import Lab\n"
+        "from scenarios.api import Expectation, Kind, Scenario\n\n\n"
+        "class Thing(Scenario):\n"
+        "    id = 'custom.thing'\n"
+        "    kind = Kind.ADVERSARY\n"
+        "    techniques = ('T1610',)\n"
+        "    description = 'Starts a container.'\n"
+    )
+    tail = "\n    def detonate(self, lab: Lab) -> None:\n        lab.action('nothing')\n"
+    path = root / "custom" / "thing.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(head + textwrap.indent(textwrap.dedent(body), "    ") + tail)
+    return path
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+# --- list / explain ------------------------------------------------------------------------------
+
+
+def test_list_shows_ids_techniques_kind_and_twin(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith(ADVERSARY))
+    assert "adversary" in line and "T1562.001" in line and "T1610" in line and BENIGN in line
+    assert "v18" in out
+
+
+def test_list_json_is_machine_readable(capsys):
+    assert cli.main(["list", "--json"]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows[BENIGN]["kind"] == "benign" and rows[BENIGN]["twin"] == ADVERSARY
+    assert rows[ADVERSARY]["backends"] == ["docker"]
+
+
+def test_explain_names_the_rule_its_metadata_and_the_twin(capsys):
+    assert cli.main(["explain", ADVERSARY]) == 0
+    out = capsys.readouterr().out
+    assert "Impair Defenses: Disable or Modify Tools" in out
+    assert LOGGING_RULE in out and "[high, sigma]" in out and "Container started with its logging disabled" in out
+    assert "False positives:" in out and "Response:" in out
+    assert f"Twin: {BENIGN}" in out and "Must fire within 15s" in out
+
+
+def test_explain_benign_says_what_must_stay_silent(capsys):
+    assert cli.main(["explain", BENIGN]) == 0
+    out = capsys.readouterr().out
+    assert "Must stay silent for 8s" in out and LOGGING_RULE in out
+
+
+def test_explain_unknown_id_is_bad_input(capsys):
+    assert cli.main(["explain", "docker.nope"]) == 2
+    assert "docker.nope" in one_error_line(capsys)
+
+
+# --- run: bad input, nothing started --------------------------------------------------------------
+
+
+def test_run_unknown_id_exits_2_and_starts_nothing(no_lab, capsys, tmp_path):
+    assert cli.main(["run", "docker.logging.nope", "--out", str(tmp_path / "r")]) == 2
+    assert "docker.logging.nope" in one_error_line(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_selection_matching_nothing_is_bad_input(no_lab, capsys):
+    assert cli.main(["run", "--technique", "T1001"]) == 2
+    assert "--technique T1001" in one_error_line(capsys)
+
+
+def test_run_broken_scenario_names_file_and_field(no_lab, capsys, tmp_path):
+    path = user_scenario(tmp_path, """\
+        title = ""
+        expect = Expectation(fires=("stowaway.docker.logging-disabled",))
+    """)
+    assert cli.main(["run", "--scenarios", str(tmp_path)]) == 2
+    line = one_error_line(capsys)
+    assert str(path) in line and "title" in line
+
+
+def test_run_expectation_naming_a_rule_that_exists_nowhere_is_bad_input(no_lab, capsys, tmp_path):
+    path = user_scenario(tmp_path, """\
+        title = "Thing"
+        expect = Expectation(fires=("stowaway.docker.no-such-rule",))
+    """)
+    assert cli.main(["run", "custom.thing", "--scenarios", str(tmp_path)]) == 2
+    line = one_error_line(capsys)
+    assert str(path) in line and "expect.fires" in line and "no-such-rule" in line
+
+
+def test_run_broken_rule_names_file_and_field(no_lab, capsys, tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULE_DIR, rules)
+    broken = rules / "docker_logging_disabled.yml"
+    broken.write_text(broken.read_text().replace("level: high", "level: severe"))
+    assert cli.main(["run", ADVERSARY, "--rules", str(rules)]) == 2
+    line = one_error_line(capsys)
+    assert str(broken) in line and "level" in line
+
+
+def test_run_missing_rule_dir_is_bad_input(no_lab, capsys, tmp_path):
+    assert cli.main(["run", ADVERSARY, "--rules", str(tmp_path / "absent")]) == 2
+    assert str(tmp_path / "absent") in one_error_line(capsys)
+
+
+def test_run_broken_policy_names_file_and_field(no_lab, capsys, tmp_path):
+    policy = write(tmp_path / "policy" / "logging.yaml", """\
+        kind: logging
+        sanctioned_minimal_logging:
+          - name: dev
+            description: dev
+            owner: platform-team
+            match: {networks: ["*-dev"], colour: [blue]}
+    """)
+    assert cli.main(["run", ADVERSARY, "--policy", str(policy.parent)]) == 2
+    line = one_error_line(capsys)
+    assert str(policy) in line and "colour" in line
+
+
+def test_run_missing_policy_dir_is_bad_input(no_lab, capsys, tmp_path):
+    assert cli.main(["run", ADVERSARY, "--policy", str(tmp_path / "absent")]) == 2
+    assert "absent" in one_error_line(capsys)
+
+
+def test_run_parallel_must_be_positive(no_lab, capsys):
+    assert cli.main(["run", "--parallel", "0"]) == 2
+    assert "--parallel" in one_error_line(capsys)
+
+
+def test_run_unknown_backend_is_an_argparse_error(no_lab, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run", "--backend", "kubernetes"])
+    assert exc.value.code == 2
+
+
+# --- run: pass / fail, options reach the runner, every format written ------------------------------
+
+
+def test_run_pass_writes_every_format_and_exits_0(fake_run, capsys, tmp_path):
+    out = tmp_path / "reports"
+    assert cli.main(["run", ADVERSARY, BENIGN, "--out", str(out), "--parallel", "2", "--quiet"]) == 0
+    assert {p.name for p in out.iterdir()} == set(FILENAMES.values())
+    scorecard = json.loads((out / "scorecard.json").read_text())
+    assert scorecard["run_id"] == "run-fake" and len(scorecard["outcomes"]) == 2
+    assert fake_run[0]["ids"] == [ADVERSARY, BENIGN]
+    options = fake_run[0]["options"]
+    assert options.parallel == 2 and options.backend == "docker"
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_run_by_tag_and_technique_selects(fake_run, tmp_path):
+    assert cli.main(["run", "--tag", "defense-evasion", "--out", str(tmp_path), "--quiet"]) == 0
+    assert cli.main(["run", "--technique", "T1562", "--out", str(tmp_path), "--quiet"]) == 0
+    assert fake_run[0]["ids"] == [ADVERSARY]
+    assert set(fake_run[1]["ids"]) == {ADVERSARY, BENIGN}
+
+
+def test_run_with_a_rule_dir_lacking_the_rule_runs_and_fails(fake_run, capsys, tmp_path, monkeypatch):
+    """A removed rule is a lost detection (exit 1), not bad input: the scenario must run."""
+    import harness.runner
+
+    real = harness.runner.run
+
+    def missing(scenarios, options):
+        options.extra["miss"] = True
+        return real(scenarios, options)
+
+    monkeypatch.setattr(harness.runner, "run", missing)
+    empty = tmp_path / "rules"
+    empty.mkdir()
+    assert cli.main(["run", ADVERSARY, "--rules", str(empty), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and f"{ADVERSARY}: missed" in out
+    assert fake_run[0]["options"].rule_dirs == [empty]
+
+
+def test_progress_lines_carry_elapsed_time(fake_run, capsys, tmp_path):
+    assert cli.main(["run", ADVERSARY, "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "s] fake run" in err and "s] run: 1 scenario(s)" in err
+
+
+# --- report / gate / baseline ------------------------------------------------------------------------
+
+
+def test_report_rerenders_every_format(capsys, tmp_path):
+    source = write_json(make_run(), tmp_path / "in" / "scorecard.json")
+    assert cli.main(["report", "--from", str(source), "--out", str(tmp_path / "out")]) == 0
+    assert {p.name for p in (tmp_path / "out").iterdir()} == set(FILENAMES.values())
+    assert "run-20251129-0800-a1b2" in (tmp_path / "out" / "scorecard.md").read_text()
+
+
+def test_report_broken_scorecard_names_the_field(capsys, tmp_path):
+    source = tmp_path / "scorecard.json"
+    data = json.loads(write_json(make_run(), source).read_text())
+    data["outcomes"][1]["verdict"] = "maybe"
+    source.write_text(json.dumps(data))
+    assert cli.main(["report", "--from", str(source)]) == 2
+    line = one_error_line(capsys)
+    assert str(source) in line and "outcomes[1].verdict" in line
+
+
+def test_report_missing_scorecard_is_bad_input(capsys, tmp_path):
+    assert cli.main(["report", "--from", str(tmp_path / "nope.json")]) == 2
+    assert "nope.json" in one_error_line(capsys)
+
+
+def test_baseline_update_then_gate(capsys, tmp_path):
+    current = write_json(make_run(), tmp_path / "scorecard.json")
+    baseline = tmp_path / "baseline" / "scorecard.json"
+    assert cli.main(["gate", "--current", str(current), "--baseline", str(baseline)]) == 2
+    assert cli.main(["baseline", "update", "--from", str(current), "--baseline", str(baseline)]) == 0
+    assert json.loads(baseline.read_text())["baseline"]["from_run_id"] == "run-20251129-0800-a1b2"
+    summary = tmp_path / "summary.md"
+    assert cli.main(["gate", "--current", str(current), "--baseline", str(baseline), "--summary", str(summary)]) == 0
+    assert "PASS" in summary.read_text()
+
+
+def test_committed_baseline_is_a_complete_scorecard():
+    from harness.scorecard import from_json, load_json
+
+    run = from_json(load_json(cli.DEFAULT_BASELINE))
+    assert run.status == "complete" and run.outcomes
+    assert {o.scenario_id for o in run.outcomes} >= {ADVERSARY, BENIGN}
+
+
+# --- docs / watch / setup -------------------------------------------------------------------------------
+
+
+def test_docs_writes_one_document_per_detector(capsys, tmp_path):
+    assert cli.main(["docs", "--out", str(tmp_path), "--scorecard", str(tmp_path / "none.json")]) == 0
+    assert (tmp_path / f"{LOGGING_RULE}.md").exists() and (tmp_path / "README.md").exists()
+
+
+def test_watch_duration_must_be_positive(no_lab, capsys):
+    assert cli.main(["watch", "--duration", "0"]) == 2
+    assert "--duration" in one_error_line(capsys)
+
+
+def test_setup_check_prints_the_command(monkeypatch, capsys):
+    from lab import system
+
+    monkeypatch.setattr(system, "plan", lambda: system.SetupPlan(debian_like=True, root=True,
+                                                                  missing=("debootstrap",)))
+    monkeypatch.setattr(system, "apply", lambda _p: pytest.fail("--check must not install"))
+    assert cli.main(["setup", "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "apt-get install -y --no-install-recommends debootstrap" in out
+
+
+def test_setup_installs_as_root_on_debian(monkeypatch, capsys):
+    from lab import system
+
+    applied = []
+    monkeypatch.setattr(system, "plan", lambda: system.SetupPlan(debian_like=True, root=True,
+                                                                  missing=("libpcap0.8",)))
+    monkeypatch.setattr(system, "apply", lambda p: applied.append(p.missing) or 0)
+    assert cli.main(["setup"]) == 0
+    assert applied == [("libpcap0.8",)]
