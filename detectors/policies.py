@@ -168,3 +168,6 @@ def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
             section.load(body, path)
             policy.files.append(str(path))
     return policy
+
+# Detection slices register their policy kinds on import; loading policy must know them all.
+import detectors.host_policy  # noqa: E402,F401

@@ -8,6 +8,10 @@ from detectors.policies import Policy
 # Each entry builds one analytic from the loaded policy. Detection slices append to this list.
 FACTORIES: list = []
 
+from detectors.analytics.resource_baseline import CpuSpike, MemorySpike  # noqa: E402 - after FACTORIES
+
+FACTORIES.extend([CpuSpike, MemorySpike])
+
 
 def default_analytics(policy: Policy) -> list[Analytic]:
     return [factory(policy) for factory in FACTORIES]

@@ -15,6 +15,7 @@ example, is watched from the moment the engine reports the container started.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import select
@@ -38,6 +39,12 @@ class Watch:
     recursive: bool = False
     container_id: str = ""  # set when the path belongs to one container (its log file)
     role: str = "file"  # what the path is to a defender: "engine-config", "container-log", "host-file"
+    # Where the watched tree sits in a container's view: ``root`` (a host directory, e.g. the
+    # container's merged root or a host-mount source) is ``view`` inside it ("" for "/"). Events
+    # then carry ``file.path_in_container``, which rules match on instead of host-specific paths.
+    root: str = ""
+    view: str = ""
+    fields: tuple[tuple[str, Any], ...] = ()  # extra event fields (the container's name, image, labels)
 
 
 @dataclass(slots=True)
@@ -106,13 +113,13 @@ class FimSensor:
                     return
                 self._dirs[wd] = directory
                 self._by_dir[directory] = []
-            self._by_dir[directory].append(Watch(path, watch.mode, watch.recursive, watch.container_id, watch.role))
+            self._by_dir[directory].append(dataclasses.replace(watch, path=path))
             targets = [path] if os.path.isfile(path) else self._files_under(path, watch.recursive)
             for file_path in targets:
                 self._state[file_path] = self._snapshot(file_path, watch.mode)
         if watch.recursive and os.path.isdir(path):
             for sub in self._subdirs(path):
-                self.watch(Watch(sub, watch.mode, False, watch.container_id, watch.role))
+                self.watch(dataclasses.replace(watch, path=sub, recursive=False))
 
     @staticmethod
     def _files_under(path: str, recursive: bool) -> list[str]:
@@ -156,7 +163,22 @@ class FimSensor:
                 with contextlib.suppress(Exception):
                     self._changed(directory, os.path.join(directory, name), mask)
 
+    def _adopt_dir(self, watch: Watch, path: str) -> None:
+        """A directory appeared inside a recursive watch (``mkdir ~/.ssh``): watch it too, and report
+        the files already in it, written between the mkdir and our watch."""
+        before = set(self._state)
+        self.watch(dataclasses.replace(watch, path=path, recursive=True))
+        for file_path in self._files_under(path, True):
+            if file_path not in before:
+                self._send(watch, file_path, "created", None, self._state.get(file_path))
+
     def _changed(self, directory: str, path: str, mask: int) -> None:
+        if mask & ino.IN_ISDIR and mask & (ino.IN_CREATE | ino.IN_MOVED_TO):
+            with self._lock:
+                watch = self._owner(directory, path)
+            if watch is not None and watch.recursive and watch.path == directory:
+                self._adopt_dir(watch, path)
+            return
         with self._lock:
             watch = self._owner(directory, path)
             if watch is None:
@@ -205,6 +227,10 @@ class FimSensor:
                 event["file.previous.hash.sha256"] = before.sha256
         if watch.container_id:
             event["container.id"] = watch.container_id
+        if watch.root and (path == watch.root or path.startswith(watch.root.rstrip("/") + "/")):
+            event["file.path_in_container"] = (watch.view.rstrip("/") + path[len(watch.root.rstrip("/")):]) or "/"
+        for key, value in watch.fields:
+            event.setdefault(key, value)
         if self._emit is not None:
             self._emit(event)
             self._stats["emitted"] += 1

@@ -1,0 +1,213 @@
+"""Seasonal resource baseline: is this container's CPU or memory use usual for this workload, at
+this hour of this weekday?
+
+Workload identity
+    The image repository (tag and digest dropped, so a rebuilt image keeps its history) plus the
+    value of the workload label ``app``. Never a container name or id: those change every deploy.
+
+History (stored data a user can inspect)
+    ``detectors/baselines/resources/*.json``, one file per workload: hourly observations
+    ``[hour_start_utc, cpu_cores_p95, memory_bytes_p95]``, as a metrics store would export them.
+
+Model
+    Observations are grouped by (weekday, hour) on the detectors' clock (UTC; detectors/clock.py,
+    which the harness may set). For the current bucket:
+        expected = median of the bucket's history
+        spread   = 1.4826 * MAD (median absolute deviation: a robust standard deviation, so one
+                   odd week in the history does not widen the band)
+        ceiling  = expected + max(K * spread, MIN_MARGIN, RELATIVE_MARGIN * expected)
+    with K = 4, MIN_MARGIN = 0.25 cores (CPU) or 64 MiB (memory), RELATIVE_MARGIN = 0.25.
+    A bucket needs MIN_HISTORY = 3 observations (three weeks of that weekday and hour) before the
+    model trusts it. A workload with no history file, or a bucket with too little history, is
+    judged against fixed ceilings instead: UNKNOWN_CPU = 0.5 cores, UNKNOWN_MEMORY = 256 MiB.
+
+Decision
+    The cgroup sensor samples each container once a second. A container is anomalous when at least
+    SUSTAIN = 8 of its last WINDOW = 10 samples exceed the ceiling: a spike must be sustained for
+    about eight seconds, which rides out start-up bursts, and the first alert comes 8 s after the
+    spike starts at the earliest. One alert per container per rule (the engine dedupes).
+
+Blind spots
+    A miner throttled below the ceiling (say 0.3 cores on an unknown workload, or within a known
+    workload's band at its peak hour) is not flagged; a workload label can be forged to borrow a
+    known workload's peak-hour band; history is only as good as the export it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from detectors.alert import Alert
+from detectors.clock import CLOCK, DetectorClock
+from detectors.event import Event, object_ref
+from detectors.policies import Policy
+
+BASELINE_DIR = Path(__file__).resolve().parent.parent / "baselines" / "resources"
+WORKLOAD_LABEL = "app"
+K = 4.0
+MIN_HISTORY = 3
+RELATIVE_MARGIN = 0.25
+WINDOW = 10
+SUSTAIN = 8
+MIB = 1024 * 1024
+
+
+def image_repository(image: str) -> str:
+    """"registry:5000/team/app:1.2@sha256:..." -> "registry:5000/team/app"."""
+    image = image.split("@", 1)[0]
+    head, _, last = image.rpartition("/")
+    name = last.split(":", 1)[0]
+    return f"{head}/{name}" if head else name
+
+
+def workload_key(event: Event) -> str:
+    label = event.get(f"container.labels.{WORKLOAD_LABEL}") or ""
+    return f"{image_repository(event.get('container.image.name') or '')}|{label}"
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    expected: float
+    ceiling: float
+    observations: int
+
+
+@dataclass(slots=True)
+class Baseline:
+    """One workload's history, bucketed by (weekday, hour)."""
+
+    buckets: dict[tuple[int, int], list[float]] = field(default_factory=dict)
+
+    def add(self, at: datetime, value: float) -> None:
+        self.buckets.setdefault((at.weekday(), at.hour), []).append(value)
+
+    def band(self, at: datetime, min_margin: float) -> Band | None:
+        """The usual range at ``at``, or None when the bucket has too little history to decide."""
+        history = self.buckets.get((at.weekday(), at.hour), [])
+        if len(history) < MIN_HISTORY:
+            return None
+        expected = statistics.median(history)
+        spread = 1.4826 * statistics.median(abs(v - expected) for v in history)
+        return Band(expected, expected + max(K * spread, min_margin, RELATIVE_MARGIN * expected), len(history))
+
+
+def load_baselines(directory: Path = BASELINE_DIR) -> dict[str, dict[str, Baseline]]:
+    """{workload key: {"cpu": Baseline, "memory": Baseline}} from the stored history files."""
+    out: dict[str, dict[str, Baseline]] = {}
+    for path in sorted(directory.glob("*.json")):
+        doc = json.loads(path.read_text())
+        workload = doc["workload"]
+        if workload.get("label", WORKLOAD_LABEL) != WORKLOAD_LABEL:
+            raise ValueError(f"{path}: workload.label must be {WORKLOAD_LABEL!r}")
+        key = f"{workload['image']}|{workload['value']}"
+        cpu, memory = Baseline(), Baseline()
+        for stamp, cores, mem in doc["samples"]:
+            at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            cpu.add(at, float(cores))
+            memory.add(at, float(mem))
+        out[key] = {"cpu": cpu, "memory": memory}
+    return out
+
+
+class _SeasonalSpike:
+    """Shared logic; subclasses pick the metric."""
+
+    rule_id: ClassVar[str]
+    title: ClassVar[str]
+    severity: ClassVar[str] = "high"
+    techniques: ClassVar[tuple[str, ...]]
+    description: ClassVar[str]
+    response: ClassVar[str]
+    data_sources: ClassVar[tuple[str, ...]] = ("cgroup-resources",)
+    metric: ClassVar[str]  # "cpu" | "memory"
+    field: ClassVar[str]
+    min_margin: ClassVar[float]
+    unknown_ceiling: ClassVar[float]
+    unit: ClassVar[str]
+
+    def __init__(self, policy: Policy | None = None, baselines: dict[str, dict[str, Baseline]] | None = None,
+                 clock: DetectorClock = CLOCK) -> None:
+        self.baselines = load_baselines() if baselines is None else baselines
+        self.clock = clock
+        self._recent: dict[str, deque[tuple[bool, str, float]]] = {}
+
+    def ceiling(self, event: Event) -> tuple[float, str]:
+        """(ceiling, why) for this event's workload at the detectors' current calendar time."""
+        at = datetime.fromtimestamp(self.clock.translate(event["event.created"]), tz=UTC)
+        baseline = self.baselines.get(workload_key(event), {}).get(self.metric)
+        band = baseline.band(at, self.min_margin) if baseline is not None else None
+        if band is None:
+            why = "no baseline for this workload" if baseline is None else \
+                f"too little history for {at:%a} {at:%H}:00 UTC"
+            return self.unknown_ceiling, why
+        return band.ceiling, f"usual for {at:%a} {at:%H}:00 UTC is {band.expected:.3g}{self.unit} " \
+                             f"({band.observations} weeks of history)"
+
+    def observe(self, event: Event) -> list[Alert]:
+        if event.get("event.dataset") != "linux.resources" or self.field not in event:
+            return []
+        value = float(event[self.field])
+        if self.metric == "memory":
+            value /= MIB
+        ceiling, why = self.ceiling(event)
+        if self.metric == "memory":
+            ceiling /= MIB
+        key = event.get("container.id") or ""
+        window = self._recent.setdefault(key, deque(maxlen=WINDOW))
+        window.append((value > ceiling, event["event.id"], event["event.created"]))
+        above = [item for item in window if item[0]]
+        if len(above) < SUSTAIN:
+            return []
+        window.clear()  # decided: start counting afresh (the engine keeps one alert per container)
+        return [Alert(
+            rule_id=self.rule_id, title=self.title, severity=self.severity, techniques=self.techniques,
+            object=object_ref(event) or "unknown", evidence=tuple(e for _, e, _ in above),
+            first_seen=above[0][2], response=self.response, source="analytic",
+            context={"container.name": event.get("container.name"), "container.image.name":
+                     event.get("container.image.name"), "workload": workload_key(event),
+                     "observed": f"{value:.3g}{self.unit}", "ceiling": f"{ceiling:.3g}{self.unit}", "why": why},
+        )]
+
+    def tick(self, now: float) -> list[Alert]:
+        return []
+
+    def forget(self, container_ids: Iterable[str]) -> None:
+        for cid in container_ids:
+            self._recent.pop(cid, None)
+
+
+class CpuSpike(_SeasonalSpike):
+    rule_id: ClassVar[str] = "stowaway.analytic.cpu-spike"
+    title: ClassVar[str] = "Container CPU use far above its workload's seasonal baseline"
+    techniques: ClassVar[tuple[str, ...]] = ("T1496", "T1496.001")
+    description: ClassVar[str] = "Sustained CPU use above the (weekday, hour) baseline of the workload, or above " \
+                                 "0.5 cores for a workload without one: miner-like compute hijacking."
+    response: ClassVar[str] = "List the container's processes (docker top) and their network peers; a miner " \
+                              "talks to a pool. Stop it if its owner does not recognise the load."
+    metric: ClassVar[str] = "cpu"
+    field: ClassVar[str] = "container.cpu.cores"
+    min_margin: ClassVar[float] = 0.25
+    unknown_ceiling: ClassVar[float] = 0.5
+    unit: ClassVar[str] = " cores"
+
+
+class MemorySpike(_SeasonalSpike):
+    rule_id: ClassVar[str] = "stowaway.analytic.memory-spike"
+    title: ClassVar[str] = "Container memory use far above its workload's seasonal baseline"
+    techniques: ClassVar[tuple[str, ...]] = ("T1496",)
+    description: ClassVar[str] = "Sustained memory use above the (weekday, hour) baseline of the workload, or " \
+                                 "above 256 MiB for a workload without one: a memory balloon."
+    response: ClassVar[str] = "Look at what holds the memory (docker top, /proc/<pid>/status VmRSS); a balloon " \
+                              "starves neighbours on the node. Limit or stop it."
+    metric: ClassVar[str] = "memory"
+    field: ClassVar[str] = "container.memory.usage_bytes"
+    min_margin: ClassVar[float] = 64 * MIB
+    unknown_ceiling: ClassVar[float] = 256 * MIB
+    unit: ClassVar[str] = " MiB"

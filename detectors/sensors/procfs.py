@@ -1,0 +1,215 @@
+"""/proc inspection: what a process really runs, and a scan for executables deleted after start.
+
+``process_fields`` reads one process: its executable (``/proc/<pid>/exe``, whose link text ends in
+`` (deleted)`` once the file is unlinked), its argv, comm and parent. It also answers the question
+the drop-and-execute rule asks: is the executable in the container's own changes (its overlay upper
+directory) rather than in the image? That is one ``stat`` on the host, and works even after a
+short-lived process has exited, because the upper directory outlives it.
+
+``ProcfsSensor`` exists because deletion happens *after* exec: the exec tracepoint sees a file that
+is still there. It re-reads ``/proc/<pid>/exe`` of the processes of lab containers every
+``interval_s`` (2 s). It stays cheap because it never walks all of /proc: it reads each known
+container's ``cgroup.procs`` (one read per container) and does one ``readlink`` per process, and it
+reports a process once (per pid and start time), not on every pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Any, ClassVar
+
+from detectors.event import Event, new_event
+from detectors.sensors.base import Emit
+from detectors.sensors.containers import ContainerDirectory, ContainerInfo, cgroup_dirs
+
+DELETED_SUFFIX = " (deleted)"
+SCAN_INTERVAL_S = 2.0
+
+
+def _read(path: str, limit: int = 4096) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit)
+    except OSError:
+        return None
+
+
+def start_time(pid: int, proc: str = "/proc") -> int:
+    """Clock ticks since boot when the process started: with the pid, a unique process identity."""
+    raw = _read(f"{proc}/{pid}/stat")
+    if not raw:
+        return 0
+    with contextlib.suppress(IndexError, ValueError):
+        return int(raw.rsplit(b")", 1)[1].split()[19])
+    return 0
+
+
+def _ppid(pid: int, proc: str) -> int:
+    raw = _read(f"{proc}/{pid}/stat")
+    if not raw:
+        return 0
+    with contextlib.suppress(IndexError, ValueError):
+        return int(raw.rsplit(b")", 1)[1].split()[1])
+    return 0
+
+
+def argv0_name(argv0: str) -> str:
+    """The program name argv[0] claims, normalised: path stripped, a login shell's "-" dropped, and a
+    rewritten process title ("nginx: master process ...") cut at its first word."""
+    word = argv0.split()[0] if argv0.split() else ""
+    return os.path.basename(word.rstrip(":")).lstrip("-")
+
+
+def argv0_matches(argv0: str, *paths: str) -> bool:
+    """Does argv[0] name one of these executables? A kernel-thread look-alike ("[kworker/0:1]")
+    never does. Symlinked names (``sh`` -> ``dash``) match through the exec'd path."""
+    if argv0.startswith("["):
+        return False
+    claimed = argv0_name(argv0)
+    if not claimed:
+        return True  # an empty argv is odd, but it claims nothing
+    for path in paths:
+        if not path:
+            continue
+        base = os.path.basename(path)
+        if claimed == base or base.startswith(claimed + ".") or claimed.startswith(base):
+            return True  # python3 -> python3.11; comm truncation
+    return False
+
+
+def in_layers(info: ContainerInfo | None, path: str, exe_size: int | None = None) -> tuple[bool, bool]:
+    """(in the container's changes, in the image): where the file at ``path`` (container view) lives.
+
+    The engine leaves empty mount-point stubs in the upper directory for files it bind-mounts
+    (``/sbin/docker-init``): an empty file, or one whose size differs from what the process really
+    runs, is not the program that was executed.
+    """
+    if info is None or not info.upper_dir or not path.startswith("/"):
+        return False, False
+    try:
+        upper_size = os.stat(info.upper_dir + path).st_size
+    except OSError:
+        upper_size = -1
+    changed = upper_size > 0 and (exe_size is None or exe_size == upper_size)
+    in_image = any(os.path.lexists(layer + path) for layer in info.lower_dirs)
+    return changed, in_image
+
+
+def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", proc: str = "/proc") -> dict[str, Any]:
+    """Read what /proc says about ``pid``. ``filename`` is the path the exec tracepoint reported,
+    used when the process has already gone."""
+    fields: dict[str, Any] = {"process.pid": pid}
+    try:
+        exe = os.readlink(f"{proc}/{pid}/exe")
+    except OSError:
+        exe = ""
+    deleted = exe.endswith(DELETED_SUFFIX)
+    if deleted:
+        exe = exe[: -len(DELETED_SUFFIX)]
+    executable = exe or filename
+    fields["process.executable"] = executable
+    fields["process.executable_deleted"] = deleted
+    fields["process.exited_before_inspection"] = not exe
+    comm = _read(f"{proc}/{pid}/comm")
+    name = comm.decode(errors="replace").strip() if comm else os.path.basename(filename)
+    fields["process.name"] = name
+    cmdline = _read(f"{proc}/{pid}/cmdline")
+    if cmdline:
+        args = [a.decode(errors="replace") for a in cmdline.rstrip(b"\0").split(b"\0")]
+        fields["process.args"] = args
+        fields["process.command_line"] = " ".join(args)
+        fields["process.argv0"] = args[0] if args else ""
+        fields["process.argv0_matches_executable"] = argv0_matches(args[0] if args else "", filename, executable)
+    ppid = _ppid(pid, proc)
+    if ppid:
+        fields["process.parent.pid"] = ppid
+        parent_exe = ""
+        with contextlib.suppress(OSError):
+            parent_exe = os.readlink(f"{proc}/{ppid}/exe")
+        fields["process.parent.executable"] = parent_exe.removesuffix(DELETED_SUFFIX)
+        parent_comm = _read(f"{proc}/{ppid}/comm")
+        if parent_comm:
+            fields["process.parent.name"] = parent_comm.decode(errors="replace").strip()
+    exe_size: int | None = None
+    with contextlib.suppress(OSError):
+        exe_size = os.stat(f"{proc}/{pid}/exe").st_size
+    changed, in_image = in_layers(info, executable, exe_size)
+    fields["process.executable_in_container_changes"] = changed
+    fields["process.executable_in_image"] = in_image
+    directory = os.path.dirname(executable)
+    fields["process.executable_directory"] = directory
+    return fields
+
+
+class ProcfsSensor:
+    """Periodic scan of lab containers' processes for executables deleted after start."""
+
+    name: ClassVar[str] = "procfs"
+
+    def __init__(self, directory: ContainerDirectory, interval_s: float = SCAN_INTERVAL_S, proc: str = "/proc") -> None:
+        self.directory = directory
+        self.interval_s = interval_s
+        self.proc = proc
+        self._reported: set[tuple[int, int]] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "scans": 0, "processes_checked": 0}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self._stats)
+
+    def start(self, emit: Emit) -> None:
+        self._thread = threading.Thread(target=self._loop, args=(emit,), name=self.name, daemon=True)
+        self._thread.start()
+
+    def observe(self, event: Event) -> None:
+        self.directory.observe(event)
+
+    def _loop(self, emit: Emit) -> None:
+        self.directory.load_running()
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.scan(emit)
+            except Exception:
+                self._stats["errors"] += 1
+
+    def _pids(self, info: ContainerInfo) -> list[int]:
+        dirs = cgroup_dirs(info.id, info.pid)
+        base = dirs.get("v2") or dirs["cpu"]
+        raw = _read(f"{base}/cgroup.procs", 1 << 20)
+        return [int(p) for p in raw.split()] if raw else []
+
+    def scan(self, emit: Emit) -> None:
+        self._stats["scans"] += 1
+        alive: set[tuple[int, int]] = set()
+        for info in self.directory.running():
+            for pid in self._pids(info):
+                self._stats["processes_checked"] += 1
+                try:
+                    exe = os.readlink(f"{self.proc}/{pid}/exe")
+                except OSError:
+                    continue
+                if not exe.endswith(DELETED_SUFFIX):
+                    continue
+                key = (pid, start_time(pid, self.proc))
+                alive.add(key)
+                if key in self._reported:
+                    continue
+                self._reported.add(key)
+                event = new_event("linux", "linux.process", "executable_deleted")
+                event["event.category"] = "process"
+                event["event.type"] = "info"
+                event.update(info.fields())
+                event.update(process_fields(pid, info, proc=self.proc))
+                emit(event)
+                self._stats["emitted"] += 1
+        self._reported &= alive  # forget processes that ended: memory stays bounded
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
