@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from detectors.analytics import analytic_ids, default_analytics
 from detectors.engine import DEFAULT_RULE_DIR, DetectionEngine, Monitor, load_rules
 from detectors.policies import DEFAULT_POLICY_DIR, load_policy
+from detectors.sensors.cgroup_resources import CgroupResourcesSensor
+from detectors.sensors.container_fim import follow_container_files
+from detectors.sensors.containers import ContainerDirectory
 from detectors.sensors.docker_events import DockerEventsSensor
 from detectors.sensors.fim import FimSensor, Watch, follow_container_logs
+from detectors.sensors.procfs import ProcfsSensor
+from detectors.sensors.tracefs_exec import TracefsExecSensor
 from lab import Engine
 
 
@@ -23,9 +29,17 @@ def known_detector_ids(rule_dirs: Sequence[Path] = ()) -> set[str]:
     return {rule.rule_id for rule in rules} | analytic_ids()
 
 
-def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = ()) -> Monitor:
+def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (),
+                  run_id: str | None = None) -> Monitor:
+    """``run_id`` names the tracefs instances (``stowaway-<run id>-...``) so the reaper can remove
+    those of a dead run; without one (a bare `watch`), the process id stands in."""
+    run_id = run_id or f"pid{os.getpid()}"
     policy = load_policy(list(policy_dirs) or [DEFAULT_POLICY_DIR])
     detection = DetectionEngine(load_rules(rule_dirs_or_default(rule_dirs)), policy, default_analytics(policy))
     watches = [Watch(str(engine.config_file), role="engine-config")] if engine.config_file else []
     sensors = [DockerEventsSensor(engine.client), FimSensor(watches, follow=follow_container_logs)]
+    # Host sensors share one view of the engine's containers (a listing, then docker events).
+    containers = ContainerDirectory(engine.client)
+    sensors += [CgroupResourcesSensor(containers), TracefsExecSensor(containers, run_id), ProcfsSensor(containers),
+                FimSensor(follow=follow_container_files(containers))]
     return Monitor(detection, sensors)

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from detectors.alert import Alert
+from detectors.clock import CLOCK
 from detectors.engine import Monitor
 from harness.monitoring import build_monitor, known_detector_ids
 from harness.outcome import Outcome, RuleResult, RunResult, Verdict, Visibility
@@ -93,7 +94,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
         try:
             options.progress(f"lab: bringing up run {session.run_id} (engine, base image, networks, sinkhole)")
             session.up()
-            monitor = build_monitor(session.engine, options.rule_dirs, options.policy_dirs)
+            monitor = build_monitor(session.engine, options.rule_dirs, options.policy_dirs, run_id=session.run_id)
             monitor.start()
             outcomes = run_all(scenarios, session, monitor, options)
             _note_unloaded(outcomes, loaded)
@@ -155,10 +156,14 @@ def execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend:
         return outcome
     lab = session.scope(f"{cls.id}-{int(time.time() * 1000) % 100000}")
     scenario = cls()
+    # A scenario may run at a chosen calendar moment (seasonal baselines); it runs alone, and the
+    # detectors' clock is restored whatever happens.
+    clock = CLOCK.simulated(cls.simulated_time) if cls.simulated_time else contextlib.nullcontext()
     try:
-        scenario.detonate(lab)
-        outcome.action_at = lab.actions[0].at if lab.actions else lab.started_at
-        _judge(cls, lab, monitor, outcome, progress)
+        with clock:
+            scenario.detonate(lab)
+            outcome.action_at = lab.actions[0].at if lab.actions else lab.started_at
+            _judge(cls, lab, monitor, outcome, progress)
     except ScenarioSkipped as exc:
         outcome.verdict, outcome.reason = Verdict.SKIPPED, str(exc) or "skipped by the scenario"
     except (LabError, Exception) as exc:  # noqa: BLE001 - any failure is this scenario's error, not the run's

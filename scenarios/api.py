@@ -54,6 +54,9 @@ class Scenario:
     tags: ClassVar[tuple[str, ...]] = ()  # free-form selectors for `stowaway run --tag`
     twin: ClassVar[str | None] = None  # id of the benign twin (or of the adversary it shadows)
     parallel_safe: ClassVar[bool] = True  # False: touches shared state, run it alone
+    # ISO 8601 moment the detectors' calendar is set to while this scenario runs (seasonal
+    # baselines judge "usual for this weekday and hour"). Such a scenario must set parallel_safe = False.
+    simulated_time: ClassVar[str | None] = None
 
     def detonate(self, lab: Lab) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
