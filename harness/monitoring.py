@@ -11,10 +11,14 @@ from detectors.engine import DEFAULT_RULE_DIR, DetectionEngine, Monitor, load_ru
 from detectors.policies import DEFAULT_POLICY_DIR, load_policy
 from detectors.sensors.cgroup_resources import CgroupResourcesSensor
 from detectors.sensors.container_fim import follow_container_files
+from detectors.sensors.container_logs import ContainerLogSensor
 from detectors.sensors.containers import ContainerDirectory
 from detectors.sensors.docker_events import DockerEventsSensor
+from detectors.sensors.engine_config import EngineConfigSensor
 from detectors.sensors.fim import FimSensor, Watch, follow_container_logs
+from detectors.sensors.process_stdio import ProcessStdioSensor
 from detectors.sensors.procfs import ProcfsSensor
+from detectors.sensors.swarm_state import SwarmStateSensor
 from detectors.sensors.tracefs_exec import TracefsExecSensor
 from lab import Engine
 
@@ -34,7 +38,7 @@ def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: S
     """``run_id`` names the tracefs instances (``stowaway-<run id>-...``) so the reaper can remove
     those of a dead run; without one (a bare `watch`), the process id stands in."""
     run_id = run_id or f"pid{os.getpid()}"
-    policy = load_policy(list(policy_dirs) or [DEFAULT_POLICY_DIR])
+    policy = load_policy([*(list(policy_dirs) or [DEFAULT_POLICY_DIR]), *published_policy_dirs(engine)])
     detection = DetectionEngine(load_rules(rule_dirs_or_default(rule_dirs)), policy, default_analytics(policy))
     watches = [Watch(str(engine.config_file), role="engine-config")] if engine.config_file else []
     sensors = [DockerEventsSensor(engine.client), FimSensor(watches, follow=follow_container_logs)]
@@ -42,4 +46,15 @@ def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: S
     containers = ContainerDirectory(engine.client)
     sensors += [CgroupResourcesSensor(containers), TracefsExecSensor(containers, run_id), ProcfsSensor(containers),
                 FimSensor(follow=follow_container_files(containers))]
+    # Runtime and orchestrator slice: swarm specs, stdio of containers' processes, rotation-aware
+    # container logs, and the engine configuration's settings.
+    sensors += [SwarmStateSensor(engine.client), ProcessStdioSensor(), ContainerLogSensor()]
+    if engine.config_file:
+        sensors.append(EngineConfigSensor(engine.config_file))
     return Monitor(detection, sensors)
+
+
+def published_policy_dirs(engine: Engine) -> list[Path]:
+    """Policy the lab's build pipeline publishes (the approved base image id), when it has run."""
+    published = engine.paths.published_policy
+    return [published] if published.is_dir() and any(published.glob("*.yaml")) else []

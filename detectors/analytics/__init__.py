@@ -22,3 +22,9 @@ def analytic_ids() -> set[str]:
 
 
 __all__ = ["FACTORIES", "Analytic", "analytic_ids", "default_analytics"]
+
+# Runtime and orchestrator slice: log deletion under a running container, swarm spec drift.
+from detectors.analytics.container_logs import ContainerLogDeleted  # noqa: E402
+from detectors.analytics.swarm_drift import ServiceSpecDrift  # noqa: E402
+
+FACTORIES += [ContainerLogDeleted, ServiceSpecDrift]

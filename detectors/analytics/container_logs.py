@@ -1,0 +1,68 @@
+"""A container's log file deleted while the container still runs.
+
+Why stateful: the engine deletes a container's log itself when the container is removed, so a
+deletion alone means nothing. What matters is a deletion while the container lives on and keeps
+writing into an unlinked file nobody can read. The engine's ``die``/``destroy`` events and the
+file's deletion arrive on different sensors, in either order and a moment apart, so a deletion is
+held for ``GRACE_S`` and raised only if the container has not died or been destroyed by then.
+Rotation (``rotated``, see the container-logs sensor) is not a deletion.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from detectors.alert import Alert
+from detectors.event import Event
+from detectors.policies import Policy
+
+GRACE_S = 3.0
+
+
+class ContainerLogDeleted:
+    rule_id: ClassVar[str] = "stowaway.analytic.container-log-deleted"
+    title: ClassVar[str] = "A running container's log file was deleted on the host"
+    severity: ClassVar[str] = "high"
+    techniques: ClassVar[tuple[str, ...]] = ("T1070.002", "T1562.006")
+    description: ClassVar[str] = ("The json-file log of a container was unlinked or moved away while the container "
+                                  "kept running: its output since then is unreadable by `docker logs` and shippers.")
+    response: ClassVar[str] = ("Capture the container's processes and open files now (the engine still holds the "
+                               "unlinked log open: /proc/<pid>/fd of dockerd). Find who had write access to the "
+                               "engine's data root on the host.")
+    data_sources: ClassVar[tuple[str, ...]] = ("container-logs", "docker-events")
+
+    def __init__(self, policy: Policy) -> None:
+        self._pending: dict[str, Event] = {}  # container id -> deletion event
+        self._ended: dict[str, float] = {}  # container id -> when it died / was destroyed
+
+    def observe(self, event: Event) -> list[Alert]:
+        cid = str(event.get("container.id") or "")
+        if not cid:
+            return []
+        if event.get("event.module") == "docker" and event.get("event.type") == "container" \
+                and event.get("event.action") in ("die", "destroy"):
+            self._ended[cid] = float(event["event.created"])
+            self._pending.pop(cid, None)
+        elif event.get("event.dataset") == "docker.container_logs" and event.get("event.action") == "deleted" \
+                and cid not in self._ended:
+            self._pending.setdefault(cid, event)
+        return []
+
+    def tick(self, now: float) -> list[Alert]:
+        alerts = []
+        for cid, event in list(self._pending.items()):
+            if now - float(event["event.created"]) < GRACE_S:
+                continue
+            del self._pending[cid]
+            if cid in self._ended:
+                continue
+            alerts.append(Alert(
+                rule_id=self.rule_id, title=self.title, severity=self.severity, techniques=self.techniques,
+                object=f"container:{cid}", evidence=(event["event.id"],), first_seen=event["event.created"],
+                response=self.response, source="analytic",
+                context={"file.path": event.get("file.path"), "file.previous.size": event.get("file.previous.size")}))
+        # Forget ended containers after a while: ids are never reused, the map must not grow forever.
+        for cid, at in list(self._ended.items()):
+            if now - at > 600:
+                del self._ended[cid]
+        return alerts

@@ -1,0 +1,179 @@
+"""Container log files on the engine host, and how they change: rotation-aware.
+
+The generic FIM sensor reports a log file that is renamed away as deleted. For a container log
+that is wrong in the common case: the json-file and local drivers rotate by closing the file,
+renaming ``<id>-json.log`` to ``<id>-json.log.1`` in the same directory and opening a new one.
+inotify reports that as MOVED_FROM and MOVED_TO with one cookie. This sensor pairs the two and
+reports ``rotated``; it reports ``deleted`` only for an unlink (IN_DELETE) or a move out of the
+directory, and ``truncated`` when the file shrinks in place (``truncate``, ``: > file``, and the
+driver's own in-place reset when it keeps a single file, max-file=1).
+
+It learns each log path from the docker sensor's ``start`` events (``observe``), and says which
+container a file belongs to, so that an analytic can tell a log removed with its container from
+a log removed under a running one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import struct
+import threading
+from typing import ClassVar
+
+from detectors.event import Event, new_event
+from detectors.sensors import inotify as ino
+from detectors.sensors.base import Emit
+
+_HEADER = struct.Struct("iIII")
+MASK = ino.IN_MODIFY | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_CREATE | ino.IN_DELETE
+
+
+def read_events(fd: int) -> list[tuple[int, int, int, str]]:
+    """(wd, mask, cookie, name) for every pending inotify event; the cookie pairs a rename's halves."""
+    try:
+        data = os.read(fd, 64 * 1024)
+    except BlockingIOError:
+        return []
+    out, offset = [], 0
+    while offset + _HEADER.size <= len(data):
+        wd, mask, cookie, length = _HEADER.unpack_from(data, offset)
+        offset += _HEADER.size
+        name = data[offset:offset + length].split(b"\0", 1)[0].decode(errors="replace")
+        offset += length
+        out.append((wd, mask, cookie, name))
+    return out
+
+
+def log_event(action: str, path: str, container_id: str, size: int | None, previous: int | None,
+              target: str | None = None) -> Event:
+    event = new_event("docker", "docker.container_logs", action)
+    event["event.category"] = "file_change"
+    event["file.path"] = path
+    event["file.name"] = os.path.basename(path)
+    event["file.role"] = "container-log"
+    event["container.id"] = container_id
+    if size is not None:
+        event["file.size"] = size
+    if previous is not None:
+        event["file.previous.size"] = previous
+    if target is not None:
+        event["file.target.path"] = target
+    return event
+
+
+class ContainerLogSensor:
+    name: ClassVar[str] = "container-logs"
+
+    def __init__(self) -> None:
+        self._notify: ino.Inotify | None = None
+        self._dirs: dict[int, str] = {}
+        self._logs: dict[str, str] = {}  # log path -> container id
+        self._sizes: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._emit: Emit | None = None
+        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "overflows": 0}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self._stats)
+
+    def start(self, emit: Emit) -> None:
+        self._emit = emit
+        self._notify = ino.Inotify()
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def observe(self, event: Event) -> None:
+        path = event.get("container.log_path")
+        if event.get("event.module") == "docker" and event.get("event.action") == "start" and path:
+            self.follow(str(path), str(event.get("container.id") or ""))
+
+    def follow(self, path: str, container_id: str) -> None:
+        if self._notify is None:
+            return
+        directory = os.path.dirname(path)
+        with self._lock:
+            if path in self._logs:
+                return
+            try:
+                wd = self._notify.add(directory, MASK)
+            except OSError:
+                self._stats["errors"] += 1
+                return
+            self._dirs[wd] = directory
+            self._logs[path] = container_id
+            self._sizes[path] = self._size(path)
+
+    @staticmethod
+    def _size(path: str) -> int:
+        try:
+            return os.path.getsize(path)
+        except OSError:
+            return -1
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            notify = self._notify
+            if notify is None:
+                return
+            ready, _, _ = select.select([notify.fd], [], [], 0.2)
+            if not ready:
+                continue
+            batch = read_events(notify.fd)
+            moved_to = {cookie: (wd, name) for wd, mask, cookie, name in batch if mask & ino.IN_MOVED_TO}
+            for wd, mask, cookie, name in batch:
+                if mask & ino.IN_Q_OVERFLOW:
+                    self._stats["overflows"] += 1
+                    continue
+                directory = self._dirs.get(wd)
+                if directory is None or not name:
+                    continue
+                with contextlib.suppress(Exception):
+                    self._changed(os.path.join(directory, name), mask, moved_to.get(cookie) if cookie else None)
+
+    def _changed(self, path: str, mask: int, moved_to: tuple[int, str] | None) -> None:
+        with self._lock:
+            container_id = self._logs.get(path)
+            if container_id is None:
+                return
+            before = self._sizes.get(path, -1)
+            target = None
+            if mask & ino.IN_DELETE:
+                action, after = "deleted", None
+            elif mask & ino.IN_MOVED_FROM:
+                to_dir = self._dirs.get(moved_to[0]) if moved_to else None
+                target = os.path.join(to_dir, moved_to[1]) if moved_to and to_dir else None
+                # A rename to <name>.<n> in the same directory is the driver's rotation.
+                rotated = target is not None and os.path.dirname(target) == os.path.dirname(path) and \
+                    os.path.basename(target).startswith(os.path.basename(path) + ".")
+                action, after = ("rotated" if rotated else "deleted"), None
+            elif mask & ino.IN_CREATE:
+                after = self._size(path)
+                self._sizes[path] = after
+                return  # the driver opening its next file after a rotation: nothing to judge
+            else:
+                after = self._size(path)
+                self._sizes[path] = after
+                if before < 0 or after >= before:
+                    return  # a log growing is a log working
+                action = "truncated"
+            if after is None:
+                self._sizes[path] = -1
+        self._send(log_event(action, path, container_id, after, before if before >= 0 else None, target))
+
+    def _send(self, event: Event) -> None:
+        if self._emit is not None:
+            self._emit(event)
+            self._stats["emitted"] += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._notify is not None:
+            self._notify.close()
+            self._notify = None

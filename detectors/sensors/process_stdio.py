@@ -1,0 +1,176 @@
+"""Where a container's processes send their stdout and stderr: read from /proc, not guessed.
+
+Why only the container's *main* process tree (the container's init, from ``State.Pid``, and its
+descendants): that is the output the engine collects into the container's log. A payload that
+runs ``exec >/dev/null 2>&1`` keeps nothing for the log. Processes started by ``docker exec``
+hang off the runtime's shim, not off the container's init; their output never reaches the
+container log anyway, and ``docker exec -d`` gives them /dev/null by design, so they are left out.
+
+When: the container's tree is read shortly after the engine reports it started (0.5, 2 and 5 s,
+because a payload redirects itself a moment after it starts), and again every few seconds while it
+runs (a payload may silence itself later). Only processes that have lived for at least
+``SETTLED_S`` are reported: a short helper such as ``curl -s >/dev/null`` in a health check is
+gone before it matters, while a silenced payload stays. One event per process and targets.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import ClassVar
+
+from detectors.event import Event, new_event
+from detectors.sensors.base import Emit
+
+CHECK_AFTER_START_S = (0.5, 2.0, 5.0)
+RESCAN_EVERY_S = 5.0
+SETTLED_S = 1.0
+DISCARDING_TARGETS = ("/dev/null",)
+
+
+def _clock_ticks() -> int:
+    try:
+        return os.sysconf("SC_CLK_TCK")
+    except (ValueError, OSError):
+        return 100
+
+
+def read_stat(pid: int, proc: str = "/proc") -> tuple[int, float, str] | None:
+    """(parent pid, start time in seconds since boot, comm) of a process, or None if it is gone."""
+    try:
+        with open(f"{proc}/{pid}/stat") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    comm = text[text.index("(") + 1: text.rindex(")")]
+    rest = text.rsplit(")", 1)[1].split()
+    return int(rest[1]), int(rest[19]) / _clock_ticks(), comm
+
+
+def uptime(proc: str = "/proc") -> float:
+    with open(f"{proc}/uptime") as handle:
+        return float(handle.read().split()[0])
+
+
+def descendants(root: int, proc: str = "/proc") -> list[int]:
+    """``root`` and every process below it, found by parent pid over all of /proc."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir(proc):
+        if name.isdigit():
+            stat = read_stat(int(name), proc)
+            if stat is not None:
+                children.setdefault(stat[0], []).append(int(name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def fd_target(pid: int, fd: int, proc: str = "/proc") -> str:
+    try:
+        return os.readlink(f"{proc}/{pid}/fd/{fd}")
+    except OSError:
+        return ""  # closed, or the process is gone
+
+
+def stdio_event(container_id: str, pid: int, parent: int, comm: str, age: float, stdout: str, stderr: str,
+                command_line: str) -> Event:
+    event = new_event("linux", "linux.process_io", "stdio_inspected")
+    event["event.category"] = "process"
+    event["container.id"] = container_id
+    event["process.pid"] = pid
+    event["process.parent.pid"] = parent
+    event["process.name"] = comm
+    event["process.command_line"] = command_line
+    event["process.uptime_s"] = round(age, 2)
+    event["process.io.stdout.path"] = stdout
+    event["process.io.stderr.path"] = stderr
+    return event
+
+
+class ProcessStdioSensor:
+    name: ClassVar[str] = "process-stdio"
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self.proc = proc
+        self._containers: dict[str, int] = {}  # container id -> init pid, while running
+        self._due: list[tuple[float, str]] = []  # (monotonic time, container id)
+        self._reported: set[tuple[int, float, str, str]] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._emit: Emit | None = None
+        self._stats = {"emitted": 0, "dropped": 0, "errors": 0}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self._stats)
+
+    def start(self, emit: Emit) -> None:
+        self._emit = emit
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def observe(self, event: Event) -> None:
+        if event.get("event.module") != "docker" or event.get("event.type") != "container":
+            return
+        cid, action = str(event.get("container.id") or ""), event.get("event.action")
+        with self._lock:
+            if action == "start" and event.get("container.pid"):
+                self._containers[cid] = int(event["container.pid"])
+                now = time.monotonic()
+                self._due.extend((now + delay, cid) for delay in CHECK_AFTER_START_S)
+            elif action in ("die", "destroy"):
+                self._containers.pop(cid, None)
+
+    def _loop(self) -> None:
+        last_rescan = time.monotonic()
+        while not self._stop.wait(0.25):
+            now = time.monotonic()
+            with self._lock:
+                due = {cid for at, cid in self._due if at <= now}
+                self._due = [(at, cid) for at, cid in self._due if at > now]
+                if now - last_rescan >= RESCAN_EVERY_S:
+                    due |= set(self._containers)
+                    last_rescan = now
+                targets = [(cid, self._containers[cid]) for cid in due if cid in self._containers]
+            for cid, root in targets:
+                try:
+                    self._inspect(cid, root)
+                except Exception: # a process vanishing mid-read is normal; count, go on
+                    self._stats["errors"] += 1
+
+    def _inspect(self, container_id: str, root: int) -> None:
+        now = uptime(self.proc)
+        for pid in descendants(root, self.proc):
+            stat = read_stat(pid, self.proc)
+            if stat is None:
+                continue
+            parent, started, comm = stat
+            stdout, stderr = fd_target(pid, 1, self.proc), fd_target(pid, 2, self.proc)
+            if not (stdout in DISCARDING_TARGETS or stderr in DISCARDING_TARGETS):
+                continue
+            age = now - started
+            key = (pid, started, stdout, stderr)
+            if age < SETTLED_S or key in self._reported:
+                continue
+            self._reported.add(key)
+            event = stdio_event(container_id, pid, parent, comm, age, stdout, stderr, self._cmdline(pid))
+            if self._emit is not None:
+                self._emit(event)
+                self._stats["emitted"] += 1
+
+    def _cmdline(self, pid: int) -> str:
+        try:
+            with open(f"{self.proc}/{pid}/cmdline", "rb") as handle:
+                return handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
