@@ -48,7 +48,8 @@ def watches_for(info: ContainerInfo) -> list[Watch]:
             if not (os.path.isdir(host_path) or os.path.isdir(parent)):
                 continue  # neither the file's directory nor the directory exists: nothing to anchor on
             out.append(Watch(path=host_path, mode="hash", recursive=recursive and os.path.isdir(host_path),
-                             container_id=info.id, role=role, root=root, view=view, fields=fields))
+                             container_id=info.id, role=role, root=root, view=view, fields=fields,
+                             changed_since=info.started_at))
     return out
 
 

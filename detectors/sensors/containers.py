@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import docker.errors
@@ -38,6 +39,7 @@ class ContainerInfo:
     lower_dirs: tuple[str, ...] = ()  # the image's layers (plus the engine's init layer)
     merged_dir: str = ""  # the container's root as the host sees it
     writable_mounts: tuple[tuple[str, str], ...] = ()  # (host source, container destination)
+    started_at: float = 0.0  # epoch seconds (State.StartedAt)
 
     def fields(self) -> dict[str, Any]:
         """The container fields every host event carries (policy matches on them)."""
@@ -50,6 +52,18 @@ class ContainerInfo:
         for key, value in self.labels.items():
             out[f"container.labels.{key}"] = value
         return out
+
+
+def _epoch(stamp: str) -> float:
+    """RFC 3339 with nanoseconds ("2026-11-29T10:08:04.123456789Z") -> epoch seconds."""
+    if not stamp or stamp.startswith("0001-"):
+        return 0.0
+    head, _, rest = stamp.partition(".")
+    fraction = rest.rstrip("Z")[:6] if rest else "0"
+    try:
+        return datetime.fromisoformat(f"{head}.{fraction or '0'}+00:00").timestamp()
+    except ValueError:
+        return 0.0
 
 
 def info_from_inspect(data: dict[str, Any]) -> ContainerInfo:
@@ -70,6 +84,7 @@ def info_from_inspect(data: dict[str, Any]) -> ContainerInfo:
         upper_dir=graph.get("UpperDir") or "",
         lower_dirs=tuple(p for p in lower.split(":") if p),
         merged_dir=graph.get("MergedDir") or "",
+        started_at=_epoch((data.get("State") or {}).get("StartedAt") or ""),
         writable_mounts=tuple((m.get("Source", ""), m.get("Destination", "")) for m in data.get("Mounts") or []
                               if m.get("RW") and m.get("Type") == "bind"),
     )

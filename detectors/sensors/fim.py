@@ -45,6 +45,9 @@ class Watch:
     root: str = ""
     view: str = ""
     fields: tuple[tuple[str, Any], ...] = ()  # extra event fields (the container's name, image, labels)
+    # Watches are added when telemetry reports a container started, a moment after it did: files
+    # modified after this epoch time, before the watch existed, are reported when it is added.
+    changed_since: float = 0.0
 
 
 @dataclass(slots=True)
@@ -115,11 +118,23 @@ class FimSensor:
                 self._by_dir[directory] = []
             self._by_dir[directory].append(dataclasses.replace(watch, path=path))
             targets = [path] if os.path.isfile(path) else self._files_under(path, watch.recursive)
+            drifted = []
             for file_path in targets:
                 self._state[file_path] = self._snapshot(file_path, watch.mode)
+                if watch.changed_since and self._mtime(file_path) > watch.changed_since:
+                    drifted.append(file_path)
+        for file_path in drifted:
+            self._send(watch, file_path, "modified", None, self._state.get(file_path))
         if watch.recursive and os.path.isdir(path):
             for sub in self._subdirs(path):
                 self.watch(dataclasses.replace(watch, path=sub, recursive=False))
+
+    @staticmethod
+    def _mtime(path: str) -> float:
+        try:
+            return os.stat(path).st_mtime
+        except OSError:
+            return 0.0
 
     @staticmethod
     def _files_under(path: str, recursive: bool) -> list[str]:
@@ -168,6 +183,8 @@ class FimSensor:
         the files already in it, written between the mkdir and our watch."""
         before = set(self._state)
         self.watch(dataclasses.replace(watch, path=path, recursive=True))
+        if watch.changed_since:
+            return  # watch() reported every file modified since then, these included
         for file_path in self._files_under(path, True):
             if file_path not in before:
                 self._send(watch, file_path, "created", None, self._state.get(file_path))

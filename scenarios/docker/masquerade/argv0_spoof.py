@@ -1,0 +1,29 @@
+"""A program started with an argv[0] that names another program."""
+
+from __future__ import annotations
+
+from lab import Lab, WorkloadSpec
+from scenarios.api import Expectation, Kind, Scenario
+
+
+class Argv0Spoof(Scenario):
+    id = "docker.masquerade.argv0-spoof"
+    title = "Process started with a forged argv[0] ([kworker/0:1])"
+    kind = Kind.ADVERSARY
+    techniques = ("T1036",)
+    expect = Expectation(fires=("stowaway.host.argv0-mismatch",), within_s=15)
+    twin = "docker.masquerade.real-nginx"
+    tags = ("masquerade", "defense-evasion")
+    description = (
+        "In a running container, execs /usr/bin/sleep with argv[0] set to \"[kworker/0:1]\" (Python's "
+        "os.execv), so `ps` lists it as a kernel worker while it runs a real program from its real "
+        "path. The scenario checks the process's cmdline really starts with the forged name."
+    )
+
+    def detonate(self, lab: Lab) -> None:
+        box = lab.deploy(WorkloadSpec(role="worker"))
+        lab.action("exec a program under a forged argv[0]")
+        spoof = "import os; os.execv('/usr/bin/sleep', ['[kworker/0:1]', '60'])"
+        lab.exec(box, "sh", "-c", f"nohup python3 -c \"{spoof}\" >/dev/null 2>&1 &")
+        lab.wait_for(lambda: "[kworker/0:1]" in lab.exec(box, "ps", "-eo", "args", check=False).output,
+                     timeout=10, what="the forged process to run")

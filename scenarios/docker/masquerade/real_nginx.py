@@ -1,0 +1,31 @@
+"""The real nginx, from its real path, serving requests."""
+
+from __future__ import annotations
+
+from lab import Lab, WorkloadSpec
+from scenarios.api import Expectation, Kind, Scenario
+
+
+class RealNginx(Scenario):
+    id = "docker.masquerade.real-nginx"
+    title = "The real nginx runs from /usr/sbin/nginx"
+    kind = Kind.BENIGN
+    techniques = ("T1036.005",)
+    expect = Expectation(silent=("stowaway.host.masquerade-name", "stowaway.host.exec-from-temp-dir",
+                                 "stowaway.host.argv0-mismatch", "stowaway.host.deleted-executable",
+                                 "stowaway.host.drop-and-execute"), window_s=10)
+    twin = "docker.masquerade.tmp-kworker"
+    tags = ("masquerade",)
+    description = (
+        "Deploys a web container running the distribution's nginx (/usr/sbin/nginx, from the image) "
+        "in the foreground; its master rewrites its process title and forks workers, as nginx does. "
+        "A client fetches the default page a few times. The masquerade rules must stay silent."
+    )
+
+    def detonate(self, lab: Lab) -> None:
+        lab.action("start nginx from its packaged path")
+        web = lab.deploy(WorkloadSpec(role="web", command=("/usr/sbin/nginx", "-g", "daemon off;")))
+        lab.wait_for(lambda: lab.exec(web, "curl", "-sf", "-o", "/dev/null", "http://127.0.0.1/", check=False)
+                     .exit_code == 0, timeout=15, what="nginx to answer")
+        for _ in range(3):
+            lab.exec(web, "curl", "-sf", "-o", "/dev/null", "http://127.0.0.1/")
