@@ -171,4 +171,5 @@ def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
 
 # Detection slices register their policy kinds on import; loading policy must know them all.
 import detectors.host_policy  # noqa: E402,F401
+import detectors.netpolicy  # noqa: E402
 import detectors.runtime_policy  # noqa: E402,F401

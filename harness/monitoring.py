@@ -16,10 +16,14 @@ from detectors.sensors.containers import ContainerDirectory
 from detectors.sensors.docker_events import DockerEventsSensor
 from detectors.sensors.engine_config import EngineConfigSensor
 from detectors.sensors.fim import FimSensor, Watch, follow_container_logs
+from detectors.sensors.nat import NatSensor
+from detectors.sensors.netinventory import Inventory
+from detectors.sensors.packets import PacketSensor
 from detectors.sensors.process_stdio import ProcessStdioSensor
 from detectors.sensors.procfs import ProcfsSensor
 from detectors.sensors.swarm_state import SwarmStateSensor
 from detectors.sensors.tracefs_exec import TracefsExecSensor
+from detectors.sensors.tracefs_tcp import TcpStateSensor
 from lab import Engine
 
 
@@ -51,6 +55,10 @@ def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: S
     sensors += [SwarmStateSensor(engine.client), ProcessStdioSensor(), ContainerLogSensor()]
     if engine.config_file:
         sensors.append(EngineConfigSensor(engine.config_file))
+    # Network sensors share one CMDB view (address -> container) of the engine.
+    inventory = Inventory(engine.client)
+    sensors += [PacketSensor(engine.client, inventory=inventory), TcpStateSensor(run_id, inventory),
+                NatSensor(engine.client, inventory)]
     return Monitor(detection, sensors)
 
 

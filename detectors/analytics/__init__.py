@@ -23,6 +23,14 @@ def analytic_ids() -> set[str]:
 
 __all__ = ["FACTORIES", "Analytic", "analytic_ids", "default_analytics"]
 
+# Network slice: beaconing, baselines, volume and relays (detectors/analytics/net_*.py).
+from detectors.analytics.net_baseline import NewPeerAnalytic  # noqa: E402
+from detectors.analytics.net_beacon import BeaconAnalytic  # noqa: E402
+from detectors.analytics.net_relay import RelayAnalytic  # noqa: E402
+from detectors.analytics.net_volume import VolumeAnalytic  # noqa: E402
+
+FACTORIES += [NewPeerAnalytic, BeaconAnalytic, VolumeAnalytic, RelayAnalytic]
+
 # Runtime and orchestrator slice: log deletion under a running container, swarm spec drift.
 from detectors.analytics.container_logs import ContainerLogDeleted  # noqa: E402
 from detectors.analytics.swarm_drift import ServiceSpecDrift  # noqa: E402

@@ -1,0 +1,102 @@
+"""New peer: a baselined service opens a connection its baseline has no trace of.
+
+Which services: those the ``network-baseline`` policy monitors (by workload labels; the batch tier
+in the shipped policy). Services nobody declared are not judged: no baseline, no claim.
+
+What "the same service" is: ``netpolicy.service_identity`` (the workload label ``app`` and friends,
+else image plus name stem), so a redeployed container with a new id keeps its baseline.
+
+The baseline of a service is the union of
+- its stored baseline, a reviewed JSON file under the policy's ``stored_baselines`` directory
+  (``{"service": "app=report-sync", "peers": ["service:app=ledger-db/tcp/5432", ...], ...}``), and
+- what it did during its warm-up: the first ``learn_seconds`` after the service was first seen
+  (its first container start or first flow, whichever came first).
+A peer is named by ``net_common.peer_key``: an internal container by its service identity and port,
+other internal addresses by network and port, anything outside as ``external/<transport>/<port>``.
+
+After the warm-up, a flow to a peer outside the baseline raises an alert (once per container).
+``learned()`` returns what was learned, in the stored format, so a user can review it and commit it.
+
+Blind spots: whatever the service did during its warm-up is trusted (an implant active from the
+first second is learned as normal); new traffic to a peer of an already-known kind (the same
+external port) is not new; services outside the monitored scope are never judged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from detectors.alert import Alert
+from detectors.analytics.net_common import is_flow, make_alert, peer_key
+from detectors.event import Event
+from detectors.netpolicy import BaselinePolicy
+from detectors.policies import Policy
+
+
+def load_stored(directories: list[Path]) -> dict[str, set[str]]:
+    """Reviewed baselines: service identity -> peers. Raises ValueError naming a malformed file."""
+    stored: dict[str, set[str]] = {}
+    for directory in directories:
+        for path in sorted(directory.glob("*.json")):
+            try:
+                data = json.loads(path.read_text())
+                service, peers = data["service"], data["peers"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}: not a baseline file (need 'service' and 'peers'): {exc}") from exc
+            if not isinstance(service, str) or not isinstance(peers, list):
+                raise ValueError(f"{path}: 'service' must be a string and 'peers' a list")
+            stored.setdefault(service, set()).update(str(p) for p in peers)
+    return stored
+
+
+class NewPeerAnalytic:
+    rule_id: ClassVar[str] = "stowaway.analytic.net-new-peer"
+    title: ClassVar[str] = "Baselined service talks to a peer outside its baseline"
+    severity: ClassVar[str] = "medium"
+    techniques: ClassVar[tuple[str, ...]] = ("T1071",)
+    description: ClassVar[str] = __doc__ or ""
+    response: ClassVar[str] = (
+        "Ask the service owner whether the new peer is expected (a release can add one); if not, find the "
+        "process (tracefs-tcp events) and what changed in the container (exec events, file diff)."
+    )
+    data_sources: ClassVar[tuple[str, ...]] = ("packets", "docker-events")
+
+    def __init__(self, policy: Policy) -> None:
+        section: BaselinePolicy = policy.section("network-baseline") or BaselinePolicy()
+        self.learn_seconds = section.learn_seconds
+        self.stored = load_stored(section.stored)
+        self._first_seen: dict[str, float] = {}
+        self._learned: dict[str, set[str]] = {}
+
+    def _service(self, event: Event) -> str | None:
+        if not event.get("policy.baseline.monitored"):
+            return None
+        return event.get("policy.baseline.service") or None
+
+    def observe(self, event: Event) -> list[Alert]:
+        service = self._service(event)
+        if service is None:
+            return []
+        when = float(event.get("event.start") or event["event.created"])
+        first = self._first_seen.setdefault(service, when)
+        if not is_flow(event, "start"):
+            return []
+        peer = peer_key(event)
+        known = self.stored.get(service, set()) | self._learned.get(service, set())
+        if when - first <= self.learn_seconds:
+            self._learned.setdefault(service, set()).add(peer)
+            return []
+        if peer in known:
+            return []
+        return [make_alert(self, event, [event["event.id"]], when, peer=peer, baseline=sorted(known),
+                           warm_up_s=self.learn_seconds)]
+
+    def tick(self, now: float) -> list[Alert]:
+        return []
+
+    def learned(self) -> list[dict[str, Any]]:
+        """The warm-up baselines in the stored format, ready to review and commit."""
+        return [{"service": service, "peers": sorted(peers), "learned_for_s": self.learn_seconds}
+                for service, peers in sorted(self._learned.items())]

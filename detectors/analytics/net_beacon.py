@@ -1,0 +1,108 @@
+"""Beaconing: a container that opens connections to the same outside endpoint at a regular interval.
+
+Model. For each (container, destination address, port, transport) the analytic keeps the start
+times of the last ``MAX_SERIES`` connections leaving the inside (to an external address, not from a
+sanctioned proxy, not a sanctioned egress). With at least ``MIN_CONNECTIONS`` of them it looks at
+the gaps between starts:
+
+- the period is the median gap (robust to a missed beat or a retry);
+- the jitter is the median absolute deviation of the gaps divided by the period (robust to
+  outliers, unlike the coefficient of variation);
+- it is a beacon when the jitter is at most ``MAX_JITTER`` and at least ``MIN_REGULAR`` of the gaps lie
+  within ``TOLERANCE`` of the period, with a period between ``MIN_PERIOD_S`` and ``MAX_PERIOD_S``.
+
+A sleep with uniform jitter of +-30 % gives a MAD ratio of about 0.15; a human or a batch of
+requests gives gaps spread over orders of magnitude (exponential gaps give about 0.5-0.7).
+
+Blind spots: beacons slower than ``MAX_PERIOD_S`` or with fewer than ``MIN_CONNECTIONS`` call-backs in
+the series; jitter beyond about +-60 %; beacons that rotate destination address or port each time;
+beacons through the sanctioned proxy (the proxy's connections are sanctioned, and the client's go
+to an internal address); C2 over one long-lived connection (no new connections to time).
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from detectors.alert import Alert
+from detectors.analytics.net_common import is_flow, make_alert
+from detectors.event import Event
+from detectors.policies import Policy
+
+MIN_CONNECTIONS = 5
+MAX_SERIES = 24
+MIN_PERIOD_S = 0.5
+MAX_PERIOD_S = 3600.0
+MAX_JITTER = 0.3
+TOLERANCE = 0.5
+MIN_REGULAR = 0.75
+
+
+@dataclass(frozen=True, slots=True)
+class Periodicity:
+    period_s: float
+    jitter: float  # MAD of the gaps / median gap
+    regular: float  # share of gaps within TOLERANCE of the period
+    connections: int
+
+    @property
+    def is_beacon(self) -> bool:
+        return (MIN_PERIOD_S <= self.period_s <= MAX_PERIOD_S and self.jitter <= MAX_JITTER
+                and self.regular >= MIN_REGULAR)
+
+
+def periodicity(starts: Sequence[float]) -> Periodicity | None:
+    """Score a series of connection start times; None when there are too few to say."""
+    times = sorted(starts)
+    if len(times) < MIN_CONNECTIONS:
+        return None
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    period = statistics.median(gaps)
+    if period <= 0:
+        return Periodicity(period_s=0.0, jitter=float("inf"), regular=0.0, connections=len(times))
+    mad = statistics.median(abs(g - period) for g in gaps)
+    regular = sum(1 for g in gaps if abs(g - period) <= TOLERANCE * period) / len(gaps)
+    return Periodicity(period_s=period, jitter=mad / period, regular=regular, connections=len(times))
+
+
+class BeaconAnalytic:
+    rule_id: ClassVar[str] = "stowaway.analytic.net-beacon"
+    title: ClassVar[str] = "Container calls an outside endpoint at a regular interval (beaconing)"
+    severity: ClassVar[str] = "high"
+    techniques: ClassVar[tuple[str, ...]] = ("T1071", "T1071.001")
+    description: ClassVar[str] = __doc__ or ""
+    response: ClassVar[str] = (
+        "Identify the process making the calls (tracefs-tcp events for the same container and destination), "
+        "capture one exchange, and isolate the container from the outside network while you look."
+    )
+    data_sources: ClassVar[tuple[str, ...]] = ("packets",)
+
+    def __init__(self, policy: Policy) -> None:
+        self._series: dict[tuple[str, str, int, str], deque[tuple[float, str]]] = {}
+
+    def observe(self, event: Event) -> list[Alert]:
+        if not is_flow(event, "start") or event.get("policy.egress.destination_zone") != "external":
+            return []
+        if event.get("policy.egress.sanctioned"):
+            return []
+        key = (event["container.id"], event.get("destination.ip", ""), int(event.get("destination.port", 0)),
+               event.get("network.transport", ""))
+        series = self._series.setdefault(key, deque(maxlen=MAX_SERIES))
+        series.append((float(event.get("event.start") or event["event.created"]), event["event.id"]))
+        score = periodicity([t for t, _ in series])
+        if score is None or not score.is_beacon:
+            return []
+        return [make_alert(self, event, [eid for _, eid in series], series[0][0],
+                           period_s=round(score.period_s, 3), jitter=round(score.jitter, 3),
+                           regular=round(score.regular, 3), connections=score.connections)]
+
+    def tick(self, now: float) -> list[Alert]:
+        # Forget series whose last call is older than the longest period we look for.
+        for key in [k for k, s in self._series.items() if s and now - s[-1][0] > 2 * MAX_PERIOD_S]:
+            del self._series[key]
+        return []

@@ -1,0 +1,90 @@
+"""Relay: a container takes traffic in from the inside and passes the same bytes on to the outside.
+
+Model. For each container the analytic remembers the flows other internal hosts opened *to* it
+(``destination.container.id`` is the container, the opener is internal) and the flows it opened
+itself to external addresses. An outbound flow is paired with an inbound flow that started at most
+``PAIR_S`` seconds before it; the pair is a relay when both have carried at least ``MIN_BYTES`` from
+their opener and the two byte counts agree within ``RATIO`` (what came in went out). Connection
+timing alone would flag every web service that calls an outside API while serving a request; the
+byte match is what makes it forwarding. Sanctioned proxies (egress policy) are exempt.
+
+Blind spots: relays that compress, encrypt or pad (the byte counts no longer agree); relays that
+buffer and send later than ``PAIR_S``; relays that only carry the replies (outside -> inside);
+chains through a sanctioned proxy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from detectors.alert import Alert
+from detectors.analytics.net_common import FLOW, make_alert
+from detectors.event import Event
+from detectors.policies import Policy
+
+PAIR_S = 3.0
+MIN_BYTES = 4096
+RATIO = 1.3
+KEEP_S = 60.0
+
+
+@dataclass(slots=True)
+class _Leg:
+    flow_id: str
+    start: float
+    bytes: int
+    event_id: str
+    peer: str
+
+
+class RelayAnalytic:
+    rule_id: ClassVar[str] = "stowaway.analytic.net-relay"
+    title: ClassVar[str] = "Container relays internal traffic to an outside endpoint"
+    severity: ClassVar[str] = "high"
+    techniques: ClassVar[tuple[str, ...]] = ("T1090", "T1090.001", "T1090.002")
+    description: ClassVar[str] = __doc__ or ""
+    response: ClassVar[str] = (
+        "Find which internal client sends through it (the inbound legs in the evidence), stop the relay process, "
+        "and check what that client sent."
+    )
+    data_sources: ClassVar[tuple[str, ...]] = ("packets",)
+
+    def __init__(self, policy: Policy) -> None:
+        self._inbound: dict[str, dict[str, _Leg]] = {}
+        self._outbound: dict[str, dict[str, _Leg]] = {}
+
+    def observe(self, event: Event) -> list[Alert]:
+        if event.get("event.dataset") != FLOW:
+            return []
+        flow_id = event.get("flow.id", "")
+        start = float(event.get("event.start") or event["event.created"])
+        sent = int(event.get("source.bytes") or 0)
+        target = event.get("destination.container.id")
+        zone = event.get("policy.egress.destination_zone")
+        if target and zone == "internal" and not event.get("policy.egress.via_proxy"):
+            self._inbound.setdefault(target, {})[flow_id] = _Leg(flow_id, start, sent, event["event.id"],
+                                                                  str(event.get("source.ip", "")))
+        cid = event.get("container.id")
+        if not cid or zone != "external" or event.get("policy.egress.source_proxy"):
+            return []
+        leg = _Leg(flow_id, start, sent, event["event.id"], str(event.get("destination.ip", "")))
+        self._outbound.setdefault(cid, {})[flow_id] = leg
+        for inbound in self._inbound.get(cid, {}).values():
+            if not 0 <= leg.start - inbound.start <= PAIR_S:
+                continue
+            if min(leg.bytes, inbound.bytes) < MIN_BYTES:
+                continue
+            if max(leg.bytes, inbound.bytes) / min(leg.bytes, inbound.bytes) > RATIO:
+                continue
+            return [make_alert(self, event, [inbound.event_id, leg.event_id], inbound.start,
+                               inbound_from=inbound.peer, inbound_bytes=inbound.bytes, outbound_bytes=leg.bytes)]
+        return []
+
+    def tick(self, now: float) -> list[Alert]:
+        for table in (self._inbound, self._outbound):
+            for cid in list(table):
+                table[cid] = {k: v for k, v in table[cid].items() if now - v.start <= KEEP_S}
+                if not table[cid]:
+                    del table[cid]
+        return []

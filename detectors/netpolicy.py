@@ -1,0 +1,264 @@
+"""Network policy kinds: where "inside" ends, the sanctioned egress paths, and which services are baselined.
+
+Two kinds, each a platform/network team's file under detectors/policy/:
+
+``egress``: the internal address ranges and names, the sanctioned egress proxies, other sanctioned
+egress (a workload, the ports it may use, and its volume budget), and the default volume budget.
+It enriches network events with ``policy.egress.*``: the zone of the destination (``loopback``,
+``internal``, ``external``), whether the flow is sanctioned and by what, whether it goes through a
+sanctioned proxy, the zone a NAT rule points to, and whether a DNS question or an HTTP Host is an
+internal name.
+
+``network-baseline``: which services are held to a learned baseline of their peers (selected by
+workload labels, never by scenario), how long a new service is watched before its baseline is
+fixed, and where reviewed baselines are stored. It enriches events with ``policy.baseline.*``.
+
+A workload is identified across deployments by ``service_identity``: its workload label (``app``,
+``app.kubernetes.io/name``, the compose or swarm service name), else its image plus the stem of its
+name. Container ids change on every deployment; that identity does not.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from detectors.event import Event
+from detectors.policies import PolicyError, _expect, _known, _strings, register_policy_kind
+from detectors.sensors.netinventory import name_stem
+
+IDENTITY_LABELS = ("app.kubernetes.io/name", "app", "com.docker.compose.service", "com.docker.swarm.service.name")
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+def labels_of(event: Event, prefix: str = "container") -> dict[str, str]:
+    start = f"{prefix}.labels."
+    return {k[len(start):]: v for k, v in event.items() if k.startswith(start) and isinstance(v, str)}
+
+
+def service_identity(event: Event, prefix: str = "container") -> str:
+    """What makes two containers "the same service" across deployments, for baselines."""
+    labels = labels_of(event, prefix)
+    for key in IDENTITY_LABELS:
+        if labels.get(key):
+            return f"{key}={labels[key]}"
+    image = event.get(f"{prefix}.image.name") or ""
+    stem = name_stem(event.get(f"{prefix}.name") or "")
+    return f"image={image},name={stem}" if image or stem else ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadMatch:
+    """Which workloads an entry covers. Every key given must match; within a key any glob may."""
+
+    labels: dict[str, str] = field(default_factory=dict)  # label -> glob of its value
+    images: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("labels", "images", "networks")
+
+    @classmethod
+    def load(cls, data: Any, path: Path, where: str) -> WorkloadMatch:
+        _expect(data, dict, path, where.rstrip("."))
+        _known(data, cls.FIELDS, path, where)
+        if not data:
+            raise PolicyError(path, where.rstrip("."), "an empty match would cover every workload")
+        labels = _expect(data.get("labels", {}), dict, path, f"{where}labels")
+        for key, value in labels.items():
+            _expect(value, str, path, f"{where}labels.{key}")
+        return cls(labels=dict(labels), images=_strings(data.get("images", []), path, f"{where}images"),
+                   networks=_strings(data.get("networks", []), path, f"{where}networks"))
+
+    def matches(self, event: Event, prefix: str = "container") -> bool:
+        if not event.get(f"{prefix}.id"):
+            return False
+        labels = labels_of(event, prefix)
+        for key, glob in self.labels.items():
+            if key not in labels or not fnmatch.fnmatchcase(labels[key], glob):
+                return False
+        image = event.get(f"{prefix}.image.name") or ""
+        if self.images and not any(fnmatch.fnmatchcase(image, g) for g in self.images):
+            return False
+        nets = event.get(f"{prefix}.network.names") or []
+        return not (self.networks and not any(fnmatch.fnmatchcase(n, g) for n in nets for g in self.networks))
+
+
+def _entry_head(data: Any, path: Path, where: str, extra: tuple[str, ...]) -> tuple[str, str, str, WorkloadMatch]:
+    _expect(data, dict, path, where.rstrip("."))
+    _known(data, ("name", "description", "owner", "match", *extra), path, where)
+    for required in ("name", "description", "owner", "match"):
+        if required not in data:
+            raise PolicyError(path, f"{where}{required}", "missing")
+    return (_expect(data["name"], str, path, f"{where}name"),
+            _expect(data["description"], str, path, f"{where}description"),
+            _expect(data["owner"], str, path, f"{where}owner"),
+            WorkloadMatch.load(data["match"], path, f"{where}match."))
+
+
+@dataclass(frozen=True, slots=True)
+class SanctionedEgress:
+    name: str
+    description: str
+    owner: str
+    match: WorkloadMatch
+    ports: tuple[int, ...] = ()  # empty: any port
+    volume_budget_bytes: int | None = None
+
+    def covers(self, event: Event) -> bool:
+        if not self.match.matches(event):
+            return False
+        return not self.ports or event.get("destination.port") in self.ports
+
+
+def _cidrs(value: Any, path: Path, name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    out = []
+    for i, text in enumerate(_strings(value, path, name)):
+        try:
+            out.append(ipaddress.ip_network(text, strict=False))
+        except ValueError as exc:
+            raise PolicyError(path, f"{name}[{i}]", f"not a CIDR: {exc}") from exc
+    return tuple(out)
+
+
+def _positive_int(value: Any, path: Path, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise PolicyError(path, name, f"expected a positive integer, got {value!r}")
+    return value
+
+
+@register_policy_kind
+@dataclass(slots=True)
+class EgressPolicy:
+    kind: ClassVar[str] = "egress"
+    internal_networks: tuple[Any, ...] = ()
+    internal_domains: tuple[str, ...] = ()
+    proxies: list[tuple[str, WorkloadMatch]] = field(default_factory=list)
+    sanctioned: list[SanctionedEgress] = field(default_factory=list)
+    volume_window_s: float = 10.0
+    volume_budget_bytes: int = 2 * 1024 * 1024
+
+    def load(self, body: dict[str, Any], path: Path) -> None:
+        _known(body, ("kind", "internal_networks", "internal_domains", "sanctioned_proxies", "sanctioned_egress",
+                      "volume"), path, "")
+        self.internal_networks += _cidrs(body.get("internal_networks", []), path, "internal_networks")
+        self.internal_domains += _strings(body.get("internal_domains", []), path, "internal_domains")
+        for i, entry in enumerate(_expect(body.get("sanctioned_proxies", []), list, path, "sanctioned_proxies")):
+            name, _, _, match = _entry_head(entry, path, f"sanctioned_proxies[{i}].", ())
+            self.proxies.append((name, match))
+        for i, entry in enumerate(_expect(body.get("sanctioned_egress", []), list, path, "sanctioned_egress")):
+            where = f"sanctioned_egress[{i}]."
+            name, description, owner, match = _entry_head(entry, path, where, ("ports", "volume_budget_bytes"))
+            ports = _expect(entry.get("ports", []), list, path, f"{where}ports")
+            for j, port in enumerate(ports):
+                _positive_int(port, path, f"{where}ports[{j}]")
+            budget = entry.get("volume_budget_bytes")
+            if budget is not None:
+                budget = _positive_int(budget, path, f"{where}volume_budget_bytes")
+            self.sanctioned.append(SanctionedEgress(name=name, description=description, owner=owner, match=match,
+                                                    ports=tuple(ports), volume_budget_bytes=budget))
+        volume = _expect(body.get("volume", {}), dict, path, "volume")
+        _known(volume, ("window_s", "budget_bytes"), path, "volume.")
+        if "window_s" in volume:
+            self.volume_window_s = float(_positive_int(volume["window_s"], path, "volume.window_s"))
+        if "budget_bytes" in volume:
+            self.volume_budget_bytes = _positive_int(volume["budget_bytes"], path, "volume.budget_bytes")
+
+    # --- lookups the analytics share ----------------------------------------------------------
+    def zone(self, address: str) -> str:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return "unknown"
+        if ip in LOOPBACK or ip.is_loopback:
+            return "loopback"
+        if any(ip in net for net in self.internal_networks):
+            return "internal"
+        return "external"
+
+    def proxy_for(self, event: Event, prefix: str = "container") -> str | None:
+        return next((name for name, match in self.proxies if match.matches(event, prefix)), None)
+
+    def internal_name(self, name: str) -> bool:
+        name = name.lower().rstrip(".")
+        return any(fnmatch.fnmatchcase(name, g) for g in self.internal_domains)
+
+    def enrich(self, event: Event) -> None:
+        if "destination.ip" in event:
+            self._enrich_flow(event)
+        if event.get("nat.to.ip"):
+            event["policy.egress.nat_to_zone"] = self.zone(event["nat.to.ip"])
+        question = event.get("dns.question.name")
+        if question:
+            event["policy.egress.dns_internal_name"] = self.internal_name(question)
+            answers = event.get("dns.resolved_ip") or []
+            if answers:
+                zones = {self.zone(a) for a in answers}
+                event["policy.egress.dns_answer_zone"] = "external" if "external" in zones else sorted(zones)[0]
+        host = event.get("http.request.host")
+        if host:
+            event["policy.egress.http_internal_name"] = self.internal_name(host)
+
+    def _enrich_flow(self, event: Event) -> None:
+        zone = self.zone(str(event["destination.ip"]))
+        event["policy.egress.destination_zone"] = zone
+        proxy = self.proxy_for(event)
+        event["policy.egress.source_proxy"] = proxy is not None
+        via = self.proxy_for(event, "destination.container")
+        event["policy.egress.via_proxy"] = via is not None
+        budget = self.volume_budget_bytes
+        sanction = None
+        if zone != "external":
+            sanction = "internal"
+        elif proxy is not None:
+            sanction = proxy
+        else:
+            hit = next((s for s in self.sanctioned if s.covers(event)), None)
+            if hit is not None:
+                sanction = hit.name
+                budget = hit.volume_budget_bytes or budget
+        event["policy.egress.sanctioned"] = sanction is not None
+        if sanction is not None:
+            event["policy.egress.sanction"] = sanction
+        event["policy.egress.volume_budget_bytes"] = budget
+
+
+@dataclass(frozen=True, slots=True)
+class Monitored:
+    name: str
+    description: str
+    owner: str
+    match: WorkloadMatch
+
+
+@register_policy_kind
+@dataclass(slots=True)
+class BaselinePolicy:
+    kind: ClassVar[str] = "network-baseline"
+    learn_seconds: float = 10.0
+    stored: list[Path] = field(default_factory=list)  # directories of reviewed baseline JSON files
+    monitored: list[Monitored] = field(default_factory=list)
+
+    def load(self, body: dict[str, Any], path: Path) -> None:
+        _known(body, ("kind", "learn_seconds", "stored_baselines", "monitored"), path, "")
+        if "learn_seconds" in body:
+            self.learn_seconds = float(_positive_int(body["learn_seconds"], path, "learn_seconds"))
+        for i, rel in enumerate(_strings(body.get("stored_baselines", []), path, "stored_baselines")):
+            directory = (path.parent / rel).resolve()
+            if not directory.is_dir():
+                raise PolicyError(path, f"stored_baselines[{i}]", f"{directory} is not a directory")
+            self.stored.append(directory)
+        for i, entry in enumerate(_expect(body.get("monitored", []), list, path, "monitored")):
+            name, description, owner, match = _entry_head(entry, path, f"monitored[{i}].", ())
+            self.monitored.append(Monitored(name=name, description=description, owner=owner, match=match))
+
+    def enrich(self, event: Event) -> None:
+        if not event.get("container.id"):
+            return
+        hit = next((m for m in self.monitored if m.match.matches(event)), None)
+        event["policy.baseline.monitored"] = hit is not None
+        if hit is not None:
+            event["policy.baseline.scope"] = hit.name
+            event["policy.baseline.service"] = service_identity(event)

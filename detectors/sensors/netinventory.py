@@ -1,0 +1,174 @@
+"""The defender's CMDB view of the engine: which container owns an address, which bridges to sniff.
+
+Network sensors see addresses; detectors reason about workloads. This module joins the two from
+what the engine itself publishes (container list, network endpoints, network options), the way an
+asset inventory would. It decides nothing: it only names things.
+
+The inventory refreshes lazily: when an address is unknown (rate-limited, so a scan of unknown
+addresses cannot hammer the engine) and every few seconds otherwise. A container that has gone keeps
+its entry for a grace period, so the last packets of a flow are still attributed after its removal,
+unless its address is taken by a new container first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import ipaddress
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.sensors.base import is_bookkeeping_label
+
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+DEFAULT_BRIDGE_PATTERN = "stw-*"  # which engine bridges to sniff; never used to judge traffic
+GRACE_S = 120.0
+_NAME_SUFFIX = re.compile(r"[-_.](?:[0-9a-f]{6,}|\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    id: str
+    name: str
+    image: str
+    labels: dict[str, str] = field(default_factory=dict)
+    networks: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+
+    def fields(self, prefix: str = "container") -> dict[str, Any]:
+        """ECS-style fields for this container under ``prefix`` (``container`` or ``destination.container``)."""
+        out: dict[str, Any] = {
+            f"{prefix}.id": self.id,
+            f"{prefix}.name": self.name,
+            f"{prefix}.image.name": self.image,
+            f"{prefix}.network.names": list(self.networks),
+        }
+        for key, value in self.labels.items():
+            out[f"{prefix}.labels.{key}"] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeInfo:
+    interface: str  # the Linux bridge device
+    network: str  # the engine network behind it
+    subnets: tuple[str, ...] = ()
+
+
+def name_stem(name: str) -> str:
+    """``batch-3fa9c1`` -> ``batch``: the part of a container name a human chose, without the
+    generated suffix that changes on every deployment (replica numbers, random hex)."""
+    stem = name.lstrip("/")
+    while True:
+        shorter = _NAME_SUFFIX.sub("", stem)
+        if shorter == stem or not shorter:
+            return stem
+        stem = shorter
+
+
+def container_from_listing(item: dict[str, Any]) -> ContainerInfo:
+    """One entry of the engine's container list (``GET /containers/json``) as a ContainerInfo."""
+    networks = ((item.get("NetworkSettings") or {}).get("Networks")) or {}
+    labels = {k: v for k, v in (item.get("Labels") or {}).items() if not is_bookkeeping_label(k)}
+    names = item.get("Names") or [""]
+    addresses = tuple(n.get("IPAddress") for n in networks.values() if n.get("IPAddress"))
+    return ContainerInfo(id=item.get("Id", ""), name=names[0].lstrip("/"), image=item.get("Image", ""),
+                         labels=labels, networks=tuple(sorted(networks)), addresses=addresses)
+
+
+class Inventory:
+    """Address -> container and container id -> container, from one engine."""
+
+    def __init__(self, client: Any, refresh_s: float = 5.0, miss_refresh_s: float = 0.5) -> None:
+        self.client = client
+        self.refresh_s = refresh_s
+        self.miss_refresh_s = miss_refresh_s
+        self._by_ip: dict[str, ContainerInfo] = {}
+        self._by_id: dict[str, ContainerInfo] = {}
+        self._gone: dict[str, float] = {}  # container id -> when it was last seen
+        self._subnets: dict[str, tuple[ipaddress.IPv4Network, ...]] = {}
+        self._bridges: list[BridgeInfo] = []
+        self._lock = threading.Lock()
+        self._refreshed = 0.0
+        self.errors = 0
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._refreshed < self.miss_refresh_s:
+            return
+        self._refreshed = now
+        try:
+            listing = self.client.api.containers()
+            networks = self.client.api.networks()
+        except Exception:  # an engine hiccup must not kill a sensor; keep the old view
+            self.errors += 1
+            return
+        fresh = {info.id: info for info in map(container_from_listing, listing)}
+        bridges, subnets = [], {}
+        for net in networks:
+            configs = (net.get("IPAM") or {}).get("Config") or []
+            cidrs = tuple(c["Subnet"] for c in configs if c.get("Subnet") and ":" not in c["Subnet"])
+            subnets[net.get("Name", "")] = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+            if net.get("Driver") == "bridge":
+                iface = (net.get("Options") or {}).get(BRIDGE_NAME_OPTION) or f"br-{net.get('Id', '')[:12]}"
+                bridges.append(BridgeInfo(interface=iface, network=net.get("Name", ""), subnets=cidrs))
+        wall = time.time()
+        with self._lock:
+            for cid in set(self._by_id) - set(fresh):
+                self._gone.setdefault(cid, wall)
+            for cid, since in list(self._gone.items()):
+                if cid in fresh or wall - since > GRACE_S:
+                    self._gone.pop(cid, None)
+                    if cid not in fresh:
+                        self._by_id.pop(cid, None)
+            self._by_id.update(fresh)
+            by_ip: dict[str, ContainerInfo] = {}
+            # Gone containers first, so a live container holding the same address wins.
+            for info in sorted(self._by_id.values(), key=lambda i: i.id in fresh):
+                for address in info.addresses:
+                    by_ip[address] = info
+            self._by_ip = by_ip
+            self._bridges = bridges
+            self._subnets = subnets
+
+    def _maybe_refresh(self) -> None:
+        if time.monotonic() - self._refreshed > self.refresh_s:
+            self.refresh()
+
+    def by_ip(self, address: str) -> ContainerInfo | None:
+        self._maybe_refresh()
+        with self._lock:
+            info = self._by_ip.get(address)
+        if info is None:
+            self.refresh()
+            with self._lock:
+                info = self._by_ip.get(address)
+        return info
+
+    def by_id(self, container_id: str) -> ContainerInfo | None:
+        self._maybe_refresh()
+        with self._lock:
+            info = self._by_id.get(container_id)
+        if info is None:
+            self.refresh()
+            with self._lock:
+                info = self._by_id.get(container_id)
+        return info
+
+    def network_of(self, address: str) -> str | None:
+        """The engine network whose subnet holds ``address`` (None: not an engine network)."""
+        with contextlib.suppress(ValueError):
+            ip = ipaddress.ip_address(address)
+            with self._lock:
+                for name, nets in self._subnets.items():
+                    if any(ip in n for n in nets):
+                        return name
+        return None
+
+    def bridges(self, pattern: str = DEFAULT_BRIDGE_PATTERN) -> list[BridgeInfo]:
+        self._maybe_refresh()
+        with self._lock:
+            return [b for b in self._bridges if fnmatch.fnmatchcase(b.interface, pattern)]

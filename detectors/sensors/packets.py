@@ -1,0 +1,225 @@
+"""Packet capture on the lab bridges (scapy) -> flow records and DNS events, attributed to containers.
+
+Which interfaces: the engine's bridge networks, whose Linux bridge name matches a configurable
+pattern (the lab's are ``stw-*``). The name only picks what to sniff; nothing is judged on it.
+Bridges come and go with runs, so the sensor re-reads the engine's networks every second and
+starts or drops a sniffer per bridge. Sniffing is promiscuous, so the bridge device also sees the
+frames it forwards between two containers.
+
+Attribution is the defender's CMDB view: the address that opened the flow is looked up in the
+engine's endpoint data (``Inventory``) and its container's id, name, image and labels are added as
+``container.*``; the peer, when it is a container too, as ``destination.container.*``.
+
+Events (module ``network``):
+- ``network.flow``: ``start`` on the first packet, ``update`` at most once a second while bytes move,
+  ``end`` on FIN/RST or idleness (see ``flows.FlowTable``).
+- ``network.dns``: ``dns_query`` and ``dns_answer``, with the question and the answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from detectors.event import Event, new_event
+from detectors.sensors.base import Emit
+from detectors.sensors.flows import FlowTable, dns_record, packet_from_bytes
+from detectors.sensors.netinventory import DEFAULT_BRIDGE_PATTERN, Inventory
+
+BPF_FILTER = "ip and (tcp or udp)"
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+RCVBUF_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class _Capture:
+    sock: Any
+    stop: threading.Event
+    thread: threading.Thread
+    running: bool = field(default=True)
+
+
+class PacketSensor:
+    name: ClassVar[str] = "packets"
+
+    def __init__(self, client: Any, bridge_pattern: str = DEFAULT_BRIDGE_PATTERN,
+                 inventory: Inventory | None = None, record_dir: str | Path | None = None,
+                 discover_s: float = 1.0, flush_s: float = 0.25) -> None:
+        self.inventory = inventory or Inventory(client)
+        self.bridge_pattern = bridge_pattern
+        self.record_dir = Path(record_dir) if record_dir else None  # write raw pcaps here (fixtures)
+        self.discover_s = discover_s
+        self.flush_s = flush_s
+        self.table = FlowTable()
+        self._lock = threading.Lock()
+        self._sniffers: dict[str, Any] = {}
+        self._writers: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._emit: Emit | None = None
+        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "packets": 0, "bridges": 0}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self._stats)
+
+    def start(self, emit: Emit) -> None:
+        self._emit = emit
+        self.inventory.refresh(force=True)
+        self._sync_bridges()
+        for target, name in ((self._discover_loop, "packets-discover"), (self._flush_loop, "packets-flush")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def observe(self, event: Event) -> None:
+        # A network created or a container connected: look now rather than within the next second.
+        if event.get("event.type") == "network" and event.get("event.action") in ("create", "connect"):
+            self.inventory.refresh(force=True)
+
+    # --- bridges ----------------------------------------------------------------------------
+    def _discover_loop(self) -> None:
+        while not self._stop.wait(self.discover_s):
+            try:
+                self.inventory.refresh(force=True)
+                self._sync_bridges()
+            except Exception:  # keep sniffing what we have
+                self._stats["errors"] += 1
+
+    def _sync_bridges(self) -> None:
+        wanted = {b.interface for b in self.inventory.bridges(self.bridge_pattern)}
+        present = {p.name for p in Path("/sys/class/net").iterdir()}
+        wanted &= present
+        for iface in list(self._sniffers):
+            sniffer = self._sniffers[iface]
+            if iface not in wanted or not sniffer.running:
+                self._drop(iface)
+        for iface in sorted(wanted - set(self._sniffers)):
+            self._sniff(iface)
+        self._stats["bridges"] = len(self._sniffers)
+
+    def _sniff(self, iface: str) -> None:
+        # The link layers must be registered before a socket opens, or frames arrive as raw bytes.
+        import scapy.layers.l2  # noqa: F401
+        from scapy.config import conf
+
+        try:
+            sock = conf.L2listen(iface=iface, filter=BPF_FILTER)
+        except Exception:  # the bridge vanished between our look and our open
+            self._stats["errors"] += 1
+            return
+        # A transfer fills the default buffer in milliseconds; a deep one rides out a slow moment.
+        with contextlib.suppress(OSError):
+            sock.ins.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
+        if self.record_dir is not None:
+            from scapy.utils import PcapWriter
+
+            self.record_dir.mkdir(parents=True, exist_ok=True)
+            self._writers[iface] = PcapWriter(str(self.record_dir / f"{iface}.pcap"), append=True, sync=True,
+                                              linktype=1)
+        stop = threading.Event()
+        thread = threading.Thread(target=self._read, args=(iface, sock, stop), name=f"packets-{iface}", daemon=True)
+        self._sniffers[iface] = _Capture(sock=sock, stop=stop, thread=thread)
+        thread.start()
+
+    def _read(self, iface: str, sock: Any, stop: threading.Event) -> None:
+        capture = self._sniffers.get(iface)
+        try:
+            while not stop.is_set() and not self._stop.is_set():
+                ready, _, _ = select.select([sock.ins], [], [], 0.2)
+                if not ready:
+                    continue
+                _, frame, ts = sock.recv_raw()
+                if frame:
+                    self._on_frame(frame, float(ts or time.time()), iface)
+        except OSError:
+            self._stats["errors"] += 1  # the bridge went away under us; discovery drops it
+        finally:
+            if capture is not None:
+                capture.running = False
+
+    def _drop(self, iface: str) -> None:
+        capture = self._sniffers.pop(iface, None)
+        if capture is not None:
+            capture.stop.set()
+            capture.thread.join(timeout=2)
+            with contextlib.suppress(Exception):
+                capture.sock.close()
+        writer = self._writers.pop(iface, None)
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    # --- packets -> events ------------------------------------------------------------------
+    def _on_frame(self, frame: bytes, ts: float, iface: str) -> None:
+        self._stats["packets"] += 1
+        writer = self._writers.get(iface)
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.write_packet(frame, sec=int(ts), usec=int((ts % 1) * 1e6))
+        try:
+            info = packet_from_bytes(frame, ts)
+        except (IndexError, ValueError, struct.error):  # a truncated frame is dropped, and counted
+            self._stats["dropped"] += 1
+            return
+        if info is None:
+            return
+        with self._lock:
+            records = self.table.add(info, iface)
+        for record in records:
+            self._send("network.flow", record)
+        dns = dns_record(info)
+        if dns is not None:
+            dns["observer.ingress.interface.name"] = iface
+            self._send("network.dns", dns)
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_s):
+            with self._lock:
+                records = self.table.flush(time.time())
+            for record in records:
+                self._send("network.flow", record)
+
+    def _send(self, dataset: str, record: dict[str, Any]) -> None:
+        if self._emit is None:
+            return
+        created = record.get("event.start") if record["event.action"] in ("start", "dns_query", "dns_answer") else None
+        event = new_event("network", dataset, record["event.action"], created=created)
+        event.update(record)
+        event.update(self.attribute(record))
+        self._emit(event)
+        self._stats["emitted"] += 1
+
+    def attribute(self, record: dict[str, Any]) -> dict[str, Any]:
+        """container.* for the side that opened the flow (or asked the question); destination.container.*
+        for the peer when it is a container too."""
+        fields: dict[str, Any] = {}
+        source = self.inventory.by_ip(record["source.ip"])
+        if source is not None:
+            fields.update(source.fields("container"))
+        peer = self.inventory.by_ip(record["destination.ip"])
+        if peer is not None:
+            fields.update(peer.fields("destination.container"))
+        for side in ("source", "destination"):
+            network = self.inventory.network_of(record[f"{side}.ip"])
+            if network:
+                fields[f"{side}.network.name"] = network
+        return fields
+
+    def stop(self) -> None:
+        self._stop.set()
+        for iface in list(self._sniffers):
+            self._drop(iface)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        with self._lock:
+            records = self.table.flush(time.time(), everything=True)
+        for record in records:
+            self._send("network.flow", record)

