@@ -183,7 +183,7 @@ def status(paths: LabPaths, out: TextIO, docker_host: str | None = None) -> int:
     try:
         use = engine.client if engine else client
         objects: Counter[tuple[str, str]] = Counter()
-        for kind, items in (("containers", use.containers.list(all=True, filters={"label": RUN_LABEL})),
+        for kind, items in (("containers", use.containers.list(all=True, filters={"label": RUN_LABEL}, sparse=True)),
                             ("networks", use.networks.list(filters={"label": RUN_LABEL})),
                             ("volumes", use.volumes.list(filters={"label": RUN_LABEL}))):
             for item in items:

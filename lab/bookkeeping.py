@@ -101,6 +101,11 @@ def _run_of(labels: dict[str, str] | None) -> str | None:
     return (labels or {}).get(RUN_LABEL)
 
 
+def _label_filter(only: set[str] | None) -> str:
+    """Ask the engine for one run's objects when reaping a single run; for all labelled ones otherwise."""
+    return f"{RUN_LABEL}={next(iter(only))}" if only and len(only) == 1 else RUN_LABEL
+
+
 def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[str] | None = None) -> ReapReport:
     """Remove what runs left behind.
 
@@ -123,17 +128,19 @@ def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[s
                         with contextlib.suppress(docker.errors.APIError):
                             service.remove()
                             report.services += 1
-        for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
-            if doomed(_run_of(container.labels)):
+        # Sparse: a full list inspects every container, and another run removing one of its own
+        # between the list and the inspect would raise NotFound here (parallel runs do exactly that).
+        for container in client.containers.list(all=True, filters={"label": _label_filter(only)}, sparse=True):
+            if doomed(_run_of(container.attrs.get("Labels"))):
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True, v=True)
                     report.containers += 1
-        for network in client.networks.list(filters={"label": RUN_LABEL}):
+        for network in client.networks.list(filters={"label": _label_filter(only)}):
             if doomed(_run_of(network.attrs.get("Labels"))):
                 with contextlib.suppress(docker.errors.APIError):
                     network.remove()
                     report.networks += 1
-        for volume in client.volumes.list(filters={"label": RUN_LABEL}):
+        for volume in client.volumes.list(filters={"label": _label_filter(only)}):
             if doomed(_run_of(volume.attrs.get("Labels"))):
                 with contextlib.suppress(docker.errors.APIError):
                     volume.remove(force=True)
