@@ -392,9 +392,12 @@ class OrchestrationPolicy:
                 for entry in self.placement:
                     if key in entry.keys:
                         value = event.get(f"host.labels.{key}")
+                        previous = event.get(f"host.labels.previous.{key}")
                         if value is not None and value not in entry.keys[key]:
                             undeclared.append(f"{key}={value}")
-                        elif value is None:
+                        elif value is None and previous in entry.keys[key]:
+                            # Removing a declared value frees the node from constraints on it;
+                            # removing an undeclared one returns the node to its declared state.
                             undeclared.append(f"{key} removed")
             event["policy.orchestration.undeclared_placement_labels"] = undeclared
             event["policy.orchestration.placement_change_declared"] = not undeclared

@@ -5,6 +5,7 @@ and deploy ``WorkloadSpec``s through it.
 """
 
 from lab.backends.base import ExecResult, Workload
+from lab.backends.swarm import SwarmUnavailable
 from lab.engine import Engine
 from lab.errors import EngineUnavailable, LabError
 from lab.lab import Endpoint, Lab, LabSession
@@ -24,6 +25,7 @@ __all__ = [
     "Logging",
     "Mount",
     "Resources",
+    "SwarmUnavailable",
     "UnsupportedWorkload",
     "Workload",
     "WorkloadSpec",

@@ -35,6 +35,7 @@ from lab.workload import WorkloadSpec
 
 SINKHOLE_PORTS = (80, 443, 4444, 8080)
 SINKHOLE_HOST = 10  # the sinkhole is .10 of the lab internet
+KUBERNETES_BACKENDS = ("kubernetes", "kind")  # "kind" is the kubernetes backend on the run's own kind cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +88,19 @@ class Lab:
         """A unique, neutral object name: the role stem plus random hex."""
         return f"{role}-{secrets.token_hex(3)}"
 
-    def deploy(self, spec: WorkloadSpec, name: str | None = None, backend: str | None = None) -> Workload:
+    def deploy(self, spec: WorkloadSpec, name: str | None = None, backend: str | None = None,
+               network_scope: str | None = None) -> Workload:
         """Run ``spec`` on the session's backend, or on ``backend`` ("docker" or "swarm") when given.
 
+        ``network_scope="swarm"`` resolves the spec's network roles to the run's swarm overlays even
+        for a plain container (a container attached by hand next to the services).
+
         Raises:
-            SwarmUnavailable: ``backend="swarm"`` and the engine cannot be a Swarm manager.
+            SwarmUnavailable: Swarm is needed and the engine cannot be a Swarm manager.
         """
         chosen = self._session.backend_named(backend)
-        networks = self._session.swarm_networks() if chosen.name == "swarm" else self.networks
+        swarm_scoped = chosen.name == "swarm" or network_scope == "swarm"
+        networks = self._session.swarm_networks() if swarm_scoped else self.networks
         ctx = DeployContext(run_id=self._session.run_id, name=name or self.name(spec.role), image=self.image,
                             networks=networks, labels={RUN_LABEL: self._session.run_id})
         workload = chosen.deploy(spec, ctx)
@@ -126,6 +132,30 @@ class Lab:
         """Register an undo step. The runner runs them last-in-first-out, always."""
         with self._lock:
             self._cleanups.append((what, fn))
+
+    def apply(self, *manifests: dict[str, Any], token: str | None = None) -> list[Workload]:
+        """Kubernetes only: create cluster objects (RBAC, webhooks, controllers) from manifests.
+
+        Each object is tracked (alerts are attributed by its uid) and deleted at cleanup. ``token``
+        acts as another identity (a service account's bearer token) instead of the lab's admin.
+        """
+        backend = self._session.backend
+        if not hasattr(backend, "apply_objects"):
+            raise LabError(f"Lab.apply needs the kubernetes backend; this run uses {backend.name}")
+        workloads = backend.apply_objects(list(manifests), token=token)
+        for workload in workloads:
+            with self._lock:
+                self.workloads.append(workload)
+            self.cleanup(f"delete {workload.ref}", lambda w=workload: backend.remove(w))
+        return workloads
+
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> ExecResult:
+        """Kubernetes only: run kubectl against the run's cluster as the lab's admin."""
+        backend = self._session.backend
+        if not hasattr(backend, "run"):
+            raise LabError(f"Lab.kubectl needs the kubernetes backend; this run uses {backend.name}")
+        result = backend.run(*args, check=check, timeout=timeout)
+        return ExecResult(exit_code=result.returncode, output=result.stdout + result.stderr)
 
     def host_dir(self, name: str) -> Path:
         """A lab-owned host directory for this scope (stands in for host system paths)."""
@@ -216,6 +246,8 @@ class LabSession:
             self.networks = create_lab_networks(self.engine.client, self.run_id, self.prefix)
             self._guarded = containment.install_guard(self.run_id)
             self._start_sinkhole()
+            if self.backend_kind in KUBERNETES_BACKENDS:
+                self.backend.start(self)  # type: ignore[attr-defined] - the run's kind cluster, or a named one
         except BaseException:
             self.down(status="failed")
             raise
@@ -226,7 +258,11 @@ class LabSession:
             return DockerBackend(self.engine.client)
         if self.backend_kind == "swarm":
             return self.swarm()  # type: ignore[return-value]
-        raise LabError(f"unknown backend {self.backend_kind!r}: choose docker or swarm")
+        if self.backend_kind in KUBERNETES_BACKENDS:
+            from lab.kind.provider import ClusterBackend
+
+            return ClusterBackend(self.engine, self.run_id, self.paths)  # type: ignore[return-value]
+        raise LabError(f"unknown backend {self.backend_kind!r}: choose docker, swarm or kubernetes")
 
     def swarm(self) -> SwarmBackend:
         """The swarm backend on the lab engine, initialising Swarm (idempotent, locked) on first use.
@@ -304,6 +340,12 @@ class LabSession:
         try:
             if self._swarm is not None:
                 self._swarm.close(self.run_id)  # services first, and wait for their tasks to go
+            close = getattr(getattr(self, "backend", None), "close", None)
+            if self.backend_kind in KUBERNETES_BACKENDS and close is not None:
+                try:
+                    close()  # kind's node carries no run label: delete the cluster before the reap
+                except Exception as exc:  # report it, and still reap the rest
+                    problems.append(f"cluster teardown: {exc}")
             report = reap(self.engine.client, self.paths, only={self.run_id})
             self.sinkhole = None
             if self._guarded:

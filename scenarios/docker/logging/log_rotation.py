@@ -1,0 +1,39 @@
+"""A chatty service's json-file log rotates by itself, as configured: nothing is tampered with."""
+
+from __future__ import annotations
+
+import os
+
+from lab import Lab, Logging, WorkloadSpec
+from scenarios.api import Expectation, Kind, Scenario
+
+
+class LogRotation(Scenario):
+    id = "docker.logging.log-rotation"
+    title = "The json-file driver rotates a busy container's log (max-size 256k, 4 files)"
+    kind = Kind.BENIGN
+    techniques = ("T1070.002",)
+    backends = ("docker",)
+    expect = Expectation(silent=("stowaway.docker.container-log-truncated", "stowaway.analytic.container-log-deleted",
+                                 "stowaway.docker.logging-discarded"), window_s=10)
+    twin = "docker.logging.log-file-wiped"
+    tags = ("logging",)
+    description = (
+        "Deploys a container with the json-file driver, `max-size=256k` and `max-file=4` (1 MiB kept, "
+        "the policy minimum), whose job prints about 900 KB of progress lines in a few seconds, then "
+        "keeps printing a status line a second. The engine rotates the log by renaming it to `.1`, "
+        "`.2`, ... and opening a new file. The scenario checks on the host that rotated files exist. "
+        "No truncation or deletion rule may fire."
+    )
+
+    def detonate(self, lab: Lab) -> None:
+        job = (
+            "i=0; while [ $i -lt 9000 ]; do echo \"$(date +%s) processed batch $i of the nightly import, rows ok\"; "
+            "i=$((i+1)); done; while true; do echo \"$(date +%s) idle, queue empty\"; sleep 1; done"
+        )
+        lab.action("deploy a busy container with json-file rotation")
+        worker = lab.deploy(WorkloadSpec(role="importer", command=("sh", "-c", job),
+                                         logging=Logging(driver="json-file", options={"max-size": "256k",
+                                                                                      "max-file": "4"})))
+        log_path = lab.engine.client.api.inspect_container(worker.id)["LogPath"]
+        lab.wait_for(lambda: os.path.exists(f"{log_path}.1"), timeout=20, what="the engine to rotate the log")
