@@ -26,7 +26,7 @@ from detectors.sensors.base import is_bookkeeping_label
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 DEFAULT_BRIDGE_PATTERN = "stw-*"  # which engine bridges to sniff; never used to judge traffic
 GRACE_S = 120.0
-_NAME_SUFFIX = re.compile(r"[-_.](?:[0-9a-f]{6,}|\d+)$")
+_NAME_SUFFIX = re.compile(r"[-_.](?:[0-9a-f]{6,}|\d+|[0-9a-z]{25})$")  # hex ids, replica numbers, swarm task ids
 
 
 @dataclass(frozen=True, slots=True)

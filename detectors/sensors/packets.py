@@ -122,8 +122,9 @@ class PacketSensor:
             from scapy.utils import PcapWriter
 
             self.record_dir.mkdir(parents=True, exist_ok=True)
-            self._writers[iface] = PcapWriter(str(self.record_dir / f"{iface}.pcap"), append=True, sync=True,
-                                              linktype=1)
+            writer = PcapWriter(str(self.record_dir / f"{iface}.pcap"), append=True, sync=True, linktype=1)
+            writer.write_header(None)  # write_packet, unlike write, never writes the file header itself
+            self._writers[iface] = writer
         stop = threading.Event()
         thread = threading.Thread(target=self._read, args=(iface, sock, stop), name=f"packets-{iface}", daemon=True)
         self._sniffers[iface] = _Capture(sock=sock, stop=stop, thread=thread)
