@@ -16,16 +16,18 @@ Model
         spread   = 1.4826 * MAD (median absolute deviation: a robust standard deviation, so one
                    odd week in the history does not widen the band)
         ceiling  = expected + max(K * spread, MIN_MARGIN, RELATIVE_MARGIN * expected)
-    with K = 4, MIN_MARGIN = 0.25 cores (CPU) or 64 MiB (memory), RELATIVE_MARGIN = 0.25.
+    with K = 4, MIN_MARGIN = 0.2 cores (CPU) or 64 MiB (memory), RELATIVE_MARGIN = 0.25.
     A bucket needs MIN_HISTORY = 3 observations (three weeks of that weekday and hour) before the
     model trusts it. A workload with no history file, or a bucket with too little history, is
-    judged against fixed ceilings instead: UNKNOWN_CPU = 0.5 cores, UNKNOWN_MEMORY = 256 MiB.
+    judged against fixed ceilings instead: UNKNOWN_CPU = 0.4 cores, UNKNOWN_MEMORY = 256 MiB.
 
 Decision
     The cgroup sensor samples each container once a second. A container is anomalous when at least
-    SUSTAIN = 8 of its last WINDOW = 10 samples exceed the ceiling: a spike must be sustained for
-    about eight seconds, which rides out start-up bursts, and the first alert comes 8 s after the
-    spike starts at the earliest. One alert per container per rule (the engine dedupes).
+    SUSTAIN = 6 of its last WINDOW = 10 samples exceed the ceiling: a spike must be sustained for
+    about six seconds, which rides out start-up bursts, and tolerates a few samples below the
+    ceiling when the host is contended (a miner competing with other load does not get a whole
+    core every second). The first alert comes 6 s after the spike starts at the earliest. One
+    alert per container per rule (the engine dedupes).
 
 Blind spots
     A miner throttled below the ceiling (say 0.3 cores on an unknown workload, or within a known
@@ -55,7 +57,7 @@ K = 4.0
 MIN_HISTORY = 3
 RELATIVE_MARGIN = 0.25
 WINDOW = 10
-SUSTAIN = 8
+SUSTAIN = 6
 MIB = 1024 * 1024
 
 
@@ -188,13 +190,13 @@ class CpuSpike(_SeasonalSpike):
     title: ClassVar[str] = "Container CPU use far above its workload's seasonal baseline"
     techniques: ClassVar[tuple[str, ...]] = ("T1496", "T1496.001")
     description: ClassVar[str] = "Sustained CPU use above the (weekday, hour) baseline of the workload, or above " \
-                                 "0.5 cores for a workload without one: miner-like compute hijacking."
+                                 "0.4 cores for a workload without one: miner-like compute hijacking."
     response: ClassVar[str] = "List the container's processes (docker top) and their network peers; a miner " \
                               "talks to a pool. Stop it if its owner does not recognise the load."
     metric: ClassVar[str] = "cpu"
     field: ClassVar[str] = "container.cpu.cores"
-    min_margin: ClassVar[float] = 0.25
-    unknown_ceiling: ClassVar[float] = 0.5
+    min_margin: ClassVar[float] = 0.2
+    unknown_ceiling: ClassVar[float] = 0.4
     unit: ClassVar[str] = " cores"
 
 

@@ -1,0 +1,115 @@
+"""Pure parts of the host sensors: trace_pipe parsing, argv[0] judgement, image layers, FIM drift,
+cgroup sampling and the detectors' clock."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from detectors.clock import DetectorClock, parse_moment
+from detectors.sensors import inotify as ino
+from detectors.sensors.cgroup_resources import CgroupResourcesSensor, _Tracked
+from detectors.sensors.containers import ContainerInfo, _epoch, info_from_inspect
+from detectors.sensors.fim import FimSensor, Watch
+from detectors.sensors.procfs import argv0_matches, in_layers
+from detectors.sensors.tracefs_exec import parse_line
+
+
+def test_trace_pipe_line_is_parsed():
+    line = (b"           <...>-17643   [001] .....   867.562652: sched_process_exec: "
+            b"filename=/usr/bin/sleep pid=17643 old_pid=17643")
+    assert parse_line(line) == ("/usr/bin/sleep", 17643)
+    assert parse_line(b"CPU:1 [LOST 12 EVENTS]") is None
+
+
+@pytest.mark.parametrize(("argv0", "paths", "matches"), [
+    ("sleep", ("/usr/bin/sleep",), True),
+    ("sh", ("/bin/sh", "/usr/bin/dash"), True),  # symlinked name: matches through the exec'd path
+    ("python3", ("/usr/bin/python3", "/usr/bin/python3.11"), True),
+    ("-bash", ("/bin/bash",), True),  # login shell
+    ("nginx: master process /usr/sbin/nginx -g daemon off;", ("/usr/sbin/nginx",), True),
+    ("[kworker/0:1]", ("/usr/bin/sleep",), False),
+    ("nginx", ("/usr/bin/sleep",), False),
+])
+def test_argv0_judgement(argv0: str, paths: tuple[str, ...], matches: bool):
+    assert argv0_matches(argv0, *paths) is matches
+
+
+def _info(tmp_path: Path) -> ContainerInfo:
+    upper, lower = tmp_path / "upper", tmp_path / "lower"
+    for d in (upper / "tmp", upper / "usr/sbin", lower / "usr/bin"):
+        d.mkdir(parents=True)
+    (upper / "tmp/x").write_bytes(b"\x7fELF dropped")
+    (upper / "usr/sbin/docker-init").write_bytes(b"")  # the engine's empty mount-point stub
+    (lower / "usr/bin/sleep").write_bytes(b"\x7fELF image")
+    return ContainerInfo(id="c" * 64, name="app", image="img", image_id="", upper_dir=str(upper),
+                         lower_dirs=(str(lower),))
+
+
+def test_executable_in_changes_not_in_image(tmp_path: Path):
+    info = _info(tmp_path)
+    assert in_layers(info, "/tmp/x") == (True, False)
+    assert in_layers(info, "/usr/bin/sleep") == (False, True)
+    assert in_layers(info, "/usr/sbin/docker-init", exe_size=700_000) == (False, False)  # a stub is not a drop
+    assert in_layers(info, "/tmp/x", exe_size=3) == (False, False)  # not the file that ran
+
+
+def test_inspect_gives_overlay_dirs_and_start_time():
+    info = info_from_inspect({
+        "Id": "a" * 64, "Name": "/web-1", "Image": "sha256:1", "Config": {"Image": "base", "Labels": {
+            "app": "web", "io.stowaway.run": "x"}},
+        "State": {"Pid": 42, "StartedAt": "2026-11-29T10:08:04.123456789Z"},
+        "GraphDriver": {"Data": {"UpperDir": "/u", "LowerDir": "/l1:/l2", "MergedDir": "/m"}},
+        "Mounts": [{"Type": "bind", "Source": "/srv", "Destination": "/host", "RW": True}],
+    })
+    assert info.labels == {"app": "web"}  # bookkeeping stripped
+    assert (info.upper_dir, info.lower_dirs, info.merged_dir) == ("/u", ("/l1", "/l2"), "/m")
+    assert info.writable_mounts == (("/srv", "/host"),)
+    assert info.started_at == pytest.approx(_epoch("2026-11-29T10:08:04.123456Z"))
+
+
+def test_fim_reports_changes_made_before_the_watch(tmp_path: Path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    old = 1_000_000.0
+    os.utime(root / "etc/passwd", (old, old))
+    (root / "etc/ld.so.preload").write_text("/lib/evil.so\n")  # written after the "start"
+    sent: list[dict] = []
+    sensor = FimSensor()
+    sensor._notify = ino.Inotify()
+    sensor._emit = sent.append
+    try:
+        for name in ("passwd", "ld.so.preload"):
+            sensor.watch(Watch(str(root / "etc" / name), root=str(root), changed_since=old + 10))
+    finally:
+        sensor._notify.close()
+    assert [e["file.path_in_container"] for e in sent] == ["/etc/ld.so.preload"]
+
+
+def test_cgroup_sample_is_cores_over_the_interval(tmp_path: Path):
+    cpu, mem = tmp_path / "cpuacct.usage", tmp_path / "memory.usage_in_bytes"
+    cpu.write_text("1000000000\n")
+    mem.write_text("52428800\n")
+    sensor = CgroupResourcesSensor(directory=None)  # type: ignore[arg-type]
+    info = ContainerInfo(id="c" * 64, name="batch", image="base", image_id="")
+    tracked = _Tracked(info, os.open(cpu, os.O_RDONLY), os.open(mem, os.O_RDONLY), -1, -1, v2=False)
+    sensor._tracked[info.id] = tracked
+    out: list[dict] = []
+    sensor.sample(out.append)
+    assert out == []  # the first read only sets the starting point
+    cpu.write_text("1500000000\n")  # half a second of CPU since
+    tracked.last_at -= 1.0  # ... over one second
+    sensor.sample(out.append)
+    assert out[0]["container.cpu.cores"] == pytest.approx(0.5, rel=0.05)
+    assert out[0]["container.memory.usage_bytes"] == 52428800
+    sensor.stop()
+
+
+def test_clock_runs_from_the_simulated_moment():
+    clock = DetectorClock()
+    with clock.simulated("2026-11-30T09:05:00Z"):
+        assert abs(clock.now() - parse_moment("2026-11-30T09:05:00Z")) < 5
+    assert abs(clock.now() - parse_moment(clock.now())) < 1e-6 and clock.translate(5.0) == 5.0
