@@ -237,9 +237,12 @@ class ScenarioItem(pytest.Item):
 
 
 def _selected(selectors: str) -> list[tuple[str, str]]:
-    from scenarios.registry import load
+    from scenarios.registry import ScenarioError, load
 
-    registry = load()
+    try:
+        registry = load()
+    except ScenarioError as exc:  # a broken scenario file is the user's input: say which, no traceback
+        raise pytest.UsageError(f"--stowaway-scenarios: {exc}") from None
     if selectors == "all":
         chosen = registry.all()
     else:
