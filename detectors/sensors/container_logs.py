@@ -158,8 +158,8 @@ class ContainerLogSensor:
             else:
                 after = self._size(path)
                 self._sizes[path] = after
-                if before < 0 or after >= before:
-                    return  # a log growing is a log working
+                if before < 0 or after < 0 or after >= before:
+                    return  # a log growing is a log working; a vanished file is reported by its unlink or move
                 action = "truncated"
             if after is None:
                 self._sizes[path] = -1
