@@ -1,0 +1,53 @@
+"""A declared Swarm service is updated to a host-built image, logging off and a writable host mount."""
+
+from __future__ import annotations
+
+import secrets
+
+import docker.types
+
+from lab import Lab, LabError, WorkloadSpec
+from scenarios.api import Expectation, Kind, Scenario
+from scenarios.docker.deploy._build import build_on_host
+from scenarios.swarm._swarm import running_container, swarm_networks, wait_converged
+
+DOCKERFILE = """\
+FROM {base}
+RUN printf '#!/bin/sh\\nwhile true; do cp /etc/hostname /etc/os-release /data/ 2>/dev/null; sleep 2; done\\n' \\
+    > /usr/local/bin/sync-agent && chmod 0755 /usr/local/bin/sync-agent
+"""
+
+
+class ServiceSpecDrift(Scenario):
+    id = "swarm.tamper.service-spec-drift"
+    title = "Declared Swarm service updated to an undeclared image, no logging and a host mount"
+    kind = Kind.ADVERSARY
+    techniques = ("T1610", "T1562.001", "T1543.005", "T1612")
+    backends = ("docker", "swarm")
+    expect = Expectation(fires=("stowaway.analytic.swarm-service-drift",), within_s=30)
+    twin = "swarm.tamper.approved-rollout"
+    tags = ("swarm", "tamper", "defense-evasion")
+    description = (
+        "Creates a declared web service (web-*) the way the platform runs it, then, with manager "
+        "access, updates it in place: the image becomes one built on the host, the log driver "
+        "`none`, and a lab-owned host directory is bind-mounted writable at /data. The new task "
+        "copies files into /data. The scenario checks the update converged and that the files "
+        "arrived in the host directory."
+    )
+
+    def detonate(self, lab: Lab) -> None:
+        swarm_networks(lab)
+        tag = f"web-sync:{secrets.token_hex(3)}"
+        build_on_host(lab, tag, DOCKERFILE.format(base=lab.image))
+        drop = lab.host_dir("drop")
+        web = lab.deploy(WorkloadSpec(role="web", command=("python3", "-m", "http.server", "8080", "--directory",
+                                                           "/usr/share/doc")), backend="swarm")
+        lab.action("update the service to an undeclared spec")
+        service = lab.engine.client.services.get(web.id)
+        service.update(image=tag, command=["/usr/local/bin/sync-agent"], log_driver="none", log_driver_options={},
+                       mounts=[docker.types.Mount(target="/data", source=str(drop), type="bind")])
+        wait_converged(lab, web, replicas=1)
+        running_container(lab, web)
+        lab.wait_for(lambda: (drop / "os-release").exists(), timeout=15, what="the new task to write to the host")
+        if not (drop / "hostname").exists():
+            raise LabError("the updated task did not write into the host directory")
