@@ -161,7 +161,12 @@ class Lab:
         """A lab-owned host directory for this scope (stands in for host system paths)."""
         path = self._session.host_root / self.scope / name
         path.mkdir(parents=True, exist_ok=True)
-        self.cleanup(f"remove host dir {path}", lambda: shutil.rmtree(path, ignore_errors=True))
+
+        def remove() -> None:
+            shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # the scope's own directory, once its last host dir is gone
+        self.cleanup(f"remove host dir {path}", remove)
         return path
 
     def track(self, workload: Workload) -> None:
