@@ -54,3 +54,19 @@ def baseline_update(session: nox.Session) -> None:
     _install(session)
     session.run("python", "-m", "harness.gate", "--baseline", "harness/baseline/scorecard.json",
                 "--current", "reports/scorecard.json", "--update")
+
+
+@nox.session(name="kind-image", python=PYTHON, default=False)
+def kind_image(session: nox.Session) -> None:
+    """Build the offline kind node image from Go modules and Debian packages (cached; a rerun builds nothing)."""
+    _install(session)
+    session.run("python", "-m", "lab.kind", "build", *session.posargs)
+
+
+@nox.session(name="kind-e2e", python=PYTHON, default=False)
+def kind_e2e(session: nox.Session) -> None:
+    """Build what is missing for kind, then run every Kubernetes scenario on a real kind cluster."""
+    _install(session)
+    session.run("python", "-m", "lab.kind", "build")
+    session.run("pytest", "-q", "-ra", "tests/integration/test_kubernetes.py", *session.posargs,
+                env={"STOWAWAY_REQUIRE_KIND": "1"})
