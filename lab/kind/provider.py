@@ -1,0 +1,124 @@
+"""The lab session's Kubernetes backend: a kind cluster of the run's own, or a cluster you name.
+
+``STOWAWAY_KUBECONFIG`` set: the backend drives that cluster and creates nothing (the path for
+users who outgrow one machine); ``STOWAWAY_K8S_AUDIT_LOG`` then names its API server's audit log
+if the detectors should read it. Unset: the run gets a kind cluster on the lab engine from the
+offline node image (``nox -s kind-image``), with its audit log in the run's state directory, the
+lab base image loaded into the node, and a node leg on the lab internet for pods' egress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import docker.errors
+
+from lab.backends.base import Workload
+from lab.backends.kubernetes import KubernetesBackend
+from lab.engine import Engine
+from lab.errors import LabError
+from lab.kind.cluster import KindCluster, kubectl_binary
+from lab.kind.nodeimage import assets_digest
+from lab.kind.recipe import NodeRecipe
+from lab.paths import LabPaths
+
+if TYPE_CHECKING:
+    from lab.lab import LabSession
+
+
+class NodeImageMissing(LabError):
+    """The kind node image is not built on this engine (build it with `nox -s kind-image`)."""
+
+
+def node_image(engine: Engine) -> str:
+    """The node image tag for the current recipe. Raises NodeImageMissing when it is not built."""
+    tag = os.environ.get("STOWAWAY_KIND_IMAGE") or NodeRecipe().tag(assets_digest())
+    try:
+        engine.client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        raise NodeImageMissing(
+            f"the kind node image {tag} is not built: run `nox -s kind-image` (first build: tens of "
+            "minutes on two cores; then cached), or set STOWAWAY_KIND_IMAGE to a kindest/node image"
+        ) from None
+    return tag
+
+
+class ClusterBackend(KubernetesBackend):
+    """KubernetesBackend plus the cluster's lifecycle; ``start`` after the lab is up, ``close`` at teardown."""
+
+    def __init__(self, engine: Engine, run_id: str, paths: LabPaths) -> None:
+        kubeconfig = os.environ.get("STOWAWAY_KUBECONFIG", "")
+        super().__init__(kubeconfig, _best_kubectl())
+        self.engine = engine
+        self.run_id = run_id
+        self.paths = paths
+        self.cluster: KindCluster | None = None
+        audit = os.environ.get("STOWAWAY_K8S_AUDIT_LOG")
+        self.audit_log: Path | None = Path(audit) if audit else None
+        self.node_addresses: dict[str, str] = {}
+
+    def start(self, session: LabSession) -> None:
+        if self.kubeconfig:
+            return
+        image = node_image(self.engine)
+        workdir = self.paths.state / "kind" / "clusters" / self.run_id
+        self.cluster = KindCluster(self.engine, self.run_id, image, workdir)
+        self.cluster.create()
+        self.kubeconfig = str(self.cluster.kubeconfig)
+        self.audit_log = self.cluster.audit_log
+        self.cluster.load_image(session.image)
+        self.node_addresses["inet"] = self.cluster.connect(session.networks["inet"].name)
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            cluster, self.cluster = self.cluster, None
+            cluster.delete()
+            shutil.rmtree(cluster.workdir, ignore_errors=True)
+
+    # --- objects other than pods, for scenarios that change the cluster itself -------------------
+    def apply_objects(self, manifests: list[dict[str, Any]], token: str | None = None) -> list[Workload]:
+        backend = self if token is None else self.as_token(token)
+        workloads = []
+        for obj in backend.apply(manifests):
+            meta = obj["metadata"]
+            workload = Workload(id=meta["uid"], name=meta["name"], kind=obj["kind"].lower(), backend=self.name)
+            if meta.get("namespace"):
+                self._namespaces[workload.id] = meta["namespace"]
+            self._kinds[workload.id] = obj["kind"]
+            workloads.append(workload)
+        return workloads
+
+    def remove(self, workload: Workload) -> None:
+        kind = self._kinds.get(workload.id, "pod")
+        namespace = self._namespaces.get(workload.id) if kind != "pod" else self.namespace_of(workload)
+        self.delete(kind, workload.name, namespace)
+
+    @property
+    def _kinds(self) -> dict[str, str]:
+        if not hasattr(self, "_kind_map"):
+            self._kind_map: dict[str, str] = {}
+        return self._kind_map
+
+    def as_token(self, token: str) -> KubernetesBackend:
+        """The same cluster, authenticated as a service account's bearer token (a pipeline's identity)."""
+        view = json.loads(self.run("config", "view", "--raw", "--minify", "-o", "json").stdout)
+        view["users"] = [{"name": "token", "user": {"token": token}}]
+        for context in view.get("contexts", []):
+            context["context"]["user"] = "token"
+        fd, name = tempfile.mkstemp(prefix="kubeconfig-", suffix=".json")  # mode 0600
+        with os.fdopen(fd, "w") as handle:
+            json.dump(view, handle)
+        return KubernetesBackend(name, self.kubectl)
+
+
+def _best_kubectl() -> Path:
+    """Prefer the kubectl built with the node image (same version as the cluster)."""
+    try:
+        return kubectl_binary()
+    except LabError:
+        return Path(shutil.which("kubectl") or "kubectl")

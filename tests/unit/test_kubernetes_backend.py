@@ -1,0 +1,81 @@
+"""The Kubernetes backend's translation of a WorkloadSpec into a Pod, and the kind cluster config."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from lab.backends.base import DeployContext
+from lab.backends.kubernetes import LOG_OPT_OUT, pod_manifest
+from lab.kind.cluster import kind_config
+from lab.kind.recipe import POD_SUBNET, SERVICE_SUBNET, NodeRecipe, go_tools
+from lab.networks import LAB_RANGE
+from lab.workload import Logging, Mount, Resources, UnsupportedWorkload, WorkloadSpec
+
+CTX = DeployContext(run_id="r1", name="batch-abc123", image="stowaway/base:x", networks={},
+                    labels={"io.stowaway.run": "r1"})
+
+
+def test_plain_spec_becomes_a_pod_on_the_lab_image():
+    pod = pod_manifest(WorkloadSpec(role="batch", command=("sleep", "60"), env={"A": "1"}), CTX)
+    assert pod["kind"] == "Pod"
+    assert pod["metadata"]["name"] == "batch-abc123"
+    assert pod["metadata"]["namespace"] == "default"
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == "stowaway/base:x"
+    assert container["command"] == ["sleep", "60"]
+    assert container["env"] == [{"name": "A", "value": "1"}]
+    assert "securityContext" not in container
+    assert not pod["spec"].get("hostPID") and not pod["spec"].get("hostNetwork")
+
+
+def test_privileges_host_namespaces_and_mounts_map_onto_the_pod_spec():
+    spec = WorkloadSpec(role="agent", privileged=True, cap_add=("CAP_NET_ADMIN",), pid_mode="host",
+                        network_mode="host", mounts=(Mount(source="/var/log", target="/host/log", read_only=True),),
+                        resources=Resources(cpus=0.5, memory_bytes=64 << 20), constraints=("namespace=ops",))
+    pod = pod_manifest(spec, CTX)
+    container = pod["spec"]["containers"][0]
+    assert container["securityContext"] == {"privileged": True, "capabilities": {"add": ["NET_ADMIN"]}}
+    assert pod["spec"]["hostPID"] is True and pod["spec"]["hostNetwork"] is True
+    assert pod["spec"]["volumes"] == [{"name": "vol-0", "hostPath": {"path": "/var/log"}}]
+    assert container["volumeMounts"] == [{"name": "vol-0", "mountPath": "/host/log", "readOnly": True}]
+    assert container["resources"] == {"limits": {"cpu": "500m", "memory": str(64 << 20)}}
+    assert pod["metadata"]["namespace"] == "ops"
+
+
+def test_logging_none_becomes_the_shippers_opt_out_annotations():
+    pod = pod_manifest(WorkloadSpec(role="x", logging=Logging(driver="none")), CTX)
+    assert pod["metadata"]["annotations"] == LOG_OPT_OUT
+
+
+@pytest.mark.parametrize("spec", [
+    WorkloadSpec(role="x", replicas=3),
+    WorkloadSpec(role="x", ip={"lan": "198.18.0.5"}),
+    WorkloadSpec(role="x", network_mode="none"),
+    WorkloadSpec(role="x", constraints=("zone",)),
+    WorkloadSpec(role="x", mounts=(Mount(source="vol", target="/v", type="volume"),)),
+    WorkloadSpec(role="x", user="www-data"),
+])
+def test_what_a_pod_cannot_express_is_refused(spec):
+    with pytest.raises(UnsupportedWorkload):
+        pod_manifest(spec, CTX)
+
+
+def test_cluster_addresses_stay_in_the_lab_range_and_the_audit_log_is_wired():
+    import ipaddress
+
+    for subnet in (POD_SUBNET, SERVICE_SUBNET):
+        assert ipaddress.ip_network(subnet).subnet_of(LAB_RANGE)
+    config = yaml.safe_load(kind_config(__import__("pathlib").Path("/a"), __import__("pathlib").Path("/p")))
+    assert config["networking"]["podSubnet"] == POD_SUBNET
+    node = config["nodes"][0]
+    assert {m["containerPath"] for m in node["extraMounts"]} == {"/var/log/kubernetes/audit", "/etc/kubernetes/audit"}
+    patch = yaml.safe_load(node["kubeadmConfigPatches"][0])
+    assert patch["apiServer"]["extraArgs"]["audit-log-path"] == "/var/log/kubernetes/audit/audit.log"
+
+
+def test_kubernetes_build_replaces_staging_and_sets_version_ldflags():
+    kubernetes = next(t for t in go_tools() if t.name == "kubernetes")
+    assert kubernetes.staging_replaces
+    assert any("gitVersion=v" + NodeRecipe().kubernetes in flag for flag in kubernetes.ldflags)
+    assert NodeRecipe().tag("abc").startswith(f"stowaway/kind-node:v{NodeRecipe().kubernetes}-")
