@@ -71,6 +71,7 @@ class ContainerLogSensor:
         self._dirs: dict[int, str] = {}
         self._logs: dict[str, str] = {}  # log path -> container id
         self._sizes: dict[str, int] = {}
+        self._inodes: dict[str, int] = {}  # a rotation gives the path a new inode; a truncation keeps it
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,7 +107,14 @@ class ContainerLogSensor:
                 return
             self._dirs[wd] = directory
             self._logs[path] = container_id
-            self._sizes[path] = self._size(path)
+            self._sizes[path], self._inodes[path] = self._size(path), self._inode(path)
+
+    @staticmethod
+    def _inode(path: str) -> int:
+        try:
+            return os.stat(path).st_ino
+        except OSError:
+            return -1
 
     @staticmethod
     def _size(path: str) -> int:
@@ -152,13 +160,15 @@ class ContainerLogSensor:
                     os.path.basename(target).startswith(os.path.basename(path) + ".")
                 action, after = ("rotated" if rotated else "deleted"), None
             elif mask & ino.IN_CREATE:
-                after = self._size(path)
-                self._sizes[path] = after
+                self._sizes[path], self._inodes[path] = self._size(path), self._inode(path)
                 return  # the driver opening its next file after a rotation: nothing to judge
             else:
-                after = self._size(path)
-                self._sizes[path] = after
-                if before < 0 or after < 0 or after >= before:
+                # Events are read after the fact: a write queued before a rotation is processed
+                # when the path already names the new, small file. Same inode or it is not ours.
+                inode, after = self._inode(path), self._size(path)
+                same_file = inode == self._inodes.get(path)
+                self._sizes[path], self._inodes[path] = after, inode
+                if not same_file or before < 0 or after < 0 or after >= before:
                     return  # a log growing is a log working; a vanished file is reported by its unlink or move
                 action = "truncated"
             if after is None:

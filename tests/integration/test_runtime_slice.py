@@ -66,4 +66,4 @@ def test_node_labels_are_restored(run_scenario, lab_session):
     assert outcome.verdict is not Verdict.ERROR, outcome.reason
     node_ref = next(ref for ref in outcome.objects if ref.startswith("node:"))
     labels = lab_session.engine.client.nodes.get(node_ref.split(":", 1)[1]).attrs["Spec"].get("Labels") or {}
-    assert "zone" not in labels or labels["zone"] != "restricted"
+    assert not labels.get("zone", "").startswith("restricted")  # the scenario's undeclared value is gone

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import Lab, LabError, Workload
+from lab.engine import write_canonical_config
 from scenarios.api import ScenarioSkipped
 
 
@@ -43,9 +44,9 @@ def restore_config(lab: Lab, path: Path, original: str, reset: dict[str, Any] | 
         rewrite(path, {**json.loads(original), **reset})
         reload_engine(lab)
         time.sleep(1)  # the reload is asynchronous; the file must not change under it
-    tmp = path.with_suffix(".restore")
-    tmp.write_text(original)
-    os.replace(tmp, path)
+    # The lab's canonical config, not the text read at the start: with runs sharing the engine,
+    # that text may hold another run's change, which must not be written back.
+    write_canonical_config(lab.engine.paths)
 
 
 def change_and_restore(lab: Lab, path: Path, change: Callable[[dict[str, Any]], None], reload: bool,
@@ -54,8 +55,7 @@ def change_and_restore(lab: Lab, path: Path, change: Callable[[dict[str, Any]], 
     original = path.read_text()
 
     def restore() -> None:
-        if path.read_text() != original:
-            restore_config(lab, path, original, reset if reload else None)
+        restore_config(lab, path, original, reset if reload else None)
     lab.cleanup(f"restore {path}", restore)
     config = json.loads(original)
     change(config)

@@ -7,7 +7,7 @@ import time
 
 from lab import Lab
 from scenarios.api import Expectation, Kind, Scenario
-from scenarios.docker.tamper._engine_config import change_and_restore, private_config
+from scenarios.docker.tamper._engine_config import change_and_restore, private_config, restore_config
 
 
 class ApprovedEngineTuning(Scenario):
@@ -34,4 +34,4 @@ class ApprovedEngineTuning(Scenario):
         if json.loads(path.read_text()).get("max-concurrent-downloads") != 6:
             raise RuntimeError("daemon.json does not hold the new setting")
         time.sleep(1)  # let the change settle on disk and in the sensors before the next one
-        path.write_text(original)
+        restore_config(lab, path, original)

@@ -46,5 +46,6 @@ class DaemonConfig(Scenario):
         wait_until(trusted, timeout=10, what=f"the engine to trust {registry}")
         restore_config(lab, path, original, reset)
         wait_until(lambda: not trusted(), timeout=10, what=f"the engine to stop trusting {registry}")
-        if json.loads(path.read_text()) != json.loads(original):
+        restored = json.loads(path.read_text())
+        if registry in restored.get("insecure-registries", []) or restored.get("log-driver") == "none":
             raise RuntimeError("daemon.json was not restored")
