@@ -62,10 +62,12 @@ class BuildReport:
 
 
 def assets_digest() -> str:
+    """What the node image bakes in (assets/rootfs); the cluster-time assets do not change it."""
     h = hashlib.sha256()
-    for path in sorted(ASSETS.rglob("*")):
+    root = ASSETS / "rootfs"
+    for path in sorted(root.rglob("*")):
         if path.is_file():
-            h.update(str(path.relative_to(ASSETS)).encode())
+            h.update(str(path.relative_to(root)).encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
@@ -174,10 +176,8 @@ def expected_images(kubeadm: Path, kubernetes: str) -> dict[str, str]:
     return images
 
 
-def control_plane_images(engine: Engine, bins: dict[str, Path], images: dict[str, str], state: Path,
-                         log: Log) -> Path:
-    """One docker archive with every image kubeadm needs, each a static binary in a tiny rootfs."""
-    plan = {  # short name -> (binary, path in the image, entrypoint)
+def _plan(bins: dict[str, Path]) -> dict[str, tuple[Path, str, str | None]]:
+    return {  # short name -> (binary, path in the image, entrypoint)
         "kube-apiserver": (bins["kubernetes"] / "kube-apiserver", "/usr/local/bin/kube-apiserver", None),
         "kube-controller-manager": (bins["kubernetes"] / "kube-controller-manager",
                                     "/usr/local/bin/kube-controller-manager", None),
@@ -186,11 +186,22 @@ def control_plane_images(engine: Engine, bins: dict[str, Path], images: dict[str
         "coredns": (bins["coredns"] / "coredns", "/coredns", "/coredns"),
         "pause": (bins["pause"] / "pause", "/pause", "/pause"),
     }
+
+
+def control_plane_archive(bins: dict[str, Path], images: dict[str, str], state: Path) -> Path:
+    plan = _plan(bins)
+    key = digest({name: (images.get(name), str(src.parent), target) for name, (src, target, _) in plan.items()})
+    return state / "images" / f"control-plane-{key}.tar"
+
+
+def control_plane_images(engine: Engine, bins: dict[str, Path], images: dict[str, str], state: Path,
+                         log: Log) -> Path:
+    """One docker archive with every image kubeadm needs, each a static binary in a tiny rootfs."""
+    plan = _plan(bins)
     missing = set(plan) - set(images)
     if missing:
         raise LabError(f"kubeadm does not list images for {sorted(missing)}: {images}")
-    key = digest({name: (images[name], str(src.parent), target) for name, (src, target, _) in plan.items()})
-    archive = state / "images" / f"control-plane-{key}.tar"
+    archive = control_plane_archive(bins, images, state)
     if archive.exists():
         return archive
     archive.parent.mkdir(parents=True, exist_ok=True)
@@ -270,22 +281,19 @@ def _stage_context(ctx: Path, bins: dict[str, Path], archive: Path) -> None:
 
 def assemble(engine: Engine, recipe: NodeRecipe, base_tag: str, bins: dict[str, Path], archive: Path,
              tag: str, state: Path, log: Log) -> None:
-    from lab.bookkeeping import RUN_LABEL, RunRecord, new_run_id
+    from lab.kind.recipe import POD_SUBNET
 
-    run_id = new_run_id()
-    record = RunRecord(run_id=run_id, pid=__import__("os").getpid(), started_at=time.time())
-    record.save(engine.paths)  # a live record: other runs' reapers leave this build container alone
-    name = f"kind-build-{run_id[-6:]}"
+    # No run label on the build container: `docker commit` copies a container's labels into the
+    # image, every node started from it would carry the label, and any run's reaper would take
+    # those nodes for a dead run's leftovers. The container is removed in `finally` instead.
+    name = f"kind-build-{int(time.time())}-{__import__('os').getpid()}"
     with tempfile.TemporaryDirectory(prefix="kind-ctx-", dir=state) as tmp:
         ctx = Path(tmp)
         _stage_context(ctx, bins, archive)
         committed = f"{tag}-stage"
         try:
             _cli(engine, "run", "-d", "--name", name, "--privileged", "--network", "none",
-                 "--label", f"{RUN_LABEL}={run_id}", "-v", f"{ctx}:/ctx:ro", "--entrypoint", "/bin/sleep",
-                 base_tag, "infinity")
-            from lab.kind.recipe import POD_SUBNET
-
+                 "-v", f"{ctx}:/ctx:ro", "--entrypoint", "/bin/sleep", base_tag, "infinity")
             output = _cli(engine, "exec", "-e", f"PAUSE_VERSION={PAUSE_VERSION}", "-e", f"POD_SUBNET={POD_SUBNET}",
                           "-e", f"KUBERNETES={recipe.kubernetes}", name, "sh", "-c", NODE_SETUP)
             log("  images in the node's containerd:\n    " + "\n    ".join(output.split()))
@@ -293,13 +301,14 @@ def assemble(engine: Engine, recipe: NodeRecipe, base_tag: str, bins: dict[str, 
                  name, committed)
         finally:
             engine.cli("rm", "-f", "-v", name)
-            record.status, record.finished_at = "complete", time.time()
-            record.save(engine.paths)
         dockerfile = ctx / "final"
         dockerfile.mkdir()
         (dockerfile / "Dockerfile").write_text(STOP_DOCKERFILE.format(source=committed))
         _cli(engine, "build", "-q", "-t", tag, str(dockerfile))
         engine.cli("rmi", committed)
+        labels = engine.client.images.get(tag).labels or {}
+        if any(key.startswith("io.stowaway.") for key in labels):
+            raise LabError(f"the node image carries lab bookkeeping labels {labels}: reapers would take its nodes")
 
 
 def import_base(engine: Engine, tarball: Path, tag: str) -> None:
@@ -337,7 +346,8 @@ def build_node_image(engine: Engine, recipe: NodeRecipe | None = None, log: Log 
         if not _image_exists(engine, base_tag):
             import_base(engine, tarball, base_tag)
     images = expected_images(bins["kubernetes"] / "kubeadm", recipe.kubernetes)
-    with report.step("control-plane images", cached=False, log=log):
+    cp_done = control_plane_archive(bins, images, state).exists()
+    with report.step("control-plane images", cached=cp_done, log=log):
         archive = control_plane_images(engine, bins, images, state, log)
     with report.step("assemble node image", cached=False, log=log):
         assemble(engine, recipe, base_tag, bins, archive, report.image, state, log)

@@ -16,9 +16,10 @@ from pathlib import Path
 KUBERNETES_VERSION = "1.34.4"  # 1.34: the last minor that accepts cgroup v1 without failCgroupV1: false
 KIND_VERSION = "0.30.0"  # its node config template targets kubeadm v1beta4 (1.31+)
 # Pods and services live inside the lab range too: no address a node hands out leaves 198.18.0.0/15.
-# (lab networks use 198.18.0-191.x and 198.19.0-95.x; the engine pool 198.19.192.0/18.)
-POD_SUBNET = "198.19.160.0/20"
-SERVICE_SUBNET = "198.19.176.0/20"
+# Taken elsewhere: lab lan/dev 198.18.0-191.x, lab inet 198.19.0-95.x, kind node networks
+# 198.19.100-127.x, the swarm pool 198.19.128.0/18 and the engine pool 198.19.192.0/18.
+POD_SUBNET = "198.18.224.0/20"
+SERVICE_SUBNET = "198.18.240.0/20"
 
 
 def state_dir() -> Path:
@@ -124,7 +125,7 @@ class NodeRecipe:
         return digest(self.suite, self.mirror, self.packages)
 
     def key(self, assets_digest: str) -> str:
-        return digest(self.base_key(), [t.key() for t in self.tools()], assets_digest)
+        return digest(self.base_key(), [t.key() for t in self.tools()], assets_digest, POD_SUBNET)
 
     def tag(self, assets_digest: str) -> str:
         return f"stowaway/kind-node:v{self.kubernetes}-{self.key(assets_digest)}"
