@@ -34,6 +34,9 @@ def new_event(module: str, dataset: str, action: str, created: float | None = No
 
 def object_ref(event: Event) -> str | None:
     """The object an event concerns, as ``kind:id`` (container, service, node or file)."""
+    # Kubernetes audit events name their object themselves ("pod:<uid>", "daemonset:<uid>").
+    if event.get("kubernetes.object.ref"):
+        return str(event["kubernetes.object.ref"])
     for field, kind in (
         ("container.id", "container"),
         ("orchestrator.resource.id", "service"),

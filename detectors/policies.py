@@ -173,3 +173,4 @@ def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
 import detectors.host_policy  # noqa: E402,F401
 import detectors.netpolicy  # noqa: E402
 import detectors.runtime_policy  # noqa: E402,F401
+import detectors.k8s_policy  # noqa: E402,F401

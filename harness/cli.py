@@ -1,7 +1,7 @@
 """The ``stowaway`` command.
 
     stowaway list                      scenarios, ATT&CK ids, kind, backends, twin
-    stowaway run [IDS] [--tag T] [--technique T] [--backend docker|swarm] [--parallel N]
+    stowaway run [IDS] [--tag T] [--technique T] [--backend docker|swarm|kind] [--parallel N]
                  [--scenarios DIR] [--rules DIR] [--policy DIR] [--out reports] [--docker-host URL]
     stowaway lab up|down|status        keep the private engine warm between runs, or look at it
     stowaway reap                      remove what dead runs left behind
@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag (repeatable)")
     p.add_argument("--technique", action="append", default=[],
                    help="only scenarios of this ATT&CK technique; T1562 also selects T1562.001 (repeatable)")
-    p.add_argument("--backend", choices=("docker", "swarm"), default="docker")
+    p.add_argument("--backend", choices=("docker", "swarm", "kubernetes", "kind"), default="docker",
+                   help="kind: a kind cluster of the run's own on the lab engine; kubernetes: the same, or the "
+                        "cluster STOWAWAY_KUBECONFIG names")
     p.add_argument("--parallel", type=int, default=4, metavar="N",
                    help="scenarios at once (those not parallel-safe run alone after them)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="where the scorecards go")
@@ -147,12 +149,22 @@ def _validate_detectors(rule_dirs: Sequence[Path], policy_dirs: Sequence[Path]) 
     load_policy(list(policy_dirs) or [DEFAULT_POLICY_DIR])
 
 
+def _for_backend(chosen: list, backend: str) -> list:  # list[type[Scenario]]
+    """A kubernetes run takes the scenarios written for Kubernetes; any other run leaves out those
+    that exist only there (they need a cluster, and would only be rows of "skipped")."""
+    if backend in ("kubernetes", "kind"):
+        return [s for s in chosen if "kubernetes" in s.backends]
+    return [s for s in chosen if tuple(s.backends) != ("kubernetes",)]
+
+
 def _select(args: argparse.Namespace):  # -> list[type[Scenario]]
     registry = _load_registry(args.scenarios)
     try:
         chosen = registry.select(ids=args.ids, tags=args.tag, techniques=args.technique)
     except KeyError as exc:
         raise BadInput(exc.args[0]) from None
+    if getattr(args, "backend", None):
+        chosen = _for_backend(chosen, args.backend)
     if not chosen:
         wanted = " ".join([*(f"--tag {t}" for t in args.tag), *(f"--technique {t}" for t in args.technique)])
         raise BadInput(f"no scenario matches {wanted or 'the selection'}; `stowaway list` shows them")

@@ -66,3 +66,12 @@ def published_policy_dirs(engine: Engine) -> list[Path]:
     """Policy the lab's build pipeline publishes (the approved base image id), when it has run."""
     published = engine.paths.published_policy
     return [published] if published.is_dir() and any(published.glob("*.yaml")) else []
+
+
+def add_cluster_sensors(monitor: Monitor, backend: object) -> None:
+    """A Kubernetes run: follow its API server's audit log, when the backend knows where it is."""
+    audit_log = getattr(backend, "audit_log", None)
+    if audit_log is not None:
+        from detectors.sensors.k8s_audit import K8sAuditSensor
+
+        monitor.sensors.append(K8sAuditSensor(audit_log))

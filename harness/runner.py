@@ -22,7 +22,7 @@ from types import FrameType
 from detectors.alert import Alert
 from detectors.clock import CLOCK
 from detectors.engine import Monitor
-from harness.monitoring import build_monitor, known_detector_ids
+from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
 from harness.outcome import Outcome, RuleResult, RunResult, Verdict, Visibility
 from lab import LabError, LabSession
 from lab.lab import Lab
@@ -95,6 +95,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
             options.progress(f"lab: bringing up run {session.run_id} (engine, base image, networks, sinkhole)")
             session.up()
             monitor = build_monitor(session.engine, options.rule_dirs, options.policy_dirs, run_id=session.run_id)
+            add_cluster_sensors(monitor, session.backend)
             monitor.start()
             outcomes = run_all(scenarios, session, monitor, options)
             _note_unloaded(outcomes, loaded)
@@ -120,6 +121,11 @@ def _note_unloaded(outcomes: list[Outcome], loaded: set[str]) -> None:
             outcome.reason += f"; {', '.join(absent)} is not among this run's detectors"
 
 
+def scenario_backend(backend: str) -> str:
+    """The backend name scenarios declare: ``kind`` is the kubernetes backend on a kind cluster."""
+    return "kubernetes" if backend == "kind" else backend
+
+
 def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: Monitor,
              options: RunOptions) -> list[Outcome]:
     total = len(scenarios)
@@ -132,7 +138,7 @@ def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: M
         with lock:
             n = next(counter)
         options.progress(f"[{n}/{total}] {cls.id}: detonating ({cls.kind.value})")
-        outcome = execute(cls, session, monitor, options.backend, options.progress)
+        outcome = execute(cls, session, monitor, scenario_backend(options.backend), options.progress)
         options.progress(f"[{n}/{total}] {cls.id}: {outcome.verdict.value} - {outcome.reason}")
         return outcome
 
