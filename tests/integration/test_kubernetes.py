@@ -1,0 +1,76 @@
+"""Every Kubernetes scenario on a real kind cluster of the run's own, with the audit-log sensor.
+
+Needs the offline kind node image (`nox -s kind-image`). Without it every test here is skipped,
+visibly, with the reason; `nox -s kind-e2e` builds what is missing and sets
+STOWAWAY_REQUIRE_KIND=1, which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from harness.outcome import Verdict
+from harness.runner import RunOptions, run
+from scenarios.api import Kind
+from scenarios.registry import load
+
+pytestmark = pytest.mark.integration
+
+SCENARIOS = load().select(backend="kubernetes")
+
+
+def _node_image_or_skip() -> None:
+    # A kind cluster costs minutes of two shared cores: it runs when asked for (nox -s kind-e2e), not
+    # in every `pytest tests/integration`.
+    if os.environ.get("STOWAWAY_REQUIRE_KIND") != "1" and os.environ.get("STOWAWAY_KIND_E2E") != "1":
+        pytest.skip("kind e2e not requested: run `nox -s kind-e2e` (or set STOWAWAY_KIND_E2E=1)")
+    from lab import engine as engine_mod
+    from lab.errors import LabError
+    from lab.kind.provider import node_image
+
+    lease = f"kind-probe-{os.getpid()}-{int(time.time())}"
+    try:
+        engine = engine_mod.acquire(lease)
+    except LabError as exc:
+        pytest.skip(f"no lab engine: {exc}")
+    try:
+        node_image(engine)
+    except LabError as exc:
+        if os.environ.get("STOWAWAY_REQUIRE_KIND") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    finally:
+        engine_mod.release(engine, lease)
+
+
+@pytest.fixture(scope="module")
+def result():
+    _node_image_or_skip()
+    return run(SCENARIOS, RunOptions(backend="kind", parallel=2, progress=lambda m: print(m, flush=True)))
+
+
+@pytest.mark.parametrize("cls", SCENARIOS, ids=lambda s: s.id)
+def test_kubernetes_scenario_meets_its_expectation(cls, result):
+    outcome = next(o for o in result.outcomes if o.scenario_id == cls.id)
+    wanted = Verdict.DETECTED if cls.kind is Kind.ADVERSARY else Verdict.SILENT
+    assert outcome.verdict == wanted, f"{cls.id}: {outcome.verdict.value}: {outcome.reason}"
+    if cls.kind is Kind.ADVERSARY:
+        assert outcome.latency_s is not None and outcome.latency_s <= cls.expect.within_s
+        assert "k8s-audit" in outcome.data_sources
+
+
+def test_the_run_left_nothing_behind(result):
+    assert result.status == "complete"
+    from lab import engine as engine_mod
+
+    lease = f"kind-check-{os.getpid()}"
+    engine = engine_mod.acquire(lease)
+    try:
+        nodes = engine.client.containers.list(all=True, filters={"label": "io.x-k8s.kind.cluster"})
+        mine = [c.name for c in nodes if c.name.startswith(f"stw-{result.run_id[-6:]}")]
+        assert mine == [], f"kind nodes left behind: {mine}"
+    finally:
+        engine_mod.release(engine, lease)
