@@ -2,7 +2,9 @@
 
 Sensors emit from their own threads into one queue; a single worker drains it, so rules and
 analytics see events in arrival order and need no locks of their own. An alert is raised once per
-(rule, object); later matches on the same object add to its count, not to the alert stream.
+(rule, object) within a dedup window; later matches on the same object inside the window add to its
+count, not to the alert stream. The window matters for long-lived shared objects (a node, the
+engine's config file): a tampering repeated an hour later is a new incident and must alert again.
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ class Counters:
 
 
 class DetectionEngine:
-    def __init__(self, rules: RuleSet, policy: Policy | None = None, analytics: Iterable[Analytic] = ()) -> None:
+    def __init__(self, rules: RuleSet, policy: Policy | None = None, analytics: Iterable[Analytic] = (),
+                 dedup_window_s: float = 120.0) -> None:
         self.rules = rules
+        self.dedup_window_s = dedup_window_s
         self.policy = policy or load_policy()
         self.analytics = list(analytics)
         self.counters = Counters()
-        self._raised: dict[tuple[str, str], int] = {}
+        self._raised: dict[tuple[str, str], list[float]] = {}  # key -> [first_seen of the alert, repeats]
         self._sinks: list[AlertSink] = []
 
     def subscribe(self, sink: AlertSink) -> None:
@@ -70,6 +74,10 @@ class DetectionEngine:
 
     def tick(self, now: float | None = None) -> list[Alert]:
         now = time.time() if now is None else now
+        # Forget expired dedup keys, so memory follows the number of live objects, not history.
+        expired = [key for key, (first, _) in self._raised.items() if now - first >= self.dedup_window_s]
+        for key in expired:
+            del self._raised[key]
         alerts: list[Alert] = []
         for analytic in self.analytics:
             alerts.extend(analytic.tick(now))
@@ -87,10 +95,12 @@ class DetectionEngine:
         fresh = []
         for alert in alerts:
             key = (alert.rule_id, alert.object)
-            if key in self._raised:
-                self._raised[key] += 1
+            seen = self._raised.get(key)
+            # Event time, not wall time: a replay of recorded telemetry dedups exactly as live did.
+            if seen is not None and alert.first_seen - seen[0] < self.dedup_window_s:
+                seen[1] += 1
                 continue
-            self._raised[key] = 1
+            self._raised[key] = [alert.first_seen, 0]
             fresh.append(alert)
             self.counters.alerts += 1
             for sink in self._sinks:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,11 +36,10 @@ def known_detector_ids(rule_dirs: Sequence[Path] = ()) -> set[str]:
     return {rule.rule_id for rule in rules} | analytic_ids()
 
 
-def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (),
-                  run_id: str | None = None) -> Monitor:
-    """``run_id`` names the tracefs instances (``stowaway-<run id>-...``) so the reaper can remove
-    those of a dead run; without one (a bare `watch`), the process id stands in."""
-    run_id = run_id or f"pid{os.getpid()}"
+def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (), *,
+                  run_id: str) -> Monitor:
+    """``run_id`` names the tracefs instances (``stowaway-<run id>-...``): it must be the id of a
+    run whose record says it is alive, or another run's reaper would take them for a dead run's."""
     policy = load_policy([*(list(policy_dirs) or [DEFAULT_POLICY_DIR]), *published_policy_dirs(engine)])
     detection = DetectionEngine(load_rules(rule_dirs_or_default(rule_dirs)), policy, default_analytics(policy))
     watches = [Watch(str(engine.config_file), role="engine-config")] if engine.config_file else []

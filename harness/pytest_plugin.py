@@ -106,7 +106,7 @@ class _SharedLab:
                 try:
                     self.monitor = build_monitor(
                         session.engine, [Path(d) for d in self.config.getoption("--stowaway-rules")],
-                        [Path(d) for d in self.config.getoption("--stowaway-policy")])
+                        [Path(d) for d in self.config.getoption("--stowaway-policy")], run_id=session.run_id)
                     self.monitor.start()
                 except BaseException as exc:
                     session.down(status="failed")

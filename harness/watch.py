@@ -21,6 +21,7 @@ from typing import TextIO
 from detectors.alert import Alert
 from harness.monitoring import build_monitor
 from lab import engine as engine_mod
+from lab.bookkeeping import RunRecord, new_run_id
 from lab.paths import LabPaths
 
 
@@ -30,8 +31,12 @@ def watch(rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (), dock
     paths = paths or LabPaths.default()
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    lease = f"watch-{os.getpid()}"
+    # A watch is a run in the bookkeeping's eyes: its record (pid, running) keeps any reaper away
+    # from its tracefs instances, and its id names them.
+    record = RunRecord(run_id=new_run_id(), pid=os.getpid(), started_at=time.time(), notes=["stowaway watch"])
+    lease = record.run_id
     engine = engine_mod.acquire(lease, docker_host, paths)
+    record.save(paths)
     lock = threading.Lock()
     count = 0
 
@@ -44,7 +49,7 @@ def watch(rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (), dock
 
     monitor = None
     try:
-        monitor = build_monitor(engine, rule_dirs, policy_dirs)
+        monitor = build_monitor(engine, rule_dirs, policy_dirs, run_id=record.run_id)
         monitor.engine.subscribe(emit)
         monitor.start()
         rules = len(monitor.engine.rules)
@@ -63,6 +68,8 @@ def watch(rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (), dock
         if monitor is not None:
             monitor.stop()
         engine_mod.release(engine, lease)
+        record.status, record.finished_at = "complete", time.time()
+        record.save(paths)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     events = monitor.engine.counters.events if monitor is not None else 0

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import queue
 import select
 import threading
 from collections.abc import Callable, Iterable
@@ -30,6 +31,10 @@ from detectors.sensors import inotify as ino
 from detectors.sensors.base import Emit
 
 HASH_LIMIT = 16 * 1024 * 1024  # files larger than this are tracked by size only
+# A recursive watch may land on a real host tree (a container mounting the host's / read-write
+# exposes the host's /root, with its caches). Baselining stops after this many files: the sensor
+# must stay cheap, and the files an intruder plants are reported by inotify when they are written.
+TREE_FILE_LIMIT = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +85,10 @@ class FimSensor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._emit: Emit | None = None
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "overflows": 0}
+        # Watches asked for by other telemetry are set up on this sensor's own thread: baselining a
+        # tree means hashing files, and the monitor's worker must never wait for that.
+        self._pending: queue.SimpleQueue[Watch] = queue.SimpleQueue()
+        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "overflows": 0, "truncated_trees": 0}
 
     @property
     def stats(self) -> dict[str, int]:
@@ -96,12 +104,13 @@ class FimSensor:
 
     def observe(self, event: Event) -> None:
         """Called by the monitor with every event: lets other telemetry add watches."""
-        if self._follow is not None and self._notify is not None:
+        if self._follow is not None and not self._stop.is_set():
             for watch in self._follow(event):
-                self.watch(watch)
+                self._pending.put(watch)
 
     def watch(self, watch: Watch) -> None:
-        assert self._notify is not None
+        if self._notify is None:
+            return  # stopped
         path = os.path.abspath(watch.path)
         directory = path if os.path.isdir(path) else os.path.dirname(path)
         with self._lock:
@@ -136,13 +145,18 @@ class FimSensor:
         except OSError:
             return 0.0
 
-    @staticmethod
-    def _files_under(path: str, recursive: bool) -> list[str]:
+    def _files_under(self, path: str, recursive: bool) -> list[str]:
         if not os.path.isdir(path):
             return []
         if not recursive:
             return [os.path.join(path, n) for n in os.listdir(path) if os.path.isfile(os.path.join(path, n))]
-        return [os.path.join(root, n) for root, _, names in os.walk(path) for n in names]
+        found: list[str] = []
+        for root, _, names in os.walk(path):
+            found.extend(os.path.join(root, n) for n in names)
+            if len(found) >= TREE_FILE_LIMIT:
+                self._stats["truncated_trees"] += 1  # counted, so a report can say the baseline is partial
+                return found[:TREE_FILE_LIMIT]
+        return found
 
     @staticmethod
     def _subdirs(path: str) -> list[str]:
@@ -165,7 +179,14 @@ class FimSensor:
     def _loop(self) -> None:
         assert self._notify is not None
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._notify.fd], [], [], 0.2)
+            while True:
+                try:
+                    pending = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                with contextlib.suppress(Exception):
+                    self.watch(pending)
+            ready, _, _ = select.select([self._notify.fd], [], [], 0.1)
             if not ready:
                 continue
             for wd, mask, name in self._notify.read():

@@ -18,7 +18,7 @@ def test_adversary_is_missed_when_its_rule_is_removed(lab_session, registry, tmp
     rules = tmp_path / "rules"
     shutil.copytree(DEFAULT_RULE_DIR, rules)
     (rules / "docker_logging_disabled.yml").unlink()
-    monitor = build_monitor(lab_session.engine, rule_dirs=[rules])
+    monitor = build_monitor(lab_session.engine, rule_dirs=[rules], run_id=lab_session.run_id)
     monitor.start()
     try:
         outcome = execute(registry.get("docker.logging.log-driver-none"), lab_session, monitor, "docker",

@@ -70,3 +70,20 @@ def test_tick_reaches_analytics():
     det = engine([Clock()])
     assert [a.rule_id for a in det.tick(10.0)] == ["stowaway.analytic.clock"]
     assert det.tick(11.0) == []  # same rule, same object: once
+
+
+def test_a_repeat_after_the_dedup_window_is_a_new_alert():
+    det = engine()
+    first = start("e")
+    assert len(det.process(first)) == 1
+    later = start("e")
+    later["event.created"] = first["event.created"] + det.dedup_window_s + 1
+    assert len(det.process(later)) == 1
+
+
+def test_tick_forgets_expired_dedup_keys():
+    det = engine()
+    event = start("f")
+    det.process(event)
+    det.tick(event["event.created"] + det.dedup_window_s + 1)
+    assert det._raised == {}
