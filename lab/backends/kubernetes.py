@@ -169,10 +169,14 @@ class KubernetesBackend:
         return result
 
     def apply(self, manifest: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Create or update objects; returns them as the API server stored them."""
+        """Create objects; returns them as the API server stored them.
+
+        ``kubectl create``, not ``apply``: apply copies the whole manifest, the lab's bookkeeping label
+        included, into an annotation that every audit event of the object would then carry.
+        """
         items = manifest if isinstance(manifest, list) else [manifest]
         doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-        out = self.run("apply", "-o", "json", "-f", "-", input=doc).stdout
+        out = self.run("create", "-o", "json", "-f", "-", input=doc).stdout
         data = json.loads(out)
         return data.get("items", [data])
 
