@@ -93,6 +93,7 @@ class Inventory:
         self._bridges: list[BridgeInfo] = []
         self._lock = threading.Lock()
         self._refreshed = 0.0
+        self._missed: dict[str, float] = {}  # key -> when a miss last forced a refresh
         self.errors = 0
 
     def refresh(self, force: bool = False) -> None:
@@ -139,24 +140,32 @@ class Inventory:
             self.refresh()
 
     def by_ip(self, address: str) -> ContainerInfo | None:
-        self._maybe_refresh()
-        with self._lock:
-            info = self._by_ip.get(address)
-        if info is None:
-            self.refresh()
-            with self._lock:
-                info = self._by_ip.get(address)
-        return info
+        return self._lookup(self._by_ip, address)
 
     def by_id(self, container_id: str) -> ContainerInfo | None:
+        return self._lookup(self._by_id, container_id)
+
+    def _lookup(self, table: dict[str, ContainerInfo], key: str) -> ContainerInfo | None:
         self._maybe_refresh()
         with self._lock:
-            info = self._by_id.get(container_id)
-        if info is None:
-            self.refresh()
-            with self._lock:
-                info = self._by_id.get(container_id)
-        return info
+            info = table.get(key)
+        if info is not None:
+            return info
+        # A miss usually means a container newer than our view: look again now, even if another
+        # sensor refreshed a moment ago (its view may predate this container). Each missing key
+        # forces at most one refresh per interval, so external addresses cannot make us hammer
+        # the engine.
+        now = time.monotonic()
+        with self._lock:
+            last = self._missed.get(key, 0.0)
+            if now - last < self.miss_refresh_s * 4:
+                return None
+            self._missed[key] = now
+            if len(self._missed) > 4096:
+                self._missed.clear()
+        self.refresh(force=True)
+        with self._lock:
+            return table.get(key)
 
     def network_of(self, address: str) -> str | None:
         """The engine network whose subnet holds ``address`` (None: not an engine network)."""
