@@ -19,6 +19,12 @@ class Attribution:
     container_id: str  # the outermost id: the container the lab's engine runs
     inner_ids: tuple[str, ...] = ()  # ids nested inside it (pods in a kind node), innermost last
 
+    @property
+    def workload_id(self) -> str:
+        """The container the process really runs in: a pod's container inside a kind node, or the
+        engine's own container when nothing is nested."""
+        return self.inner_ids[-1] if self.inner_ids else self.container_id
+
 
 def parse_cgroup(text: str) -> Attribution | None:
     """Parse /proc/<pid>/cgroup text. Returns None for host processes."""

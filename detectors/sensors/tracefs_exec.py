@@ -154,14 +154,19 @@ class TracefsExecSensor:
         if attribution is None:
             self._stats["host_execs"] += 1  # host processes are not this sensor's business
             return None
-        info = self.directory.get(attribution.container_id)
+        # A process in a pod of a kind node is nested: the node is what the engine knows, the pod's
+        # container (innermost id) is what it belongs to. The node's inspect data would describe the
+        # node (privileged, kind image), not the pod, so it is not attached.
+        info = None if attribution.inner_ids else self.directory.get(attribution.container_id)
         event = new_event("linux", "linux.process", "exec")
         event["event.category"] = "process"
         event["event.type"] = "start"
         if info is not None:
             event.update(info.fields())
         else:
-            event["container.id"] = attribution.container_id
+            event["container.id"] = attribution.workload_id
+        if attribution.inner_ids:
+            event["orchestrator.node.container_id"] = attribution.container_id
         fields: dict[str, Any] = process_fields(pid, info, filename, proc)
         if fields.get("process.exited_before_inspection"):
             self._stats["exited_early"] += 1

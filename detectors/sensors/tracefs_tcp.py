@@ -251,8 +251,10 @@ class TcpStateSensor:
         if attribution is None:
             self._stats["unattributed"] += 1
             return fields
-        fields["container.id"] = attribution.container_id
-        if self.inventory is not None:
+        fields["container.id"] = attribution.workload_id
+        if attribution.inner_ids:  # a pod in a kind node: the node's inventory entry is not the pod's
+            fields["orchestrator.node.container_id"] = attribution.container_id
+        elif self.inventory is not None:
             info = self.inventory.by_id(attribution.container_id)
             if info is not None:
                 fields.update(info.fields("container"))
