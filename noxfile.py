@@ -18,10 +18,16 @@ def _install(session: nox.Session) -> None:
     session.install("-e", ".[test]")
 
 
+def _host_ready(session: nox.Session) -> None:
+    """Install the host packages the lab needs (apt, as root on Debian/Ubuntu), or say exactly how."""
+    session.run("stowaway", "setup")
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Unit tests, then integration tests against the real engine (the lab's private dockerd)."""
     _install(session)
+    _host_ready(session)
     session.run("pytest", "-q", "-ra", "--require-engine", *session.posargs)
 
 
@@ -36,6 +42,7 @@ def lint(session: nox.Session) -> None:
 def purple_team(session: nox.Session) -> None:
     """Run every scenario with the detectors attached; write the scorecards under reports/."""
     _install(session)
+    _host_ready(session)
     session.run("stowaway", "run", "--out", "reports", *session.posargs)
 
 
@@ -43,9 +50,18 @@ def purple_team(session: nox.Session) -> None:
 def regression(session: nox.Session) -> None:
     """Run the suite, then gate it against the committed baseline scorecard."""
     _install(session)
+    _host_ready(session)
     session.run("stowaway", "run", "--out", "reports", *session.posargs, success_codes=[0, 1])
     session.run("python", "-m", "harness.gate", "--baseline", "harness/baseline/scorecard.json",
                 "--current", "reports/scorecard.json", "--summary", "reports/gate.md")
+
+
+@nox.session(python=PYTHON, default=False)
+def docs(session: nox.Session) -> None:
+    """Regenerate README's scenario catalogue and the detection (ADS) documents under docs/detections."""
+    _install(session)
+    session.run("python", "-m", "harness.readme")
+    session.run("stowaway", "docs", "--out", "docs/detections")
 
 
 @nox.session(name="baseline-update", python=PYTHON, default=False)
