@@ -67,7 +67,7 @@ class DetectionEngine:
             alerts = [self._from_rule(rule, event) for rule in self.rules.match(event)]
             for analytic in self.analytics:
                 alerts.extend(analytic.observe(event))
-        except Exception:  # noqa: BLE001 - one malformed event must not stop detection
+        except Exception:  # one malformed event must not stop detection: count it and go on
             self.counters.dropped += 1
             return []
         return self._emit(alerts)

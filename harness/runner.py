@@ -172,13 +172,13 @@ def execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend:
             _judge(cls, lab, monitor, outcome, progress)
     except ScenarioSkipped as exc:
         outcome.verdict, outcome.reason = Verdict.SKIPPED, str(exc) or "skipped by the scenario"
-    except (LabError, Exception) as exc:  # noqa: BLE001 - any failure is this scenario's error, not the run's
+    except (LabError, Exception) as exc:  # any failure is this scenario's error, not the run's
         outcome.verdict, outcome.reason = Verdict.ERROR, f"{type(exc).__name__}: {exc}"
     finally:
         failures: list[str] = []
         try:
             scenario.revert(lab)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             failures.append(f"revert: {exc}")
         failures.extend(lab.unwind())
         if failures:

@@ -73,7 +73,7 @@ def _ping(base_url: str, timeout: float = 3.0) -> docker.DockerClient | None:
     try:
         client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout)
         client.ping()
-    except Exception:  # noqa: BLE001 - any failure means "not usable", the caller says what to do
+    except Exception:  # any failure means "not usable"; the caller says what to do
         return None
     # Long operations (image import, swarm) need a longer timeout than the probe.
     return docker.DockerClient(base_url=base_url, version="auto", timeout=300)

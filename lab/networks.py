@@ -11,6 +11,7 @@ on top (see ``containment``).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from dataclasses import dataclass
 
@@ -73,10 +74,8 @@ def create_lab_networks(client: docker.DockerClient, run_id: str, prefix: str) -
             return created
         except docker.errors.APIError as exc:
             for net in created.values():
-                try:
+                with contextlib.suppress(docker.errors.APIError):
                     client.networks.get(net.id).remove()
-                except docker.errors.APIError:
-                    pass
             if "overlap" in str(exc).lower():
                 continue  # another run took the slot between our look and our create
             raise LabError(f"could not create lab network: {exc}") from exc

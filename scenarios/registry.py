@@ -91,7 +91,8 @@ def _validate(cls: type[Scenario], path: Path, expected_id: str) -> None:
     for i, technique in enumerate(techniques):  # type: ignore[arg-type]
         if technique not in known.techniques:
             raise ScenarioError(path, f"techniques[{i}]",
-                                f"{technique!r} is not in the pinned ATT&CK v{known.version} catalog (scenarios/attack.yaml)")
+                                f"{technique!r} is not in the pinned ATT&CK v{known.version} catalog "
+                                "(scenarios/attack.yaml)")
     backends = need("backends", tuple)
     for i, backend in enumerate(backends):  # type: ignore[arg-type]
         if backend not in BACKENDS:
@@ -138,7 +139,8 @@ class Registry:
         if tags:
             chosen = [s for s in chosen if tags & set(s.tags)]
         if techniques:
-            chosen = [s for s in chosen if any(t == u or t.startswith(u + ".") for t in s.techniques for u in techniques)]
+            chosen = [s for s in chosen
+                      if any(t == u or t.startswith(u + ".") for t in s.techniques for u in techniques)]
         if backend:
             chosen = [s for s in chosen if backend in s.backends]
         return chosen

@@ -90,7 +90,7 @@ def main() -> None:
             process_file = option_value(rest, ("--process", "-p"))
             if process_file:
                 rewrite(process_file, nested=False)
-    os.execv(RUNC, [RUNC] + args)
+    os.execv(RUNC, [RUNC, *args])
 
 
 main()

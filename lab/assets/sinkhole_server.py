@@ -8,6 +8,7 @@ peer, bytes received and the first bytes. It stops by itself after --max-seconds
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
 import struct
@@ -53,7 +54,7 @@ async def handle_tcp(reader, writer, port, path, budget):
             total += len(chunk)
             if port in HTTP_PORTS and b"\r\n\r\n" in first and total == len(first) and len(chunk) < 65536:
                 break  # one request per connection is all a sinkhole needs to see
-    except (asyncio.TimeoutError, ConnectionError):
+    except (TimeoutError, ConnectionError):
         pass
     finally:
         writer.close()
@@ -106,10 +107,8 @@ async def main():
     await loop.create_datagram_endpoint(lambda: DnsSinkhole(args.address, args.record, budget),
                                         local_addr=("0.0.0.0", 53))
     record(args.record, proto="control", port=0, peer="", bytes=0, head="ready")
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(budget.done.wait(), timeout=args.max_seconds)
-    except asyncio.TimeoutError:
-        pass
     for server in servers:
         server.close()
 

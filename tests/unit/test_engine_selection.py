@@ -20,14 +20,14 @@ def test_unreachable_docker_host_says_what_to_do(tmp_path):
 
 def test_docker_host_env_is_honoured(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/env.sock")
-    with pytest.raises(EngineUnavailable, match="env.sock"):
+    with pytest.raises(EngineUnavailable, match=r"env\.sock"):
         engine_mod.acquire("t", paths=paths(tmp_path))
 
 
 def test_no_dockerd_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.setattr(engine_mod.shutil, "which", lambda name: None)
-    with pytest.raises(EngineUnavailable, match=r"apt-get install -y docker.io"):
+    with pytest.raises(EngineUnavailable, match=r"apt-get install -y docker\.io"):
         engine_mod.acquire("t", paths=paths(tmp_path))
 
 

@@ -52,7 +52,7 @@ def test_extra_directory_adds_scenarios(tmp_path):
 
 def test_duplicate_id_is_refused(tmp_path):
     scenario(tmp_path, "docker/logging/log_driver_none.py")
-    with pytest.raises(ScenarioError, match="duplicate id 'docker.logging.log-driver-none'"):
+    with pytest.raises(ScenarioError, match=r"duplicate id 'docker\.logging\.log-driver-none'"):
         load([tmp_path])
 
 

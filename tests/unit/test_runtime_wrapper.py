@@ -34,7 +34,8 @@ def test_create_filters_caps_and_passes_argv_through(tmp_path):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     caps = ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_SYS_ADMIN"]
-    (bundle / "config.json").write_text(json.dumps({"process": {"capabilities": {"bounding": caps, "effective": caps}}}))
+    spec = {"process": {"capabilities": {"bounding": caps, "effective": caps}}}
+    (bundle / "config.json").write_text(json.dumps(spec))
     args = ["--root", "/x", "--log", "/y", "create", "--bundle", str(bundle), "cid"]
     subprocess.run([str(wrapper), *args], check=True)
     assert json.loads(log.read_text()) == args
