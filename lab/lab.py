@@ -15,13 +15,14 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import docker.errors
 
-from lab import containment, engine as engine_mod
+from lab import containment
+from lab import engine as engine_mod
 from lab.backends.base import DeployContext, ExecResult, Workload
 from lab.backends.docker import DockerBackend
 from lab.backends.swarm import SwarmBackend, create_swarm_networks, ensure_swarm
@@ -119,7 +120,8 @@ class Lab:
         result = backend.exec(workload, list(command), detach=detach, user=user, privileged=privileged,
                               timeout=timeout)
         if check and not detach and result.exit_code != 0:
-            raise LabError(f"`{' '.join(command)}` in {workload.name} exited {result.exit_code}: {result.output[-500:]}")
+            raise LabError(f"`{' '.join(command)}` in {workload.name} exited {result.exit_code}: "
+                           f"{result.output[-500:]}")
         return result
 
     def action(self, note: str) -> float:
@@ -203,7 +205,7 @@ class Lab:
                 what, fn = self._cleanups.pop()
             try:
                 fn()
-            except Exception as exc:  # noqa: BLE001 - a failed undo must not stop the others
+            except Exception as exc:  # a failed undo must not stop the others
                 failures.append(f"{what}: {exc}")
         return failures
 
