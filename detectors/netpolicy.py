@@ -75,9 +75,11 @@ class WorkloadMatch:
     def matches(self, event: Event, prefix: str = "container") -> bool:
         if not event.get(f"{prefix}.id"):
             return False
-        labels = labels_of(event, prefix)
+        # Look each wanted label up directly: building the whole label dict per event and entry was
+        # a fifth of the replay's time (the bench's rule-engine replay), for the same answer.
         for key, glob in self.labels.items():
-            if key not in labels or not fnmatch.fnmatchcase(labels[key], glob):
+            value = event.get(f"{prefix}.labels.{key}")
+            if not isinstance(value, str) or not fnmatch.fnmatchcase(value, glob):
                 return False
         image = event.get(f"{prefix}.image.name") or ""
         if self.images and not any(fnmatch.fnmatchcase(image, g) for g in self.images):
