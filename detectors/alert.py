@@ -21,6 +21,7 @@ class Alert:
     raised_at: float = field(default_factory=time.time)  # when the detector raised it
     response: str = ""  # what a responder should do first
     source: str = "sigma"  # "sigma" or "analytic"
+    data_source: str = ""  # the sensor whose event triggered it ("docker-events", "tracefs-exec", ...)
     context: dict[str, Any] = field(default_factory=dict)  # a few fields of the evidence, for humans
 
     def to_dict(self) -> dict[str, Any]:

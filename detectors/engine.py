@@ -9,6 +9,7 @@ engine's config file): a tampering repeated an hour later is a new incident and 
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -67,12 +68,16 @@ class DetectionEngine:
             alerts = [self._from_rule(rule, event) for rule in self.rules.match(event)]
             for analytic in self.analytics:
                 alerts.extend(analytic.observe(event))
+            source = event.get("observer.name", "")
+            if source:
+                alerts = [a if a.data_source else dataclasses.replace(a, data_source=source) for a in alerts]
         except Exception:  # one malformed event must not stop detection: count it and go on
             self.counters.dropped += 1
             return []
         return self._emit(alerts)
 
     def tick(self, now: float | None = None) -> list[Alert]:
+        """Time-driven analytics. Their alerts name the analytic's declared sensor as data source."""
         now = time.time() if now is None else now
         # Forget expired dedup keys, so memory follows the number of live objects, not history.
         expired = [key for key, (first, _) in self._raised.items() if now - first >= self.dedup_window_s]
@@ -80,7 +85,9 @@ class DetectionEngine:
             del self._raised[key]
         alerts: list[Alert] = []
         for analytic in self.analytics:
-            alerts.extend(analytic.tick(now))
+            declared = ",".join(getattr(analytic, "data_sources", ()) or ())
+            alerts.extend(a if a.data_source else dataclasses.replace(a, data_source=declared)
+                          for a in analytic.tick(now))
         return self._emit(alerts)
 
     def _from_rule(self, rule: Any, event: Event) -> Alert:

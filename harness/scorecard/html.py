@@ -35,6 +35,7 @@ STATE_COLORS = {
     "detected": "#2da44e",
     "partial": "#d4a72c",
     "missed": "#cf222e",
+    "logged": "#c8d1da",
     "false-positive": "#8250df",
     "silent": "#8cc8ff",
     "not-concluded": "#afb8c1",
@@ -44,6 +45,7 @@ STATE_LABELS = {
     "detected": "all adversary scenarios detected",
     "partial": "some detected",
     "missed": "seen by the sensor, not detected",
+    "logged": "seen by the sensor; the alert came from another sensor",
     "false-positive": "benign twin raised an alert",
     "silent": "benign twins only, silent",
     "not-concluded": "skipped or error only",
@@ -65,14 +67,40 @@ def data_sources(run: RunResult) -> list[str]:
     return [s for s in KNOWN_SOURCES if s in seen] + sorted(seen - set(KNOWN_SOURCES))
 
 
-def cell_state(outcomes: list[Outcome]) -> str:
+def detected_via(outcome: Outcome, source: str) -> bool | None:
+    """Did an expected rule fire on an event from ``source``? None for scorecards written before
+    alerts named their data source (they can only say the sensor saw the scenario)."""
+    if not any("data_source" in alert for alert in outcome.alerts):
+        return None
+    if outcome.verdict is not Verdict.DETECTED:
+        return False
+    expected = {rule.rule_id for rule in outcome.rules if rule.fired}
+    return any(alert.get("rule_id") in expected and source in str(alert.get("data_source", "")).split(",")
+               for alert in outcome.alerts)
+
+
+def detected_count(outcomes: list[Outcome], source: str) -> int:
+    """Adversary scenarios this source's telemetry detected (a sensor that only watched while
+    another one raised the alert gets no credit for it)."""
+    count = 0
+    for outcome in outcomes:
+        via = detected_via(outcome, source)
+        count += outcome.verdict is Verdict.DETECTED if via is None else via
+    return count
+
+
+def cell_state(outcomes: list[Outcome], source: str = "") -> str:
     """Outcome of one technique as one sensor saw it. Adversary results win over benign ones."""
     if not outcomes:
         return "no-telemetry"
     judged = [o for o in outcomes if concluded(o)]
     if judged:
-        detected = sum(o.verdict is Verdict.DETECTED for o in judged)
-        return "detected" if detected == len(judged) else ("missed" if detected == 0 else "partial")
+        detected = detected_count(judged, source)
+        if detected == len(judged):
+            return "detected"
+        if detected:
+            return "partial"
+        return "logged" if all(o.verdict is Verdict.DETECTED for o in judged) else "missed"
     if any(o.verdict is Verdict.FALSE_POSITIVE for o in outcomes):
         return "false-positive"
     if any(o.verdict is Verdict.SILENT for o in outcomes):
@@ -130,9 +158,9 @@ def heatmap_svg(run: RunResult) -> str:
         )
         for col, source in enumerate(sources):
             seen = [o for o in outcomes if source in o.data_sources]
-            state = cell_state(seen)
+            state = cell_state(seen, source)
             judged = [o for o in seen if concluded(o)]
-            detected = sum(o.verdict is Verdict.DETECTED for o in judged)
+            detected = detected_count(judged, source)
             fp = any(o.verdict is Verdict.FALSE_POSITIVE for o in seen)
             x = label_w + col * (cell_w + gap)
             tip = f"{technique} via {source}: {STATE_LABELS[state]}" + "".join(
@@ -147,7 +175,7 @@ def heatmap_svg(run: RunResult) -> str:
                 f"<title>{escape(tip)}</title></rect>"
             )
             label = (
-                f"{detected}/{len(judged)} detected"
+                ("seen" if state == "logged" else f"{detected}/{len(judged)} detected")
                 if judged
                 else ("" if not seen else state.replace("-", " "))
             )
