@@ -163,14 +163,15 @@ def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
             body = _expect(body, dict, path, "(document)")
             kind = body.get("kind")
             if kind not in POLICY_KINDS:
-                raise PolicyError(path, "kind", f"unknown policy kind {kind!r} (known: {', '.join(sorted(POLICY_KINDS))})")
+                known = ", ".join(sorted(POLICY_KINDS))
+                raise PolicyError(path, "kind", f"unknown policy kind {kind!r} (known: {known})")
             section = policy.sections.setdefault(kind, POLICY_KINDS[kind]())
             section.load(body, path)
             policy.files.append(str(path))
     return policy
 
 # Detection slices register their policy kinds on import; loading policy must know them all.
-import detectors.host_policy  # noqa: E402,F401
+import detectors.host_policy  # noqa: E402
+import detectors.k8s_policy  # noqa: E402
 import detectors.netpolicy  # noqa: E402
 import detectors.runtime_policy  # noqa: E402,F401
-import detectors.k8s_policy  # noqa: E402,F401
