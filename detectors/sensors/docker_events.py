@@ -54,7 +54,7 @@ class DockerEventsSensor:
                     if event is not None:
                         emit(event)
                         self._stats["emitted"] += 1
-            except Exception:  # noqa: BLE001 - the stream dies with the engine; retry until told to stop
+            except Exception:  # the stream dies with the engine: retry until told to stop
                 ready.set()
                 if self._stopping.is_set():
                     return
