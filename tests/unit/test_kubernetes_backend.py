@@ -79,3 +79,17 @@ def test_kubernetes_build_replaces_staging_and_sets_version_ldflags():
     assert kubernetes.staging_replaces
     assert any("gitVersion=v" + NodeRecipe().kubernetes in flag for flag in kubernetes.ldflags)
     assert NodeRecipe().tag("abc").startswith(f"stowaway/kind-node:v{NodeRecipe().kubernetes}-")
+
+
+def test_a_docker_run_leaves_kubernetes_only_scenarios_out_and_a_kind_run_takes_only_them():
+    from harness.cli import _for_backend
+    from harness.runner import scenario_backend
+    from scenarios.registry import load
+
+    everything = load().all()
+    docker_run = _for_backend(everything, "docker")
+    kind_run = _for_backend(everything, "kind")
+    assert kind_run and all("kubernetes" in s.backends for s in kind_run)
+    assert not any(s.backends == ("kubernetes",) for s in docker_run)
+    assert len(docker_run) + len([s for s in everything if s.backends == ("kubernetes",)]) == len(everything)
+    assert scenario_backend("kind") == "kubernetes" and scenario_backend("docker") == "docker"
