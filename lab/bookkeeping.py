@@ -135,6 +135,7 @@ def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[s
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True, v=True)
                     report.containers += 1
+        report.containers += _reap_kind_nodes(client, paths, doomed)
         for network in client.networks.list(filters={"label": _label_filter(only)}):
             if doomed(_run_of(network.attrs.get("Labels"))):
                 with contextlib.suppress(docker.errors.APIError):
@@ -156,6 +157,24 @@ def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[s
             record.save(paths)
             report.runs_marked_aborted.append(record.run_id)
     return report
+
+
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+
+
+def _reap_kind_nodes(client: Any, paths: LabPaths, doomed: Any) -> int:
+    """kind creates its node containers itself, with kind's own label and no room for ours; the
+    cluster is named ``stw-<last six of the run id>``, which ties a node back to its run."""
+    runs_by_suffix = {path.stem[-6:]: path.stem for path in paths.runs.glob("*.json")}
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": KIND_CLUSTER_LABEL}, sparse=True):
+        cluster = (container.attrs.get("Labels") or {}).get(KIND_CLUSTER_LABEL, "")
+        run = runs_by_suffix.get(cluster.removeprefix("stw-")) if cluster.startswith("stw-") else None
+        if run is not None and doomed(run):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+                removed += 1
+    return removed
 
 
 def reap_iptables(doomed: Any) -> int:
