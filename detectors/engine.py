@@ -43,6 +43,7 @@ class Counters:
     events: int = 0
     alerts: int = 0
     dropped: int = 0  # events that broke enrichment or a rule: counted, never fatal
+    tick_errors: int = 0  # ticks that raised (an analytic's timer): counted, never fatal
     by_source: dict[str, int] = field(default_factory=dict)
 
 
@@ -71,10 +72,17 @@ class DetectionEngine:
             source = event.get("observer.name", "")
             if source:
                 alerts = [a if a.data_source else dataclasses.replace(a, data_source=source) for a in alerts]
+            # Inside the guard too: dedup does arithmetic on the event's own timestamp, which a
+            # malformed event may hold as any type (found by the malformed-telemetry drill).
+            return self._emit(alerts)
         except Exception:  # one malformed event must not stop detection: count it and go on
             self.counters.dropped += 1
             return []
-        return self._emit(alerts)
+
+    def reject(self) -> None:
+        """Count an event that arrived but could not even be handed to ``process`` (see Monitor)."""
+        self.counters.events += 1
+        self.counters.dropped += 1
 
     def tick(self, now: float | None = None) -> list[Alert]:
         """Time-driven analytics. Their alerts name the analytic's declared sensor as data source."""
@@ -99,6 +107,10 @@ class DetectionEngine:
         )
 
     def _emit(self, alerts: list[Alert]) -> list[Alert]:
+        if any(type(alert.first_seen) not in (int, float) for alert in alerts):
+            # A malformed event's timestamp: refuse before any side effect (``process`` counts it dropped),
+            # or it would sit in the dedup table and break every later tick.
+            raise TypeError("alert with a non-numeric first_seen")
         fresh = []
         for alert in alerts:
             key = (alert.rule_id, alert.object)
@@ -157,16 +169,23 @@ class Monitor:
             if event is None:
                 return
             if event is not ...:
-                ref = object_ref(event)
-                if ref:
-                    with self._lock:
-                        self.seen.setdefault(ref, set()).add(event.get("observer.name", "?"))
-                for observer in self._observers:
-                    observer.observe(event)
+                try:
+                    ref = object_ref(event)
+                    if ref:
+                        with self._lock:
+                            self.seen.setdefault(ref, set()).add(event.get("observer.name", "?"))
+                    for observer in self._observers:
+                        observer.observe(event)
+                except Exception:  # a malformed event must not kill the worker, and with it detection
+                    self.engine.reject()
+                    continue
                 self.engine.process(event)
             if time.monotonic() - last_tick >= 1.0:
                 last_tick = time.monotonic()
-                self.engine.tick()
+                try:
+                    self.engine.tick()
+                except Exception:  # an analytic's timer failing must not stop detection for everyone
+                    self.engine.counters.tick_errors += 1
 
     def stop(self) -> None:
         for sensor in self.sensors:
