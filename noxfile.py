@@ -86,3 +86,17 @@ def kind_e2e(session: nox.Session) -> None:
     session.run("python", "-m", "lab.kind", "build")
     session.run("pytest", "-q", "-ra", "tests/integration/test_kubernetes.py", *session.posargs,
                 env={"STOWAWAY_REQUIRE_KIND": "1"})
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Speed and scale figures against their targets: reports/bench.json and bench.md (slow, ~20 min)."""
+    _install(session)
+    session.run("python", "-m", "harness.bench", "--out", "reports", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def drills(session: nox.Session) -> None:
+    """Faults, bad input, malformed telemetry, containment, concurrency: reports/drills.json and drills.md."""
+    _install(session)
+    session.run("python", "-m", "harness.drills", "--out", "reports", *session.posargs)
