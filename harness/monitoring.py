@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from detectors.sensors.tracefs_exec import TracefsExecSensor
 from detectors.sensors.tracefs_tcp import TcpStateSensor
 from lab import Engine
 
+_MONITOR_NUMBERS = itertools.count(1)
+
 
 def rule_dirs_or_default(rule_dirs: Sequence[Path]) -> list[Path]:
     return list(rule_dirs) or [DEFAULT_RULE_DIR]
@@ -38,15 +41,18 @@ def known_detector_ids(rule_dirs: Sequence[Path] = ()) -> set[str]:
 
 def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (), *,
                   run_id: str) -> Monitor:
-    """``run_id`` names the tracefs instances (``stowaway-<run id>-...``): it must be the id of a
-    run whose record says it is alive, or another run's reaper would take them for a dead run's."""
+    """``run_id`` names the tracefs instances (``stowaway-<run id>-m<n>-...``): it must be the id of
+    a run whose record says it is alive, or another run's reaper would take them for a dead run's.
+    The ``m<n>`` part keeps two monitors of one run (a test building its own beside the session's)
+    from sharing, and then removing, each other's instances."""
+    tracefs_id = f"{run_id}-m{next(_MONITOR_NUMBERS)}"
     policy = load_policy([*(list(policy_dirs) or [DEFAULT_POLICY_DIR]), *published_policy_dirs(engine)])
     detection = DetectionEngine(load_rules(rule_dirs_or_default(rule_dirs)), policy, default_analytics(policy))
     watches = [Watch(str(engine.config_file), role="engine-config")] if engine.config_file else []
     sensors = [DockerEventsSensor(engine.client), FimSensor(watches, follow=follow_container_logs)]
     # Host sensors share one view of the engine's containers (a listing, then docker events).
     containers = ContainerDirectory(engine.client)
-    sensors += [CgroupResourcesSensor(containers), TracefsExecSensor(containers, run_id), ProcfsSensor(containers),
+    sensors += [CgroupResourcesSensor(containers), TracefsExecSensor(containers, tracefs_id), ProcfsSensor(containers),
                 FimSensor(follow=follow_container_files(containers))]
     # Runtime and orchestrator slice: swarm specs, stdio of containers' processes, rotation-aware
     # container logs, and the engine configuration's settings.
@@ -55,7 +61,7 @@ def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: S
         sensors.append(EngineConfigSensor(engine.config_file))
     # Network sensors share one CMDB view (address -> container) of the engine.
     inventory = Inventory(engine.client)
-    sensors += [PacketSensor(engine.client, inventory=inventory), TcpStateSensor(run_id, inventory),
+    sensors += [PacketSensor(engine.client, inventory=inventory), TcpStateSensor(tracefs_id, inventory),
                 NatSensor(engine.client, inventory)]
     return Monitor(detection, sensors)
 

@@ -28,8 +28,10 @@ def test_watch_streams_the_alert_of_a_container_started_elsewhere(tmp_path):
     try:
         banner = watcher.stderr.readline()  # blocks until the monitor is attached (or the process died)
         assert banner.startswith("watching "), banner + (watcher.stderr.read() if watcher.poll() is not None else "")
-        lease = LabPaths.default().leases / f"watch-{watcher.pid}"
-        assert lease.exists()  # it holds its own lease on the private engine
+        # It holds its own lease on the private engine (named after its run record, holding its pid).
+        leases = [p for p in LabPaths.default().leases.iterdir() if p.read_text().strip() == str(watcher.pid)]
+        assert len(leases) == 1
+        lease = leases[0]
 
         out = tmp_path / "reports"
         result = stowaway("run", LOGGING_PAIR[0], "--out", str(out))
