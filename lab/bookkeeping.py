@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -89,12 +90,13 @@ class ReapReport:
     volumes: int = 0
     iptables_rules: int = 0
     tracefs_instances: int = 0
+    host_dirs: int = 0
     runs_marked_aborted: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return self.containers + self.services + self.networks + self.volumes + self.iptables_rules + \
-            self.tracefs_instances
+            self.tracefs_instances + self.host_dirs
 
 
 def _run_of(labels: dict[str, str] | None) -> str | None:
@@ -156,7 +158,24 @@ def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[s
             record.notes.append("marked aborted by the reaper: its process was gone")
             record.save(paths)
             report.runs_marked_aborted.append(record.run_id)
+    report.host_dirs = reap_host_dirs(paths, doomed)
     return report
+
+
+def reap_host_dirs(paths: LabPaths, doomed: Any) -> int:
+    """Remove the lab-owned host directories (markers, stand-in system files) of doomed runs.
+
+    A killed run never reaches its own teardown's rmtree; without this its files stayed for good
+    (found by the SIGKILL drill).
+    """
+    removed = 0
+    if not paths.host_root.is_dir():
+        return 0
+    for run_dir in paths.host_root.iterdir():
+        if run_dir.is_dir() and doomed(run_dir.name):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            removed += not run_dir.exists()
+    return removed
 
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"

@@ -188,3 +188,26 @@ def test_monitor_worker_survives_a_malformed_event():
         assert engine.counters.dropped == 1
     finally:
         monitor.stop()
+
+
+def test_reaper_removes_host_dirs_of_dead_runs_only(tmp_path, monkeypatch):
+    from lab import bookkeeping
+    from lab.bookkeeping import RunRecord, reap
+
+    # Hermetic: with records only under tmp_path, every real run on this host would look dead to the
+    # reaper, so the host-wide parts (iptables, tracefs) must not run here.
+    monkeypatch.setattr(bookkeeping, "reap_iptables", lambda doomed: 0)
+    monkeypatch.setattr(bookkeeping, "reap_tracefs", lambda doomed: 0)
+
+    paths = LabPaths(state=tmp_path / "state", runtime=tmp_path / "run")
+    paths.ensure()
+    dead = RunRecord(run_id="20260101-000000-dead00", pid=2**22 + 12345, started_at=0)  # no such pid
+    live = RunRecord(run_id="20260101-000000-a11ve0", pid=__import__("os").getpid(), started_at=0)
+    for record in (dead, live):
+        record.save(paths)
+        (paths.host_root / record.run_id / "scope" / "state").mkdir(parents=True)
+        (paths.host_root / record.run_id / "scope" / "state" / "marker").write_text("x")
+    report = reap(None, paths)
+    assert report.host_dirs == 1 and report.runs_marked_aborted == [dead.run_id]
+    assert not (paths.host_root / dead.run_id).exists()
+    assert (paths.host_root / live.run_id / "scope" / "state" / "marker").exists()
