@@ -139,8 +139,8 @@ def _write(path: Path, text: str) -> None:
 def _fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+    if isinstance(value, str) or (isinstance(value, float) and not math.isfinite(value)):
+        return f"{value} {unit}".strip()  # "inf": a repetition never alerted (strict JSON holds it as text)
     text = f"{value:.3g}" if isinstance(value, float) and abs(value) < 1000 else f"{value:,.0f}"
     return f"{text} {unit}".strip()
 

@@ -58,13 +58,15 @@ def test_report_writes_json_and_markdown(tmp_path):
     report = Report("bench")
     report.add([Figure("x.p95", "latency", 0.3, 1.0, unit="s"), Figure("y", "ratio", 0.1, 0.75, ">=", "x")])
     report.add(Figure("z", "scale", None, 10.0, skipped="shared engine"))
+    report.add(Figure("w", "latency", math.inf, 1.0, unit="s"))
     report.notes.append("noisy")
     json_path, md_path = report.write(tmp_path)
     data = json.loads(json_path.read_text())
-    assert data["counts"] == {"pass": 1, "miss": 1, "skipped": 1, "reported": 0}
-    assert [f["status"] for f in data["figures"]] == ["pass", "miss", "skipped"]
+    assert data["counts"] == {"pass": 1, "miss": 2, "skipped": 1, "reported": 0}
+    assert [f["status"] for f in data["figures"]] == ["pass", "miss", "skipped", "miss"]
     text = md_path.read_text()
-    assert "| `y` |" in text and "miss" in text and "skipped: shared engine" in text and "- noisy" in text
+    assert "| inf s |" in text and "| `y` |" in text and "miss" in text
+    assert "skipped: shared engine" in text and "- noisy" in text
     assert not list(tmp_path.glob("*.tmp"))
     assert markdown(data) == text
 
