@@ -42,10 +42,12 @@ def peer_key(event: Event) -> str:
     return f"{zone}/{transport}/{port}"
 
 
-def make_alert(analytic: Any, event: Event, evidence: list[str], first_seen: float, **context: Any) -> Alert:
+def make_alert(analytic: Any, event: Event, evidence: list[str], first_seen: float, *,
+               container_id: str | None = None, **context: Any) -> Alert:
+    """``container_id``: the container the alert concerns when it is not the event's own opener."""
     fields = {k: event[k] for k in ALERT_FIELDS if k in event}
     fields.update(context)
     return Alert(rule_id=analytic.rule_id, title=analytic.title, severity=analytic.severity,
-                 techniques=analytic.techniques, object=f"container:{event['container.id']}",
+                 techniques=analytic.techniques, object=f"container:{container_id or event['container.id']}",
                  evidence=tuple(evidence), first_seen=first_seen, response=analytic.response, source="analytic",
                  context=fields)

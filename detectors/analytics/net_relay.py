@@ -62,23 +62,31 @@ class RelayAnalytic:
         sent = int(event.get("source.bytes") or 0)
         target = event.get("destination.container.id")
         zone = event.get("policy.egress.destination_zone")
+        # Both legs are judged on every update of either: the two legs are captured on different
+        # bridges by different threads, so either one's final byte count may arrive last.
         if target and zone == "internal" and not event.get("policy.egress.via_proxy"):
             self._inbound.setdefault(target, {})[flow_id] = _Leg(flow_id, start, sent, event["event.id"],
                                                                   str(event.get("source.ip", "")))
+            return self._pairs(target, event)
         cid = event.get("container.id")
         if not cid or zone != "external" or event.get("policy.egress.source_proxy"):
             return []
-        leg = _Leg(flow_id, start, sent, event["event.id"], str(event.get("destination.ip", "")))
-        self._outbound.setdefault(cid, {})[flow_id] = leg
-        for inbound in self._inbound.get(cid, {}).values():
-            if not 0 <= leg.start - inbound.start <= PAIR_S:
-                continue
-            if min(leg.bytes, inbound.bytes) < MIN_BYTES:
-                continue
-            if max(leg.bytes, inbound.bytes) / min(leg.bytes, inbound.bytes) > RATIO:
-                continue
-            return [make_alert(self, event, [inbound.event_id, leg.event_id], inbound.start,
-                               inbound_from=inbound.peer, inbound_bytes=inbound.bytes, outbound_bytes=leg.bytes)]
+        self._outbound.setdefault(cid, {})[flow_id] = _Leg(flow_id, start, sent, event["event.id"],
+                                                            str(event.get("destination.ip", "")))
+        return self._pairs(cid, event)
+
+    def _pairs(self, cid: str, event: Event) -> list[Alert]:
+        for leg in self._outbound.get(cid, {}).values():
+            for inbound in self._inbound.get(cid, {}).values():
+                if not 0 <= leg.start - inbound.start <= PAIR_S:
+                    continue
+                if min(leg.bytes, inbound.bytes) < MIN_BYTES:
+                    continue
+                if max(leg.bytes, inbound.bytes) / min(leg.bytes, inbound.bytes) > RATIO:
+                    continue
+                return [make_alert(self, event, [inbound.event_id, leg.event_id], inbound.start, container_id=cid,
+                                   inbound_from=inbound.peer, inbound_bytes=inbound.bytes,
+                                   outbound_bytes=leg.bytes, outbound_to=leg.peer)]
         return []
 
     def tick(self, now: float) -> list[Alert]:

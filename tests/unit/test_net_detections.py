@@ -139,3 +139,22 @@ def test_beacon_score_is_robust_to_jitter_but_not_to_randomness():
     random_ = periodicity(SERIES["exponential"]["starts"])
     assert jittered is not None and random_ is not None
     assert jittered.jitter < 0.3 < random_.jitter
+
+
+def _flow(flow_id: str, start: float, sent: int, **fields: object) -> dict:
+    event = {"event.id": f"{flow_id}-{sent}", "event.created": start + 1, "event.dataset": "network.flow",
+             "event.start": start, "flow.id": flow_id, "source.bytes": sent}
+    event.update(fields)
+    return event
+
+
+def test_relay_is_judged_when_the_inbound_legs_last_count_arrives_after_the_outbound_one():
+    relay, client = "r" * 64, "c" * 64
+    analytic = RelayAnalytic(POLICY)
+    inbound = {"container.id": client, "destination.container.id": relay, "source.ip": "198.18.0.3",
+               "policy.egress.destination_zone": "internal"}
+    outbound = {"container.id": relay, "destination.ip": "198.19.0.10", "policy.egress.destination_zone": "external"}
+    assert analytic.observe(_flow("in", 100.0, 1000, **inbound)) == []
+    assert analytic.observe(_flow("out", 100.5, 400_000, **outbound)) == []  # the inbound count lags behind
+    (alert,) = analytic.observe(_flow("in", 100.0, 400_000, **inbound))
+    assert alert.object == f"container:{relay}"  # the relay, not the client whose update came last
