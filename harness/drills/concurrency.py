@@ -16,6 +16,7 @@ from typing import Any
 from harness.bench.report import Figure
 
 Progress = Callable[[str], None]
+SHARED = ("file:", "node:")
 
 
 def problems(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -39,9 +40,13 @@ def problems(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
             out.append("both runs have the same run id")
         if {o["scenario_id"] for o in a["outcomes"]} != {o["scenario_id"] for o in b["outcomes"]}:
             out.append("the runs hold different scenario sets")
-        objects = [{ref for o in card["outcomes"] for ref in o.get("objects", [])} for card in (a, b)]
+        # Host-wide objects (the engine's daemon.json, the swarm node) are one object for every run:
+        # both runs alerting on them is expected; per-run objects (containers, services) must not cross.
+        objects = [{ref for o in card["outcomes"] for ref in o.get("objects", []) if not ref.startswith(SHARED)}
+                   for card in (a, b)]
         for name, card, other in (("A", a, objects[1]), ("B", b, objects[0])):
-            crossed = [al["object"] for o in card["outcomes"] for al in o.get("alerts", []) if al["object"] in other]
+            crossed = [al["object"] for o in card["outcomes"] for al in o.get("alerts", [])
+                       if al["object"] in other and not al["object"].startswith(SHARED)]
             if crossed:
                 out.append(f"run {name} holds alerts on the other run's objects: {crossed[:3]}")
     return out

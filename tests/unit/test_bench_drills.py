@@ -147,6 +147,9 @@ def test_concurrency_problems():
     crossed = problems(_card("A", alert_on="container:b"), _card("B", objects=("container:b",), alert_on="container:b"))
     assert any("other run's objects" in p for p in crossed)
     assert any("failed" in p for p in problems(_card("A", verdict="missed"), {}))
+    shared = problems(_card("A", objects=("file:/etc/x",), alert_on="file:/etc/x"),
+                      _card("B", objects=("file:/etc/x",), alert_on="file:/etc/x"))
+    assert shared == [], "host-wide objects are shared by every run"
 
 
 def _engine() -> DetectionEngine:
