@@ -3,8 +3,10 @@
 Sensors emit from their own threads into one queue; a single worker drains it, so rules and
 analytics see events in arrival order and need no locks of their own. An alert is raised once per
 (rule, object) within a dedup window; later matches on the same object inside the window add to its
-count, not to the alert stream. The window matters for long-lived shared objects (a node, the
-engine's config file): a tampering repeated an hour later is a new incident and must alert again.
+count, not to the alert stream. A container's incident lasts as long as the container, so its
+window is long. A shared, long-lived object (the engine's config file, a node, a service) is
+different: each change to it is its own incident, so only an immediate repeat of the same match
+(one change seen twice) is folded.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ class Counters:
 
 class DetectionEngine:
     def __init__(self, rules: RuleSet, policy: Policy | None = None, analytics: Iterable[Analytic] = (),
-                 dedup_window_s: float = 120.0) -> None:
+                 dedup_window_s: float = 120.0, shared_object_window_s: float = 2.0) -> None:
         self.rules = rules
         self.dedup_window_s = dedup_window_s
+        self.shared_object_window_s = shared_object_window_s
         self.policy = policy or load_policy()
         self.analytics = list(analytics)
         self.counters = Counters()
@@ -115,8 +118,9 @@ class DetectionEngine:
         for alert in alerts:
             key = (alert.rule_id, alert.object)
             seen = self._raised.get(key)
+            window = self.dedup_window_s if alert.object.startswith("container:") else self.shared_object_window_s
             # Event time, not wall time: a replay of recorded telemetry dedups exactly as live did.
-            if seen is not None and alert.first_seen - seen[0] < self.dedup_window_s:
+            if seen is not None and alert.first_seen - seen[0] < window:
                 seen[1] += 1
                 continue
             self._raised[key] = [alert.first_seen, 0]

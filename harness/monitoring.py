@@ -15,7 +15,7 @@ from detectors.sensors.container_logs import ContainerLogSensor
 from detectors.sensors.containers import ContainerDirectory
 from detectors.sensors.docker_events import DockerEventsSensor
 from detectors.sensors.engine_config import EngineConfigSensor
-from detectors.sensors.fim import FimSensor, Watch, follow_container_logs
+from detectors.sensors.fim import FimSensor
 from detectors.sensors.nat import NatSensor
 from detectors.sensors.netinventory import Inventory
 from detectors.sensors.packets import PacketSensor
@@ -48,8 +48,10 @@ def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: S
     tracefs_id = f"{run_id}-m{next(_MONITOR_NUMBERS)}"
     policy = load_policy([*(list(policy_dirs) or [DEFAULT_POLICY_DIR]), *published_policy_dirs(engine)])
     detection = DetectionEngine(load_rules(rule_dirs_or_default(rule_dirs)), policy, default_analytics(policy))
-    watches = [Watch(str(engine.config_file), role="engine-config")] if engine.config_file else []
-    sensors = [DockerEventsSensor(engine.client), FimSensor(watches, follow=follow_container_logs)]
+    # Container log files and the engine's daemon.json have sensors of their own below, which know
+    # rotation from truncation and which settings changed: a plain FIM watch on them would only
+    # duplicate that telemetry.
+    sensors: list = [DockerEventsSensor(engine.client)]
     # Host sensors share one view of the engine's containers (a listing, then docker events).
     containers = ContainerDirectory(engine.client)
     sensors += [CgroupResourcesSensor(containers), TracefsExecSensor(containers, tracefs_id), ProcfsSensor(containers),

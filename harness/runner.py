@@ -9,6 +9,7 @@ it whatever happened. Teardown of the whole lab runs on success, failure, SIGINT
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import signal
 import sys
 import threading
@@ -152,8 +153,35 @@ def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: M
     return sorted(done, key=lambda o: order[o.scenario_id])
 
 
+@contextlib.contextmanager
+def _shared_state_turn(session: LabSession, cls: type[Scenario], progress: Progress) -> Iterator[None]:
+    """A scenario that is not parallel-safe changes state every run on the engine shares (the
+    engine's config, node labels). It runs alone within its run, and takes this host-wide lock so
+    that it never overlaps another run's shared-state scenario either."""
+    if cls.parallel_safe:
+        yield
+        return
+    session.paths.runtime.mkdir(parents=True, exist_ok=True)
+    with open(session.paths.runtime / "shared-state.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"    {cls.id}: waiting for another run's shared-state scenario to finish")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend: str,
             progress: Progress = _stderr) -> Outcome:
+    with _shared_state_turn(session, cls, progress):
+        return _execute(cls, session, monitor, backend, progress)
+
+
+def _execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend: str,
+             progress: Progress) -> Outcome:
     outcome = Outcome(scenario_id=cls.id, title=cls.title, kind=cls.kind.value, techniques=list(cls.techniques),
                       backend=backend, verdict=Verdict.ERROR, reason="", started_at=time.time())
     if backend not in cls.backends:

@@ -8,8 +8,9 @@ the content as it was is not reported at all.
 Two modes: ``hash`` (config files, small) and ``size`` (log files: they grow all the time, so only
 shrinking, truncation and deletion matter, and hashing them on every write would cost too much).
 
-Other sensors' events can add watches at run time through ``observe``: a container's log file, for
-example, is watched from the moment the engine reports the container started.
+Other sensors' events can add watches at run time through ``observe``: a container's sensitive
+files, for example, are watched from the moment the engine reports the container started
+(``container_fim``). Container log files and the engine's config have sensors of their own.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import select
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
@@ -42,7 +42,7 @@ class Watch:
     path: str  # a file or a directory
     mode: str = "hash"  # "hash" | "size"
     recursive: bool = False
-    container_id: str = ""  # set when the path belongs to one container (its log file)
+    container_id: str = ""  # set when the path belongs to one container
     role: str = "file"  # what the path is to a defender: "engine-config", "container-log", "host-file"
     # Where the watched tree sits in a container's view: ``root`` (a host directory, e.g. the
     # container's merged root or a host-mount source) is ``view`` inside it ("" for "/"). Events
@@ -280,12 +280,3 @@ class FimSensor:
         if self._notify is not None:
             self._notify.close()
             self._notify = None
-
-
-def follow_container_logs(event: Event) -> list[Watch]:
-    """Watch each container's json-file log from the moment the engine says it started."""
-    path = event.get("container.log_path")
-    if event.get("event.module") == "docker" and event.get("event.action") == "start" and path:
-        return [Watch(path=str(Path(path)), mode="size", container_id=event.get("container.id", ""),
-                      role="container-log")]
-    return []

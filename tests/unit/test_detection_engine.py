@@ -87,3 +87,23 @@ def test_tick_forgets_expired_dedup_keys():
     det.process(event)
     det.tick(event["event.created"] + det.dedup_window_s + 1)
     assert det._raised == {}
+
+
+def test_each_change_to_a_shared_object_is_its_own_alert():
+    class FileWatch:
+        rule_id = "stowaway.analytic.file"
+
+        def observe(self, event):
+            return [Alert(rule_id=self.rule_id, title="t", severity="low", techniques=(), object="file:/etc/x",
+                          evidence=(event["event.id"],), first_seen=event["event.created"])]
+
+        def tick(self, now):
+            return []
+
+    det = engine([FileWatch()])
+    first = new_event("linux", "linux.fim", "modified", created=100.0)
+    echo = new_event("linux", "linux.fim", "modified", created=100.5)  # the same change, seen twice
+    later = new_event("linux", "linux.fim", "modified", created=130.0)  # a new change a little later
+    assert len(det.process(first)) == 1
+    assert det.process(echo) == []
+    assert len(det.process(later)) == 1
