@@ -199,9 +199,12 @@ class Monitor:
             self._worker.join(timeout=10)
 
     def alerts_for(self, refs: Iterable[str], since: float = 0.0) -> list[Alert]:
+        """Alerts on these objects about what happened at or after ``since``. Judged by the evidence's
+        own time, not by when the alert was raised: a busy monitor may raise late an alert about a
+        change made before ``since`` (by someone else, to a shared object), and that is not ours."""
         wanted = set(refs)
         with self._lock:
-            return [a for a in self.alerts if a.object in wanted and a.raised_at >= since]
+            return [a for a in self.alerts if a.object in wanted and a.first_seen >= since]
 
     def sources_for(self, refs: Iterable[str]) -> set[str]:
         with self._lock:

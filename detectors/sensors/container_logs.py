@@ -116,6 +116,17 @@ class ContainerLogSensor:
         except OSError:
             return -1
 
+    def _rotated_to(self, path: str) -> str | None:
+        inode = self._inodes.get(path)
+        if not inode or inode < 0:
+            return None
+        directory, name = os.path.split(path)
+        with contextlib.suppress(OSError):
+            for sibling in os.listdir(directory):
+                if sibling.startswith(name + ".") and self._inode(os.path.join(directory, sibling)) == inode:
+                    return os.path.join(directory, sibling)
+        return None
+
     @staticmethod
     def _size(path: str) -> int:
         try:
@@ -158,6 +169,12 @@ class ContainerLogSensor:
                 # A rename to <name>.<n> in the same directory is the driver's rotation.
                 rotated = target is not None and os.path.dirname(target) == os.path.dirname(path) and \
                     os.path.basename(target).startswith(os.path.basename(path) + ".")
+                if not rotated:
+                    # The rename's two halves can arrive in different reads of a busy inotify queue:
+                    # ask the filesystem instead, is our old file now one of <name>.<n>?
+                    target = self._rotated_to(path) or target
+                    rotated = target is not None and target != path and os.path.dirname(target) == \
+                        os.path.dirname(path)
                 action, after = ("rotated" if rotated else "deleted"), None
             elif mask & ino.IN_CREATE:
                 self._sizes[path], self._inodes[path] = self._size(path), self._inode(path)
