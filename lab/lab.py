@@ -376,7 +376,7 @@ class LabSession:
         client = self.engine.client
         flt = {"label": f"{RUN_LABEL}={self.run_id}"}
         counts = {
-            "containers": len(client.containers.list(all=True, filters=flt)),
+            "containers": len(client.containers.list(all=True, filters=flt, sparse=True)),
             "networks": len(client.networks.list(filters=flt)),
             "volumes": len(client.volumes.list(filters=flt)),
         }

@@ -54,7 +54,12 @@ def _read_int(fd: int) -> int:
         text = os.pread(fd, 64, 0).split(maxsplit=1)[0]
     except (OSError, IndexError):
         return -1
-    return -1 if text == b"max" else int(text)
+    if text == b"max":
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        return -1
 
 
 def _v2_cpu_ns(fd: int) -> int:
@@ -94,13 +99,19 @@ class CgroupResourcesSensor:
         self.directory.observe(event)
 
     def _on_container(self, container_id: str, info: ContainerInfo | None) -> None:
-        if info is None:
-            self._untrack(container_id)
-        else:
-            self._track(info)
+        try:
+            if info is None:
+                self._untrack(container_id)
+            else:
+                self._track(info)
+        except Exception:  # called from another sensor's thread: count it, never raise into it
+            self._stats["errors"] += 1
 
     def _track(self, info: ContainerInfo) -> None:
         dirs = cgroup_dirs(info.id, info.pid)
+        if "v2" not in dirs and not ("cpu" in dirs and "memory" in dirs):
+            self._stats["errors"] += 1  # no cgroup (the container died between listing and now)
+            return
         if "v2" in dirs:
             base = dirs["v2"]
             tracked = _Tracked(info, _open(f"{base}/cpu.stat"), _open(f"{base}/memory.current"),
@@ -134,12 +145,21 @@ class CgroupResourcesSensor:
                     os.close(fd)
 
     def _loop(self, emit: Emit) -> None:
+        # Containers come and go under our feet (other runs share the engine): one that vanished, or
+        # a cgroup file that reads oddly, is counted, and the sampling goes on. A dead sampler would
+        # blind every resource detector for the rest of the run.
         for info in self.directory.load_running():
-            self._track(info)
+            try:
+                self._track(info)
+            except Exception:  # counted, never fatal
+                self._stats["errors"] += 1
         next_at = time.monotonic()
         while not self._stop.is_set():
             started = time.perf_counter()
-            self.sample(emit)
+            try:
+                self.sample(emit)
+            except Exception:  # counted, never fatal
+                self._stats["errors"] += 1
             self._stats["sample_us"] = int((time.perf_counter() - started) * 1e6)
             next_at += self.interval_s
             delay = next_at - time.monotonic()

@@ -248,11 +248,15 @@ class SwarmBackend:
             self.client.api.remove_service(workload.id)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            left = self.client.containers.list(all=True, filters={"label": f"{SERVICE_LABEL}={workload.id}"})
+            # Sparse: a full listing inspects each container, and a task container that vanishes
+            # between the list and the inspect (which is what we are waiting for) raises NotFound.
+            left = self.client.containers.list(all=True, filters={"label": f"{SERVICE_LABEL}={workload.id}"},
+                                               sparse=True)
             if not left:
                 return
             time.sleep(0.2)
-        for container in self.client.containers.list(all=True, filters={"label": f"{SERVICE_LABEL}={workload.id}"}):
+        for container in self.client.containers.list(all=True, filters={"label": f"{SERVICE_LABEL}={workload.id}"},
+                                                     sparse=True):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)
 
