@@ -139,7 +139,10 @@ class PacketSensor:
                     continue
                 _, frame, ts = sock.recv_raw()
                 if frame:
-                    self._on_frame(frame, float(ts or time.time()), iface)
+                    try:
+                        self._on_frame(frame, float(ts or time.time()), iface)
+                    except Exception:  # a frame we cannot parse is counted, and capture goes on
+                        self._stats["errors"] += 1
         except OSError:
             self._stats["errors"] += 1  # the bridge went away under us; discovery drops it
         finally:
@@ -183,10 +186,13 @@ class PacketSensor:
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_s):
-            with self._lock:
-                records = self.table.flush(time.time())
-            for record in records:
-                self._send("network.flow", record)
+            try:
+                with self._lock:
+                    records = self.table.flush(time.time())
+                for record in records:
+                    self._send("network.flow", record)
+            except Exception:  # counted: the flush must keep running or flows never close
+                self._stats["errors"] += 1
 
     def _send(self, dataset: str, record: dict[str, Any]) -> None:
         if self._emit is None:

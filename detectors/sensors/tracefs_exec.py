@@ -131,7 +131,10 @@ class TracefsExecSensor:
                 lines = (pending + chunk).split(b"\n")
                 pending = lines.pop()
                 for line in lines:
-                    self._handle(line, emit)
+                    try:
+                        self._handle(line, emit)
+                    except Exception:  # one odd line (a process gone mid-read) must not end the sensor
+                        self._stats["errors"] += 1
         except Exception:
             self._stats["errors"] += 1
 

@@ -202,7 +202,10 @@ class TcpStateSensor:
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for raw in lines:
-                    self._handle(raw.decode(errors="replace"))
+                    try:
+                        self._handle(raw.decode(errors="replace"))
+                    except Exception:  # one odd line (a process gone mid-read) must not end the sensor
+                        self._stats["errors"] += 1
         finally:
             os.close(fd)
 
