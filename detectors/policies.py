@@ -143,6 +143,23 @@ class Policy:
         return event
 
 
+def _refuse_duplicate_names(kind: str, body: dict[str, Any], path: Path,
+                            named: dict[tuple[str, str, str], Path]) -> None:
+    """Entries are named so that alerts and reviews can point at them: two entries of one kind with
+    one name (in one file or two) would make that pointer ambiguous, so the second is refused."""
+    for key, entries in body.items():
+        if not isinstance(entries, list):
+            continue
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                continue
+            where = (kind, key, entry["name"])
+            if where in named:
+                raise PolicyError(path, f"{key}[{i}].name",
+                                  f"duplicate name {entry['name']!r} (already in {named[where]})")
+            named[where] = path
+
+
 def register_policy_kind(cls: type) -> type:
     """Detection slices add their own policy kinds (images, egress, baselines, ...)."""
     if cls.kind in POLICY_KINDS and POLICY_KINDS[cls.kind] is not cls:
@@ -154,6 +171,7 @@ def register_policy_kind(cls: type) -> type:
 def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
     """Load every ``*.yaml`` policy file. Raises PolicyError naming the file and field."""
     policy = Policy()
+    named: dict[tuple[str, str, str], Path] = {}  # (kind, list, entry name) -> the file that has it
     for directory in dirs:
         for path in sorted(Path(directory).glob("*.yaml")):
             try:
@@ -165,6 +183,7 @@ def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
             if kind not in POLICY_KINDS:
                 known = ", ".join(sorted(POLICY_KINDS))
                 raise PolicyError(path, "kind", f"unknown policy kind {kind!r} (known: {known})")
+            _refuse_duplicate_names(kind, body, path, named)
             section = policy.sections.setdefault(kind, POLICY_KINDS[kind]())
             section.load(body, path)
             policy.files.append(str(path))

@@ -53,3 +53,12 @@ def test_bad_policy_names_file_and_field(tmp_path, text, field):
         load_policy([write(tmp_path, text)])
     assert info.value.field == field
     assert str(tmp_path / "p.yaml") in str(info.value)
+
+
+def test_duplicate_entry_names_are_refused_across_files(tmp_path):
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text(GOOD)
+    with pytest.raises(PolicyError) as info:
+        load_policy([tmp_path])
+    assert info.value.field == "sanctioned_minimal_logging[0].name"
+    assert "b.yaml" in str(info.value) and "a.yaml" in str(info.value)
