@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("docker", "swarm", "kubernetes", "kind"), default="docker",
                    help="kind: a kind cluster of the run's own on the lab engine; kubernetes: the same, or the "
                         "cluster STOWAWAY_KUBECONFIG names")
-    p.add_argument("--parallel", type=int, default=4, metavar="N",
+    p.add_argument("--parallel", type=int, default=6, metavar="N",
                    help="scenarios at once (those not parallel-safe run alone after them)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="where the scorecards go")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -42,7 +42,7 @@ def _stderr(message: str) -> None:
 class RunOptions:
     backend: str = "docker"
     docker_host: str | None = None
-    parallel: int = 4  # scenarios at once; a scenario with parallel_safe = False runs alone
+    parallel: int = 6  # scenarios at once; a scenario with parallel_safe = False runs alone
     rule_dirs: Sequence[Path] = ()
     policy_dirs: Sequence[Path] = ()
     progress: Progress = _stderr
