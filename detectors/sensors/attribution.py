@@ -26,6 +26,15 @@ class Attribution:
         return self.inner_ids[-1] if self.inner_ids else self.container_id
 
 
+def parse_cgroup_path(path: str) -> Attribution | None:
+    """One cgroup path (``/docker/<id>``, ``/system.slice/docker-<id>.scope``, or a kind node's
+    nested ``/docker/<node>/kubelet.slice/.../cri-containerd-<id>.scope``). None for host cgroups."""
+    ids = _CONTAINER_ID.findall(path)
+    if not ids:
+        return None
+    return Attribution(container_id=ids[0], inner_ids=tuple(ids[1:]))
+
+
 def parse_cgroup(text: str) -> Attribution | None:
     """Parse /proc/<pid>/cgroup text. Returns None for host processes."""
     best: list[str] = []

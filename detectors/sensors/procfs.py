@@ -97,14 +97,17 @@ def in_layers(info: ContainerInfo | None, path: str, exe_size: int | None = None
     return changed, in_image
 
 
-def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", proc: str = "/proc") -> dict[str, Any]:
+def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", proc: str = "/proc", *,
+                   gone: bool = False, ppid: int = 0) -> dict[str, Any]:
     """Read what /proc says about ``pid``. ``filename`` is the path the exec tracepoint reported,
-    used when the process has already gone."""
+    used when the process has already gone. ``gone`` says the trace stream already showed its exit:
+    then /proc is not read at all (the pid may belong to another process by now). ``ppid`` is the
+    parent the fork tracepoint named, used when /proc cannot say."""
     fields: dict[str, Any] = {"process.pid": pid}
-    try:
-        exe = os.readlink(f"{proc}/{pid}/exe")
-    except OSError:
-        exe = ""
+    exe = ""
+    if not gone:
+        with contextlib.suppress(OSError):
+            exe = os.readlink(f"{proc}/{pid}/exe")
     deleted = exe.endswith(DELETED_SUFFIX)
     if deleted:
         exe = exe[: -len(DELETED_SUFFIX)]
@@ -112,17 +115,19 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
     fields["process.executable"] = executable
     fields["process.executable_deleted"] = deleted
     fields["process.exited_before_inspection"] = not exe
-    comm = _read(f"{proc}/{pid}/comm")
+    comm = None if gone else _read(f"{proc}/{pid}/comm")
     name = comm.decode(errors="replace").strip() if comm else os.path.basename(filename)
     fields["process.name"] = name
-    cmdline = _read(f"{proc}/{pid}/cmdline")
+    # No argv once the process is gone: the argv fields stay absent (not empty), so no rule that
+    # judges argv decides on a process it never saw.
+    cmdline = None if gone else _read(f"{proc}/{pid}/cmdline")
     if cmdline:
         args = [a.decode(errors="replace") for a in cmdline.rstrip(b"\0").split(b"\0")]
         fields["process.args"] = args
         fields["process.command_line"] = " ".join(args)
         fields["process.argv0"] = args[0] if args else ""
         fields["process.argv0_matches_executable"] = argv0_matches(args[0] if args else "", filename, executable)
-    ppid = _ppid(pid, proc)
+    ppid = (0 if gone else _ppid(pid, proc)) or ppid
     if ppid:
         fields["process.parent.pid"] = ppid
         parent_exe = ""
@@ -133,8 +138,9 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
         if parent_comm:
             fields["process.parent.name"] = parent_comm.decode(errors="replace").strip()
     exe_size: int | None = None
-    with contextlib.suppress(OSError):
-        exe_size = os.stat(f"{proc}/{pid}/exe").st_size
+    if exe:
+        with contextlib.suppress(OSError):
+            exe_size = os.stat(f"{proc}/{pid}/exe").st_size
     changed, in_image = in_layers(info, executable, exe_size)
     fields["process.executable_in_container_changes"] = changed
     fields["process.executable_in_image"] = in_image

@@ -5,11 +5,31 @@ buffer and event switches, so it never disturbs the host's global trace or anoth
 instance. The instance is removed on ``stop`` and on any failure after it was made; the lab's
 reaper removes those of dead runs.
 
-Each exec is attributed pid -> cgroup -> container (attribution.py); host processes are counted
-and dropped. Container processes are enriched from /proc (procfs.process_fields): executable and
-its deleted state, argv, comm, parent, and whether the executable sits in the container's changes
+Each exec is attributed to a container from a pid map the kernel keeps current (pidmap.py): the
+same instance also traces ``sched_process_fork`` (a child inherits its parent's container),
+``sched_process_exit`` (evicts the task) and ``cgroup/cgroup_attach_task`` (the runtime moving its
+init into the container's cgroup, whose path names the container). The map is seeded at start,
+and for each container that appears, from the container cgroups' task lists. So a process that is
+gone before /proc could be read (``true``, a burst of thousands of execs a second) is still
+attributed; reading /proc/<pid>/cgroup at exec is the fallback for what the stream did not say,
+and its answer is remembered for the process's descendants. Host processes are counted and
+dropped. Container processes are enriched from /proc (procfs.process_fields): executable and its
+deleted state, argv, comm, parent, and whether the executable sits in the container's changes
 rather than its image. A process that exits before we read /proc keeps what the tracepoint gave
-(its path), and says so (``process.exited_before_inspection``).
+(its path, and its parent from the fork event) and says so (``process.exited_before_inspection``);
+its argv is unknown and absent. When the stream shows a process's exit in the same read as its
+exec, /proc is not read at all: the pid may already name another process (pid_max is 32768 on
+small hosts, a few seconds of a burst).
+
+No event filter narrows the stream: "a task in a container cgroup" is not expressible in a
+tracefs filter, and the fields that are (``comm``, ``filename``) are chosen by whoever runs the
+program, so filtering on them would hand an adversary an off switch. The cost is kept down
+instead by parsing each line with one anchored regex and reading /proc only for container execs.
+
+Lines are parsed defensively: the fields an adversary controls (``filename``, ``comm``) are
+matched from the kernel-written end of the record, checked against the task that wrote it (the
+line prefix's pid), and a filename with newlines in it is joined back into its record instead of
+being read as lines of its own.
 
 Losses are reported, not hidden: ``overrun`` and ``lost`` in ``stats`` come from the instance's
 per-CPU ring buffer statistics, read at every pass of the loop and on stop.
@@ -29,14 +49,108 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
-from detectors.sensors.attribution import attribute_pid
+from detectors.sensors.attribution import attribute_pid, parse_cgroup_path
 from detectors.sensors.base import Emit
-from detectors.sensors.containers import ContainerDirectory
+from detectors.sensors.containers import CGROUP_ROOT, ContainerDirectory, ContainerInfo, cgroup_dirs
+from detectors.sensors.pidmap import PidMap, cgroup_tasks
 from detectors.sensors.procfs import process_fields
 
 TRACEFS = Path("/sys/kernel/tracing")
 BUFFER_KB_PER_CPU = 8192  # ~100k exec records per CPU: absorbs a burst of thousands of execs a second
-_LINE = re.compile(rb"sched_process_exec: filename=(.*?) pid=(\d+) old_pid=(\d+)")
+EVENTS = ("sched/sched_process_exec", "sched/sched_process_fork", "sched/sched_process_exit",
+          "cgroup/cgroup_attach_task")
+_TAG = re.compile(rb": (sched_process_exec|sched_process_fork|sched_process_exit|cgroup_attach_task): ")
+# "<comm>-<pid> [<cpu>] <flags> <timestamp>" right before the tag: anchored there, a comm (<= 15
+# bytes, chosen by the process) cannot pass for it.
+_PREFIX = re.compile(rb"-(\d+)\s+\[\d+\]\s+(?:\S+\s+)?\d+\.\d+$")
+_EXEC = re.compile(rb"filename=(.*) pid=(\d+) old_pid=(\d+)$", re.S)
+_FORK = re.compile(rb"comm=.* pid=(\d+) child_comm=.* child_pid=(\d+)$", re.S)
+_EXIT = re.compile(rb"comm=.* pid=(\d+) prio=-?\d+ group_dead=(?:true|false)$", re.S)
+_ATTACH = re.compile(rb"dst_path=(\S*) pid=(\d+) comm=")
+_MAX_RECORD = 8192  # a filename is at most PATH_MAX; a record joined beyond this is given up
+
+# Parsed records: ("exec", pid, old_pid, filename) | ("fork", parent, child) | ("exit", pid)
+# | ("attach", pid, cgroup path)
+Record = tuple[Any, ...]
+
+
+def _body(kind: bytes, body: bytes, task: int | None) -> Record | None:
+    """One event's fields. ``task`` is the pid of the line's prefix (the task the event ran in):
+    exec, fork and exit run in the task they name, so a field that disagrees is forged text."""
+    if kind == b"sched_process_exec":
+        match = _EXEC.search(body)
+        if match is None or (task is not None and int(match.group(2)) != task):
+            return None
+        return ("exec", int(match.group(2)), int(match.group(3)), match.group(1).decode(errors="replace"))
+    if kind == b"sched_process_fork":
+        match = _FORK.search(body)
+        if match is None or (task is not None and int(match.group(1)) != task):
+            return None
+        return ("fork", int(match.group(1)), int(match.group(2)))
+    if kind == b"sched_process_exit":
+        match = _EXIT.search(body)
+        if match is None or (task is not None and int(match.group(1)) != task):
+            return None
+        return ("exit", int(match.group(1)))
+    match = _ATTACH.search(body)  # written by the runtime, about another task: no task check
+    if match is None:
+        return None
+    return ("attach", int(match.group(2)), match.group(1).decode(errors="replace"))
+
+
+class TraceParser:
+    """trace_pipe lines -> records. Stateful: a record whose filename or comm held newlines spans
+    several lines, and is joined back until its kernel-written tail parses."""
+
+    def __init__(self) -> None:
+        self._kind = b""
+        self._task: int | None = None
+        self._partial = b""
+        self.lost = 0  # "CPU:n [LOST k EVENTS]": the ring buffer wrapped
+        self.malformed = 0
+
+    def feed(self, line: bytes) -> Record | None:
+        if self._partial:
+            self._partial += b"\n" + line
+            record = _body(self._kind, self._partial, self._task)
+            if record is not None or len(self._partial) > _MAX_RECORD:
+                self.malformed += record is None
+                self._partial = b""
+            return record
+        tag = _TAG.search(line)
+        if tag is None:
+            if b"LOST" in line:
+                with contextlib.suppress(ValueError, IndexError):
+                    self.lost += int(line.split(b"LOST", 1)[1].split()[0])
+            return None
+        prefix = _PREFIX.search(line, 0, tag.start())
+        task = int(prefix.group(1)) if prefix else None
+        body = line[tag.end():]
+        record = _body(tag.group(1), body, task)
+        if record is None:
+            self._kind, self._task, self._partial = tag.group(1), task, body
+        return record
+
+
+def parse_line(line: bytes) -> tuple[str, int] | None:
+    """(filename, pid) from one exec line of trace_pipe, or None for anything else."""
+    record = TraceParser().feed(line)
+    if record is None or record[0] != "exec":
+        return None
+    return record[3], record[1]
+
+
+def exits_ahead(records: list[Record]) -> list[bool]:
+    """For each record: is it an exec whose process exits later in the same batch?"""
+    gone: set[int] = set()
+    out = [False] * len(records)
+    for i in range(len(records) - 1, -1, -1):
+        record = records[i]
+        if record[0] == "exit":
+            gone.add(record[1])
+        elif record[0] == "exec":
+            out[i] = record[1] in gone
+    return out
 
 
 class TracefsUnavailable(RuntimeError):
@@ -54,33 +168,34 @@ def ensure_tracefs(root: Path = TRACEFS) -> Path:
     return instances
 
 
-def parse_line(line: bytes) -> tuple[str, int] | None:
-    """(filename, pid) from one trace_pipe line, or None for anything else."""
-    match = _LINE.search(line)
-    if match is None:
-        return None
-    return match.group(1).decode(errors="replace"), int(match.group(2))
-
-
 class TracefsExecSensor:
     name: ClassVar[str] = "tracefs-exec"
 
-    def __init__(self, directory: ContainerDirectory, run_id: str, root: Path = TRACEFS) -> None:
+    def __init__(self, directory: ContainerDirectory, run_id: str, root: Path = TRACEFS,
+                 cgroup_root: str = CGROUP_ROOT) -> None:
         self.directory = directory
         self.instance_name = f"stowaway-{run_id}-exec"
         self.root = root
+        self.cgroup_root = cgroup_root
         self.instance: Path | None = None
         self.unavailable = ""  # why the sensor could not start, when it could not
+        self.pids = PidMap()
+        self.parser = TraceParser()
         self._fd = -1
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._reseed = False
         self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "host_execs": 0, "overrun": 0, "lost": 0,
-                       "exited_early": 0}
+                       "exited_early": 0, "by_map": 0, "by_proc": 0, "forks": 0, "exits": 0, "attaches": 0,
+                       "seeded": 0, "reseeds": 0, "malformed": 0, "pidmap_size": 0, "pidmap_evicted": 0}
 
     @property
     def stats(self) -> dict[str, int]:
         self._read_buffer_stats()
+        self._stats["pidmap_size"] = len(self.pids)
+        self._stats["pidmap_evicted"] = self.pids.evicted_by_cap
+        self._stats["malformed"] = self.parser.malformed
         return dict(self._stats)
 
     def start(self, emit: Emit) -> None:
@@ -90,7 +205,8 @@ class TracefsExecSensor:
             with contextlib.suppress(FileExistsError):
                 self.instance.mkdir()
             (self.instance / "buffer_size_kb").write_text(str(BUFFER_KB_PER_CPU))
-            (self.instance / "events/sched/sched_process_exec/enable").write_text("1")
+            for event in EVENTS:
+                (self.instance / "events" / event / "enable").write_text("1")
             (self.instance / "tracing_on").write_text("1")
             self._fd = os.open(self.instance / "trace_pipe", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except (OSError, TracefsUnavailable) as exc:
@@ -103,21 +219,56 @@ class TracefsExecSensor:
         except BaseException:
             self._remove_instance()
             raise
+        self.directory.listen(self._container_changed)
         self._thread = threading.Thread(target=self._loop, args=(emit,), name=self.name, daemon=True)
         self._thread.start()
 
     def observe(self, event: Event) -> None:
         self.directory.observe(event)
 
+    def _container_changed(self, container_id: str, info: ContainerInfo | None) -> None:
+        # A container that appears after start: its tasks so far (the stream has the rest). Its
+        # departure needs nothing: its tasks' exits evict them.
+        if info is not None and not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                self._seed(info)
+
+    def _seed(self, info: ContainerInfo) -> None:
+        """Put a container's current tasks in the map: events were enabled first, so whatever
+        forks after this read is in the stream."""
+        dirs = cgroup_dirs(info.id, info.pid, self.cgroup_root)
+        if "v2" in dirs:
+            base, hierarchy, tasks = dirs["v2"], self.cgroup_root, "cgroup.threads"
+        else:
+            base, hierarchy, tasks = dirs["cpu"], f"{self.cgroup_root}/cpuacct", "tasks"
+        for attribution, tids in cgroup_tasks(base, hierarchy, tasks):
+            self._stats["seeded"] += self.pids.seed(tids, attribution)
+
+    def _seed_all(self) -> None:
+        for info in self.directory.load_running():
+            try:
+                self._seed(info)
+            except Exception:
+                self._stats["errors"] += 1
+
     def _loop(self, emit: Emit) -> None:
         pending = b""
         last_stats = time.monotonic()
+        self._seed_all()
         try:
             while not self._stop.is_set():
                 ready, _, _ = select.select([self._fd], [], [], 0.2)
                 if time.monotonic() - last_stats > 5:
                     self._read_buffer_stats()
                     last_stats = time.monotonic()
+                    if self._reseed:
+                        # Events were lost: exits and forks may be missing, so the map may hold
+                        # tasks that are gone (and whose pids are reused). Start over from the
+                        # cgroups' task lists, which are the truth now.
+                        self._reseed = False
+                        self._stats["reseeds"] += 1
+                        self.pids.clear()
+                        self._seed_all()
                 if not ready:
                     continue
                 try:
@@ -130,33 +281,66 @@ class TracefsExecSensor:
                     raise
                 lines = (pending + chunk).split(b"\n")
                 pending = lines.pop()
-                for line in lines:
-                    try:
-                        self._handle(line, emit)
-                    except Exception:  # one odd line (a process gone mid-read) must not end the sensor
-                        self._stats["errors"] += 1
+                self._handle_lines(lines, emit)
         except Exception:
             self._stats["errors"] += 1
 
-    def _handle(self, line: bytes, emit: Emit) -> None:
-        parsed = parse_line(line)
-        if parsed is None:
-            if b"LOST" in line:  # trace_pipe says "CPU:n [LOST k EVENTS]" when the buffer wrapped
-                with contextlib.suppress(ValueError, IndexError):
-                    self._stats["lost"] += int(line.split(b"LOST", 1)[1].split()[0])
-            return
-        filename, pid = parsed
-        event = self.build_event(pid, filename)
-        if event is None:
-            return
-        emit(event)
-        self._stats["emitted"] += 1
+    def _handle_lines(self, lines: list[bytes], emit: Emit) -> None:
+        records: list[Record] = []
+        lost = self.parser.lost
+        for line in lines:
+            try:
+                record = self.parser.feed(line)
+            except Exception:  # one odd line must not end the sensor
+                self._stats["errors"] += 1
+                continue
+            if record is not None:
+                records.append(record)
+        if self.parser.lost != lost:
+            self._stats["lost"] = max(self._stats["lost"], self.parser.lost)
+            self._reseed = True
+        # In kernel order: a fork is in the map before its child's exec is attributed, and an
+        # exit evicts only after the exec it follows.
+        for record, gone in zip(records, exits_ahead(records), strict=True):
+            try:
+                self._handle(record, gone, emit)
+            except Exception:  # a process gone mid-read must not end the sensor
+                self._stats["errors"] += 1
 
-    def build_event(self, pid: int, filename: str, proc: str = "/proc") -> Event | None:
-        attribution = attribute_pid(pid, proc)
-        if attribution is None:
-            self._stats["host_execs"] += 1  # host processes are not this sensor's business
-            return None
+    def _handle(self, record: Record, gone: bool, emit: Emit) -> None:
+        kind = record[0]
+        if kind == "fork":
+            self._stats["forks"] += 1
+            self.pids.fork(record[1], record[2])
+        elif kind == "exit":
+            self._stats["exits"] += 1
+            self.pids.exit(record[1])
+        elif kind == "attach":
+            self._stats["attaches"] += 1
+            self.pids.attach(record[1], parse_cgroup_path(record[2]))
+        else:
+            event = self.build_event(record[1], record[3], old_pid=record[2], gone=gone)
+            if event is not None:
+                emit(event)
+                self._stats["emitted"] += 1
+
+    def build_event(self, pid: int, filename: str, proc: str = "/proc", *, old_pid: int = 0,
+                    gone: bool = False) -> Event | None:
+        known = self.pids.lookup(pid, old_pid)
+        ppid = 0
+        if known is not None:
+            attribution, ppid = known
+            self._stats["by_map"] += 1
+        else:
+            # Not seen forking from a container task nor moved into one: a host process, or one
+            # whose start the stream did not show (lost events, a runtime that clones straight
+            # into the cgroup). /proc answers while the task (or its zombie) is still there.
+            attribution = attribute_pid(pid, proc)
+            if attribution is None:
+                self._stats["host_execs"] += 1  # host processes are not this sensor's business
+                return None
+            self._stats["by_proc"] += 1
+            self.pids.remember(pid, attribution)  # for its descendants
         # A process in a pod of a kind node is nested: the node is what the engine knows, the pod's
         # container (innermost id) is what it belongs to. The node's inspect data would describe the
         # node (privileged, kind image), not the pod, so it is not attached.
@@ -170,7 +354,7 @@ class TracefsExecSensor:
             event["container.id"] = attribution.workload_id
         if attribution.inner_ids:
             event["orchestrator.node.container_id"] = attribution.container_id
-        fields: dict[str, Any] = process_fields(pid, info, filename, proc)
+        fields: dict[str, Any] = process_fields(pid, info, filename, proc, gone=gone, ppid=ppid)
         if fields.get("process.exited_before_inspection"):
             self._stats["exited_early"] += 1
         event.update(fields)
@@ -189,6 +373,8 @@ class TracefsExecSensor:
                         overrun += int(value)
                     elif key.strip() == "dropped events":
                         lost += int(value)
+        if overrun > self._stats["overrun"] or lost > self._stats["lost"]:
+            self._reseed = True  # the map may have missed forks and exits: see _loop
         self._stats["overrun"] = overrun
         self._stats["lost"] = max(self._stats["lost"], lost)
 
