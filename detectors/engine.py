@@ -12,6 +12,7 @@ different: each change to it is its own incident, so only an immediate repeat of
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import queue
 import threading
 import time
@@ -24,6 +25,7 @@ from detectors.alert import Alert
 from detectors.analytics.base import Analytic
 from detectors.event import Event, object_ref
 from detectors.policies import Policy, load_policy
+from detectors.routing import Enricher, enrichers_for, observers_for
 from detectors.sensors.base import Sensor
 from detectors.sigma import RuleSet
 
@@ -49,17 +51,96 @@ class Counters:
     by_source: dict[str, int] = field(default_factory=dict)
 
 
+class _AnalyticsList(list):
+    """``DetectionEngine.analytics``: a plain list that drops the engine's dispatch lists when changed,
+    so an analytic appended after the first event still sees the next one."""
+
+    def __init__(self, items: Iterable[Analytic], changed: Callable[[], None]) -> None:
+        super().__init__(items)
+        self._changed = changed
+
+
+def _invalidating(name: str) -> Callable[..., Any]:
+    method = getattr(list, name)
+
+    def wrapper(self: _AnalyticsList, *args: Any) -> Any:
+        result = method(self, *args)
+        self._changed()
+        return self if name in ("__iadd__", "__imul__") else result
+
+    wrapper.__name__ = name
+    return wrapper
+
+
+for _name in ("append", "extend", "insert", "remove", "pop", "clear", "sort", "reverse", "__setitem__",
+              "__delitem__", "__iadd__", "__imul__"):
+    setattr(_AnalyticsList, _name, _invalidating(_name))
+
+_NUMBERS = (int, float)
+_Route = tuple[tuple[Enricher, ...], tuple[Callable[[Event], list[Alert]], ...]]
+_MAX_ROUTES = 4096  # distinct (module, dataset) pairs kept; past that, routes are rebuilt per event
+
+
+def _with_source(alert: Alert, source: Any) -> Alert:
+    """``dataclasses.replace(alert, data_source=source)``, without its generic field walk."""
+    if type(alert) is not Alert:
+        return dataclasses.replace(alert, data_source=source)
+    return Alert(alert.rule_id, alert.title, alert.severity, alert.techniques, alert.object, alert.evidence,
+                 alert.first_seen, alert.raised_at, alert.response, alert.source, source, alert.context)
+
+
 class DetectionEngine:
+    """``route=False`` sends every event to every policy section and analytic (the reference the
+    routing is tested against); with ``route=True`` each (module, dataset) gets only those that
+    can act on it (see ``detectors.routing``)."""
+
     def __init__(self, rules: RuleSet, policy: Policy | None = None, analytics: Iterable[Analytic] = (),
-                 dedup_window_s: float = 120.0, shared_object_window_s: float = 2.0) -> None:
+                 dedup_window_s: float = 120.0, shared_object_window_s: float = 2.0, route: bool = True) -> None:
         self.rules = rules
         self.dedup_window_s = dedup_window_s
         self.shared_object_window_s = shared_object_window_s
+        self.route = route
+        self._routes: dict[tuple[Any, Any], _Route] = {}
         self.policy = policy or load_policy()
-        self.analytics = list(analytics)
+        self.analytics = analytics  # type: ignore[assignment]  # the setter keeps a list
         self.counters = Counters()
         self._raised: dict[tuple[str, str], list[float]] = {}  # key -> [first_seen of the alert, repeats]
+        # (first_seen, key) of every fresh alert, so a tick finds the expired keys without a scan of
+        # all of them; an entry whose key was raised again since is stale and skipped.
+        self._expiry: list[tuple[float, tuple[str, str]]] = []
         self._sinks: list[AlertSink] = []
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self._policy = policy
+        self.reroute()
+
+    @property
+    def analytics(self) -> list[Analytic]:
+        return self._analytics
+
+    @analytics.setter
+    def analytics(self, analytics: Iterable[Analytic]) -> None:
+        self._analytics = _AnalyticsList(analytics, self.reroute)
+        self.reroute()
+
+    def reroute(self) -> None:
+        """Forget the dispatch lists (they are rebuilt on the next event). Call it after changing the
+        policy's sections in place; changing ``analytics`` or assigning ``policy`` does it already."""
+        self._routes = {}
+
+    def _route_for(self, key: tuple[Any, Any] | None) -> _Route:
+        sections = self._policy.sections.values()
+        if not self.route:
+            key = None
+        route = (enrichers_for(sections, key), observers_for(self._analytics, key))
+        if key is not None and len(self._routes) < _MAX_ROUTES:
+            self._routes[key] = route
+        return route
 
     def subscribe(self, sink: AlertSink) -> None:
         self._sinks.append(sink)
@@ -68,16 +149,27 @@ class DetectionEngine:
         """Evaluate one event synchronously. Returns the alerts it raised (also sent to sinks)."""
         self.counters.events += 1
         try:
-            self.policy.enrich(event)
-            alerts = [self._from_rule(rule, event) for rule in self.rules.match(event)]
-            for analytic in self.analytics:
-                alerts.extend(analytic.observe(event))
-            source = event.get("observer.name", "")
-            if source:
-                alerts = [a if a.data_source else dataclasses.replace(a, data_source=source) for a in alerts]
+            get = event.get
+            try:
+                key: tuple[Any, Any] | None = (get("event.module"), get("event.dataset"))
+                route = self._routes.get(key)  # type: ignore[arg-type]
+            except TypeError:  # a list where a string belongs: every section and analytic, unrouted
+                key, route = None, None
+            if route is None:
+                route = self._route_for(key)
+            enrichers, observers = route
+            for need, enrich in enrichers:
+                if need is None or need in event:
+                    enrich(event)
+            matched = self.rules.match(event)
+            alerts = [self._from_rule(rule, event) for rule in matched] if matched else []
+            for observe in observers:
+                alerts.extend(observe(event))
+            if not alerts:
+                return alerts
             # Inside the guard too: dedup does arithmetic on the event's own timestamp, which a
             # malformed event may hold as any type (found by the malformed-telemetry drill).
-            return self._emit(alerts)
+            return self._emit(alerts, get("observer.name", ""))
         except Exception:  # one malformed event must not stop detection: count it and go on
             self.counters.dropped += 1
             return []
@@ -90,12 +182,16 @@ class DetectionEngine:
     def tick(self, now: float | None = None) -> list[Alert]:
         """Time-driven analytics. Their alerts name the analytic's declared sensor as data source."""
         now = time.time() if now is None else now
-        # Forget expired dedup keys, so memory follows the number of live objects, not history.
-        expired = [key for key, (first, _) in self._raised.items() if now - first >= self.dedup_window_s]
-        for key in expired:
-            del self._raised[key]
+        # Forget expired dedup keys, so memory follows the number of live objects, not history. The
+        # heap is ordered by first_seen, so the expired ones are a prefix of it.
+        raised, expiry, window = self._raised, self._expiry, self.dedup_window_s
+        while expiry and now - expiry[0][0] >= window:
+            first, key = heapq.heappop(expiry)
+            seen = raised.get(key)
+            if seen is not None and seen[0] == first:
+                del raised[key]
         alerts: list[Alert] = []
-        for analytic in self.analytics:
+        for analytic in self._analytics:
             declared = ",".join(getattr(analytic, "data_sources", ()) or ())
             alerts.extend(a if a.data_source else dataclasses.replace(a, data_source=declared)
                           for a in analytic.tick(now))
@@ -109,21 +205,29 @@ class DetectionEngine:
             context={k: event[k] for k in CONTEXT_FIELDS if k in event},
         )
 
-    def _emit(self, alerts: list[Alert]) -> list[Alert]:
-        if any(type(alert.first_seen) not in (int, float) for alert in alerts):
-            # A malformed event's timestamp: refuse before any side effect (``process`` counts it dropped),
-            # or it would sit in the dedup table and break every later tick.
-            raise TypeError("alert with a non-numeric first_seen")
+    def _emit(self, alerts: list[Alert], source: Any = "") -> list[Alert]:
+        """Dedup, count and send. ``source``: the data source for alerts that name none (the event's
+        sensor), set on the fresh ones only: dedup does not look at it."""
+        for alert in alerts:
+            if type(alert.first_seen) not in _NUMBERS:
+                # A malformed event's timestamp: refuse before any side effect (``process`` counts it
+                # dropped), or it would sit in the dedup table and break every later tick.
+                raise TypeError("alert with a non-numeric first_seen")
         fresh = []
+        raised = self._raised
         for alert in alerts:
             key = (alert.rule_id, alert.object)
-            seen = self._raised.get(key)
+            seen = raised.get(key)
             window = self.dedup_window_s if alert.object.startswith("container:") else self.shared_object_window_s
             # Event time, not wall time: a replay of recorded telemetry dedups exactly as live did.
             if seen is not None and alert.first_seen - seen[0] < window:
                 seen[1] += 1
                 continue
-            self._raised[key] = [alert.first_seen, 0]
+            raised[key] = [alert.first_seen, 0]
+            if alert.first_seen == alert.first_seen:  # a NaN never expires (nor orders in a heap)
+                heapq.heappush(self._expiry, (alert.first_seen, key))
+            if source and not alert.data_source:
+                alert = _with_source(alert, source)
             fresh.append(alert)
             self.counters.alerts += 1
             for sink in self._sinks:

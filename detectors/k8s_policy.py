@@ -87,6 +87,7 @@ SECTIONS = {
 @dataclass(slots=True)
 class KubernetesPolicy:
     kind: ClassVar[str] = "kubernetes"
+    applies_to: ClassVar[frozenset[str]] = frozenset({"kubernetes.audit"})  # enrich tests it first
     sanctions: dict[str, list[K8sSanction]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
 
     def load(self, body: dict[str, Any], path: Path) -> None:

@@ -239,6 +239,7 @@ class Monitored:
 @dataclass(slots=True)
 class BaselinePolicy:
     kind: ClassVar[str] = "network-baseline"
+    requires_field: ClassVar[str] = "container.id"  # enrich tests it first (detectors.routing)
     learn_seconds: float = 10.0
     stored: list[Path] = field(default_factory=list)  # directories of reviewed baseline JSON files
     monitored: list[Monitored] = field(default_factory=list)

@@ -109,6 +109,7 @@ class LoggingPolicy:
     """Contexts where containers may run with minimal or no logging."""
 
     kind: ClassVar[str] = "logging"
+    requires_field: ClassVar[str] = "container.logging.driver"  # enrich tests it first (detectors.routing)
     sanctioned: list[Sanction] = field(default_factory=list)
 
     def load(self, body: dict[str, Any], path: Path) -> None:

@@ -66,6 +66,7 @@ class ImagesPolicy:
     """Approved repositories, and the exact image ids a sanctioned pipeline published for them."""
 
     kind: ClassVar[str] = "images"
+    requires_field: ClassVar[str] = "container.image.id"  # enrich tests it first (detectors.routing)
     repositories: list[ApprovedRepository] = field(default_factory=list)
     pinned: dict[str, set[str]] = field(default_factory=dict)  # repository -> image ids
     # Images the platform's own build pipeline made, known by the provenance label it stamps on them
@@ -180,6 +181,7 @@ class PrivilegedAgentsPolicy:
     """Infrastructure agents that may run with privileges, each bounded by what it may use."""
 
     kind: ClassVar[str] = "privileged_agents"
+    requires_field: ClassVar[str] = "container.privileged"  # enrich tests it first (detectors.routing)
     sanctioned: list[AgentSanction] = field(default_factory=list)
 
     def load(self, body: dict[str, Any], path: Path) -> None:
@@ -238,6 +240,7 @@ class LogRetentionPolicy:
     """The least a container's local log must be able to hold."""
 
     kind: ClassVar[str] = "log_retention"
+    requires_field: ClassVar[str] = "container.logging.driver"  # enrich tests it first (detectors.routing)
     minimum_bytes: int = 0
     owner: str = ""
     description: str = ""
@@ -280,6 +283,7 @@ class EngineConfigPolicy:
     """Engine settings the approved deployer may change; any other change is unapproved."""
 
     kind: ClassVar[str] = "engine_config"
+    requires_field: ClassVar[str] = "engine.config.changed_keys"  # enrich tests it first (detectors.routing)
     approved: list[ApprovedEngineChange] = field(default_factory=list)
 
     def load(self, body: dict[str, Any], path: Path) -> None:

@@ -30,6 +30,9 @@ class ContainerLogDeleted:
                                "unlinked log open: /proc/<pid>/fd of dockerd). Find who had write access to the "
                                "engine's data root on the host.")
     data_sources: ClassVar[tuple[str, ...]] = ("container-logs", "docker-events")
+    # observe acts on docker engine events (any dataset) and on container-log events (any module).
+    datasets: ClassVar[frozenset[str]] = frozenset({"docker.container_logs"})
+    modules: ClassVar[frozenset[str]] = frozenset({"docker"})
 
     def __init__(self, policy: Policy) -> None:
         self._pending: dict[str, Event] = {}  # container id -> deletion event

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from detectors.alert import Alert
-from detectors.analytics.net_common import is_flow, make_alert
+from detectors.analytics.net_common import FLOW, is_flow, make_alert
 from detectors.event import Event
 from detectors.policies import Policy
 
@@ -81,6 +81,7 @@ class BeaconAnalytic:
         "capture one exchange, and isolate the container from the outside network while you look."
     )
     data_sources: ClassVar[tuple[str, ...]] = ("packets",)
+    datasets: ClassVar[frozenset[str]] = frozenset({FLOW})  # observe tests it first
 
     def __init__(self, policy: Policy) -> None:
         self._series: dict[tuple[str, str, int, str], deque[tuple[float, str]]] = {}

@@ -49,6 +49,7 @@ class RelayAnalytic:
         "and check what that client sent."
     )
     data_sources: ClassVar[tuple[str, ...]] = ("packets",)
+    datasets: ClassVar[frozenset[str]] = frozenset({FLOW})  # observe tests it first
 
     def __init__(self, policy: Policy) -> None:
         self._inbound: dict[str, dict[str, _Leg]] = {}

@@ -20,7 +20,7 @@ from collections import deque
 from typing import ClassVar
 
 from detectors.alert import Alert
-from detectors.analytics.net_common import egress_policy, is_flow, leaves, make_alert
+from detectors.analytics.net_common import FLOW, egress_policy, is_flow, leaves, make_alert
 from detectors.event import Event
 from detectors.policies import Policy
 
@@ -36,6 +36,7 @@ class VolumeAnalytic:
         "access, and check what data it could read."
     )
     data_sources: ClassVar[tuple[str, ...]] = ("packets",)
+    datasets: ClassVar[frozenset[str]] = frozenset({FLOW})  # observe tests it first
 
     def __init__(self, policy: Policy) -> None:
         egress = egress_policy(policy)

@@ -128,6 +128,7 @@ class _SeasonalSpike:
     description: ClassVar[str]
     response: ClassVar[str]
     data_sources: ClassVar[tuple[str, ...]] = ("cgroup-resources",)
+    datasets: ClassVar[frozenset[str]] = frozenset({"linux.resources"})  # observe tests it first
     metric: ClassVar[str]  # "cpu" | "memory"
     field: ClassVar[str]
     min_margin: ClassVar[float]

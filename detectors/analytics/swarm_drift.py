@@ -34,6 +34,7 @@ class ServiceSpecDrift:
                                "`docker service rollback` if no approved change explains it, and find who holds "
                                "manager access.")
     data_sources: ClassVar[tuple[str, ...]] = ("swarm-state",)
+    datasets: ClassVar[frozenset[str]] = frozenset({"swarm.services"})  # observe tests it first
 
     def __init__(self, policy: Policy) -> None:
         self.orchestration = policy.section("orchestration")
