@@ -20,18 +20,18 @@ name. Container ids change on every deployment; that identity does not.
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event
-from detectors.policies import PolicyError, _expect, _known, _strings, register_policy_kind
+from detectors.policies import GlobTest, PolicyError, _expect, _known, _strings, glob_test, register_policy_kind
 from detectors.sensors.netinventory import name_stem
 
 IDENTITY_LABELS = ("app.kubernetes.io/name", "app", "com.docker.compose.service", "com.docker.swarm.service.name")
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+_MAX_ZONES = 65536
 
 
 def labels_of(event: Event, prefix: str = "container") -> dict[str, str]:
@@ -39,12 +39,20 @@ def labels_of(event: Event, prefix: str = "container") -> dict[str, str]:
     return {k[len(start):]: v for k, v in event.items() if k.startswith(start) and isinstance(v, str)}
 
 
+_IDENTITY_KEYS: dict[str, tuple[tuple[str, str], ...]] = {}  # prefix -> (label, its event field)
+
+
 def service_identity(event: Event, prefix: str = "container") -> str:
     """What makes two containers "the same service" across deployments, for baselines."""
-    labels = labels_of(event, prefix)
-    for key in IDENTITY_LABELS:
-        if labels.get(key):
-            return f"{key}={labels[key]}"
+    keys = _IDENTITY_KEYS.get(prefix)
+    if keys is None:
+        keys = _IDENTITY_KEYS[prefix] = tuple((key, f"{prefix}.labels.{key}") for key in IDENTITY_LABELS)
+    # The wanted labels looked up directly: the same answer as ``labels_of`` (string values only)
+    # without walking every field of the event.
+    for key, name in keys:
+        value = event.get(name)
+        if value and isinstance(value, str):
+            return f"{key}={value}"
     image = event.get(f"{prefix}.image.name") or ""
     stem = name_stem(event.get(f"{prefix}.name") or "")
     return f"image={image},name={stem}" if image or stem else ""
@@ -57,6 +65,8 @@ class WorkloadMatch:
     labels: dict[str, str] = field(default_factory=dict)  # label -> glob of its value
     images: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
+    # prefix -> the event fields this match reads under it, with the compiled globs (see _compiled)
+    _by_prefix: dict[str, tuple[Any, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     FIELDS: ClassVar[tuple[str, ...]] = ("labels", "images", "networks")
 
@@ -72,20 +82,29 @@ class WorkloadMatch:
         return cls(labels=dict(labels), images=_strings(data.get("images", []), path, f"{where}images"),
                    networks=_strings(data.get("networks", []), path, f"{where}networks"))
 
+    def _compiled(self, prefix: str) -> tuple[Any, ...]:
+        compiled = (f"{prefix}.id", tuple((f"{prefix}.labels.{key}", glob_test([glob]))
+                                          for key, glob in self.labels.items()),
+                    f"{prefix}.image.name", glob_test(self.images), f"{prefix}.network.names", glob_test(self.networks))
+        self._by_prefix[prefix] = compiled
+        return compiled
+
     def matches(self, event: Event, prefix: str = "container") -> bool:
-        if not event.get(f"{prefix}.id"):
+        compiled = self._by_prefix.get(prefix) or self._compiled(prefix)
+        id_field, labels, image_field, images, networks_field, networks = compiled
+        if not event.get(id_field):
             return False
         # Look each wanted label up directly: building the whole label dict per event and entry was
         # a fifth of the replay's time (the bench's rule-engine replay), for the same answer.
-        for key, glob in self.labels.items():
-            value = event.get(f"{prefix}.labels.{key}")
-            if not isinstance(value, str) or not fnmatch.fnmatchcase(value, glob):
+        for name, test in labels:
+            value = event.get(name)
+            if not isinstance(value, str) or not test(value):
                 return False
-        image = event.get(f"{prefix}.image.name") or ""
-        if self.images and not any(fnmatch.fnmatchcase(image, g) for g in self.images):
+        image = event.get(image_field) or ""
+        if self.images and not images(image):
             return False
-        nets = event.get(f"{prefix}.network.names") or []
-        return not (self.networks and not any(fnmatch.fnmatchcase(n, g) for n in nets for g in self.networks))
+        nets = event.get(networks_field) or []
+        return not (self.networks and not any(networks(n) for n in nets))
 
 
 def _entry_head(data: Any, path: Path, where: str, extra: tuple[str, ...]) -> tuple[str, str, str, WorkloadMatch]:
@@ -141,6 +160,10 @@ class EgressPolicy:
     sanctioned: list[SanctionedEgress] = field(default_factory=list)
     volume_window_s: float = 10.0
     volume_budget_bytes: int = 2 * 1024 * 1024
+    # Answers of zone() per address and the compiled internal_domains, each for the value of the
+    # setting it was computed from (load() extends them; anyone may assign them).
+    _zones: tuple[Any, Any] = field(default=(None, None), init=False, repr=False, compare=False)
+    _domains: tuple[Any, GlobTest] = field(default=(None, None), init=False, repr=False, compare=False)
 
     def load(self, body: dict[str, Any], path: Path) -> None:
         _known(body, ("kind", "internal_networks", "internal_domains", "sanctioned_proxies", "sanctioned_egress",
@@ -170,6 +193,21 @@ class EgressPolicy:
 
     # --- lookups the analytics share ----------------------------------------------------------
     def zone(self, address: str) -> str:
+        networks, known = self._zones
+        if networks is not self.internal_networks:
+            networks, known = self._zones = (self.internal_networks, {})
+        try:
+            return known[address]
+        except (KeyError, TypeError):  # not seen yet, or not even a hashable address
+            pass
+        zone = self._zone(address)
+        if type(address) is str:
+            if len(known) >= _MAX_ZONES:  # a bounded memo: a fleet's peers repeat, a scan's do not
+                known.clear()
+            known[address] = zone
+        return zone
+
+    def _zone(self, address: str) -> str:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
@@ -185,7 +223,11 @@ class EgressPolicy:
 
     def internal_name(self, name: str) -> bool:
         name = name.lower().rstrip(".")
-        return any(fnmatch.fnmatchcase(name, g) for g in self.internal_domains)
+        domains, test = self._domains
+        if domains is not self.internal_domains or test is None:
+            test = glob_test(self.internal_domains)
+            self._domains = (self.internal_domains, test)
+        return bool(test(name))
 
     def enrich(self, event: Event) -> None:
         if "destination.ip" in event:

@@ -11,7 +11,8 @@ A policy file is YAML with a ``kind`` and that kind's body. Each kind is a small
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -50,6 +51,28 @@ def _known(data: dict[str, Any], allowed: Iterable[str], path: Path, where: str)
             raise PolicyError(path, f"{where}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
 
 
+GlobTest = Callable[[Any], object]
+
+
+def _never(value: Any) -> None:
+    return None
+
+
+def glob_test(globs: Iterable[str]) -> GlobTest:
+    """A test, compiled once, whose result is truthy exactly when
+    ``any(fnmatch.fnmatchcase(value, g) for g in globs)`` is; like fnmatchcase it raises TypeError on
+    a value that is not a string. Policies run their globs on every event: fnmatchcase pays a cache
+    lookup and a call per glob each time, one alternation of the translated globs pays neither."""
+    patterns = [fnmatch.translate(glob) for glob in globs]
+    if not patterns:
+        return _never  # no glob: nothing matches, and nothing is even looked at (as any() over none)
+    try:
+        return re.compile("|".join(f"(?:{pattern})" for pattern in patterns)).match
+    except re.error:  # a translation that cannot share one expression (group names): one each
+        tests = [re.compile(pattern).match for pattern in patterns]
+        return lambda value: any(test(value) for test in tests)
+
+
 @dataclass(frozen=True, slots=True)
 class ContextMatch:
     """Where a sanction applies. Every key given must match; within a key, any glob may match."""
@@ -57,8 +80,12 @@ class ContextMatch:
     networks: tuple[str, ...] = ()  # container network names
     images: tuple[str, ...] = ()  # image references as deployed
     names: tuple[str, ...] = ()  # container names
+    _tests: tuple[GlobTest, GlobTest, GlobTest] = field(init=False, repr=False, compare=False)
 
     FIELDS: ClassVar[tuple[str, ...]] = ("networks", "images", "names")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tests", (glob_test(self.networks), glob_test(self.images), glob_test(self.names)))
 
     @classmethod
     def load(cls, data: Any, path: Path, where: str) -> ContextMatch:
@@ -69,15 +96,17 @@ class ContextMatch:
         return cls(**{key: _strings(value, path, f"{where}{key}") for key, value in data.items()})
 
     def matches(self, event: Event) -> bool:
-        checks = (
-            (self.networks, event.get("container.network.names") or []),
-            (self.images, [event.get("container.image.name") or ""]),
-            (self.names, [event.get("container.name") or ""]),
-        )
-        for globs, values in checks:
-            if globs and not any(fnmatch.fnmatchcase(v, g) for v in values for g in globs):
-                return False
-        return True
+        networks, images, names = self._tests
+        # In the order the fields were always checked, each only when it has globs (the values are
+        # looked up all the same: a lookup cannot fail).
+        nets = event.get("container.network.names") or []
+        image = event.get("container.image.name") or ""
+        name = event.get("container.name") or ""
+        if self.networks and not any(networks(v) for v in nets):
+            return False
+        if self.images and not images(image):
+            return False
+        return not (self.names and not names(name))
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,13 +86,28 @@ class Baseline:
     """One workload's history, bucketed by (weekday, hour)."""
 
     buckets: dict[tuple[int, int], list[float]] = field(default_factory=dict)
+    # (weekday, hour, min_margin) -> (the history list and its length when computed, the band): the
+    # medians are asked for on every sample, and a bucket's history changes only when added to.
+    _bands: dict[tuple[int, int, float], tuple[list[float], int, Band | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def add(self, at: datetime, value: float) -> None:
         self.buckets.setdefault((at.weekday(), at.hour), []).append(value)
 
     def band(self, at: datetime, min_margin: float) -> Band | None:
         """The usual range at ``at``, or None when the bucket has too little history to decide."""
-        history = self.buckets.get((at.weekday(), at.hour), [])
+        weekday, hour = at.weekday(), at.hour
+        history = self.buckets.get((weekday, hour), [])
+        key = (weekday, hour, min_margin)
+        known = self._bands.get(key)
+        if known is not None and known[0] is history and known[1] == len(history):
+            return known[2]
+        band = self._band(history, min_margin)
+        self._bands[key] = (history, len(history), band)
+        return band
+
+    @staticmethod
+    def _band(history: list[float], min_margin: float) -> Band | None:
         if len(history) < MIN_HISTORY:
             return None
         expected = statistics.median(history)
@@ -140,18 +155,54 @@ class _SeasonalSpike:
         self.baselines = load_baselines() if baselines is None else baselines
         self.clock = clock
         self._recent: dict[str, deque[tuple[bool, str, float]]] = {}
+        # The calendar hour last computed: (first second, last safe second, a datetime in it). Only the
+        # weekday and hour of that datetime are ever read.
+        self._hour: tuple[float, float, datetime | None] = (0.0, -1.0, None)
+        self._workloads: dict[tuple[str, str], str] = {}  # (image, app label) -> workload_key
+
+    def _calendar(self, created: float) -> datetime:
+        """A datetime in the same UTC (weekday, hour) as ``datetime.fromtimestamp(translated created)``."""
+        moment = self.clock.translate(created)
+        first, last, at = self._hour
+        if first <= moment < last and at is not None:
+            return at
+        at = datetime.fromtimestamp(moment, tz=UTC)
+        first = at.replace(minute=0, second=0, microsecond=0).timestamp()
+        # fromtimestamp rounds to the microsecond: a moment closer than that to the next hour may
+        # round into it, so those go the long way.
+        self._hour = (first, first + 3600 - 1e-6, at)
+        return at
+
+    def _workload(self, event: Event) -> str:
+        image, label = event.get("container.image.name"), event.get(f"container.labels.{WORKLOAD_LABEL}")
+        try:
+            return self._workloads[image, label]  # type: ignore[index]
+        except (KeyError, TypeError):  # new, or not even hashable (computed, or raising, as always)
+            key = workload_key(event)
+        # Only strings (or nothing) are memoised: 1 == 1.0 == True as keys, not as text in the key.
+        if (image is None or type(image) is str) and (label is None or type(label) is str):
+            if len(self._workloads) >= 4096:
+                self._workloads.clear()
+            self._workloads[image, label] = key  # type: ignore[index]
+        return key
+
+    def _judge(self, event: Event) -> tuple[float, Baseline | None, Band | None, datetime]:
+        at = self._calendar(event["event.created"])
+        baseline = self.baselines.get(self._workload(event), {}).get(self.metric)
+        band = baseline.band(at, self.min_margin) if baseline is not None else None
+        return (self.unknown_ceiling if band is None else band.ceiling), baseline, band, at
+
+    def _why(self, baseline: Baseline | None, band: Band | None, at: datetime) -> str:
+        if band is None:
+            return "no baseline for this workload" if baseline is None else \
+                f"too little history for {at:%a} {at:%H}:00 UTC"
+        return f"usual for {at:%a} {at:%H}:00 UTC is {band.expected:.3g}{self.unit} " \
+               f"({band.observations} weeks of history)"
 
     def ceiling(self, event: Event) -> tuple[float, str]:
         """(ceiling, why) for this event's workload at the detectors' current calendar time."""
-        at = datetime.fromtimestamp(self.clock.translate(event["event.created"]), tz=UTC)
-        baseline = self.baselines.get(workload_key(event), {}).get(self.metric)
-        band = baseline.band(at, self.min_margin) if baseline is not None else None
-        if band is None:
-            why = "no baseline for this workload" if baseline is None else \
-                f"too little history for {at:%a} {at:%H}:00 UTC"
-            return self.unknown_ceiling, why
-        return band.ceiling, f"usual for {at:%a} {at:%H}:00 UTC is {band.expected:.3g}{self.unit} " \
-                             f"({band.observations} weeks of history)"
+        ceiling, baseline, band, at = self._judge(event)
+        return ceiling, self._why(baseline, band, at)
 
     def observe(self, event: Event) -> list[Alert]:
         if event.get("event.dataset") != "linux.resources" or self.field not in event:
@@ -159,15 +210,21 @@ class _SeasonalSpike:
         value = float(event[self.field])
         if self.metric == "memory":
             value /= MIB
-        ceiling, why = self.ceiling(event)
+        ceiling, baseline, band, at = self._judge(event)
         if self.metric == "memory":
             ceiling /= MIB
         key = event.get("container.id") or ""
         window = self._recent.setdefault(key, deque(maxlen=WINDOW))
-        window.append((value > ceiling, event["event.id"], event["event.created"]))
+        exceeds = value > ceiling
+        window.append((exceeds, event["event.id"], event["event.created"]))
+        # Fewer than SUSTAIN samples above were in the window before this one (at SUSTAIN it alerts
+        # and starts afresh): only a sample above can make it SUSTAIN.
+        if not exceeds:
+            return []
         above = [item for item in window if item[0]]
         if len(above) < SUSTAIN:
             return []
+        why = self._why(baseline, band, at)
         window.clear()  # decided: start counting afresh (the engine keeps one alert per container)
         return [Alert(
             rule_id=self.rule_id, title=self.title, severity=self.severity, techniques=self.techniques,
