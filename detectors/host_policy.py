@@ -14,13 +14,12 @@ stamp the same label is trusted alike, which is why each declaration also limits
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event
-from detectors.policies import PolicyError, _expect, _known, _strings, register_policy_kind
+from detectors.policies import GlobTest, PolicyError, _expect, _known, _strings, glob_test, register_policy_kind
 
 ACTIVITIES = ("file_change", "exec")
 
@@ -30,8 +29,14 @@ class ChangeContext:
     labels: tuple[tuple[str, str], ...] = ()  # label key -> glob on its value
     images: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+    # Compiled once: ((label field, its glob test), ...), the images test, the names test.
+    _tests: tuple[Any, GlobTest, GlobTest] = field(init=False, repr=False, compare=False)
 
     FIELDS: ClassVar[tuple[str, ...]] = ("labels", "images", "names")
+
+    def __post_init__(self) -> None:
+        labels = tuple((f"container.labels.{key}", glob_test([glob])) for key, glob in self.labels)
+        object.__setattr__(self, "_tests", (labels, glob_test(self.images), glob_test(self.names)))
 
     @classmethod
     def load(cls, data: Any, path: Path, where: str) -> ChangeContext:
@@ -47,14 +52,15 @@ class ChangeContext:
                    names=_strings(data.get("names", []), path, f"{where}names"))
 
     def matches(self, event: Event) -> bool:
-        for key, glob in self.labels:
-            value = event.get(f"container.labels.{key}")
-            if value is None or not fnmatch.fnmatchcase(str(value), glob):
+        labels, images, names = self._tests
+        for name, test in labels:
+            value = event.get(name)
+            if value is None or not test(str(value)):
                 return False
         image = event.get("container.image.name") or ""
-        if self.images and not any(fnmatch.fnmatchcase(image, g) for g in self.images):
+        if self.images and not images(image):
             return False
-        return not self.names or any(fnmatch.fnmatchcase(event.get("container.name") or "", g) for g in self.names)
+        return not self.names or bool(names(event.get("container.name") or ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,10 @@ class Declaration:
     match: ChangeContext
     paths: tuple[str, ...]  # globs on the path inside the container
     activities: tuple[str, ...]  # "file_change", "exec"
+    _paths: GlobTest = field(init=False, repr=False, compare=False)  # the paths, compiled once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_paths", glob_test(self.paths))
 
     FIELDS: ClassVar[tuple[str, ...]] = ("name", "description", "owner", "match", "paths", "activities")
 
@@ -116,8 +126,12 @@ class DeclaredChangesPolicy:
         if subject is None:
             return
         activity, target = subject
-        hit = next((d for d in self.declared if activity in d.activities and d.match.matches(event)
-                    and any(fnmatch.fnmatchcase(target, g) for g in d.paths)), None)
+        hit = None
+        for declaration in self.declared:
+            if activity in declaration.activities and declaration.match.matches(event) \
+                    and declaration._paths(target):
+                hit = declaration
+                break
         event["policy.change.declared"] = hit is not None
         if hit is not None:
             event["policy.change.declaration"] = hit.name

@@ -219,7 +219,10 @@ class EgressPolicy:
         return "external"
 
     def proxy_for(self, event: Event, prefix: str = "container") -> str | None:
-        return next((name for name, match in self.proxies if match.matches(event, prefix)), None)
+        for name, match in self.proxies:  # a loop, not next(genexpr): this runs twice per flow
+            if match.matches(event, prefix):
+                return name
+        return None
 
     def internal_name(self, name: str) -> bool:
         name = name.lower().rstrip(".")
@@ -302,7 +305,11 @@ class BaselinePolicy:
     def enrich(self, event: Event) -> None:
         if not event.get("container.id"):
             return
-        hit = next((m for m in self.monitored if m.match.matches(event)), None)
+        hit = None
+        for monitored in self.monitored:  # a loop, not next(genexpr): this runs on every container event
+            if monitored.match.matches(event):
+                hit = monitored
+                break
         event["policy.baseline.monitored"] = hit is not None
         if hit is not None:
             event["policy.baseline.scope"] = hit.name

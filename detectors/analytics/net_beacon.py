@@ -85,6 +85,9 @@ class BeaconAnalytic:
 
     def __init__(self, policy: Policy) -> None:
         self._series: dict[tuple[str, str, int, str], deque[tuple[float, str]]] = {}
+        # At most the last call time of every series (NaN ones aside: they are never forgotten), so a
+        # tick can tell without a scan that no series is old enough to forget.
+        self._oldest_last = float("inf")
 
     def observe(self, event: Event) -> list[Alert]:
         if not is_flow(event, "start") or event.get("policy.egress.destination_zone") != "external":
@@ -94,7 +97,10 @@ class BeaconAnalytic:
         key = (event["container.id"], event.get("destination.ip", ""), int(event.get("destination.port", 0)),
                event.get("network.transport", ""))
         series = self._series.setdefault(key, deque(maxlen=MAX_SERIES))
-        series.append((float(event.get("event.start") or event["event.created"]), event["event.id"]))
+        when = float(event.get("event.start") or event["event.created"])
+        series.append((when, event["event.id"]))
+        if when < self._oldest_last:
+            self._oldest_last = when
         score = periodicity([t for t, _ in series])
         if score is None or not score.is_beacon:
             return []
@@ -104,6 +110,10 @@ class BeaconAnalytic:
 
     def tick(self, now: float) -> list[Alert]:
         # Forget series whose last call is older than the longest period we look for.
+        if not now - self._oldest_last > 2 * MAX_PERIOD_S:
+            return []
         for key in [k for k, s in self._series.items() if s and now - s[-1][0] > 2 * MAX_PERIOD_S]:
             del self._series[key]
+        self._oldest_last = min((s[-1][0] for s in self._series.values() if s and s[-1][0] == s[-1][0]),
+                                default=float("inf"))
         return []

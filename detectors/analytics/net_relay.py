@@ -54,6 +54,9 @@ class RelayAnalytic:
     def __init__(self, policy: Policy) -> None:
         self._inbound: dict[str, dict[str, _Leg]] = {}
         self._outbound: dict[str, dict[str, _Leg]] = {}
+        # At most the start of the oldest leg held (-inf: unknown, or a leg without a usable start):
+        # a tick can only drop a leg older than KEEP_S, so while this one is younger there is none.
+        self._oldest = float("inf")
 
     def observe(self, event: Event) -> list[Alert]:
         if event.get("event.dataset") != FLOW:
@@ -63,6 +66,8 @@ class RelayAnalytic:
         sent = int(event.get("source.bytes") or 0)
         target = event.get("destination.container.id")
         zone = event.get("policy.egress.destination_zone")
+        if not start >= self._oldest:  # older, or NaN (never kept past a tick: always look)
+            self._oldest = start if start == start else float("-inf")
         # Both legs are judged on every update of either: the two legs are captured on different
         # bridges by different threads, so either one's final byte count may arrive last.
         if target and zone == "internal" and not event.get("policy.egress.via_proxy"):
@@ -91,9 +96,16 @@ class RelayAnalytic:
         return []
 
     def tick(self, now: float) -> list[Alert]:
+        if now - self._oldest <= KEEP_S:  # no leg is old enough to drop (a NaN now drops them all)
+            return []
+        oldest = float("inf")
         for table in (self._inbound, self._outbound):
             for cid in list(table):
                 table[cid] = {k: v for k, v in table[cid].items() if now - v.start <= KEEP_S}
                 if not table[cid]:
                     del table[cid]
+                for leg in table.get(cid, {}).values():
+                    if not leg.start >= oldest:
+                        oldest = leg.start
+        self._oldest = oldest
         return []

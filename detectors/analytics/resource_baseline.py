@@ -214,7 +214,9 @@ class _SeasonalSpike:
         if self.metric == "memory":
             ceiling /= MIB
         key = event.get("container.id") or ""
-        window = self._recent.setdefault(key, deque(maxlen=WINDOW))
+        window = self._recent.get(key)
+        if window is None:
+            window = self._recent[key] = deque(maxlen=WINDOW)
         exceeds = value > ceiling
         window.append((exceeds, event["event.id"], event["event.created"]))
         # Fewer than SUSTAIN samples above were in the window before this one (at SUSTAIN it alerts
