@@ -5,21 +5,27 @@ buffer and event switches, so it never disturbs the host's global trace or anoth
 instance. The instance is removed on ``stop`` and on any failure after it was made; the lab's
 reaper removes those of dead runs.
 
-Each exec is attributed to a container from a pid map the kernel keeps current (pidmap.py): the
-same instance also traces ``sched_process_fork`` (a child inherits its parent's container),
-``sched_process_exit`` (evicts the task) and ``cgroup/cgroup_attach_task`` (the runtime moving its
-init into the container's cgroup, whose path names the container). The map is seeded at start,
-and for each container that appears, from the container cgroups' task lists. So a process that is
-gone before /proc could be read (``true``, a burst of thousands of execs a second) is still
-attributed; reading /proc/<pid>/cgroup at exec is the fallback for what the stream did not say,
-and its answer is remembered for the process's descendants. Host processes are counted and
-dropped. Container processes are enriched from /proc (procfs.process_fields): executable and its
-deleted state, argv, comm, parent, and whether the executable sits in the container's changes
-rather than its image. A process that exits before we read /proc keeps what the tracepoint gave
-(its path, and its parent from the fork event) and says so (``process.exited_before_inspection``);
-its argv is unknown and absent. When the stream shows a process's exit in the same read as its
-exec, /proc is not read at all: the pid may already name another process (pid_max is 32768 on
-small hosts, a few seconds of a burst).
+Each exec is attributed to a container even when the process is gone before /proc can be read
+(``true``, a burst of thousands of execs a second): the same instance also traces
+``sched_process_fork`` (a child inherits its parent's container), ``sched_process_exit`` (evicts
+the task) and ``cgroup/cgroup_attach_task`` (the runtime writing its init into the container's
+cgroup, whose path names the container), which keep a pid -> container map (pidmap.py), seeded at
+start and for each container that appears from the container cgroups' task lists.
+
+While the process is still there, /proc/<pid>/cgroup is read and wins over the map: it is the
+truth now, and it covers what the stream cannot say (runc exec on cgroup v2 clones straight into
+the container's cgroup with CLONE_INTO_CGROUP: no attach event, and the child is not in its
+parent's cgroup; a process whose start was lost). Its answer is remembered for the descendants.
+Once the process is gone, the map answers. "Still there" is checked, not assumed: the instance
+runs on the boot clock, so a /proc entry whose start time is after the exec belongs to a process
+that reused the pid (pid_max is 32768 on small hosts: a burst wraps it in seconds), and an exec
+whose exit is in the same read is not looked up at all.
+
+Host processes are counted and dropped. Container processes are enriched from /proc
+(procfs.process_fields): executable and its deleted state, argv, comm, parent, and whether the
+executable sits in the container's changes rather than its image. A process that exits before we
+read /proc keeps what the tracepoint gave (its path, and its parent from the fork event) and says
+so (``process.exited_before_inspection``); its argv is unknown and absent.
 
 No event filter narrows the stream: "a task in a container cgroup" is not expressible in a
 tracefs filter, and the fields that are (``comm``, ``filename``) are chosen by whoever runs the
@@ -49,39 +55,40 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
-from detectors.sensors.attribution import attribute_pid, parse_cgroup_path
+from detectors.sensors.attribution import parse_cgroup, parse_cgroup_path
 from detectors.sensors.base import Emit
 from detectors.sensors.containers import CGROUP_ROOT, ContainerDirectory, ContainerInfo, cgroup_dirs
 from detectors.sensors.pidmap import PidMap, cgroup_tasks
-from detectors.sensors.procfs import process_fields
+from detectors.sensors.procfs import process_fields, start_time
 
 TRACEFS = Path("/sys/kernel/tracing")
+USER_HZ = os.sysconf("SC_CLK_TCK")  # the unit of /proc/<pid>/stat's start time
 BUFFER_KB_PER_CPU = 8192  # ~100k exec records per CPU: absorbs a burst of thousands of execs a second
 EVENTS = ("sched/sched_process_exec", "sched/sched_process_fork", "sched/sched_process_exit",
           "cgroup/cgroup_attach_task")
 _TAG = re.compile(rb": (sched_process_exec|sched_process_fork|sched_process_exit|cgroup_attach_task): ")
 # "<comm>-<pid> [<cpu>] <flags> <timestamp>" right before the tag: anchored there, a comm (<= 15
 # bytes, chosen by the process) cannot pass for it.
-_PREFIX = re.compile(rb"-(\d+)\s+\[\d+\]\s+(?:\S+\s+)?\d+\.\d+$")
+_PREFIX = re.compile(rb"-(\d+)\s+\[\d+\]\s+(?:\S+\s+)?(\d+\.\d+)$")
 _EXEC = re.compile(rb"filename=(.*) pid=(\d+) old_pid=(\d+)$", re.S)
 _FORK = re.compile(rb"comm=.* pid=(\d+) child_comm=.* child_pid=(\d+)$", re.S)
 _EXIT = re.compile(rb"comm=.* pid=(\d+) prio=-?\d+ group_dead=(?:true|false)$", re.S)
 _ATTACH = re.compile(rb"dst_path=(\S*) pid=(\d+) comm=")
 _MAX_RECORD = 8192  # a filename is at most PATH_MAX; a record joined beyond this is given up
 
-# Parsed records: ("exec", pid, old_pid, filename) | ("fork", parent, child) | ("exit", pid)
+# Parsed records: ("exec", pid, old_pid, filename, timestamp) | ("fork", parent, child) | ("exit", pid)
 # | ("attach", pid, cgroup path)
 Record = tuple[Any, ...]
 
 
-def _body(kind: bytes, body: bytes, task: int | None) -> Record | None:
+def _body(kind: bytes, body: bytes, task: int | None, stamp: float = 0.0) -> Record | None:
     """One event's fields. ``task`` is the pid of the line's prefix (the task the event ran in):
     exec, fork and exit run in the task they name, so a field that disagrees is forged text."""
     if kind == b"sched_process_exec":
         match = _EXEC.search(body)
         if match is None or (task is not None and int(match.group(2)) != task):
             return None
-        return ("exec", int(match.group(2)), int(match.group(3)), match.group(1).decode(errors="replace"))
+        return ("exec", int(match.group(2)), int(match.group(3)), match.group(1).decode(errors="replace"), stamp)
     if kind == b"sched_process_fork":
         match = _FORK.search(body)
         if match is None or (task is not None and int(match.group(1)) != task):
@@ -105,6 +112,7 @@ class TraceParser:
     def __init__(self) -> None:
         self._kind = b""
         self._task: int | None = None
+        self._stamp = 0.0
         self._partial = b""
         self.lost = 0  # "CPU:n [LOST k EVENTS]": the ring buffer wrapped
         self.malformed = 0
@@ -112,7 +120,7 @@ class TraceParser:
     def feed(self, line: bytes) -> Record | None:
         if self._partial:
             self._partial += b"\n" + line
-            record = _body(self._kind, self._partial, self._task)
+            record = _body(self._kind, self._partial, self._task, self._stamp)
             if record is not None or len(self._partial) > _MAX_RECORD:
                 self.malformed += record is None
                 self._partial = b""
@@ -125,10 +133,11 @@ class TraceParser:
             return None
         prefix = _PREFIX.search(line, 0, tag.start())
         task = int(prefix.group(1)) if prefix else None
+        stamp = float(prefix.group(2)) if prefix else 0.0
         body = line[tag.end():]
-        record = _body(tag.group(1), body, task)
+        record = _body(tag.group(1), body, task, stamp)
         if record is None:
-            self._kind, self._task, self._partial = tag.group(1), task, body
+            self._kind, self._task, self._stamp, self._partial = tag.group(1), task, stamp, body
         return record
 
 
@@ -138,6 +147,14 @@ def parse_line(line: bytes) -> tuple[str, int] | None:
     if record is None or record[0] != "exec":
         return None
     return record[3], record[1]
+
+
+def _read_cgroup(pid: int, proc: str) -> str | None:
+    try:
+        with open(f"{proc}/{pid}/cgroup") as handle:
+            return handle.read()
+    except OSError:
+        return None
 
 
 def exits_ahead(records: list[Record]) -> list[bool]:
@@ -186,6 +203,7 @@ class TracefsExecSensor:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._reseed = False
+        self._boot_clock = False
         self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "host_execs": 0, "overrun": 0, "lost": 0,
                        "exited_early": 0, "by_map": 0, "by_proc": 0, "forks": 0, "exits": 0, "attaches": 0,
                        "seeded": 0, "reseeds": 0, "malformed": 0, "pidmap_size": 0, "pidmap_evicted": 0}
@@ -205,6 +223,11 @@ class TracefsExecSensor:
             with contextlib.suppress(FileExistsError):
                 self.instance.mkdir()
             (self.instance / "buffer_size_kb").write_text(str(BUFFER_KB_PER_CPU))
+            try:  # the boot clock is the one /proc/<pid>/stat's start time counts in
+                (self.instance / "trace_clock").write_text("boot")
+                self._boot_clock = True
+            except OSError:
+                self._boot_clock = False
             for event in EVENTS:
                 (self.instance / "events" / event / "enable").write_text("1")
             (self.instance / "tracing_on").write_text("1")
@@ -319,28 +342,36 @@ class TracefsExecSensor:
             self._stats["attaches"] += 1
             self.pids.attach(record[1], parse_cgroup_path(record[2]))
         else:
-            event = self.build_event(record[1], record[3], old_pid=record[2], gone=gone)
+            event = self.build_event(record[1], record[3], old_pid=record[2], gone=gone, stamp=record[4])
             if event is not None:
                 emit(event)
                 self._stats["emitted"] += 1
 
     def build_event(self, pid: int, filename: str, proc: str = "/proc", *, old_pid: int = 0,
-                    gone: bool = False) -> Event | None:
+                    gone: bool = False, stamp: float = 0.0) -> Event | None:
         known = self.pids.lookup(pid, old_pid)
-        ppid = 0
-        if known is not None:
-            attribution, ppid = known
-            self._stats["by_map"] += 1
-        else:
-            # Not seen forking from a container task nor moved into one: a host process, or one
-            # whose start the stream did not show (lost events, a runtime that clones straight
-            # into the cgroup). /proc answers while the task (or its zombie) is still there.
-            attribution = attribute_pid(pid, proc)
+        ppid = known[1] if known is not None else 0
+        if not gone and not self._same_process(pid, stamp, proc):
+            gone = True  # the pid already names a process that started after this exec
+        cgroup = None if gone else _read_cgroup(pid, proc)
+        if cgroup is not None:
+            # The process is still there: /proc is the truth. It also covers what the stream cannot
+            # say: a runtime that clones straight into the container's cgroup (runc exec with
+            # CLONE_INTO_CGROUP on cgroup v2: no attach event, and the child's cgroup is not its
+            # parent's) and a process the stream never showed starting (lost events).
+            attribution = parse_cgroup(cgroup)
             if attribution is None:
                 self._stats["host_execs"] += 1  # host processes are not this sensor's business
                 return None
             self._stats["by_proc"] += 1
-            self.pids.remember(pid, attribution)  # for its descendants
+            if known is None or known[0] != attribution:
+                self.pids.remember(pid, attribution, ppid)  # for its descendants
+        elif known is not None:
+            attribution = known[0]  # gone already: the kernel's fork/attach events say where it ran
+            self._stats["by_map"] += 1
+        else:
+            self._stats["host_execs"] += 1  # gone, and never seen in a container
+            return None
         # A process in a pod of a kind node is nested: the node is what the engine knows, the pod's
         # container (innermost id) is what it belongs to. The node's inspect data would describe the
         # node (privileged, kind image), not the pod, so it is not attached.
@@ -360,6 +391,15 @@ class TracefsExecSensor:
         event.update(fields)
         event["process.exec_path"] = filename  # the path as given to execve, before symlinks
         return event
+
+    def _same_process(self, pid: int, stamp: float, proc: str) -> bool:
+        """Is /proc/<pid> still the process of an exec traced at ``stamp``? With the instance on the
+        boot clock, a process that started after the exec has reused the pid (pid_max can be
+        32768: a busy host wraps in seconds). Without it, there is nothing to compare."""
+        if not self._boot_clock or not stamp:
+            return True
+        started = start_time(pid, proc)
+        return not started or started / USER_HZ <= stamp + 1.0 / USER_HZ
 
     def _read_buffer_stats(self) -> None:
         if self.instance is None:

@@ -64,7 +64,7 @@ def test_recorded_docker_exec_lines_parse():
     assert ("fork", 16125, 16126) in records  # runc:[1:CHILD] forks the container's init
     assert ("attach", 16126, f"/docker/{CID}") in records
     assert ("fork", 16126, 16132) in records and ("exit", 16132) in records
-    assert ("exec", 16132, 16132, "/usr/bin/grep") in records
+    assert ("exec", 16132, 16132, "/usr/bin/grep", 6319.25375) in records
 
 
 def test_hostile_file_names_do_not_forge_records():
@@ -75,9 +75,9 @@ def test_hostile_file_names_do_not_forge_records():
     forged = [r for r in records if r[0] == "exec" and r[1] == 11023]
     assert len(forged) == 1 and "pid=777" in forged[0][3] and forged[0][3].startswith("/tmp/h-exec/w/nl\n")
     # " pid=1 old_pid=1" inside a name is not the record's pid: that comes from the kernel's tail.
-    assert ("exec", 11024, 11024, "/tmp/h-exec/w/odd pid=1 old_pid=1") in records
+    assert ("exec", 11024, 11024, "/tmp/h-exec/w/odd pid=1 old_pid=1", 6504.262437) in records
     assert ("exit", 11024) in records  # comm "odd pid=1 old_p" does not fool the exit either
-    assert ("exec", 11025, 11066, "/bin/true") in records  # a thread exec'd: old_pid is its tid
+    assert ("exec", 11025, 11066, "/bin/true", 6504.353542) in records  # a thread exec'd: old_pid is its tid
 
 
 def test_single_exec_line_keeps_the_old_interface():
@@ -129,9 +129,45 @@ def test_argv_rules_stay_silent_without_argv(tmp_path: Path):
     assert fired == []
 
 
+def _fake_proc(root: Path, pid: int, cgroup: str, started_ticks: int) -> None:
+    (root / str(pid)).mkdir(parents=True)
+    (root / str(pid) / "cgroup").write_text(cgroup)
+    fields = ["S", "1"] + ["0"] * 17 + [str(started_ticks)] + ["0"] * 10
+    (root / str(pid) / "stat").write_text(f"{pid} (sh) " + " ".join(fields) + "\n")
+
+
+def test_a_live_process_is_attributed_by_proc_over_the_map(tmp_path: Path):
+    # runc exec on cgroup v2 clones straight into the container's cgroup (CLONE_INTO_CGROUP): no
+    # attach event, so a kind node's runc child inherits the node in the map. /proc knows the pod.
+    inner = "d" * 64
+    sensor = _sensor()
+    sensor._boot_clock = True
+    sensor.pids.remember(500, BOX)
+    sensor.pids.fork(500, 501)
+    _fake_proc(tmp_path, 501, f"4:memory:/docker/{CID}/kubepods/pod1/{inner}\n", started_ticks=100)
+    event = sensor.build_event(501, "/usr/bin/sh", str(tmp_path), stamp=2.0)
+    assert event is not None and event["container.id"] == inner
+    assert event["orchestrator.node.container_id"] == CID
+    assert sensor.pids.lookup(501) == (Attribution(CID, (inner,)), 500)  # corrected for its children
+
+
+def test_a_reused_pid_is_not_read(tmp_path: Path):
+    # The exec at t=2.0 s; /proc/501 now is a host process that started at t=5.0 s: the pid was
+    # reused, so the map (fork events) decides and nothing of the newcomer is read.
+    sensor = _sensor()
+    sensor._boot_clock = True
+    sensor.pids.remember(500, BOX)
+    sensor.pids.fork(500, 501)
+    _fake_proc(tmp_path, 501, "0::/user.slice/session-1.scope\n", started_ticks=500)
+    (tmp_path / "501" / "cmdline").write_bytes(b"/usr/sbin/cron\0")
+    event = sensor.build_event(501, "/usr/bin/sh", str(tmp_path), stamp=2.0)
+    assert event is not None and event["container.id"] == CID
+    assert event["process.exited_before_inspection"] is True and "process.command_line" not in event
+
+
 def test_exits_ahead_marks_only_execs_whose_exit_follows():
-    records = [("exec", 5, 5, "/a"), ("fork", 1, 6), ("exec", 6, 6, "/b"), ("exit", 5), ("fork", 1, 5),
-               ("exec", 5, 5, "/c")]
+    records = [("exec", 5, 5, "/a", 1.0), ("fork", 1, 6), ("exec", 6, 6, "/b", 1.0), ("exit", 5), ("fork", 1, 5),
+               ("exec", 5, 5, "/c", 1.1)]
     assert exits_ahead(records) == [True, False, False, False, False, False]
 
 
