@@ -11,78 +11,18 @@ Two captures run for the whole test:
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
-import os
-import select
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
+# The capture code is the containment drill's own: the test and `nox -s drills` judge with one tool.
+from harness.drills.containment import ESCAPE_FILTER, LEAK_FILTER, Capture, host_interfaces, lab_bridges
 from harness.outcome import Verdict
-from lab import LAB_RANGE
 from scenarios.registry import load
 
 pytestmark = pytest.mark.integration
 
 NETWORK_SCENARIOS = [s.id for s in load().all() if s.id.startswith("docker.network.")]
-LEAK_FILTER = f"net {LAB_RANGE}"
-ESCAPE_FILTER = (f"(ip and src net {LAB_RANGE} and not dst net {LAB_RANGE} and not dst host 255.255.255.255 "
-                 "and not ip multicast) or (ip6 and not dst net fe80::/10 and not ip6 multicast)")
-
-
-def lab_bridges(client) -> set[str]:
-    """Bridges of engine networks whose subnet lies in the lab range (every run's, not only ours)."""
-    bridges = set()
-    for net in client.api.networks():
-        subnets = [c.get("Subnet") for c in (net.get("IPAM") or {}).get("Config") or [] if c.get("Subnet")]
-        inside = [s for s in subnets if ":" not in s and ipaddress.ip_network(s).subnet_of(LAB_RANGE)]
-        if net.get("Driver") == "bridge" and inside:
-            bridges.add((net.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}")
-    return bridges
-
-
-def host_interfaces(bridges: set[str]) -> list[str]:
-    out = []
-    for path in sorted(Path("/sys/class/net").iterdir()):
-        master = path / "master"
-        if path.name in bridges or (master.exists() and os.path.basename(os.readlink(master)) in bridges):
-            continue
-        out.append(path.name)
-    return out
-
-
-@dataclass
-class Capture:
-    iface: str
-    bpf: str
-    seen: list[str] = field(default_factory=list)
-    error: str = ""
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        from scapy.config import conf
-        from scapy.layers.l2 import Ether
-
-        try:
-            sock = conf.L2listen(iface=self.iface, filter=self.bpf)
-        except Exception as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-            return
-        try:
-            while not self.stop.is_set():
-                if not select.select([sock.ins], [], [], 0.2)[0]:
-                    continue
-                _, frame, _ = sock.recv_raw()
-                if frame and len(self.seen) < 50:
-                    self.seen.append(Ether(frame).summary())
-        except OSError as exc:
-            self.error = f"{type(exc).__name__}: {exc}"  # an interface that went away mid-test
-        finally:
-            with contextlib.suppress(Exception):
-                sock.close()
 
 
 def test_no_packet_leaves_the_lab_networks(lab_session, run_scenario):
