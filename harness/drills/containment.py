@@ -130,16 +130,19 @@ class Watcher:
 
 def run(work: Path, progress: Progress) -> list[Figure]:
     from harness.bench.suite import run_suite
-    from harness.drills.interruption import _client
-    from lab.paths import LabPaths
+    from lab import engine as engine_mod
 
-    paths = LabPaths.default()
-    client = _client(paths)
-    if client is None:  # no engine yet: a short run brings it up so the bridges can be listed
-        from harness.drills.interruption import FRESH_RUN, Child
+    # The drill holds a lease of its own for the whole capture: otherwise the engine may be down
+    # (an earlier drill stopped it) or stop between two runs, and there would be no bridges to list.
+    lease = f"drill-containment-{os.getpid()}"
+    engine = engine_mod.acquire(lease)
+    try:
+        return _capture_during_suite(engine.client, work, progress, run_suite)
+    finally:
+        engine_mod.release(engine, lease)
 
-        Child(work, "containment-warmup", ["--quiet", *FRESH_RUN]).wait()
-        client = _client(paths)
+
+def _capture_during_suite(client: Any, work: Path, progress: Progress, run_suite: Callable[..., Any]) -> list[Figure]:
     watcher = Watcher(client)
     progress(f"drills: capturing on {len(watcher.hosts)} host interface(s) ({', '.join(watcher.hosts)}) while the "
              "whole suite runs")
