@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker.errors
-
 from lab import containment
 from lab import engine as engine_mod
 from lab.backends.base import DeployContext, ExecResult, Workload
 from lab.backends.docker import DockerBackend
 from lab.backends.swarm import SwarmBackend, create_swarm_networks, ensure_swarm
-from lab.bookkeeping import RUN_LABEL, RunRecord, new_run_id, reap
+from lab.bookkeeping import RUN_LABEL, RunRecord, new_run_id, reap, reap_tracefs
 from lab.engine import Engine
 from lab.errors import LabError
 from lab.images import ensure_base_image, publish_approved_base_image
@@ -353,18 +351,19 @@ class LabSession:
                     close()  # kind's node carries no run label: delete the cluster before the reap
                 except Exception as exc:  # report it, and still reap the rest
                     problems.append(f"cluster teardown: {exc}")
-            report = reap(self.engine.client, self.paths, only={self.run_id})
+            reap(self.engine.client, self.paths, only={self.run_id})
             self.sinkhole = None
-            if self._guarded:
-                containment.remove_guard(self.run_id)
-            shutil.rmtree(self.host_root, ignore_errors=True)
             leftovers = self.leftovers()
             if leftovers:
                 problems.append(f"left behind after teardown: {leftovers}")
-            del report
-        except docker.errors.DockerException as exc:
-            problems.append(f"teardown could not reach the engine: {exc}")
+        except Exception as exc:  # the engine may be gone (stopped under us): host-side cleanup still runs
+            problems.append(f"teardown could not reach the engine: {type(exc).__name__}: {exc}")
         finally:
+            # Host-side objects need no engine: remove them whatever happened to it.
+            if self._guarded:
+                containment.remove_guard(self.run_id)
+            reap_tracefs(lambda run: run == self.run_id)
+            shutil.rmtree(self.host_root, ignore_errors=True)
             self.record.status = status
             self.record.finished_at = time.time()
             self.record.notes.extend(problems)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,12 +176,14 @@ def _materialise(case: Case, directory: Path, current: dict[str, Any]) -> None:
         path.write_text(text)
 
 
-def started_by(pid: int, paths: LabPaths) -> list[str]:
-    """Run records and engine leases written by ``pid``: what a started run leaves first."""
+def started_by(pid: int, paths: LabPaths, since: float = 0.0) -> list[str]:
+    """Run records and engine leases written by ``pid`` at or after ``since``: what a started run
+    leaves first. Pids are recycled (pid_max is small on these hosts), so an old record holding the
+    same pid is not this child's."""
     found = []
     for record_path in paths.runs.glob("*.json"):
         record = RunRecord.load(record_path)
-        if record and record.pid == pid:
+        if record and record.pid == pid and record.started_at >= since:
             found.append(f"run record {record_path.name}")
     for lease in paths.leases.glob("*"):
         try:
@@ -216,11 +219,12 @@ def run(work: Path, progress: Progress, current_scorecard: dict[str, Any]) -> li
         directory.mkdir(parents=True, exist_ok=True)
         _materialise(case, directory, current_scorecard)
         argv = [a.replace("{dir}", str(directory)) for a in case.argv]
+        launched = time.time()
         child = subprocess.Popen([sys.executable, "-m", "harness.cli", *argv], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
         _, stderr = child.communicate(timeout=300)
         problems = judge(child.returncode, stderr, case.file, case.field)
-        started = started_by(child.pid, paths)
+        started = started_by(child.pid, paths, since=launched)
         if started:
             problems.append("started: " + ", ".join(started))
         results.append({"case": case.name, "area": case.area, "exit": child.returncode,
