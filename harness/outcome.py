@@ -63,6 +63,34 @@ class Outcome:
 
 
 @dataclass(slots=True)
+class FleetService:
+    """One service of the benign fleet (the soak): what it is and what was seen to really happen."""
+
+    name: str  # neutral service name ("web", "ledger-db", ...)
+    does: str  # one line: what it does the way it does in the wild
+    objects: list[str] = field(default_factory=list)  # what the lab reported it created (refs)
+    checks: list[str] = field(default_factory=list)  # evidence that it really did its job
+    healthy: bool = True  # False: it did not do its job (the soak is then an error, not a pass)
+
+
+@dataclass(slots=True)
+class SoakResult:
+    """A run of the realistic benign fleet. Every alert on its objects is a false positive."""
+
+    minutes: float  # how long the fleet ran under watch
+    started_at: float
+    finished_at: float
+    status: str  # "complete" or "error"
+    reason: str  # one sentence: what happened, or why it is an error
+    services: list[FleetService] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # Alert.to_dict() of each false positive
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "complete" and not self.alerts
+
+
+@dataclass(slots=True)
 class RunResult:
     run_id: str
     attack_version: str  # the pinned ATT&CK version every technique id refers to
@@ -72,7 +100,9 @@ class RunResult:
     outcomes: list[Outcome]
     status: str = "complete"  # "complete" or "aborted"
     environment: dict[str, Any] = field(default_factory=dict)
+    soak: SoakResult | None = None  # the benign fleet's soak, when one ran
 
     @property
     def passed(self) -> bool:
-        return self.status == "complete" and all(o.verdict.passed for o in self.outcomes)
+        return self.status == "complete" and all(o.verdict.passed for o in self.outcomes) and \
+            (self.soak is None or self.soak.passed)
