@@ -53,6 +53,10 @@ class Scenario:
     description: ClassVar[str]  # what it really does, in plain words, for `stowaway explain`
     tags: ClassVar[tuple[str, ...]] = ()  # free-form selectors for `stowaway run --tag`
     twin: ClassVar[str | None] = None  # id of the benign twin (or of the adversary it shadows)
+    # Policy sanctions this adversary forges: it copies what the sanctioned twin shows (names, labels,
+    # network names, image references) without the provenance the sanction binds to, and must still
+    # be detected. Each entry is "<policy kind>/<list>/<entry name>" of a sanction in detectors/policy.
+    forges: ClassVar[tuple[str, ...]] = ()
     parallel_safe: ClassVar[bool] = True  # False: touches shared state, run it alone
     # ISO 8601 moment the detectors' calendar is set to while this scenario runs (seasonal
     # baselines judge "usual for this weekday and hour"). Such a scenario must set parallel_safe = False.
