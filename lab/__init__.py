@@ -10,10 +10,12 @@ from lab.engine import Engine
 from lab.errors import EngineUnavailable, LabError
 from lab.lab import Endpoint, Lab, LabSession
 from lab.networks import LAB_RANGE, LabNetwork
+from lab.pipeline import BuildRecipe
 from lab.workload import Logging, Mount, Resources, UnsupportedWorkload, WorkloadSpec
 
 __all__ = [
     "LAB_RANGE",
+    "BuildRecipe",
     "Endpoint",
     "Engine",
     "EngineUnavailable",

@@ -148,6 +148,12 @@ def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[s
                 with contextlib.suppress(docker.errors.APIError):
                     volume.remove(force=True)
                     report.volumes += 1
+        with contextlib.suppress(docker.errors.APIError):
+            # The platform's network inventory forgets networks that no longer exist (a killed run
+            # never withdrew its own).
+            from lab import platform_networks
+
+            platform_networks.prune(paths, {n["Id"] for n in client.api.networks()})
     report.iptables_rules = reap_iptables(doomed)
     report.tracefs_instances = reap_tracefs(doomed)
     for path in paths.runs.glob("*.json"):

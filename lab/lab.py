@@ -9,6 +9,7 @@ runner unwinds last-in-first-out, whether the scenario passed, raised, or the ru
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import secrets
 import shutil
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab import containment
+import docker.errors
+
+from lab import containment, platform_networks
 from lab import engine as engine_mod
 from lab.backends.base import DeployContext, ExecResult, Workload
 from lab.backends.docker import DockerBackend
@@ -27,9 +30,10 @@ from lab.backends.swarm import SwarmBackend, create_swarm_networks, ensure_swarm
 from lab.bookkeeping import RUN_LABEL, RunRecord, new_run_id, reap, reap_tracefs
 from lab.engine import Engine
 from lab.errors import LabError
-from lab.images import ensure_base_image, publish_approved_base_image
+from lab.images import IMAGE_REPOSITORY, ensure_base_image
 from lab.networks import LabNetwork, create_lab_networks
 from lab.paths import LabPaths
+from lab.pipeline import BuildRecipe, ImagePipeline
 from lab.workload import WorkloadSpec
 
 SINKHOLE_PORTS = (80, 443, 4444, 8080)
@@ -60,6 +64,7 @@ class Lab:
         self.workloads: list[Workload] = []
         self._cleanups: list[tuple[str, Callable[[], None]]] = []
         self._lock = threading.Lock()
+        self._own_networks: dict[str, LabNetwork] = {}  # networks this scope made itself, by name
 
     # --- what a scenario reads ------------------------------------------------------------
     @property
@@ -99,7 +104,7 @@ class Lab:
         """
         chosen = self._session.backend_named(backend)
         swarm_scoped = chosen.name == "swarm" or network_scope == "swarm"
-        networks = self._session.swarm_networks() if swarm_scoped else self.networks
+        networks = self._session.swarm_networks() if swarm_scoped else {**self.networks, **self._own_networks}
         ctx = DeployContext(run_id=self._session.run_id, name=name or self.name(spec.role), image=self.image,
                             networks=networks, labels={RUN_LABEL: self._session.run_id})
         workload = chosen.deploy(spec, ctx)
@@ -108,9 +113,73 @@ class Lab:
         self.cleanup(f"remove {workload.ref}", lambda: chosen.remove(workload))
         return workload
 
+    def create_network(self, name: str) -> str:
+        """Create a network as anyone holding the engine socket can: an internal bridge called
+        ``name``, whose id and subnet the engine picks (from its pool inside the lab range). The
+        platform did not make it, so its network inventory does not list it. Returns ``name``, which
+        this scope's ``deploy`` accepts as a network role. Removed at cleanup.
+
+        Raises:
+            LabError: the engine refused to create it.
+        """
+        client = self._session.engine.client
+        try:
+            network = client.networks.create(name, driver="bridge", internal=True,
+                                             labels={RUN_LABEL: self._session.run_id})
+            network.reload()
+        except docker.errors.APIError as exc:
+            raise LabError(f"could not create network {name}: {exc}") from exc
+        self.cleanup(f"remove network {name}", lambda: _remove_network(network))
+        configs = (network.attrs.get("IPAM") or {}).get("Config") or []
+        subnet = next((c["Subnet"] for c in configs if c.get("Subnet")), None)
+        if subnet is None:
+            raise LabError(f"the engine gave network {name} no subnet")
+        with self._lock:
+            self._own_networks[name] = LabNetwork(role=name, name=network.name, id=network.id,
+                                                  subnet=ipaddress.ip_network(subnet))
+        return name
+
     def swarm_networks(self) -> dict[str, LabNetwork]:
         """This run's swarm-scoped (overlay, internal, attachable) networks by role; inits Swarm if needed."""
         return self._session.swarm_networks()
+
+    def platform_image(self, recipe: BuildRecipe, keep: bool = True) -> str:
+        """The platform's image pipeline builds ``recipe`` (BuildKit, no network) and signs it, the way
+        a platform team ships its own images. Cached by recipe across runs; ``keep=False`` (a recipe
+        made for this run only) removes the image and its signature at cleanup. Returns the reference.
+
+        Raises:
+            LabError: the build failed; the message carries its output.
+        """
+        pipeline = self._session.pipeline
+        built = pipeline.build_signed(recipe)
+        if not keep:
+            self.cleanup(f"discard image {built.reference}", lambda: pipeline.discard(built))
+        return built.reference
+
+    def build_image(self, recipe: BuildRecipe, tag: str | None = None) -> str:
+        """Build ``recipe`` on the engine's host, as anyone holding the engine socket can: BuildKit, no
+        network, any tag (``tag``, else the recipe's repository with a random tag), and no signature.
+        The image is removed at cleanup. Returns the reference.
+
+        Raises:
+            LabError: the build failed; the message carries its output.
+        """
+        pipeline = self._session.pipeline
+        built = pipeline.build_unsigned(recipe, tag)
+        self.cleanup(f"remove image {built.reference}", lambda: pipeline.remove(built.reference))
+        return built.reference
+
+    def image_id(self, reference: str) -> str:
+        """The id of the image ``reference`` names on the engine.
+
+        Raises:
+            LabError: no such image.
+        """
+        try:
+            return str(self._session.engine.client.api.inspect_image(reference)["Id"])
+        except docker.errors.ImageNotFound as exc:
+            raise LabError(f"no image {reference!r} on the engine") from exc
 
     def exec(self, workload: Workload, *command: str, detach: bool = False, user: str | None = None,
              privileged: bool = False, check: bool = True, timeout: float = 120) -> ExecResult:
@@ -208,6 +277,11 @@ class Lab:
         return failures
 
 
+def _remove_network(network: Any) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        network.remove()
+
+
 class LabSession:
     """One run's lab: engine lease, networks, sinkhole, guard rules, teardown."""
 
@@ -221,6 +295,7 @@ class LabSession:
         self.engine: Engine
         self.backend: DockerBackend
         self.image = ""
+        self.pipeline: ImagePipeline
         self.networks: dict[str, LabNetwork] = {}
         self.sinkhole: Workload | None = None
         self.sinkhole_endpoint = Endpoint(address="", ports=SINKHOLE_PORTS)
@@ -247,8 +322,13 @@ class LabSession:
             reap(self.engine.client, self.paths, keep={self.run_id})
             self.backend = self._make_backend()
             self.image = ensure_base_image(self.engine)
-            publish_approved_base_image(self.engine, self.image)
+            # The platform's pipeline imported the base image: it signs it like everything it builds,
+            # and publishes its public key for the detectors.
+            self.pipeline = ImagePipeline(self.engine, self.image)
+            self.pipeline.sign(self.engine.client.api.inspect_image(self.image)["Id"], IMAGE_REPOSITORY)
+            self.pipeline.publish_trust()
             self.networks = create_lab_networks(self.engine.client, self.run_id, self.prefix)
+            platform_networks.publish(self.paths, self.networks.values())
             self._guarded = containment.install_guard(self.run_id)
             self._start_sinkhole()
             if self.backend_kind in KUBERNETES_BACKENDS:
@@ -286,6 +366,7 @@ class LabSession:
         with self._swarm_lock:
             if not self._swarm_networks:
                 self._swarm_networks = create_swarm_networks(backend.client, self.paths, self.run_id, self.prefix)
+                platform_networks.publish(self.paths, self._swarm_networks.values(), orchestrated=True)
             return self._swarm_networks
 
     def backend_named(self, name: str | None) -> DockerBackend | SwarmBackend:
@@ -360,6 +441,8 @@ class LabSession:
             problems.append(f"teardown could not reach the engine: {type(exc).__name__}: {exc}")
         finally:
             # Host-side objects need no engine: remove them whatever happened to it.
+            platform_networks.withdraw(self.paths, [n.id for n in [*self.networks.values(),
+                                                                   *self._swarm_networks.values()]])
             if self._guarded:
                 containment.remove_guard(self.run_id)
             reap_tracefs(lambda run: run == self.run_id)

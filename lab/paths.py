@@ -77,8 +77,20 @@ class LabPaths:
 
     @property
     def published_policy(self) -> Path:
-        """Policy the lab's build pipeline publishes (the approved base image id); detectors load it."""
+        """Policy the lab's platform publishes (the pipeline's signer, the networks it created);
+        detectors load it beside their own policy files."""
         return self.state / "policy"
+
+    # --- the platform's provenance ----------------------------------------------------------
+    @property
+    def platform_key(self) -> Path:
+        """The image pipeline's private signing key: root-only, never mounted into a container."""
+        return self.state / "platform" / "key" / "signing-key.pem"
+
+    @property
+    def signatures(self) -> Path:
+        """Detached signatures the pipeline made, one file per image id."""
+        return self.state / "platform" / "signatures"
 
     def ensure(self) -> None:
         for path in (self.state, self.runtime, self.leases, self.image_cache, self.runs, self.host_root):

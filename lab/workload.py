@@ -38,7 +38,7 @@ class Logging:
 @dataclass(frozen=True, slots=True)
 class WorkloadSpec:
     role: str  # a neutral, realistic name stem ("web", "batch", "agent"); the lab adds a random suffix
-    command: tuple[str, ...] = ("sleep", "infinity")
+    command: tuple[str, ...] = ("sleep", "infinity")  # () runs the image's own command
     image: str | None = None  # None: the lab base image
     env: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # workload labels a platform team would see

@@ -28,7 +28,7 @@ class DockerBackend:
         ]
         kwargs: dict[str, object] = {
             "image": spec.image or ctx.image,
-            "command": list(spec.command),
+            "command": list(spec.command) or None,  # none given: the image's own command
             "name": ctx.name,
             "hostname": ctx.name,
             "detach": True,

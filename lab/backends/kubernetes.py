@@ -89,10 +89,11 @@ def pod_manifest(spec: WorkloadSpec, ctx: DeployContext) -> dict[str, Any]:
         "name": _resource_name(spec.role) or "main",
         "image": spec.image or ctx.image,
         "imagePullPolicy": "IfNotPresent",  # images are loaded into the nodes; nothing is pulled
-        "command": list(spec.command),
         "env": [{"name": k, "value": v} for k, v in spec.env.items()],
         "volumeMounts": mounts,
     }
+    if spec.command:  # none given: the image's own command
+        container["command"] = list(spec.command)
     if security:
         container["securityContext"] = security
     if spec.workdir:

@@ -162,7 +162,7 @@ class SwarmBackend:
                 mem_limit=spec.resources.memory_bytes)
         return {
             "image": spec.image or ctx.image,
-            "command": list(spec.command),
+            "command": list(spec.command) or None,  # none given: the image's own command
             "name": ctx.name,
             "hostname": ctx.name,
             "env": [f"{k}={v}" for k, v in spec.env.items()],
@@ -194,7 +194,7 @@ class SwarmBackend:
         kwargs = self.service_kwargs(spec, ctx)
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         image = kwargs.pop("image")
-        command = kwargs.pop("command")
+        command = kwargs.pop("command", None)
         try:
             service = self.client.services.create(image, command, **kwargs)
         except docker.errors.APIError as exc:
