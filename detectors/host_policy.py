@@ -6,10 +6,11 @@ configuration-management agent writes the cron file it owns. The team declares e
 context it happens in and the paths it may touch. The engine then marks matching events
 ``policy.change.declared: true`` and the FIM and drop-and-execute rules leave them alone.
 
-The context matches on container labels, image and names (globs). Labels are what build pipelines
-and deployers stamp on what they make (``org.opencontainers.image.source``,
-``app.kubernetes.io/managed-by``). A declaration is only as strong as that stamp: anyone who can
-stamp the same label is trusted alike, which is why each declaration also limits the paths.
+The context is provenance (``detectors.sanction``): the image the platform's pipeline signed, run
+as built, or the platform networks the container is on. Never a label: anyone can stamp
+``app.kubernetes.io/managed-by: confd`` on a container and write a cron entry. Each declaration
+also limits the paths. What it still trusts: a process someone ``docker exec``s into a container of
+the declared image inherits the declaration (a file event does not say which process wrote).
 """
 
 from __future__ import annotations
@@ -19,48 +20,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event
+from detectors.platform import UNBOUND, Platform
 from detectors.policies import GlobTest, PolicyError, _expect, _known, _strings, glob_test, register_policy_kind
+from detectors.sanction import Provenanced
 
 ACTIVITIES = ("file_change", "exec")
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeContext:
-    labels: tuple[tuple[str, str], ...] = ()  # label key -> glob on its value
-    images: tuple[str, ...] = ()
-    names: tuple[str, ...] = ()
-    # Compiled once: ((label field, its glob test), ...), the images test, the names test.
-    _tests: tuple[Any, GlobTest, GlobTest] = field(init=False, repr=False, compare=False)
-
-    FIELDS: ClassVar[tuple[str, ...]] = ("labels", "images", "names")
-
-    def __post_init__(self) -> None:
-        labels = tuple((f"container.labels.{key}", glob_test([glob])) for key, glob in self.labels)
-        object.__setattr__(self, "_tests", (labels, glob_test(self.images), glob_test(self.names)))
-
-    @classmethod
-    def load(cls, data: Any, path: Path, where: str) -> ChangeContext:
-        _expect(data, dict, path, where.rstrip("."))
-        _known(data, cls.FIELDS, path, where)
-        if not data:
-            raise PolicyError(path, where.rstrip("."), "an empty match would declare everything")
-        labels = _expect(data.get("labels", {}), dict, path, f"{where}labels")
-        for key, value in labels.items():
-            _expect(value, str, path, f"{where}labels.{key}")
-        return cls(labels=tuple(sorted(labels.items())),
-                   images=_strings(data.get("images", []), path, f"{where}images"),
-                   names=_strings(data.get("names", []), path, f"{where}names"))
-
-    def matches(self, event: Event) -> bool:
-        labels, images, names = self._tests
-        for name, test in labels:
-            value = event.get(name)
-            if value is None or not test(str(value)):
-                return False
-        image = event.get("container.image.name") or ""
-        if self.images and not images(image):
-            return False
-        return not self.names or bool(names(event.get("container.name") or ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +32,7 @@ class Declaration:
     name: str
     description: str
     owner: str
-    match: ChangeContext
+    match: Provenanced
     paths: tuple[str, ...]  # globs on the path inside the container
     activities: tuple[str, ...]  # "file_change", "exec"
     _paths: GlobTest = field(init=False, repr=False, compare=False)  # the paths, compiled once
@@ -96,7 +60,7 @@ class Declaration:
         return cls(name=_expect(data["name"], str, path, f"{where}name"),
                    description=_expect(data["description"], str, path, f"{where}description"),
                    owner=_expect(data["owner"], str, path, f"{where}owner"),
-                   match=ChangeContext.load(data["match"], path, f"{where}match."),
+                   match=Provenanced.load(data["match"], path, f"{where}match."),
                    paths=paths, activities=activities)
 
 
@@ -113,7 +77,12 @@ def _subject(event: Event) -> tuple[str, str] | None:
 @dataclass(slots=True)
 class DeclaredChangesPolicy:
     kind: ClassVar[str] = "declared_changes"
+    sanction_lists: ClassVar[tuple[str, ...]] = ("declared",)
     declared: list[Declaration] = field(default_factory=list)
+    platform: Platform = UNBOUND
+
+    def bind(self, policy: Any) -> None:
+        self.platform = Platform(policy)
 
     def load(self, body: dict[str, Any], path: Path) -> None:
         _known(body, ("kind", "declared"), path, "")
@@ -128,8 +97,8 @@ class DeclaredChangesPolicy:
         activity, target = subject
         hit = None
         for declaration in self.declared:
-            if activity in declaration.activities and declaration.match.matches(event) \
-                    and declaration._paths(target):
+            if activity in declaration.activities and declaration._paths(target) \
+                    and declaration.match.matches(event, self.platform):
                 hit = declaration
                 break
         event["policy.change.declared"] = hit is not None

@@ -87,6 +87,7 @@ SECTIONS = {
 @dataclass(slots=True)
 class KubernetesPolicy:
     kind: ClassVar[str] = "kubernetes"
+    sanction_lists: ClassVar[tuple[str, ...]] = tuple(SECTIONS)  # every list it has makes something benign
     applies_to: ClassVar[frozenset[str]] = frozenset({"kubernetes.audit"})  # enrich tests it first
     sanctions: dict[str, list[K8sSanction]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
 

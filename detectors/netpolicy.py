@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event
+from detectors.platform import UNBOUND, Platform
 from detectors.policies import GlobTest, PolicyError, _expect, _known, _strings, glob_test, register_policy_kind
+from detectors.sanction import Provenanced
 from detectors.sensors.netinventory import name_stem
 
 IDENTITY_LABELS = ("app.kubernetes.io/name", "app", "com.docker.compose.service", "com.docker.swarm.service.name")
@@ -42,8 +44,8 @@ def labels_of(event: Event, prefix: str = "container") -> dict[str, str]:
 _IDENTITY_KEYS: dict[str, tuple[tuple[str, str], ...]] = {}  # prefix -> (label, its event field)
 
 
-def service_identity(event: Event, prefix: str = "container") -> str:
-    """What makes two containers "the same service" across deployments, for baselines."""
+def claimed_identity(event: Event, prefix: str = "container") -> str:
+    """What a container says it is: its workload label (``app=report-sync``), else image plus name stem."""
     keys = _IDENTITY_KEYS.get(prefix)
     if keys is None:
         keys = _IDENTITY_KEYS[prefix] = tuple((key, f"{prefix}.labels.{key}") for key in IDENTITY_LABELS)
@@ -56,6 +58,33 @@ def service_identity(event: Event, prefix: str = "container") -> str:
     image = event.get(f"{prefix}.image.name") or ""
     stem = name_stem(event.get(f"{prefix}.name") or "")
     return f"image={image},name={stem}" if image or stem else ""
+
+
+def signed_identity(event: Event, prefix: str = "container", platform: Platform = UNBOUND) -> str | None:
+    """``image=<identity>`` when a trusted signer signed the container's image and the container runs
+    the command it was built with, else None. The signed base image started with a command of
+    someone's choosing is not a service the platform built: it is whatever that command is."""
+    command = event.get(f"{prefix}.command")
+    if not isinstance(command, list):
+        return None
+    for signed in platform.provenance(event.get(f"{prefix}.image.id")):
+        if signed.command is not None and tuple(command) == signed.command:
+            return f"image={signed.identity}"
+    return None
+
+
+def service_identity(event: Event, prefix: str = "container", platform: Platform = UNBOUND) -> str:
+    """What makes two containers "the same service" across deployments, for baselines.
+
+    A container that runs an image a trusted signer signed, as it was built, is that image's signed
+    identity (``image=platform/report-sync``), which nobody can borrow. Any other container is only
+    what it claims (``claimed:app=report-sync``): it keeps its own learned baseline across
+    redeployments, but a reviewed baseline names a signed identity, which it can never have."""
+    signed = signed_identity(event, prefix, platform)
+    if signed is not None:
+        return signed
+    claimed = claimed_identity(event, prefix)
+    return f"claimed:{claimed}" if claimed else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,17 +150,20 @@ def _entry_head(data: Any, path: Path, where: str, extra: tuple[str, ...]) -> tu
 
 @dataclass(frozen=True, slots=True)
 class SanctionedEgress:
+    """A way out the network team sanctions: a signed image run as built, on the platform's
+    networks, to these ports, within this volume. A proxy is one (``proxy``): workloads hand it
+    their traffic, and its own connections out are the sanctioned path."""
+
     name: str
     description: str
     owner: str
-    match: WorkloadMatch
-    ports: tuple[int, ...] = ()  # empty: any port
+    match: Provenanced
+    ports: tuple[int, ...]  # destination ports it may use out
     volume_budget_bytes: int | None = None
+    proxy: bool = False
 
-    def covers(self, event: Event) -> bool:
-        if not self.match.matches(event):
-            return False
-        return not self.ports or event.get("destination.port") in self.ports
+    def covers(self, event: Event, platform: Platform) -> bool:
+        return event.get("destination.port") in self.ports and self.match.matches(event, platform)
 
 
 def _cidrs(value: Any, path: Path, name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -150,40 +182,63 @@ def _positive_int(value: Any, path: Path, name: str) -> int:
     return value
 
 
+def _sanctioned_egress(entry: Any, path: Path, where: str, proxy: bool) -> SanctionedEgress:
+    _expect(entry, dict, path, where.rstrip("."))
+    fields = ("name", "description", "owner", "match", "ports", "volume_budget_bytes")
+    _known(entry, fields, path, where)
+    for required in ("name", "description", "owner", "match", "ports"):
+        if required not in entry:
+            raise PolicyError(path, f"{where}{required}", "missing")
+    ports = _expect(entry["ports"], list, path, f"{where}ports")
+    if not ports:
+        raise PolicyError(path, f"{where}ports", "name the ports it may use: an empty list would allow none")
+    for j, port in enumerate(ports):
+        _positive_int(port, path, f"{where}ports[{j}]")
+    budget = entry.get("volume_budget_bytes")
+    if budget is not None:
+        budget = _positive_int(budget, path, f"{where}volume_budget_bytes")
+    return SanctionedEgress(name=_expect(entry["name"], str, path, f"{where}name"),
+                            description=_expect(entry["description"], str, path, f"{where}description"),
+                            owner=_expect(entry["owner"], str, path, f"{where}owner"),
+                            match=Provenanced.load(entry["match"], path, f"{where}match."),
+                            ports=tuple(ports), volume_budget_bytes=budget, proxy=proxy)
+
+
 @register_policy_kind
 @dataclass(slots=True)
 class EgressPolicy:
     kind: ClassVar[str] = "egress"
+    sanction_lists: ClassVar[tuple[str, ...]] = ("sanctioned_proxies", "sanctioned_egress")
     internal_networks: tuple[Any, ...] = ()
     internal_domains: tuple[str, ...] = ()
-    proxies: list[tuple[str, WorkloadMatch]] = field(default_factory=list)
-    sanctioned: list[SanctionedEgress] = field(default_factory=list)
+    sanctioned: list[SanctionedEgress] = field(default_factory=list)  # proxies first, then the rest
     volume_window_s: float = 10.0
     volume_budget_bytes: int = 2 * 1024 * 1024
+    platform: Platform = UNBOUND
     # Answers of zone() per address and the compiled internal_domains, each for the value of the
     # setting it was computed from (load() extends them; anyone may assign them).
     _zones: tuple[Any, Any] = field(default=(None, None), init=False, repr=False, compare=False)
     _domains: tuple[Any, GlobTest] = field(default=(None, None), init=False, repr=False, compare=False)
+
+    def bind(self, policy: Any) -> None:
+        self.platform = Platform(policy)
+
+    @property
+    def proxies(self) -> list[SanctionedEgress]:
+        return [s for s in self.sanctioned if s.proxy]
 
     def load(self, body: dict[str, Any], path: Path) -> None:
         _known(body, ("kind", "internal_networks", "internal_domains", "sanctioned_proxies", "sanctioned_egress",
                       "volume"), path, "")
         self.internal_networks += _cidrs(body.get("internal_networks", []), path, "internal_networks")
         self.internal_domains += _strings(body.get("internal_domains", []), path, "internal_domains")
-        for i, entry in enumerate(_expect(body.get("sanctioned_proxies", []), list, path, "sanctioned_proxies")):
-            name, _, _, match = _entry_head(entry, path, f"sanctioned_proxies[{i}].", ())
-            self.proxies.append((name, match))
-        for i, entry in enumerate(_expect(body.get("sanctioned_egress", []), list, path, "sanctioned_egress")):
-            where = f"sanctioned_egress[{i}]."
-            name, description, owner, match = _entry_head(entry, path, where, ("ports", "volume_budget_bytes"))
-            ports = _expect(entry.get("ports", []), list, path, f"{where}ports")
-            for j, port in enumerate(ports):
-                _positive_int(port, path, f"{where}ports[{j}]")
-            budget = entry.get("volume_budget_bytes")
-            if budget is not None:
-                budget = _positive_int(budget, path, f"{where}volume_budget_bytes")
-            self.sanctioned.append(SanctionedEgress(name=name, description=description, owner=owner, match=match,
-                                                    ports=tuple(ports), volume_budget_bytes=budget))
+        proxies = [_sanctioned_egress(entry, path, f"sanctioned_proxies[{i}].", proxy=True)
+                   for i, entry in enumerate(_expect(body.get("sanctioned_proxies", []), list, path,
+                                                     "sanctioned_proxies"))]
+        others = [_sanctioned_egress(entry, path, f"sanctioned_egress[{i}].", proxy=False)
+                  for i, entry in enumerate(_expect(body.get("sanctioned_egress", []), list, path,
+                                                    "sanctioned_egress"))]
+        self.sanctioned = [*self.proxies, *proxies, *(s for s in self.sanctioned if not s.proxy), *others]
         volume = _expect(body.get("volume", {}), dict, path, "volume")
         _known(volume, ("window_s", "budget_bytes"), path, "volume.")
         if "window_s" in volume:
@@ -192,7 +247,18 @@ class EgressPolicy:
             self.volume_budget_bytes = _positive_int(volume["budget_bytes"], path, "volume.budget_bytes")
 
     # --- lookups the analytics share ----------------------------------------------------------
+    def zone_of(self, address: Any, network_id: Any = None) -> str:
+        """Where ``address`` is. An address on one of the engine's own networks (``network_id``, as the
+        sensors saw it) is inside, unless the platform made that network to stand for the outside
+        world (purpose ``internet``); any other address is judged by ``zone``."""
+        if network_id:
+            network = self.platform.network(network_id)
+            return "external" if network is not None and network.purpose == "internet" else "internal"
+        return self.zone(address)
+
     def zone(self, address: str) -> str:
+        """By address alone: loopback, the policy's ``internal_networks`` (ranges beyond the engine,
+        a corporate network), else external."""
         networks, known = self._zones
         if networks is not self.internal_networks:
             networks, known = self._zones = (self.internal_networks, {})
@@ -219,9 +285,9 @@ class EgressPolicy:
         return "external"
 
     def proxy_for(self, event: Event, prefix: str = "container") -> str | None:
-        for name, match in self.proxies:  # a loop, not next(genexpr): this runs twice per flow
-            if match.matches(event, prefix):
-                return name
+        for proxy in self.sanctioned:  # a loop, not next(genexpr): this runs twice per flow
+            if proxy.proxy and proxy.match.matches(event, self.platform, prefix):
+                return proxy.name
         return None
 
     def internal_name(self, name: str) -> bool:
@@ -236,36 +302,35 @@ class EgressPolicy:
         if "destination.ip" in event:
             self._enrich_flow(event)
         if event.get("nat.to.ip"):
-            event["policy.egress.nat_to_zone"] = self.zone(event["nat.to.ip"])
+            event["policy.egress.nat_to_zone"] = self.zone_of(event["nat.to.ip"], event.get("nat.to.network.id"))
         question = event.get("dns.question.name")
         if question:
             event["policy.egress.dns_internal_name"] = self.internal_name(question)
             answers = event.get("dns.resolved_ip") or []
             if answers:
-                zones = {self.zone(a) for a in answers}
+                network_ids = event.get("dns.resolved_network_ids") or []
+                zones = {self.zone_of(a, network_ids[i] if i < len(network_ids) else None)
+                         for i, a in enumerate(answers)}
                 event["policy.egress.dns_answer_zone"] = "external" if "external" in zones else sorted(zones)[0]
         host = event.get("http.request.host")
         if host:
             event["policy.egress.http_internal_name"] = self.internal_name(host)
 
     def _enrich_flow(self, event: Event) -> None:
-        zone = self.zone(str(event["destination.ip"]))
+        zone = self.zone_of(event["destination.ip"], event.get("destination.network.id"))
         event["policy.egress.destination_zone"] = zone
-        proxy = self.proxy_for(event)
-        event["policy.egress.source_proxy"] = proxy is not None
-        via = self.proxy_for(event, "destination.container")
-        event["policy.egress.via_proxy"] = via is not None
+        event["policy.egress.source_proxy"] = self.proxy_for(event) is not None
+        event["policy.egress.via_proxy"] = self.proxy_for(event, "destination.container") is not None
         budget = self.volume_budget_bytes
         sanction = None
         if zone != "external":
             sanction = "internal"
-        elif proxy is not None:
-            sanction = proxy
         else:
-            hit = next((s for s in self.sanctioned if s.covers(event)), None)
-            if hit is not None:
-                sanction = hit.name
-                budget = hit.volume_budget_bytes or budget
+            for entry in self.sanctioned:
+                if entry.covers(event, self.platform):
+                    sanction = entry.name
+                    budget = entry.volume_budget_bytes or budget
+                    break
         event["policy.egress.sanctioned"] = sanction is not None
         if sanction is not None:
             event["policy.egress.sanction"] = sanction
@@ -284,10 +349,17 @@ class Monitored:
 @dataclass(slots=True)
 class BaselinePolicy:
     kind: ClassVar[str] = "network-baseline"
+    # Its reviewed baseline files sanction peers (each file is one sanction); ``monitored`` only
+    # chooses who is held to a baseline.
+    sanction_lists: ClassVar[tuple[str, ...]] = ("stored_baselines",)
     requires_field: ClassVar[str] = "container.id"  # enrich tests it first (detectors.routing)
     learn_seconds: float = 10.0
     stored: list[Path] = field(default_factory=list)  # directories of reviewed baseline JSON files
     monitored: list[Monitored] = field(default_factory=list)
+    platform: Platform = UNBOUND
+
+    def bind(self, policy: Any) -> None:
+        self.platform = Platform(policy)
 
     def load(self, body: dict[str, Any], path: Path) -> None:
         _known(body, ("kind", "learn_seconds", "stored_baselines", "monitored"), path, "")
@@ -313,4 +385,9 @@ class BaselinePolicy:
         event["policy.baseline.monitored"] = hit is not None
         if hit is not None:
             event["policy.baseline.scope"] = hit.name
-            event["policy.baseline.service"] = service_identity(event)
+            event["policy.baseline.service"] = service_identity(event, platform=self.platform)
+            if event.get("destination.container.id"):
+                # A reviewed baseline's peers must not be reachable by a container that merely claims
+                # their labels: peers are named the same way as services.
+                event["policy.baseline.peer_service"] = service_identity(event, "destination.container",
+                                                                         self.platform)

@@ -4,8 +4,11 @@ Rules stay pure Sigma: instead of each rule knowing the policy, the engine enric
 with what the policy says about it (``policy.logging.sanctioned: true``), the way a SIEM enriches
 with lookup tables. A Sigma rule then filters on those fields, and stays portable.
 
-A policy file is YAML with a ``kind`` and that kind's body. Each kind is a small class here with
-``load`` (strict: unknown fields are errors naming the file and field) and ``enrich``.
+A policy file is YAML with a ``kind`` and that kind's body. Each kind is a small class (in its
+slice's module, registered with ``register_policy_kind``) with ``load`` (strict: unknown fields are
+errors naming the file and field) and ``enrich``. What a sanction may bind to is in
+``detectors.sanction``; what the platform publishes for it (signers, its networks) in
+``detectors.platform``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 
@@ -73,90 +76,7 @@ def glob_test(globs: Iterable[str]) -> GlobTest:
         return lambda value: any(test(value) for test in tests)
 
 
-@dataclass(frozen=True, slots=True)
-class ContextMatch:
-    """Where a sanction applies. Every key given must match; within a key, any glob may match."""
-
-    networks: tuple[str, ...] = ()  # container network names
-    images: tuple[str, ...] = ()  # image references as deployed
-    names: tuple[str, ...] = ()  # container names
-    _tests: tuple[GlobTest, GlobTest, GlobTest] = field(init=False, repr=False, compare=False)
-
-    FIELDS: ClassVar[tuple[str, ...]] = ("networks", "images", "names")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_tests", (glob_test(self.networks), glob_test(self.images), glob_test(self.names)))
-
-    @classmethod
-    def load(cls, data: Any, path: Path, where: str) -> ContextMatch:
-        _expect(data, dict, path, where.rstrip("."))
-        _known(data, cls.FIELDS, path, where)
-        if not data:
-            raise PolicyError(path, where.rstrip("."), "an empty match would sanction everything")
-        return cls(**{key: _strings(value, path, f"{where}{key}") for key, value in data.items()})
-
-    def matches(self, event: Event) -> bool:
-        networks, images, names = self._tests
-        # In the order the fields were always checked, each only when it has globs (the values are
-        # looked up all the same: a lookup cannot fail).
-        nets = event.get("container.network.names") or []
-        image = event.get("container.image.name") or ""
-        name = event.get("container.name") or ""
-        if self.networks and not any(networks(v) for v in nets):
-            return False
-        if self.images and not images(image):
-            return False
-        return not (self.names and not names(name))
-
-
-@dataclass(frozen=True, slots=True)
-class Sanction:
-    name: str
-    description: str
-    owner: str
-    match: ContextMatch
-
-    FIELDS: ClassVar[tuple[str, ...]] = ("name", "description", "owner", "match")
-
-    @classmethod
-    def load(cls, data: Any, path: Path, where: str) -> Sanction:
-        _expect(data, dict, path, where.rstrip("."))
-        _known(data, cls.FIELDS, path, where)
-        for required in cls.FIELDS:
-            if required not in data:
-                raise PolicyError(path, f"{where}{required}", "missing")
-        return cls(
-            name=_expect(data["name"], str, path, f"{where}name"),
-            description=_expect(data["description"], str, path, f"{where}description"),
-            owner=_expect(data["owner"], str, path, f"{where}owner"),
-            match=ContextMatch.load(data["match"], path, f"{where}match."),
-        )
-
-
-@dataclass(slots=True)
-class LoggingPolicy:
-    """Contexts where containers may run with minimal or no logging."""
-
-    kind: ClassVar[str] = "logging"
-    requires_field: ClassVar[str] = "container.logging.driver"  # enrich tests it first (detectors.routing)
-    sanctioned: list[Sanction] = field(default_factory=list)
-
-    def load(self, body: dict[str, Any], path: Path) -> None:
-        _known(body, ("kind", "sanctioned_minimal_logging"), path, "")
-        entries = _expect(body.get("sanctioned_minimal_logging", []), list, path, "sanctioned_minimal_logging")
-        for i, entry in enumerate(entries):
-            self.sanctioned.append(Sanction.load(entry, path, f"sanctioned_minimal_logging[{i}]."))
-
-    def enrich(self, event: Event) -> None:
-        if "container.logging.driver" not in event:
-            return
-        hit = next((s for s in self.sanctioned if s.match.matches(event)), None)
-        event["policy.logging.sanctioned"] = hit is not None
-        if hit is not None:
-            event["policy.logging.sanction"] = hit.name
-
-
-POLICY_KINDS: dict[str, type] = {LoggingPolicy.kind: LoggingPolicy}
+POLICY_KINDS: dict[str, type] = {}
 
 
 @dataclass(slots=True)
@@ -166,6 +86,14 @@ class Policy:
 
     def section(self, kind: str) -> Any:
         return self.sections.get(kind)
+
+    def bind(self) -> None:
+        """Give each section that asks (``bind(policy)``) the whole policy: sanctions consult the
+        platform's published trust and network inventory, which are sections of their own."""
+        for section in self.sections.values():
+            bind = getattr(section, "bind", None)
+            if bind is not None:
+                bind(self)
 
     def enrich(self, event: Event) -> Event:
         for section in self.sections.values():
@@ -200,6 +128,7 @@ def register_policy_kind(cls: type) -> type:
 
 def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
     """Load every ``*.yaml`` policy file. Raises PolicyError naming the file and field."""
+    kinds = policy_kinds()
     policy = Policy()
     named: dict[tuple[str, str, str], Path] = {}  # (kind, list, entry name) -> the file that has it
     for directory in dirs:
@@ -210,17 +139,24 @@ def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
                 raise PolicyError(path, "(document)", f"not valid YAML: {exc}") from exc
             body = _expect(body, dict, path, "(document)")
             kind = body.get("kind")
-            if kind not in POLICY_KINDS:
-                known = ", ".join(sorted(POLICY_KINDS))
+            if kind not in kinds:
+                known = ", ".join(sorted(kinds))
                 raise PolicyError(path, "kind", f"unknown policy kind {kind!r} (known: {known})")
             _refuse_duplicate_names(kind, body, path, named)
-            section = policy.sections.setdefault(kind, POLICY_KINDS[kind]())
+            section = policy.sections.setdefault(kind, kinds[kind]())
             section.load(body, path)
             policy.files.append(str(path))
+    policy.bind()
     return policy
 
-# Detection slices register their policy kinds on import; loading policy must know them all.
-import detectors.host_policy  # noqa: E402
-import detectors.k8s_policy  # noqa: E402
-import detectors.netpolicy  # noqa: E402
-import detectors.runtime_policy  # noqa: E402,F401
+
+def policy_kinds() -> dict[str, type]:
+    """Every registered policy kind. The shipped slices register theirs when their modules are
+    imported; they are imported here, on first use, because they import this module themselves."""
+    import detectors.host_policy  # noqa: F401
+    import detectors.k8s_policy  # noqa: F401
+    import detectors.netpolicy  # noqa: F401
+    import detectors.platform  # noqa: F401
+    import detectors.runtime_policy  # noqa: F401
+
+    return POLICY_KINDS

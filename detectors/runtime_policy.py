@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event
-from detectors.policies import ContextMatch, PolicyError, _expect, _known, _strings, register_policy_kind
+from detectors.platform import NETWORK_PURPOSES, UNBOUND, Platform
+from detectors.policies import PolicyError, _expect, _known, _strings, register_policy_kind
+from detectors.sanction import Provenanced, SignedImage
 
 
 def _entry_head(data: Any, path: Path, where: str, fields: tuple[str, ...], required: tuple[str, ...]) -> dict:
@@ -53,53 +55,55 @@ def repository_of(reference: str) -> str:
 
 # --- images --------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class ApprovedRepository:
+class TrustedBuild:
     name: str
     owner: str
     description: str
-    repositories: tuple[str, ...]
-    require_pinned_id: bool
+    image: SignedImage
 
 
+@dataclass(frozen=True, slots=True)
+class PipelineRepositories:
+    name: str
+    owner: str
+    description: str
+    repositories: tuple[str, ...]  # repository globs only the pipeline publishes under
+
+
+@register_policy_kind
 @dataclass(slots=True)
 class ImagesPolicy:
-    """Approved repositories, and the exact image ids a sanctioned pipeline published for them."""
+    """Approved images are the ones a trusted pipeline signed; a name alone approves nothing.
+
+    ``pipeline_repositories`` are names only the pipeline publishes under: an image that carries one
+    of them without the pipeline's signature is an impersonation (a re-tag, a local rebuild)."""
 
     kind: ClassVar[str] = "images"
+    sanction_lists: ClassVar[tuple[str, ...]] = ("trusted_builds",)  # entries that make something benign
     requires_field: ClassVar[str] = "container.image.id"  # enrich tests it first (detectors.routing)
-    repositories: list[ApprovedRepository] = field(default_factory=list)
-    pinned: dict[str, set[str]] = field(default_factory=dict)  # repository -> image ids
-    # Images the platform's own build pipeline made, known by the provenance label it stamps on them
-    # (the lab has no image signing; a label is the provenance a classic-builder pipeline leaves).
-    pipelines: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (name, label -> glob)
+    trusted: list[TrustedBuild] = field(default_factory=list)
+    repositories: list[PipelineRepositories] = field(default_factory=list)
+    platform: Platform = UNBOUND
+
+    def bind(self, policy: Any) -> None:
+        self.platform = Platform(policy)
 
     def load(self, body: dict[str, Any], path: Path) -> None:
-        _known(body, ("kind", "approved_repositories", "pinned", "pipeline_builds"), path, "")
-        for i, entry in enumerate(_expect(body.get("pipeline_builds", []), list, path, "pipeline_builds")):
-            where = f"pipeline_builds[{i}]."
-            data = _entry_head(entry, path, where, ("name", "owner", "description", "labels"),
-                               ("name", "owner", "description", "labels"))
-            labels = _expect(data["labels"], dict, path, f"{where}labels")
-            for key, value in labels.items():
-                _expect(value, str, path, f"{where}labels.{key}")
-            if not labels:
-                raise PolicyError(path, f"{where}labels", "empty labels would approve every image")
-            self.pipelines.append((data["name"], dict(labels)))
-        for i, entry in enumerate(_expect(body.get("approved_repositories", []), list, path, "approved_repositories")):
-            where = f"approved_repositories[{i}]."
-            allowed = ("name", "owner", "description", "repositories", "require_pinned_id")
-            data = _entry_head(entry, path, where, allowed, ("name", "owner", "description", "repositories"))
-            self.repositories.append(ApprovedRepository(
-                name=data["name"], owner=data["owner"], description=data["description"],
-                repositories=_strings(data["repositories"], path, f"{where}repositories"),
-                require_pinned_id=bool(_expect(data.get("require_pinned_id", True), bool, path,
-                                               f"{where}require_pinned_id"))))
-        for i, entry in enumerate(_expect(body.get("pinned", []), list, path, "pinned")):
-            where = f"pinned[{i}]."
-            data = _entry_head(entry, path, where, ("name", "owner", "description", "repository", "image_ids"),
-                               ("name", "owner", "description", "repository", "image_ids"))
-            repository = _expect(data["repository"], str, path, f"{where}repository")
-            self.pinned.setdefault(repository, set()).update(_strings(data["image_ids"], path, f"{where}image_ids"))
+        _known(body, ("kind", "trusted_builds", "pipeline_repositories"), path, "")
+        for i, entry in enumerate(_expect(body.get("trusted_builds", []), list, path, "trusted_builds")):
+            where = f"trusted_builds[{i}]."
+            data = _entry_head(entry, path, where, ("name", "owner", "description", "image"),
+                               ("name", "owner", "description", "image"))
+            self.trusted.append(TrustedBuild(data["name"], data["owner"], data["description"],
+                                             SignedImage.load(data["image"], path, f"{where}image.")))
+        for i, entry in enumerate(_expect(body.get("pipeline_repositories", []), list, path,
+                                          "pipeline_repositories")):
+            where = f"pipeline_repositories[{i}]."
+            data = _entry_head(entry, path, where, ("name", "owner", "description", "repositories"),
+                               ("name", "owner", "description", "repositories"))
+            self.repositories.append(PipelineRepositories(
+                data["name"], data["owner"], data["description"],
+                _strings(data["repositories"], path, f"{where}repositories")))
 
     def enrich(self, event: Event) -> None:
         image_id = event.get("container.image.id")
@@ -107,20 +111,18 @@ class ImagesPolicy:
         if not image_id or name is None:
             return
         repository = repository_of(str(name))
-        entry = next((r for r in self.repositories if any(fnmatch.fnmatchcase(repository, g) for g in r.repositories)),
-                     None)
+        protected = next((r for r in self.repositories
+                          if any(fnmatch.fnmatchcase(repository, g) for g in r.repositories)), None)
         event["policy.image.repository"] = repository
-        event["policy.image.repository_approved"] = entry is not None
-        # The exact content the pipeline published is approved under any name (a build step runs
-        # it by id); a name alone is approved only where the repository does not require pinning.
-        pinned = any(image_id in ids for ids in self.pinned.values())
-        pipeline = next((n for n, labels in self.pipelines
-                         if all(fnmatch.fnmatchcase(str(event.get(f"container.labels.{k}", "")), g)
-                                and f"container.labels.{k}" in event for k, g in labels.items())), None)
-        approved = pinned or pipeline is not None or (entry is not None and not entry.require_pinned_id)
-        event["policy.image.approved"] = approved
-        if approved:
-            event["policy.image.approval"] = pipeline or (entry.name if entry else "pinned-id")
+        event["policy.image.repository_protected"] = protected is not None
+        # Approval is of the image's content, under whatever name it runs (a signed image is
+        # approved even when run by id); which command it runs is for the behaviour sanctions.
+        signed = self.platform.provenance(image_id)
+        hit = next((t for t in self.trusted for p in signed
+                    if p.signer == t.image.signer and t.image._identities(p.identity)), None)
+        event["policy.image.approved"] = hit is not None
+        if hit is not None:
+            event["policy.image.approval"] = hit.name
 
 
 # --- privileged agents ------------------------------------------------------------------------------
@@ -172,17 +174,24 @@ class AgentSanction:
     name: str
     owner: str
     description: str
-    match: ContextMatch
+    match: Provenanced
     allow: PrivilegeAllowance
 
 
+@register_policy_kind
 @dataclass(slots=True)
 class PrivilegedAgentsPolicy:
-    """Infrastructure agents that may run with privileges, each bounded by what it may use."""
+    """Infrastructure agents that may run with privileges: a signed image run as built, and exactly
+    the privileges the sanction allows."""
 
     kind: ClassVar[str] = "privileged_agents"
+    sanction_lists: ClassVar[tuple[str, ...]] = ("sanctioned_privileged_agents",)
     requires_field: ClassVar[str] = "container.privileged"  # enrich tests it first (detectors.routing)
     sanctioned: list[AgentSanction] = field(default_factory=list)
+    platform: Platform = UNBOUND
+
+    def bind(self, policy: Any) -> None:
+        self.platform = Platform(policy)
 
     def load(self, body: dict[str, Any], path: Path) -> None:
         _known(body, ("kind", "sanctioned_privileged_agents"), path, "")
@@ -193,16 +202,59 @@ class PrivilegedAgentsPolicy:
                                ("name", "owner", "description", "match", "allow"))
             self.sanctioned.append(AgentSanction(
                 name=data["name"], owner=data["owner"], description=data["description"],
-                match=ContextMatch.load(data["match"], path, f"{where}match."),
+                match=Provenanced.load(data["match"], path, f"{where}match."),
                 allow=PrivilegeAllowance.load(data["allow"], path, f"{where}allow.")))
 
     def enrich(self, event: Event) -> None:
         if "container.privileged" not in event:
             return
-        hit = next((s for s in self.sanctioned if s.match.matches(event) and s.allow.covers(event)), None)
+        hit = next((s for s in self.sanctioned if s.allow.covers(event) and s.match.matches(event, self.platform)),
+                   None)
         event["policy.privilege.sanctioned"] = hit is not None
         if hit is not None:
             event["policy.privilege.sanction"] = hit.name
+
+
+# --- logging ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LoggingSanction:
+    name: str
+    owner: str
+    description: str
+    match: Provenanced
+
+
+@register_policy_kind
+@dataclass(slots=True)
+class LoggingPolicy:
+    """Where a container may run with minimal or no logging: bound to platform networks or signed images."""
+
+    kind: ClassVar[str] = "logging"
+    sanction_lists: ClassVar[tuple[str, ...]] = ("sanctioned_minimal_logging",)
+    requires_field: ClassVar[str] = "container.logging.driver"  # enrich tests it first (detectors.routing)
+    sanctioned: list[LoggingSanction] = field(default_factory=list)
+    platform: Platform = UNBOUND
+
+    def bind(self, policy: Any) -> None:
+        self.platform = Platform(policy)
+
+    def load(self, body: dict[str, Any], path: Path) -> None:
+        _known(body, ("kind", "sanctioned_minimal_logging"), path, "")
+        entries = _expect(body.get("sanctioned_minimal_logging", []), list, path, "sanctioned_minimal_logging")
+        for i, entry in enumerate(entries):
+            where = f"sanctioned_minimal_logging[{i}]."
+            data = _entry_head(entry, path, where, ("name", "owner", "description", "match"),
+                               ("name", "owner", "description", "match"))
+            self.sanctioned.append(LoggingSanction(data["name"], data["owner"], data["description"],
+                                                   Provenanced.load(data["match"], path, f"{where}match.")))
+
+    def enrich(self, event: Event) -> None:
+        if "container.logging.driver" not in event:
+            return
+        hit = next((s for s in self.sanctioned if s.match.matches(event, self.platform)), None)
+        event["policy.logging.sanctioned"] = hit is not None
+        if hit is not None:
+            event["policy.logging.sanction"] = hit.name
 
 
 # --- log retention ----------------------------------------------------------------------------------
@@ -283,6 +335,7 @@ class EngineConfigPolicy:
     """Engine settings the approved deployer may change; any other change is unapproved."""
 
     kind: ClassVar[str] = "engine_config"
+    sanction_lists: ClassVar[tuple[str, ...]] = ("approved_changes",)
     requires_field: ClassVar[str] = "engine.config.changed_keys"  # enrich tests it first (detectors.routing)
     approved: list[ApprovedEngineChange] = field(default_factory=list)
 
@@ -314,17 +367,22 @@ class DeclaredService:
     owner: str
     description: str
     services: tuple[str, ...]  # service name globs
-    images: tuple[str, ...]  # image reference globs the service may run
+    image: SignedImage  # the image a service may run: signed by the pipeline, as these identities
     logging_drivers: tuple[str, ...]
     host_mounts: tuple[str, ...]  # host path globs it may bind-mount (none when empty)
     capabilities: tuple[str, ...]
 
-    def violations(self, spec: Event) -> list[str]:
-        """What in a service spec (flattened ``container.*`` fields) this declaration does not allow."""
+    def violations(self, spec: Event, platform: Platform = UNBOUND) -> list[str]:
+        """What in a service spec (flattened ``container.*`` fields) this declaration does not allow.
+
+        A service name is the manager's to choose, so it only says which declaration to hold the
+        spec to; the image must be one the pipeline signed as a declared identity (a tag proves nothing)."""
         found = []
         image = str(spec.get("container.image.name") or "")
-        if not any(fnmatch.fnmatchcase(image.split("@", 1)[0], g) for g in self.images):
-            found.append(f"image {image}")
+        signed = [p for p in platform.provenance(spec.get("container.image.id"))
+                  if p.signer == self.image.signer and self.image._identities(p.identity)]
+        if not signed:
+            found.append(f"image {image} (not signed as {', '.join(self.image.identities)})")
         driver = str(spec.get("container.logging.driver") or "json-file")
         if driver not in self.logging_drivers:
             found.append(f"log driver {driver}")
@@ -348,26 +406,38 @@ class PlacementLabels:
 @dataclass(slots=True)
 class OrchestrationPolicy:
     kind: ClassVar[str] = "orchestration"
-    networks: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (entry name, globs)
+    # Declared services exempt a spec from drift; the orchestrated networks and placement labels
+    # protect (a sanction forged there would only raise more alerts).
+    sanction_lists: ClassVar[tuple[str, ...]] = ("declared_services",)
+    networks: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (entry name, purposes)
     services: list[DeclaredService] = field(default_factory=list)
     placement: list[PlacementLabels] = field(default_factory=list)
+    platform: Platform = UNBOUND
+
+    def bind(self, policy: Any) -> None:
+        self.platform = Platform(policy)
 
     def load(self, body: dict[str, Any], path: Path) -> None:
         _known(body, ("kind", "orchestrated_networks", "declared_services", "placement_labels"), path, "")
         for i, entry in enumerate(_expect(body.get("orchestrated_networks", []), list, path, "orchestrated_networks")):
             where = f"orchestrated_networks[{i}]."
-            data = _entry_head(entry, path, where, ("name", "owner", "description", "networks"),
-                               ("name", "owner", "description", "networks"))
-            self.networks.append((data["name"], _strings(data["networks"], path, f"{where}networks")))
+            data = _entry_head(entry, path, where, ("name", "owner", "description", "purposes"),
+                               ("name", "owner", "description", "purposes"))
+            purposes = _strings(data["purposes"], path, f"{where}purposes")
+            for j, purpose in enumerate(purposes):
+                if purpose not in NETWORK_PURPOSES:
+                    raise PolicyError(path, f"{where}purposes[{j}]", f"unknown network purpose {purpose!r} "
+                                      f"(known: {', '.join(NETWORK_PURPOSES)})")
+            self.networks.append((data["name"], purposes))
         for i, entry in enumerate(_expect(body.get("declared_services", []), list, path, "declared_services")):
             where = f"declared_services[{i}]."
-            fields_ = ("name", "owner", "description", "services", "images", "logging_drivers", "host_mounts",
+            fields_ = ("name", "owner", "description", "services", "image", "logging_drivers", "host_mounts",
                        "capabilities")
-            data = _entry_head(entry, path, where, fields_, ("name", "owner", "description", "services", "images"))
+            data = _entry_head(entry, path, where, fields_, ("name", "owner", "description", "services", "image"))
             self.services.append(DeclaredService(
                 name=data["name"], owner=data["owner"], description=data["description"],
                 services=_strings(data["services"], path, f"{where}services"),
-                images=_strings(data["images"], path, f"{where}images"),
+                image=SignedImage.load(data["image"], path, f"{where}image."),
                 logging_drivers=_strings(data.get("logging_drivers", ["json-file"]), path, f"{where}logging_drivers"),
                 host_mounts=_strings(data.get("host_mounts", []), path, f"{where}host_mounts"),
                 capabilities=_strings(data.get("capabilities", []), path, f"{where}capabilities")))
@@ -383,9 +453,12 @@ class OrchestrationPolicy:
         return next((s for s in self.services if any(fnmatch.fnmatchcase(name, g) for g in s.services)), None)
 
     def enrich(self, event: Event) -> None:
-        networks = event.get("container.network.names")
-        if networks and event.get("event.module") == "docker":
-            hit = next((name for name, globs in self.networks if _globs_match(globs, list(networks))), None)
+        network_ids = event.get("container.network.ids")
+        if isinstance(network_ids, list) and network_ids and event.get("event.module") == "docker":
+            # Owned by the orchestrator: an overlay the platform created for it, known by its id
+            # (anyone can name a network "*-overlay").
+            joined = [n for n in map(self.platform.network, network_ids) if n is not None and n.orchestrated]
+            hit = next((name for name, purposes in self.networks if any(n.purpose in purposes for n in joined)), None)
             event["policy.orchestration.network_owned"] = hit is not None
             if hit:
                 event["policy.orchestration.network_rule"] = hit
@@ -407,5 +480,5 @@ class OrchestrationPolicy:
             event["policy.orchestration.placement_change_declared"] = not undeclared
 
 
-for _kind in (ImagesPolicy, PrivilegedAgentsPolicy, LogRetentionPolicy, EngineConfigPolicy, OrchestrationPolicy):
+for _kind in (LogRetentionPolicy, EngineConfigPolicy, OrchestrationPolicy):
     register_policy_kind(_kind)

@@ -3,23 +3,31 @@
 Which services: those the ``network-baseline`` policy monitors (by workload labels; the batch tier
 in the shipped policy). Services nobody declared are not judged: no baseline, no claim.
 
-What "the same service" is: ``netpolicy.service_identity`` (the workload label ``app`` and friends,
-else image plus name stem), so a redeployed container with a new id keeps its baseline.
+What "the same service" is: ``netpolicy.service_identity``: the identity the platform's pipeline
+signed its image as (``image=platform/report-sync``), for a container that runs that image as it
+was built, so a redeployed container with a new id keeps its baseline and nobody else can borrow
+it. Any other container (no signature, or the signed base image started with a command of its own)
+is known only by what it claims (``claimed:app=report-sync``).
 
-The baseline of a service is the union of
+The baseline of a signed service is the union of
 - its stored baseline, a reviewed JSON file under the policy's ``stored_baselines`` directory
-  (``{"service": "app=report-sync", "peers": ["service:app=ledger-db/tcp/5432", ...], ...}``), and
+  (``{"service": "image=platform/report-sync", "peers": ["service:image=platform/ledger-db/tcp/5432"]}``),
 - what it did during its warm-up: the first ``learn_seconds`` after the service was first seen
   (its first container start or first flow, whichever came first).
+A claimed identity has neither: a stored baseline is a sanction, and a warm-up is trust, and both
+are only given to what the pipeline signed. Every peer of an unsigned container in the monitored
+scope is new.
 A peer is named by ``net_common.peer_key``: an internal container by its service identity and port,
 other internal addresses by network and port, anything outside as ``external/<transport>/<port>``.
 
 After the warm-up, a flow to a peer outside the baseline raises an alert (once per container).
 ``learned()`` returns what was learned, in the stored format, so a user can review it and commit it.
 
-Blind spots: whatever the service did during its warm-up is trusted (an implant active from the
-first second is learned as normal); new traffic to a peer of an already-known kind (the same
-external port) is not new; services outside the monitored scope are never judged.
+Blind spots: whatever a signed service did during its warm-up is trusted (an implant in the
+platform's own image, active from the first second, is learned as normal); new traffic to a peer of
+an already-known kind (the same external port) is not new; services outside the monitored scope
+(the scope is chosen by workload labels, so a batch job that does not carry ``tier: batch`` is not
+held to a baseline) are never judged by this analytic.
 """
 
 from __future__ import annotations
@@ -47,6 +55,11 @@ def load_stored(directories: list[Path]) -> dict[str, set[str]]:
                 raise ValueError(f"{path}: not a baseline file (need 'service' and 'peers'): {exc}") from exc
             if not isinstance(service, str) or not isinstance(peers, list):
                 raise ValueError(f"{path}: 'service' must be a string and 'peers' a list")
+            if not service.startswith("image="):
+                # A reviewed baseline sanctions peers: it binds to what the pipeline signed, never to
+                # a label any container can claim (see netpolicy.service_identity).
+                raise ValueError(f"{path}: 'service' must name a signed identity (image=<repository>), "
+                                 f"not {service!r}")
             stored.setdefault(service, set()).update(str(p) for p in peers)
     return stored
 
@@ -84,8 +97,9 @@ class NewPeerAnalytic:
         if not is_flow(event, "start"):
             return []
         peer = peer_key(event)
-        known = self.stored.get(service, set()) | self._learned.get(service, set())
-        if when - first <= self.learn_seconds:
+        signed = service.startswith("image=")
+        known = self.stored.get(service, set()) | self._learned.get(service, set()) if signed else set()
+        if signed and when - first <= self.learn_seconds:
             self._learned.setdefault(service, set()).add(peer)
             return []
         if peer in known:

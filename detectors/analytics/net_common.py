@@ -37,7 +37,8 @@ def peer_key(event: Event) -> str:
     zone = event.get("policy.egress.destination_zone", "unknown")
     if zone == "internal":
         if event.get("destination.container.id"):
-            return f"service:{service_identity(event, 'destination.container')}/{transport}/{port}"
+            peer = event.get("policy.baseline.peer_service") or service_identity(event, "destination.container")
+            return f"service:{peer}/{transport}/{port}"
         return f"internal:{event.get('destination.network.name') or event.get('destination.ip')}/{transport}/{port}"
     return f"{zone}/{transport}/{port}"
 

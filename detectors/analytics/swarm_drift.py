@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from detectors.alert import Alert
 from detectors.event import Event
+from detectors.platform import Platform
 from detectors.policies import Policy
 from detectors.sensors.swarm_state import changed_aspects
 
@@ -38,6 +39,7 @@ class ServiceSpecDrift:
 
     def __init__(self, policy: Policy) -> None:
         self.orchestration = policy.section("orchestration")
+        self.platform = Platform(policy)
         self._last: dict[str, dict[str, Any]] = {}  # service id -> flattened spec last seen
 
     def _spec(self, event: Event) -> dict[str, Any]:
@@ -65,7 +67,7 @@ class ServiceSpecDrift:
         if declared is None:
             reasons = [f"{a} changed on an undeclared service" for a in changed]
         else:
-            reasons = declared.violations(current)
+            reasons = declared.violations(current, self.platform)
         if not reasons:
             return []
         return [Alert(

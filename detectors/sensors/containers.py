@@ -33,6 +33,8 @@ class ContainerInfo:
     image_id: str
     labels: dict[str, str] = field(default_factory=dict)  # bookkeeping labels already stripped
     networks: tuple[str, ...] = ()
+    network_ids: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()  # entrypoint + cmd as configured
     pid: int = 0
     privileged: bool = False
     upper_dir: str = ""  # overlay2: the container's own changes against its image
@@ -47,7 +49,10 @@ class ContainerInfo:
             "container.id": self.id,
             "container.name": self.name,
             "container.image.name": self.image,
+            "container.image.id": self.image_id,
             "container.network.names": list(self.networks),
+            "container.network.ids": list(self.network_ids),
+            "container.command": list(self.command),
         }
         for key, value in self.labels.items():
             out[f"container.labels.{key}"] = value
@@ -79,6 +84,8 @@ def info_from_inspect(data: dict[str, Any]) -> ContainerInfo:
         image_id=data.get("Image", ""),
         labels={k: v for k, v in (config.get("Labels") or {}).items() if not is_bookkeeping_label(k)},
         networks=tuple(sorted(networks)),
+        network_ids=tuple(n.get("NetworkID", "") for _, n in sorted(networks.items()) if n.get("NetworkID")),
+        command=(*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])),
         pid=int((data.get("State") or {}).get("Pid") or 0),
         privileged=bool(host.get("Privileged")),
         upper_dir=graph.get("UpperDir") or "",

@@ -8,6 +8,7 @@ judge (no log driver, no privileges, no mounts).
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
 from typing import Any, ClassVar
@@ -17,9 +18,10 @@ import docker.errors
 
 from detectors.event import Event, new_event
 from detectors.sensors.base import Emit, is_bookkeeping_label
-from detectors.sensors.docker_inspect import container_fields
+from detectors.sensors.docker_inspect import SWARM_TASK_LABEL, container_fields
 
 INSPECTED_ACTIONS = {"create", "start"}
+TASK_VERIFY_S = 3.0  # how long the orchestrator may take to record a task's container id
 
 
 class DockerEventsSensor:
@@ -30,13 +32,17 @@ class DockerEventsSensor:
         self._stream: Any = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0}
+        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "task_claims": 0, "tasks_unverified": 0}
+        self._claims: queue.SimpleQueue[tuple[Event, Emit] | None] = queue.SimpleQueue()
+        self._verifier: threading.Thread | None = None
 
     @property
     def stats(self) -> dict[str, int]:
         return dict(self._stats)
 
     def start(self, emit: Emit) -> None:
+        self._verifier = threading.Thread(target=self._verify_claims, name=f"{self.name}-tasks", daemon=True)
+        self._verifier.start()
         ready = threading.Event()
         self._thread = threading.Thread(target=self._loop, args=(emit, ready), name=self.name, daemon=True)
         self._thread.start()
@@ -51,7 +57,9 @@ class DockerEventsSensor:
                 for raw in self._stream:
                     since = raw.get("time", since)
                     event = self.normalise(raw)
-                    if event is not None:
+                    if event is not None and event.get("orchestrator.task.claimed"):
+                        self._claims.put((event, emit))  # emitted once the orchestrator has answered
+                    elif event is not None:
                         emit(event)
                         self._stats["emitted"] += 1
             except Exception:  # the stream dies with the engine: retry until told to stop
@@ -102,7 +110,47 @@ class DockerEventsSensor:
             event.setdefault(f"docker.attributes.{key}", value)
         return event
 
+    def _verify_claims(self) -> None:
+        """A container that claims to be a Swarm task (by its labels, which anyone can set) is one
+        only if the orchestrator has that task running this very container."""
+        while True:
+            item = self._claims.get()
+            if item is None:
+                return
+            event, emit = item
+            self._stats["task_claims"] += 1
+            verified = self._task_runs(str(event.get(f"container.labels.{SWARM_TASK_LABEL}") or ""),
+                                       str(event.get("container.id") or ""))
+            event["orchestrator.task.verified"] = verified
+            if verified:
+                event["orchestrator.type"] = "swarm"
+            else:
+                self._stats["tasks_unverified"] += 1
+            emit(event)
+            self._stats["emitted"] += 1
+
+    def _task_runs(self, task_id: str, container_id: str) -> bool:
+        if not task_id or not container_id:
+            return False
+        deadline = time.monotonic() + TASK_VERIFY_S
+        while not self._stopping.is_set():
+            try:
+                tasks = self.client.api.tasks(filters={"id": task_id})
+            except Exception:  # not a manager, or the engine is gone: not verified
+                return False
+            found = next((t for t in tasks if t.get("ID") == task_id), None)
+            if found is None:
+                return False  # the orchestrator has no such task
+            status = ((found.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+            if status:
+                return bool(status == container_id)
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)  # the worker has not reported the task's container yet
+        return False
+
     def stop(self) -> None:
+        self._claims.put(None)
         self._stopping.set()
         if self._stream is not None:
             with contextlib.suppress(Exception):

@@ -7,6 +7,7 @@ from typing import Any
 from detectors.sensors.base import is_bookkeeping_label
 
 SWARM_SERVICE_LABEL = "com.docker.swarm.service.id"
+SWARM_TASK_LABEL = "com.docker.swarm.task.id"
 
 
 def container_fields(inspect: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +37,8 @@ def container_fields(inspect: dict[str, Any]) -> dict[str, Any]:
         "container.devices": [d.get("PathOnHost", "") for d in host.get("Devices") or []],
         "container.logging.driver": log_config.get("Type", ""),
         "container.network.names": sorted(networks),
+        "container.network.ids": [n.get("NetworkID", "") for _, n in sorted(networks.items()) if n.get("NetworkID")],
+        "container.command": command,
         "container.mounts.sources": [m.get("Source", "") for m in mounts],
         "container.mounts.destinations": [m.get("Destination", "") for m in mounts],
         "container.mounts.writable_sources": [m.get("Source", "") for m in mounts if m.get("RW")],
@@ -44,13 +47,16 @@ def container_fields(inspect: dict[str, Any]) -> dict[str, Any]:
         "container.log_path": inspect.get("LogPath", ""),
         "process.command_line": " ".join(command),
         "process.executable": command[0] if command else "",
-        "orchestrator.type": "swarm" if SWARM_SERVICE_LABEL in labels else "docker",
+        # A task's labels are the container's own to claim: the sensor asks the orchestrator whether
+        # the task exists and runs this very container before it says "swarm" (DockerEventsSensor).
+        "orchestrator.type": "docker",
     }
     for key, value in (log_config.get("Config") or {}).items():
         fields[f"container.logging.options.{key}"] = value
     for key, value in labels.items():
         fields[f"container.labels.{key}"] = value
     if SWARM_SERVICE_LABEL in labels:
+        fields["orchestrator.task.claimed"] = True
         fields["orchestrator.resource.id"] = labels[SWARM_SERVICE_LABEL]
         fields["orchestrator.resource.name"] = labels.get("com.docker.swarm.service.name", "")
     return fields

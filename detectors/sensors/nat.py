@@ -232,6 +232,9 @@ class NatSensor:
         event["container.cap_add"] = list(host.get("CapAdd") or [])
         event["container.privileged"] = bool(host.get("Privileged"))
         event.update(rule.fields())
+        network = self.inventory.network_at(rule.to_ip) if rule.to_ip else None
+        if network:
+            event["nat.to.network.id"], event["nat.to.network.name"] = network
         return event
 
     def stop(self) -> None:

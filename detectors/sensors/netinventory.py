@@ -18,7 +18,7 @@ import ipaddress
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.sensors.base import is_bookkeeping_label
@@ -37,6 +37,9 @@ class ContainerInfo:
     labels: dict[str, str] = field(default_factory=dict)
     networks: tuple[str, ...] = ()
     addresses: tuple[str, ...] = ()
+    image_id: str = ""
+    network_ids: tuple[str, ...] = ()
+    command: tuple[str, ...] | None = None  # entrypoint + cmd as configured (None: not known)
 
     def fields(self, prefix: str = "container") -> dict[str, Any]:
         """ECS-style fields for this container under ``prefix`` (``container`` or ``destination.container``)."""
@@ -44,8 +47,12 @@ class ContainerInfo:
             f"{prefix}.id": self.id,
             f"{prefix}.name": self.name,
             f"{prefix}.image.name": self.image,
+            f"{prefix}.image.id": self.image_id,
             f"{prefix}.network.names": list(self.networks),
+            f"{prefix}.network.ids": list(self.network_ids),
         }
+        if self.command is not None:
+            out[f"{prefix}.command"] = list(self.command)
         for key, value in self.labels.items():
             out[f"{prefix}.labels.{key}"] = value
         return out
@@ -76,7 +83,16 @@ def container_from_listing(item: dict[str, Any]) -> ContainerInfo:
     names = item.get("Names") or [""]
     addresses = tuple(n.get("IPAddress") for n in networks.values() if n.get("IPAddress"))
     return ContainerInfo(id=item.get("Id", ""), name=names[0].lstrip("/"), image=item.get("Image", ""),
-                         labels=labels, networks=tuple(sorted(networks)), addresses=addresses)
+                         labels=labels, networks=tuple(sorted(networks)), addresses=addresses,
+                         image_id=item.get("ImageID", ""),
+                         network_ids=tuple(n.get("NetworkID", "") for _, n in sorted(networks.items())
+                                           if n.get("NetworkID")))
+
+
+def configured_command(inspect: dict[str, Any]) -> tuple[str, ...]:
+    """Entrypoint + cmd as the container was configured (the listing only has a shell-quoted string)."""
+    config = inspect.get("Config") or {}
+    return (*(config.get("Entrypoint") or []), *(config.get("Cmd") or []))
 
 
 class Inventory:
@@ -89,7 +105,8 @@ class Inventory:
         self._by_ip: dict[str, ContainerInfo] = {}
         self._by_id: dict[str, ContainerInfo] = {}
         self._gone: dict[str, float] = {}  # container id -> when it was last seen
-        self._subnets: dict[str, tuple[ipaddress.IPv4Network, ...]] = {}
+        self._subnets: dict[str, tuple[str, tuple[ipaddress.IPv4Network, ...]]] = {}  # id -> (name, subnets)
+        self._commands: dict[str, tuple[str, ...]] = {}  # container id -> configured command
         self._bridges: list[BridgeInfo] = []
         self._lock = threading.Lock()
         self._refreshed = 0.0
@@ -107,12 +124,13 @@ class Inventory:
         except Exception:  # an engine hiccup must not kill a sensor; keep the old view
             self.errors += 1
             return
-        fresh = {info.id: info for info in map(container_from_listing, listing)}
+        fresh = {info.id: self._with_command(info) for info in map(container_from_listing, listing)}
         bridges, subnets = [], {}
         for net in networks:
             configs = (net.get("IPAM") or {}).get("Config") or []
             cidrs = tuple(c["Subnet"] for c in configs if c.get("Subnet") and ":" not in c["Subnet"])
-            subnets[net.get("Name", "")] = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+            subnets[net.get("Id", "")] = (net.get("Name", ""),
+                                          tuple(ipaddress.ip_network(c, strict=False) for c in cidrs))
             if net.get("Driver") == "bridge":
                 iface = (net.get("Options") or {}).get(BRIDGE_NAME_OPTION) or f"br-{net.get('Id', '')[:12]}"
                 bridges.append(BridgeInfo(interface=iface, network=net.get("Name", ""), subnets=cidrs))
@@ -126,6 +144,8 @@ class Inventory:
                     if cid not in fresh:
                         self._by_id.pop(cid, None)
             self._by_id.update(fresh)
+            for cid in set(self._commands) - set(self._by_id):
+                del self._commands[cid]
             by_ip: dict[str, ContainerInfo] = {}
             # Gone containers first, so a live container holding the same address wins.
             for info in sorted(self._by_id.values(), key=lambda i: i.id in fresh):
@@ -134,6 +154,18 @@ class Inventory:
             self._by_ip = by_ip
             self._bridges = bridges
             self._subnets = subnets
+
+    def _with_command(self, info: ContainerInfo) -> ContainerInfo:
+        """Sanctions compare a container's command with the one its image was signed with: one inspect
+        per container, the first time it is seen."""
+        command = self._commands.get(info.id)
+        if command is None:
+            try:
+                command = configured_command(self.client.api.inspect_container(info.id))
+            except Exception:  # gone already, or the engine hiccuped: the command stays unknown
+                return info
+            self._commands[info.id] = command
+        return replace(info, command=command)
 
     def _maybe_refresh(self) -> None:
         if time.monotonic() - self._refreshed > self.refresh_s:
@@ -168,14 +200,38 @@ class Inventory:
             return table.get(key)
 
     def network_of(self, address: str) -> str | None:
-        """The engine network whose subnet holds ``address`` (None: not an engine network)."""
+        """The name of the engine network whose subnet holds ``address`` (None: not an engine network)."""
+        found = self.network_at(address)
+        return found[1] if found else None
+
+    def network_at(self, address: str) -> tuple[str, str] | None:
+        """(id, name) of the engine network whose subnet holds ``address``; None when no engine
+        network does. A network made after the last refresh is looked for once more (rate-limited)."""
+        found = self._network_at(address)
+        if found is None and self._network_miss(address):
+            self.refresh(force=True)
+            found = self._network_at(address)
+        return found
+
+    def _network_at(self, address: str) -> tuple[str, str] | None:
         with contextlib.suppress(ValueError):
             ip = ipaddress.ip_address(address)
             with self._lock:
-                for name, nets in self._subnets.items():
+                for network_id, (name, nets) in self._subnets.items():
                     if any(ip in n for n in nets):
-                        return name
+                        return network_id, name
         return None
+
+    def _network_miss(self, address: str) -> bool:
+        now = time.monotonic()
+        key = f"net:{address}"
+        with self._lock:
+            if now - self._missed.get(key, 0.0) < self.miss_refresh_s * 4:
+                return False
+            self._missed[key] = now
+            if len(self._missed) > 4096:
+                self._missed.clear()
+        return True
 
     def bridges(self, pattern: str = DEFAULT_BRIDGE_PATTERN) -> list[BridgeInfo]:
         self._maybe_refresh()

@@ -215,9 +215,13 @@ class PacketSensor:
         if peer is not None:
             fields.update(peer.fields("destination.container"))
         for side in ("source", "destination"):
-            network = self.inventory.network_of(record[f"{side}.ip"])
+            network = self.inventory.network_at(record[f"{side}.ip"])
             if network:
-                fields[f"{side}.network.name"] = network
+                fields[f"{side}.network.id"], fields[f"{side}.network.name"] = network
+        answers = record.get("dns.resolved_ip")
+        if isinstance(answers, list) and answers:
+            # Where each answer lives, as the engine sees it (an engine network, or none), for the zone.
+            fields["dns.resolved_network_ids"] = [(self.inventory.network_at(a) or ("",))[0] for a in answers]
         return fields
 
     def stop(self) -> None:

@@ -170,6 +170,14 @@ class SwarmStateSensor:
                 self._emit(out)
                 self._stats["emitted"] += 1
 
+    def _image_id(self, reference: str) -> str | None:
+        if not reference:
+            return None
+        try:
+            return str(self.client.api.inspect_image(reference)["Id"])
+        except Exception:  # not on this engine (a registry image not pulled yet): unknown, not guessed
+            return None
+
     def _network_names(self) -> dict[str, str]:
         return {n["Id"]: n["Name"] for n in self.client.api.networks()}
 
@@ -177,7 +185,13 @@ class SwarmStateSensor:
         action = str(event["event.action"])
         if event.get("event.type") == "service":
             inspect = self.client.api.inspect_service(event["orchestrator.resource.id"])
-            return service_event(action, inspect, self._network_names())
+            out = service_event(action, inspect, self._network_names())
+            # What the spec's image reference resolves to on this engine: the id is what provenance
+            # is about (a tag can point anywhere).
+            image_id = self._image_id(str(out.get("container.image.name") or ""))
+            if image_id:
+                out["container.image.id"] = image_id
+            return out
         node_id = str(event.get("host.id", ""))
         inspect = self.client.api.inspect_node(node_id)
         previous = self._nodes.get(node_id)

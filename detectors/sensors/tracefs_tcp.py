@@ -265,6 +265,9 @@ class TcpStateSensor:
         peer = self.inventory.by_ip(change.daddr) if self.inventory is not None else None
         if peer is not None:
             fields.update(peer.fields("destination.container"))
+        network = self.inventory.network_at(change.daddr) if self.inventory is not None else None
+        if network:
+            fields["destination.network.id"], fields["destination.network.name"] = network
         return fields
 
     def _container_by_ip(self, address: str) -> dict[str, Any]:

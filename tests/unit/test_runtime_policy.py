@@ -13,6 +13,7 @@ from detectors.policies import DEFAULT_POLICY_DIR, PolicyError, load_policy
 from detectors.runtime_policy import repository_of, retained_bytes
 from detectors.sensors.engine_config import config_event
 from detectors.sensors.swarm_state import changed_aspects, node_event, service_event
+from tests.unit.platform_kit import PlatformKit
 
 POLICY = load_policy([DEFAULT_POLICY_DIR])
 
@@ -37,45 +38,91 @@ def test_retained_bytes(driver: str, options: dict[str, str], kept: int | None) 
 
 
 def _container(**fields: object) -> dict:
+    """A hand-made container start event: the fields the docker-events sensor fills."""
     event = new_event("docker", "docker.events", "start")
     event.update({"event.type": "container", "container.id": "c1", "container.name": "tools-1",
                   "container.privileged": False, "container.cap_add": [], "container.mounts.sources": [],
                   "container.mounts.writable_sources": [], "container.pid_mode": "", "container.network_mode": "",
                   "container.network.names": ["stw-1-lan"], "container.image.name": "stowaway/base:x",
-                  "container.image.id": "sha256:pinned", "container.logging.driver": "json-file"})
+                  "container.image.id": SIGNED_BASE, "container.logging.driver": "json-file",
+                  "container.command": ["sleep", "infinity"]})
     event.update({k.replace("__", "."): v for k, v in fields.items()})
     return event
 
 
-def test_image_approval_by_pinned_id_and_impersonation(tmp_path: Path) -> None:
-    (tmp_path / "pub.yaml").write_text("kind: images\npinned:\n  - {name: p, owner: o, description: d, "
-                                       "repository: stowaway/base, image_ids: ['sha256:pinned']}\n")
-    policy = load_policy([DEFAULT_POLICY_DIR, tmp_path])
-    approved = policy.enrich(_container())
+SIGNED_BASE = "sha256:" + "b" * 64
+AGENT = "sha256:" + "a" * 64
+AGENT_COMMAND = ["sh", "/usr/local/bin/node-agent"]
+
+
+@pytest.fixture
+def platform_policy(tmp_path: Path):
+    kit = PlatformKit(tmp_path)
+    kit.sign(SIGNED_BASE, "stowaway/base", ["/bin/sh"])
+    kit.sign(AGENT, "platform/node-agent", AGENT_COMMAND)
+    return kit.policy()
+
+
+def test_image_approval_by_signature_and_impersonation(platform_policy) -> None:
+    approved = platform_policy.enrich(_container())
     assert approved["policy.image.approved"] is True
-    retag = policy.enrich(_container(container__image__id="sha256:other"))
-    assert (retag["policy.image.repository_approved"], retag["policy.image.approved"]) == (True, False)
-    host_built = policy.enrich(_container(container__image__name="batch-tools:1", container__image__id="sha256:x"))
-    assert (host_built["policy.image.repository_approved"], host_built["policy.image.approved"]) == (False, False)
-    by_id = policy.enrich(_container(container__image__name="sha256:pinned"))
-    assert by_id["policy.image.approved"] is True  # a build step runs the published image by id
+    retag = platform_policy.enrich(_container(container__image__id="sha256:" + "c" * 64))
+    assert (retag["policy.image.repository_protected"], retag["policy.image.approved"]) == (True, False)
+    host_built = platform_policy.enrich(_container(container__image__name="batch-tools:1",
+                                                   container__image__id="sha256:" + "c" * 64))
+    assert (host_built["policy.image.repository_protected"], host_built["policy.image.approved"]) == (False, False)
+    labelled = platform_policy.enrich(_container(container__image__name="reports-tools:1",
+                                                 container__image__id="sha256:" + "c" * 64,
+                                                 **{"container__labels__org.opencontainers.image.source":
+                                                    "https://git.internal.example/platform/images/x"}))
+    assert labelled["policy.image.approved"] is False  # a label is not provenance
+    by_id = platform_policy.enrich(_container(container__image__name=SIGNED_BASE))
+    assert by_id["policy.image.approved"] is True  # the signed content under any name
 
 
-def test_privileged_agent_sanction_is_bounded() -> None:
+def test_privileged_agent_sanction_binds_to_the_signed_image_run_as_built(platform_policy) -> None:
     agent = dict(container__name="node-agent-1", container__privileged=True, container__pid_mode="host",
-                 container__mounts__sources=["/proc", "/sys"])
-    assert POLICY.enrich(_container(**agent))["policy.privilege.sanctioned"] is True
-    writable = POLICY.enrich(_container(**agent, container__mounts__writable_sources=["/proc"]))
+                 container__mounts__sources=["/proc", "/sys"], container__image__id=AGENT,
+                 container__image__name="platform/node-agent:1", container__command=AGENT_COMMAND)
+    assert platform_policy.enrich(_container(**agent))["policy.privilege.sanctioned"] is True
+    writable = platform_policy.enrich(_container(**agent, container__mounts__writable_sources=["/proc"]))
     assert writable["policy.privilege.sanctioned"] is False
-    other_name = POLICY.enrich(_container(**{**agent, "container__name": "tools-1"}))
-    assert other_name["policy.privilege.sanctioned"] is False
-    root_mount = POLICY.enrich(_container(**{**agent, "container__mounts__sources": ["/"]}))
+    root_mount = platform_policy.enrich(_container(**{**agent, "container__mounts__sources": ["/"]}))
     assert root_mount["policy.privilege.sanctioned"] is False
+    # The look-alike: the agent's name and reference, an image the pipeline did not sign.
+    unsigned = platform_policy.enrich(_container(**{**agent, "container__image__id": "sha256:" + "d" * 64}))
+    assert unsigned["policy.privilege.sanctioned"] is False
+    # The genuine image with a command of someone's choosing.
+    repurposed = platform_policy.enrich(_container(**{**agent, "container__command": ["nsenter", "-t", "1"]}))
+    assert repurposed["policy.privilege.sanctioned"] is False
+    unknown_command = _container(**agent)
+    del unknown_command["container.command"]
+    assert platform_policy.enrich(unknown_command)["policy.privilege.sanctioned"] is False
+
+
+def test_without_the_platforms_trust_nothing_is_sanctioned() -> None:
+    # The shipped policy alone (no published signer): fail closed.
+    agent = _container(container__name="node-agent-1", container__privileged=True, container__pid_mode="host",
+                       container__mounts__sources=["/proc", "/sys"], container__image__id=AGENT,
+                       container__command=AGENT_COMMAND)
+    assert POLICY.enrich(agent)["policy.privilege.sanctioned"] is False
+    assert POLICY.enrich(_container())["policy.image.approved"] is False
+
+
+def test_a_forged_signature_is_not_provenance(platform_policy, tmp_path: Path) -> None:
+    # Another key signs the same image id: it is not the platform's key.
+    other = PlatformKit(tmp_path / "other")
+    other.sign("sha256:" + "e" * 64, "platform/node-agent", AGENT_COMMAND)
+    store = tmp_path / "signatures"
+    (store / f"sha256-{'e' * 64}.json").write_text((other.store / f"sha256-{'e' * 64}.json").read_text())
+    forged = platform_policy.enrich(_container(container__image__id="sha256:" + "e" * 64, container__privileged=True,
+                                               container__command=AGENT_COMMAND))
+    assert forged["policy.image.approved"] is False
 
 
 def test_policy_errors_name_file_and_field(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("kind: privileged_agents\nsanctioned_privileged_agents:\n"
-                                       "  - {name: a, owner: o, description: d, match: {names: [x]},\n"
+                                       "  - {name: a, owner: o, description: d, match: {networks: [lan]},\n"
                                        "     allow: {root: true}}\n")
     with pytest.raises(PolicyError, match=r"bad.yaml: sanctioned_privileged_agents\[0\]\.allow\.root"):
         load_policy([tmp_path])
@@ -104,11 +151,14 @@ def test_node_label_declared_values() -> None:
     assert labelled({}, {"zone": "general"})["policy.orchestration.placement_change_declared"] is False
 
 
-def _service(action: str, spec: dict, previous: dict | None = None, sid: str = "s1") -> dict:
+def _service(policy, action: str, spec: dict, previous: dict | None = None, sid: str = "s1",
+             image_id: str = SIGNED_BASE) -> dict:
     inspect = {"ID": sid, "Version": {"Index": 2}, "Spec": spec}
     if previous:
         inspect["PreviousSpec"] = previous
-    return POLICY.enrich(service_event(action, inspect))
+    event = service_event(action, inspect)
+    event["container.image.id"] = image_id  # what the sensor resolves the spec's image to
+    return policy.enrich(event)
 
 
 def _spec(name: str = "web-1", image: str = "stowaway/base:a", log: str = "json-file", env: tuple = (),
@@ -117,15 +167,24 @@ def _spec(name: str = "web-1", image: str = "stowaway/base:a", log: str = "json-
                                            "LogDriver": {"Name": log}}, "Mode": {"Replicated": {"Replicas": 1}}}
 
 
-def test_service_drift_against_declared_state() -> None:
-    drift = ServiceSpecDrift(POLICY)
-    assert drift.observe(_service("create", _spec())) == []
+def test_service_drift_against_declared_state(platform_policy) -> None:
+    drift = ServiceSpecDrift(platform_policy)
+    assert drift.observe(_service(platform_policy, "create", _spec())) == []
     rollout = _spec(image="stowaway/base:b", env=("APP_VERSION=1.1",))
-    assert drift.observe(_service("update", rollout, _spec())) == []
+    assert drift.observe(_service(platform_policy, "update", rollout, _spec())) == []
     bad = _spec(image="web-sync:1", log="none", mounts=({"Type": "bind", "Source": "/srv", "Target": "/data"},))
-    alerts = drift.observe(_service("update", bad, rollout))
+    alerts = drift.observe(_service(platform_policy, "update", bad, rollout, image_id="sha256:" + "9" * 64))
     assert [a.object for a in alerts] == ["service:s1"]
     assert set(alerts[0].context["changed"]) == {"image", "logging", "mounts"}
+
+
+def test_a_rollout_tagged_like_the_base_image_is_not_declared(platform_policy) -> None:
+    # The old declaration accepted any stowaway/base:* tag; a host build can carry one.
+    drift = ServiceSpecDrift(platform_policy)
+    drift.observe(_service(platform_policy, "create", _spec()))
+    lookalike = _spec(image="stowaway/base:1.1", env=("APP_VERSION=1.1",))
+    alerts = drift.observe(_service(platform_policy, "update", lookalike, _spec(), image_id="sha256:" + "9" * 64))
+    assert alerts and "not signed" in " ".join(alerts[0].context["violations"])
 
 
 def test_changed_aspects_sees_log_options() -> None:
