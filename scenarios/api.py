@@ -10,6 +10,7 @@ lab tracks (a file it edited, a setting it flipped).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -39,6 +40,7 @@ class Expectation:
     silent: tuple[str, ...] = ()
     within_s: float = 20.0
     window_s: float = 8.0
+    may_fire: Mapping[str, str] = field(default_factory=dict)  # rule id -> why it may also fire (adversary)
 
 
 class Scenario:

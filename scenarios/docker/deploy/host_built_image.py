@@ -26,7 +26,7 @@ class HostBuiltImage(Scenario):
     twin = "docker.deploy.approved-image"
     tags = ("deploy", "build", "defense-evasion")
     description = (
-        "Runs `docker build` on the lab engine's host (classic builder, offline, FROM the lab base "
+        "Runs `docker build` on the lab engine's host (BuildKit, offline, FROM the lab base "
         "image) to make an image with a collector script baked in, then runs a container from it on "
         "the LAN and the lab internet. The collector sends host details to the sinkhole's port 4444 "
         "every three seconds. The scenario checks the image id differs from the base image's and "
@@ -36,7 +36,7 @@ class HostBuiltImage(Scenario):
     def detonate(self, lab: Lab) -> None:
         tag = f"batch-tools:{secrets.token_hex(3)}"
         image_id = build_on_host(lab, tag, DOCKERFILE.format(base=lab.image))
-        if image_id == lab.engine.client.images.get(lab.image).id:
+        if image_id == lab.image_id(lab.image):
             raise LabError("the host build produced the base image itself")
         lab.action("run a container from an image built on the host")
         worker = lab.deploy(WorkloadSpec(role="batch", image=tag, networks=("lan", "inet"),

@@ -36,7 +36,7 @@ class RetaggedImage(Scenario):
         repository = lab.image.rsplit(":", 1)[0]
         tag = f"{repository}:stable-{secrets.token_hex(3)}"
         image_id = build_on_host(lab, tag, DOCKERFILE.format(base=lab.image))
-        if image_id == lab.engine.client.images.get(lab.image).id:
+        if image_id == lab.image_id(lab.image):
             raise LabError("the re-tagged image has the approved id: nothing was changed")
         lab.action("run a container from a re-tagged image under the approved name")
         web = lab.deploy(WorkloadSpec(role="web", image=tag, command=("/usr/local/bin/web",)))

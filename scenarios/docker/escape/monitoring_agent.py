@@ -1,15 +1,10 @@
-"""The sanctioned node monitoring agent: privileged, host PID, read-only /proc and /sys."""
+"""The sanctioned node monitoring agent: the platform's signed image, privileged, host PID, read-only /proc and /sys."""
 
 from __future__ import annotations
 
 from lab import Lab, LabError, Mount, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
-
-AGENT = (
-    "while true; do "
-    "echo \"load $(cut -d' ' -f1-3 /host/proc/loadavg) procs $(ls /host/proc | grep -c '^[0-9]') "
-    "mem $(grep MemAvailable /host/proc/meminfo | tr -s ' ' | cut -d' ' -f2)\"; sleep 2; done"
-)
+from scenarios.docker._platform import NODE_AGENT
 
 
 class MonitoringAgent(Scenario):
@@ -25,15 +20,17 @@ class MonitoringAgent(Scenario):
     tags = ("escape",)
     description = (
         "Deploys the node monitoring agent the privileged agents policy sanctions "
-        "(detectors/policy/privileged_agents.yaml): privileged, in the host PID namespace, with the "
-        "host's /proc and /sys mounted read-only. It prints load, process count and free memory "
-        "every two seconds. The scenario checks it really reads host metrics. No escape rule may fire."
+        "(detectors/policy/privileged_agents.yaml): the image the platform's pipeline built and signed "
+        "(platform/node-agent), running its own command, privileged, in the host PID namespace, with the "
+        "host's /proc and /sys mounted read-only. It prints load, process count and free memory every two "
+        "seconds. The scenario checks it really reads host metrics. No escape rule may fire."
     )
 
     def detonate(self, lab: Lab) -> None:
+        image = lab.platform_image(NODE_AGENT)
         lab.action("deploy the sanctioned monitoring agent")
         agent = lab.deploy(WorkloadSpec(
-            role="node-agent", privileged=True, pid_mode="host", command=("sh", "-c", AGENT),
+            role="node-agent", image=image, command=(), privileged=True, pid_mode="host",
             mounts=(Mount(source="/proc", target="/host/proc", read_only=True),
                     Mount(source="/sys", target="/host/sys", read_only=True))))
         seen = lab.exec(agent, "sh", "-c", "ls /host/proc | grep -c '^[0-9]'").output.strip()

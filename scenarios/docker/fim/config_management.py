@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.docker._platform import MANAGED_API
 
 
 class ConfigManagement(Scenario):
@@ -15,16 +16,18 @@ class ConfigManagement(Scenario):
     twin = "docker.fim.cron-entry"
     tags = ("fim",)
     description = (
-        "Deploys a service managed by the configuration-management agent (label "
-        "app.kubernetes.io/managed-by=confd). The agent converges: it renders /etc/cron.d/logship, "
-        "the log-shipping entry it owns, then rewrites it with a new schedule, as a converge run does. "
-        "detectors/policy/declared_changes.yaml declares that file for that context, so the cron "
-        "rule must stay silent. The scenario checks the final entry is in place."
+        "Deploys a service the configuration-management agent manages: the image the platform's pipeline "
+        "built and signed (platform/managed-api), running its own command. At start the agent renders "
+        "/etc/cron.d/logship, the log-shipping entry it owns, and a few seconds later converges again and "
+        "rewrites it with a new schedule (a temporary copy renamed into place). "
+        "detectors/policy/declared_changes.yaml declares that file for that image, so the cron rule must "
+        "stay silent. The scenario checks the final entry is in place."
     )
 
     def detonate(self, lab: Lab) -> None:
-        box = lab.deploy(WorkloadSpec(role="api", labels={"app.kubernetes.io/managed-by": "confd"}))
+        image = lab.platform_image(MANAGED_API)
         lab.action("configuration management renders its cron entry")
-        lab.exec(box, "sh", "-c", "echo '*/10 * * * * root /usr/local/bin/logship --once' > /etc/cron.d/logship")
-        lab.exec(box, "sh", "-c", "echo '*/5 * * * * root /usr/local/bin/logship --once' > /etc/cron.d/.logship.tmp "
-                 "&& mv /etc/cron.d/.logship.tmp /etc/cron.d/logship && grep -q '^\\*/5' /etc/cron.d/logship")
+        box = lab.deploy(WorkloadSpec(role="api", image=image, command=(), env={"CONVERGE_AFTER_S": "4"}))
+        lab.wait_for(lambda: lab.exec(box, "test", "-e", "/run/converged", check=False).exit_code == 0,
+                     timeout=20, what="the agent's second converge")
+        lab.exec(box, "grep", "-q", "^\\*/5", "/etc/cron.d/logship")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from lab import Lab, WorkloadSpec
+from lab import Lab, Workload, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.docker._platform import VAULT_BACKUP
 
 ARCHIVE_BYTES = 16_000_000
 
@@ -20,22 +21,26 @@ class BackupTransfer(Scenario):
     tags = ("network", "exfiltration", "backup")
     description = (
         "Deploys an offsite vault on the lab internet (socat on port 873 appending to a file) and the backup "
-        "agent on the LAN and the lab internet with the workload labels the egress policy declares for "
-        "offsite backups. The agent streams a 16 MB archive (a tar of /usr, cut to size) to the vault, twice "
-        "the adversary twin's burst. The scenario checks the vault stored every byte."
+        "agent on the LAN and the lab internet: the image the platform's pipeline built and signed "
+        "(platform/vault-backup), running its own command, as the egress policy sanctions it. When its "
+        "schedule fires (the scenario touches the agent's trigger file, as its scheduler would), the agent "
+        "streams a 16 MB archive (a tar of /usr, cut to size) to the vault, twice the adversary twin's burst. "
+        "The scenario checks the vault stored every byte."
     )
 
     def detonate(self, lab: Lab) -> None:
         vault = lab.deploy(WorkloadSpec(role="vault", networks=("inet",),
                                         command=("socat", "-u", "TCP-LISTEN:873,fork,reuseaddr",
                                                  "OPEN:/tmp/archive,creat,append")))
-        agent = lab.deploy(WorkloadSpec(role="backup", networks=("lan", "inet"),
-                                        labels={"app": "vault-backup", "tier": "infra"}))
-        target = vault.addresses["inet"]
-        lab.action("the backup agent ships the nightly archive to the vault")
-        lab.exec(agent, "sh", "-c", f"for i in 1 2 3 4 5 6 7 8 9 10; do tar -C /usr -cf - . 2>/dev/null | "
-                                    f"head -c {ARCHIVE_BYTES} | nc -w 5 -q 2 {target} 873 && exit 0; sleep 0.5; "
-                                    "done; exit 1", timeout=90)
-        lab.wait_for(lambda: lab.exec(vault, "sh", "-c", "stat -c %s /tmp/archive 2>/dev/null || echo 0")
-                     .output.strip().isdigit() and int(lab.exec(vault, "sh", "-c", "stat -c %s /tmp/archive").output)
-                     >= ARCHIVE_BYTES, timeout=15, what="the archive to land in the vault")
+        agent = lab.deploy(WorkloadSpec(role="backup", image=lab.platform_image(VAULT_BACKUP), command=(),
+                                        networks=("lan", "inet"), labels={"app": "vault-backup", "tier": "infra"},
+                                        env={"VAULT_HOST": vault.addresses["inet"],
+                                             "ARCHIVE_BYTES": str(ARCHIVE_BYTES)}))
+        lab.action("the backup agent's schedule fires: it ships the nightly archive to the vault")
+        lab.exec(agent, "touch", "/run/backup/now")
+        lab.wait_for(lambda: _stored(lab, vault) >= ARCHIVE_BYTES, timeout=60, what="the archive to land in the vault")
+
+
+def _stored(lab: Lab, vault: Workload) -> int:
+    size = lab.exec(vault, "sh", "-c", "stat -c %s /tmp/archive 2>/dev/null || echo 0").output.strip()
+    return int(size) if size.isdigit() else 0

@@ -6,14 +6,9 @@ import time
 
 from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.docker._platform import LEDGER_DB, REPORT_SYNC
 
 WARM_UP_S = 13  # longer than the detectors' 10 s learning window for a new service
-JOB = ("python3", "-c", "import random,socket,sys,time\n"
-       "while True:\n"
-       "    try:\n"
-       "        s=socket.create_connection((sys.argv[1],5432),timeout=2); s.sendall(b'COPY report;\\n'); s.close()\n"
-       "    except OSError: pass\n"
-       "    time.sleep(1.5*random.uniform(0.7,1.3))\n")
 
 
 class BaselinedSync(Scenario):
@@ -26,19 +21,19 @@ class BaselinedSync(Scenario):
     twin = "docker.network.batch-beacon"
     tags = ("network", "beacon", "baseline")
     description = (
-        "Deploys the ledger database stand-in (socat on 5432) and a batch-tier sync job on the LAN that "
-        "connects to it every 1.5 s +-30 %, the same rhythm as the beacon in its adversary twin. The job runs "
+        "Deploys the ledger database stand-in (socat on 5432) and a batch-tier sync job on the LAN, both from "
+        "images the platform's pipeline built and signed (platform/ledger-db, platform/report-sync). The job "
+        "connects to the database every 1.5 s +-30 %, the same rhythm as the beacon in its adversary twin. It runs "
         f"through its {WARM_UP_S} s warm-up (so the detectors learn its peer, which the stored baseline under "
         "detectors/baselines/ also lists) and keeps going through the watch window. The scenario checks the "
         "database really received the job's connections."
     )
 
     def detonate(self, lab: Lab) -> None:
-        db = lab.deploy(WorkloadSpec(role="ledger-db", networks=("lan",), labels={"app": "ledger-db", "tier": "data"},
-                                     command=("socat", "-u", "TCP-LISTEN:5432,fork,reuseaddr",
-                                              "OPEN:/tmp/received,creat,append")))
-        lab.deploy(WorkloadSpec(role="sync", networks=("lan",), labels={"app": "report-sync", "tier": "batch"},
-                                command=(*JOB, db.addresses["lan"])))
+        db = lab.deploy(WorkloadSpec(role="ledger-db", image=lab.platform_image(LEDGER_DB), command=(),
+                                     networks=("lan",), labels={"app": "ledger-db", "tier": "data"}))
+        lab.deploy(WorkloadSpec(role="sync", image=lab.platform_image(REPORT_SYNC), command=(), networks=("lan",),
+                                labels={"app": "report-sync", "tier": "batch"}, env={"DB_HOST": db.addresses["lan"]}))
         time.sleep(WARM_UP_S)
         lab.action("the sync job keeps its usual schedule after its warm-up")
         lab.wait_for(lambda: lab.exec(db, "sh", "-c", "grep -c COPY /tmp/received || true").output.strip() not in

@@ -6,16 +6,11 @@ import time
 
 from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.docker._platform import LEDGER_CLOSE, LEDGER_DB
 
 # The detectors learn a new service's peers during its first 10 s (detectors/policy/network_baselines.yaml):
 # the batch job runs its usual work for longer than that before the implant wakes up.
 WARM_UP_S = 13
-JOB = ("python3", "-c", "import random,socket,sys,time\n"
-       "while True:\n"
-       "    try:\n"
-       "        s=socket.create_connection((sys.argv[1],5432),timeout=2); s.sendall(b'SELECT 1;\\n'); s.close()\n"
-       "    except OSError: pass\n"
-       "    time.sleep(random.uniform(2.0,3.5))\n")
 BEACON = ("import random,socket,sys,time\n"
           "for i in range(20):\n"
           "    try:\n"
@@ -36,8 +31,9 @@ class BatchBeacon(Scenario):
     twin = "docker.network.baselined-sync"
     tags = ("network", "beacon", "baseline")
     description = (
-        "Deploys a ledger database stand-in on the LAN (socat on 5432) and a batch job on the LAN and the lab "
-        "internet, labelled as the batch tier, whose normal work is to connect to the database every 2-3.5 s. "
+        "Deploys a ledger database stand-in on the LAN (socat on 5432) and the ledger-close batch job on the LAN "
+        "and the lab internet, labelled as the batch tier, both the platform's signed images. The job's normal "
+        "work is to connect to the database every 2-3.5 s. "
         f"After a {WARM_UP_S} s warm-up (the detectors learn the job's peers during its first 10 s), an implant "
         "started in the container calls the sinkhole's port 443 every 1.5 s +-30 % with a small HTTP request, 20 "
         "times. The scenario checks the sinkhole received at least three call-backs from the job's address."
@@ -45,11 +41,11 @@ class BatchBeacon(Scenario):
 
     def detonate(self, lab: Lab) -> None:
         sink = lab.sinkhole.address
-        db = lab.deploy(WorkloadSpec(role="ledger-db", networks=("lan",), labels={"app": "ledger-db", "tier": "data"},
-                                     command=("socat", "-u", "TCP-LISTEN:5432,fork,reuseaddr", "OPEN:/dev/null")))
-        job = lab.deploy(WorkloadSpec(role="batch", networks=("lan", "inet"),
-                                      labels={"app": "ledger-close", "tier": "batch"},
-                                      command=(*JOB, db.addresses["lan"])))
+        db = lab.deploy(WorkloadSpec(role="ledger-db", image=lab.platform_image(LEDGER_DB), command=(),
+                                     networks=("lan",), labels={"app": "ledger-db", "tier": "data"}))
+        job = lab.deploy(WorkloadSpec(role="batch", image=lab.platform_image(LEDGER_CLOSE), command=(),
+                                      networks=("lan", "inet"), labels={"app": "ledger-close", "tier": "batch"},
+                                      env={"DB_HOST": db.addresses["lan"]}))
         time.sleep(WARM_UP_S)
         lab.action("the batch job's implant starts beaconing")
         lab.exec(job, "python3", "-c", BEACON, sink, detach=True)

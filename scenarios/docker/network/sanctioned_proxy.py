@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from lab import Lab, Mount, WorkloadSpec
+from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
-
-PROXY = Path(__file__).parent / "_assets" / "forward_proxy.py"
+from scenarios.docker._platform import EGRESS_PROXY
 
 
 class SanctionedProxy(Scenario):
@@ -23,8 +20,9 @@ class SanctionedProxy(Scenario):
     tags = ("network", "proxy")
     description = (
         "Deploys the platform's egress proxy (a small HTTP forward proxy, scenarios/docker/network/_assets/"
-        "forward_proxy.py) on the LAN and the lab internet with the workload labels the egress policy "
-        "declares, and an application on the LAN only. The application fetches three pages and uploads a "
+        "forward_proxy.py, in the image the platform's pipeline built and signed, platform/egress-proxy) on "
+        "the LAN and the lab internet, as the egress policy sanctions it, and an application on the LAN only. "
+        "The application fetches three pages and uploads a "
         "small report from an outside site (the sinkhole) through the proxy with curl -x. The scenario checks "
         "the sinkhole received the requests from the proxy's address."
     )
@@ -32,10 +30,8 @@ class SanctionedProxy(Scenario):
     def detonate(self, lab: Lab) -> None:
         sink = lab.sinkhole.address
         proxy = lab.deploy(WorkloadSpec(
-            role="proxy", networks=("lan", "inet"), labels={"app": "egress-proxy", "tier": "infra"},
-            command=("python3", "/opt/proxy/forward_proxy.py", "3128"),
-            mounts=(Mount(source=str(PROXY), target="/opt/proxy/forward_proxy.py", read_only=True),),
-        ))
+            role="proxy", image=lab.platform_image(EGRESS_PROXY), command=(), networks=("lan", "inet"),
+            labels={"app": "egress-proxy", "tier": "infra"}))
         app = lab.deploy(WorkloadSpec(role="app", networks=("lan",), labels={"app": "storefront"}))
         via = f"http://{proxy.addresses['lan']}:3128"
         lab.action("the application fetches from the outside through the sanctioned proxy")

@@ -1,0 +1,45 @@
+"""Replay support for fixtures recorded by ``harness/record.py`` (real scenario runs).
+
+A recorded fixture carries, besides its events, the platform facts a replay must consult: the image
+pipeline's public key with the signatures of the images the events mention, and the platform's
+network inventory entries for the networks they mention. ``policy_for`` writes them where the lab
+would have published them, and loads the shipped policy beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from detectors.policies import DEFAULT_POLICY_DIR, Policy, load_policy
+from lab.provenance import signature_file
+
+RECORDED = Path(__file__).parent.parent / "fixtures" / "recorded"
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    return json.loads((RECORDED / f"{name}.json").read_text())
+
+
+def publish(platform: dict[str, Any], directory: Path) -> Path:
+    """Write the recorded platform facts as the lab's published policy. Returns the directory."""
+    published = directory / "published"
+    store = directory / "signatures"
+    published.mkdir(parents=True, exist_ok=True)
+    store.mkdir(parents=True, exist_ok=True)
+    for image_id, document in platform.get("signatures", {}).items():
+        signature_file(store, image_id).write_text(json.dumps(document))
+    (published / "platform-trust.yaml").write_text(
+        "kind: trust\nsigners:\n  - name: platform-image-pipeline\n    owner: platform-team\n"
+        "    description: recorded with the fixture\n"
+        f"    public_key: \"{platform['public_key']}\"\n    signatures: \"{store}\"\n")
+    networks = platform.get("networks", [])
+    (published / "platform-networks.yaml").write_text(
+        "kind: platform_networks\nnetworks:\n" + "".join(f"  - {json.dumps(n)}\n" for n in networks)
+        if networks else "kind: platform_networks\nnetworks: []\n")
+    return published
+
+
+def policy_for(fixture: dict[str, Any], directory: Path, policy_dir: Path = DEFAULT_POLICY_DIR) -> Policy:
+    return load_policy([policy_dir, publish(fixture["platform"], directory)])
