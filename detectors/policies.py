@@ -153,10 +153,11 @@ def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
 def policy_kinds() -> dict[str, type]:
     """Every registered policy kind. The shipped slices register theirs when their modules are
     imported; they are imported here, on first use, because they import this module themselves."""
-    import detectors.host_policy  # noqa: F401
-    import detectors.k8s_policy  # noqa: F401
-    import detectors.netpolicy  # noqa: F401
-    import detectors.platform  # noqa: F401
+    import detectors.host_policy
+    import detectors.k8s_policy
+    import detectors.netpolicy
+    import detectors.platform
+    import detectors.resource_policy
     import detectors.runtime_policy  # noqa: F401
 
     return POLICY_KINDS

@@ -125,3 +125,27 @@ CMD ["python3", "/opt/close/close.py"]
     "    except OSError:\n"
     "        pass\n"
     "    time.sleep(random.uniform(2.0, 3.5))\n")})
+
+# A CI runner: waits for a job (the trigger file the CI scheduler touches), then builds with the two
+# cores it is given: byte-compiles a copy of the Python standard library with two workers, over and
+# over, for BUILD_SECONDS, the way a build job keeps its cores busy for minutes. Then idles again.
+CI_RUNNER = BuildRecipe.of("platform/ci-runner", """\
+FROM {base}
+LABEL org.opencontainers.image.source="https://git.internal.example/platform/images/ci-runner"
+COPY ci-job /usr/local/bin/ci-job
+CMD ["sh", "/usr/local/bin/ci-job"]
+""", {"ci-job": (
+    "#!/bin/sh\n"
+    "mkdir -p /run/ci /work\n"
+    "while true; do\n"
+    "  if [ -e /run/ci/job ]; then\n"
+    "    rm -f /run/ci/job\n"
+    "    end=$(( $(date +%s) + ${BUILD_SECONDS:-40} )); n=0\n"
+    "    while [ \"$(date +%s)\" -lt \"$end\" ]; do\n"
+    "      rm -rf /work/src && cp -r /usr/lib/python3.11 /work/src\n"
+    "      python3 -m compileall -q -f -j 2 /work/src >/dev/null 2>&1; n=$((n + 1))\n"
+    "    done\n"
+    "    echo \"$n\" > /run/ci/builds\n"
+    "  fi\n"
+    "  sleep 0.5\n"
+    "done\n")})
