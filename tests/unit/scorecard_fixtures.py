@@ -242,9 +242,17 @@ def make_run(run_id: str = "run-20251129-0800-a1b2", **overrides: Any) -> RunRes
 
 
 def clean_run(run_id: str = "run-clean") -> RunResult:
-    """A passing run: the false positive fixed (silent), the miss detected, nothing else changed."""
+    """A passing run: the false positive fixed (silent), the miss detected, the skipped scenario run
+    and detected (a skip is not a pass), nothing else changed."""
     run = make_run(run_id)
     for outcome in run.outcomes:
+        if outcome.scenario_id == SKIPPED_ID:
+            outcome.verdict = Verdict.DETECTED
+            outcome.reason = "stowaway.exec.nsenter-host fired after 1.20s"
+            outcome.latency_s = 1.2
+            outcome.visibility = Visibility.ALERTED
+            outcome.rules = [RuleResult("stowaway.exec.nsenter-host", True, 1.2, 1)]
+            outcome.data_sources = ["tracefs-exec"]
         if outcome.scenario_id == FALSE_POSITIVE_ID:
             outcome.verdict = Verdict.SILENT
             outcome.reason = "the watched rules stayed quiet for the whole 8 s window"

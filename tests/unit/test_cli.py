@@ -163,6 +163,53 @@ def test_run_expectation_naming_a_rule_that_exists_nowhere_is_bad_input(no_lab, 
     assert str(path) in line and "expect.fires" in line and "no-such-rule" in line
 
 
+def test_run_may_fire_naming_an_unknown_rule_is_bad_input(no_lab, capsys, tmp_path):
+    path = user_scenario(tmp_path, """\
+        title = "Thing"
+        expect = Expectation(fires=("stowaway.docker.logging-disabled",),
+                             may_fire={"stowaway.docker.no-such-rule": "its payload really does that."})
+    """)
+    assert cli.main(["run", "custom.thing", "--scenarios", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    line = one_error_line(capsys)
+    assert str(path) in line and "expect.may_fire" in line and "no-such-rule" in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_may_fire_on_a_benign_scenario_is_bad_input(no_lab, capsys, tmp_path):
+    path = user_scenario(tmp_path, """\
+        title = "Thing"
+        kind = Kind.BENIGN
+        expect = Expectation(silent=("stowaway.docker.logging-disabled",),
+                             may_fire={"stowaway.docker.unapproved-image": "it is not approved."})
+    """)
+    assert cli.main(["run", "custom.thing", "--scenarios", str(tmp_path)]) == 2
+    line = one_error_line(capsys)
+    assert str(path) in line and "expect.may_fire" in line and "benign" in line
+
+
+def test_check_expectations_refuses_a_class_handed_over_directly():
+    """run() is also called with classes that never went through the registry (tests, plugins)."""
+    from harness.runner import check_expectations
+    from scenarios.api import Expectation, Kind, Scenario
+    from scenarios.registry import ScenarioError
+
+    class Direct(Scenario):
+        id = "custom.direct"
+        kind = Kind.ADVERSARY
+        expect = Expectation(fires=("r",), may_fire={"r": "it is expected and allowed at once."})
+
+    with pytest.raises(ScenarioError) as info:
+        check_expectations([Direct], {"r"})
+    assert info.value.field == "expect.may_fire['r']" and __file__ in str(info.value)
+
+    class Unknown(Direct):
+        expect = Expectation(fires=("r",), may_fire={"ghost": "it names a rule nobody wrote."})
+
+    with pytest.raises(ScenarioError) as info:
+        check_expectations([Unknown], {"r"})
+    assert info.value.field == "expect.may_fire" and "ghost" in str(info.value)
+
+
 def test_run_broken_rule_names_file_and_field(no_lab, capsys, tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(RULE_DIR, rules)
