@@ -302,6 +302,68 @@ def test_run_with_a_rule_dir_lacking_the_rule_runs_and_fails(fake_run, capsys, t
     assert fake_run[0]["options"].rule_dirs == [empty]
 
 
+def _canned(monkeypatch, change) -> None:
+    """The fake runner's outcomes, changed by CHANGE(outcome) before the CLI sees them."""
+    import harness.runner
+
+    real = harness.runner.run
+
+    def changed(scenarios, options):
+        result = real(scenarios, options)
+        for outcome in result.outcomes:
+            change(outcome)
+        return result
+
+    monkeypatch.setattr(harness.runner, "run", changed)
+
+
+def _skip_adversary(outcome: Outcome) -> None:
+    if outcome.scenario_id == ADVERSARY:
+        outcome.verdict, outcome.reason, outcome.rules = Verdict.SKIPPED, "no log driver here to turn off", []
+
+
+def test_a_skip_fails_the_run_and_says_which_and_why(fake_run, monkeypatch, capsys, tmp_path):
+    _canned(monkeypatch, _skip_adversary)
+    assert cli.main(["run", ADVERSARY, BENIGN, "--out", str(tmp_path), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and f"{ADVERSARY}: skipped: no log driver here to turn off" in out
+    assert "--allow-skips" in out
+    assert json.loads((tmp_path / "scorecard.json").read_text())["summary"]["passed"] is False
+
+
+def test_allow_skips_accepts_them_and_still_lists_each(fake_run, monkeypatch, capsys, tmp_path):
+    _canned(monkeypatch, _skip_adversary)
+    assert cli.main(["run", ADVERSARY, BENIGN, "--out", str(tmp_path), "--quiet", "--allow-skips"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and f"{ADVERSARY}: skipped (allowed by --allow-skips): no log driver" in out
+
+
+def test_allow_skips_does_not_excuse_a_miss(fake_run, monkeypatch, capsys, tmp_path):
+    def miss(outcome: Outcome) -> None:
+        if outcome.scenario_id == ADVERSARY:
+            outcome.verdict = Verdict.MISSED
+
+    _canned(monkeypatch, miss)
+    assert cli.main(["run", ADVERSARY, "--out", str(tmp_path), "--quiet", "--allow-skips"]) == 1
+
+
+def test_unlisted_collateral_fails_a_detected_run(fake_run, monkeypatch, capsys, tmp_path):
+    from harness.outcome import Collateral
+
+    def collateral(outcome: Outcome) -> None:
+        if outcome.scenario_id == ADVERSARY:
+            outcome.collateral = [Collateral("stowaway.docker.privileged-container", "container:c1", allowed=False),
+                                  Collateral("stowaway.net.egress-not-allowlisted", "container:c1", allowed=True,
+                                             reason="Its payload sends to the lab internet.")]
+
+    _canned(monkeypatch, collateral)
+    assert cli.main(["run", ADVERSARY, "--out", str(tmp_path), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and f"{ADVERSARY}: detected" in out
+    assert "false positive of stowaway.docker.privileged-container on container:c1" in out
+    assert "egress-not-allowlisted on" not in out  # allowed collateral is no failure
+
+
 def test_progress_lines_carry_elapsed_time(fake_run, capsys, tmp_path):
     assert cli.main(["run", ADVERSARY, "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
