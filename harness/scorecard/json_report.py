@@ -204,6 +204,14 @@ def unlisted_collateral(outcomes: list[Outcome]) -> dict[str, list[str]]:
     return dict(sorted(by_rule.items()))
 
 
+def attention_rank(outcome: Outcome) -> int:
+    """Order for tables read top-down: the detectors wrong (missed, false positive, unlisted
+    collateral) first, then errors, then skips, then passes."""
+    if outcome.passed:
+        return 3
+    return {Verdict.ERROR: 1, Verdict.SKIPPED: 2}.get(outcome.verdict, 0)
+
+
 def run_state(run: RunResult) -> str:
     """"pass", "incomplete" (only skips stand between the run and a pass) or "fail"."""
     if run.passed:

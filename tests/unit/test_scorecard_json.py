@@ -151,7 +151,8 @@ def test_rule_precision_counts_every_alert_by_where_it_landed() -> None:
     assert rows[FALSE_POSITIVE_RULE]["precision"] == 0.5
     # process egress: allowed collateral on log-driver-none (a TP) and one soak alert (an FP)
     assert rows[ALLOWED_RULE]["true_positives"]["allowed_collateral"] == 1
-    assert rows[ALLOWED_RULE]["false_positives"]["soak"] == 1 and rows[ALLOWED_RULE]["false_positives"]["on"] == ["soak"]
+    assert rows[ALLOWED_RULE]["false_positives"]["soak"] == 1
+    assert rows[ALLOWED_RULE]["false_positives"]["on"] == ["soak"]
     assert rows[ALLOWED_RULE]["precision"] == 0.5
     # drop-and-execute: only unlisted collateral, so only false positives
     assert rows[UNLISTED_RULE]["true_positives"]["total"] == 0
