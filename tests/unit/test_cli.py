@@ -12,7 +12,7 @@ import pytest
 from harness import cli
 from harness.outcome import Outcome, RuleResult, RunResult, Verdict, Visibility
 from harness.scorecard import FILENAMES, write_json
-from tests.unit.scorecard_fixtures import make_run
+from tests.unit.scorecard_fixtures import clean_run, make_run
 
 RULE_DIR = Path(__file__).resolve().parents[2] / "detectors" / "rules"
 LOGGING_RULE = "stowaway.docker.logging-disabled"
@@ -396,14 +396,19 @@ def test_report_missing_scorecard_is_bad_input(capsys, tmp_path):
 
 
 def test_baseline_update_then_gate(capsys, tmp_path):
-    current = write_json(make_run(), tmp_path / "scorecard.json")
+    current = write_json(clean_run(), tmp_path / "scorecard.json")
     baseline = tmp_path / "baseline" / "scorecard.json"
     assert cli.main(["gate", "--current", str(current), "--baseline", str(baseline)]) == 2
     assert cli.main(["baseline", "update", "--from", str(current), "--baseline", str(baseline)]) == 0
-    assert json.loads(baseline.read_text())["baseline"]["from_run_id"] == "run-20251129-0800-a1b2"
+    assert json.loads(baseline.read_text())["baseline"]["from_run_id"] == "run-clean"
     summary = tmp_path / "summary.md"
     assert cli.main(["gate", "--current", str(current), "--baseline", str(baseline), "--summary", str(summary)]) == 0
     assert "PASS" in summary.read_text()
+    # make_run() skips a scenario: a skip fails the gate even against a baseline of itself.
+    skipping = write_json(make_run(), tmp_path / "skipping.json")
+    assert cli.main(["baseline", "update", "--from", str(skipping), "--baseline", str(baseline)]) == 0
+    assert cli.main(["gate", "--current", str(skipping), "--baseline", str(baseline)]) == 1
+    assert "Skipped (fail)" in capsys.readouterr().out
 
 
 def test_committed_baseline_is_a_complete_scorecard():
