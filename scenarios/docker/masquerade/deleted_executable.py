@@ -11,7 +11,11 @@ class DeletedExecutable(Scenario):
     title = "Process keeps running after its executable was deleted"
     kind = Kind.ADVERSARY
     techniques = ("T1070.004", "T1036")
-    expect = Expectation(fires=("stowaway.host.deleted-executable",), within_s=15)
+    expect = Expectation(fires=("stowaway.host.deleted-executable",), within_s=15, may_fire={
+        "stowaway.host.drop-and-execute":
+            "It really copies a program into the running container (/var/cache/agentd, not in the image) "
+            "and runs it before deleting it.",
+    })
     twin = "docker.masquerade.real-nginx"
     tags = ("masquerade", "defense-evasion")
     description = (
