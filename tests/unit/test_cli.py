@@ -116,6 +116,13 @@ def test_explain_names_the_rule_its_metadata_and_the_twin(capsys):
     assert LOGGING_RULE in out and "[high, sigma]" in out and "Container started with its logging disabled" in out
     assert "False positives:" in out and "Response:" in out
     assert f"Twin: {BENIGN}" in out and "Must fire within 15s" in out
+    from scenarios.registry import load
+
+    allowed = load().get(ADVERSARY).expect.may_fire
+    assert allowed and "May also fire (allowed collateral" in out
+    for rule_id in allowed:
+        assert f"  {rule_id}\n" in out
+    assert "unlisted collateral" in out
 
 
 def test_explain_benign_says_what_must_stay_silent(capsys):
