@@ -26,6 +26,9 @@ class HostBuiltImage(Scenario):
         "stowaway.net.process-egress-not-allowlisted":
             "Its collector really connects with nc to the sinkhole's port 4444 on the lab internet, outside "
             "the egress allowlist.",
+        "stowaway.net.egress-not-allowlisted":
+            "The same connection really leaves the container for the sinkhole on the lab internet, seen on the "
+            "wire, outside the egress allowlist.",
     })
     twin = "docker.deploy.approved-image"
     tags = ("deploy", "build", "defense-evasion")

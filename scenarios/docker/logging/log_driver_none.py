@@ -16,6 +16,9 @@ class LogDriverNone(Scenario):
         "stowaway.net.process-egress-not-allowlisted":
             "Its payload really sends host details with nc to the sinkhole's port 4444 on the lab internet, "
             "outside the egress allowlist.",
+        "stowaway.net.egress-not-allowlisted":
+            "The same connection really leaves the container for the sinkhole on the lab internet, seen on the "
+            "wire, outside the egress allowlist.",
     })
     twin = "docker.logging.dev-minimal-logging"
     tags = ("logging", "defense-evasion")
