@@ -3,6 +3,7 @@
     stowaway list                      scenarios, ATT&CK ids, kind, backends, twin
     stowaway run [IDS] [--tag T] [--technique T] [--backend docker|swarm|kind] [--parallel N]
                  [--scenarios DIR] [--rules DIR] [--policy DIR] [--out reports] [--docker-host URL]
+                 [--allow-skips]
     stowaway lab up|down|status        keep the private engine warm between runs, or look at it
     stowaway reap                      remove what dead runs left behind
     stowaway report [--from FILE]      re-render every format from an existing scorecard.json
@@ -13,7 +14,8 @@
     stowaway baseline update           accept reports/scorecard.json as the new baseline, on purpose
     stowaway setup [--check]           install (Debian/Ubuntu, root) or name the host packages the lab needs
 
-Exit status: 0 pass, 1 fail (a scenario missed, a false positive, an error, the gate failed), 2 bad
+Exit status: 0 pass, 1 fail (a scenario missed, a false positive (on a twin, in the soak, or an
+adversary's unlisted collateral), an error, a skip without --allow-skips, the gate failed), 2 bad
 input (unknown id, a broken scenario, rule, policy or scorecard file: one line names the file and
 the field, and nothing is started), 130/143 interrupted (teardown still ran).
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from detectors.policies import DEFAULT_POLICY_DIR, PolicyError, load_policy
 from detectors.sigma import SigmaRuleError
+from harness.outcome import RunResult, Verdict
 from harness.scorecard.json_report import ScorecardFormatError
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -82,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scenarios at once (those not parallel-safe run alone after them)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="where the scorecards go")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--allow-skips", action="store_true",
+                   help="exit 0 even when scenarios were skipped (each is still listed with its reason); "
+                        "without it a skip fails the run")
     _dirs(p)
     _engine_option(p)
 
@@ -209,16 +215,31 @@ def cmd_run(args: argparse.Namespace) -> int:
                                           parallel=args.parallel, rule_dirs=args.rules, policy_dirs=args.policy,
                                           progress=progress))
         written = write_all(result, args.out)
+    passed = result.passed_with(allow_skips=args.allow_skips)
+    print(f"run {result.run_id}: {'PASS' if passed else 'FAIL'} ({_verdict_counts(result)})")
+    for outcome in result.outcomes:
+        if outcome.passed:
+            continue
+        note = " (allowed by --allow-skips)" if args.allow_skips and outcome.verdict is Verdict.SKIPPED else ""
+        print(f"  {outcome.scenario_id}: {outcome.verdict.value}{note}: {outcome.reason}")
+        for item in outcome.unlisted_collateral:
+            print(f"    false positive of {item.rule_id} on {item.object} (not in the scenario's may_fire)")
+    if result.soak is not None and not result.soak.passed:
+        print(f"  soak: {result.soak.status}, {len(result.soak.alerts)} false positive(s): {result.soak.reason}")
+    skipped = [o for o in result.outcomes if o.verdict is Verdict.SKIPPED]
+    if skipped and not args.allow_skips:
+        print(f"{len(skipped)} scenario(s) skipped: a skip fails the run; --allow-skips accepts them")
+    print(f"scorecards: {', '.join(str(p) for p in written.values())}")
+    return EXIT_PASS if passed else EXIT_FAIL
+
+
+def _verdict_counts(result: RunResult) -> str:
     counts: dict[str, int] = {}
     for outcome in result.outcomes:
         counts[outcome.verdict.value] = counts.get(outcome.verdict.value, 0) + 1
-    summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
-    print(f"run {result.run_id}: {'PASS' if result.passed else 'FAIL'} ({summary})")
-    for outcome in result.outcomes:
-        if not outcome.verdict.passed:
-            print(f"  {outcome.scenario_id}: {outcome.verdict.value}: {outcome.reason}")
-    print(f"scorecards: {', '.join(str(p) for p in written.values())}")
-    return EXIT_PASS if result.passed else EXIT_FAIL
+    collateral = sum(len(o.unlisted_collateral) for o in result.outcomes)
+    text = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+    return text + (f"; {collateral} unlisted collateral alert(s)" if collateral else "")
 
 
 def cmd_lab(args: argparse.Namespace) -> int:

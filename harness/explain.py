@@ -51,6 +51,12 @@ def explain(scenario_id: str, registry: Registry, rule_dirs: Sequence[Path] = ()
         lines.append(f"Must fire within {expect.within_s:g}s of its recorded action (else: missed):")
         for rule_id in expect.fires:
             lines += _detector(rule_id, detectors.get(rule_id))
+        if expect.may_fire:
+            lines += ["", "May also fire (allowed collateral, a true positive of the rule), because:"]
+            for rule_id, reason in expect.may_fire.items():
+                lines += [f"  {rule_id}", _wrap(reason, "      ")]
+        lines.append(_wrap("Any other rule that alerts on this scenario's objects is unlisted collateral: a false "
+                           "positive of that rule, which fails the run.", "  "))
     else:
         lines.append(f"Must stay silent for {expect.window_s:g}s after its recorded action (else: false positive):")
         for rule_id in expect.silent:

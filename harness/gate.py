@@ -6,7 +6,9 @@ Exit status: 0 the gate passed (or the baseline was updated), 1 it failed, 2 bad
 missing, unreadable, or not a scorecard; the message names the file and the field).
 
 The gate judges change, not absolute quality: a scenario missed in both runs does not fail it
-(the run's own pass/fail reports that). Scenarios are matched by (scenario_id, backend).
+(the run's own pass/fail reports that). Two things fail it whatever the baseline says, because
+they hide evidence rather than change it: a skipped scenario, and a false positive in the soak.
+Scenarios are matched by (scenario_id, backend).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.outcome import Outcome, RunResult, Verdict
+from harness.outcome import Outcome, RunResult, SoakResult, Verdict
 from harness.scorecard.json_report import ScorecardFormatError, from_json, iso_utc, load_json, write_json_dict
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -47,14 +49,23 @@ class GateResult:
     current_run_id: str
     lost: list[GateFinding] = field(default_factory=list)  # fails the gate
     new_false_positives: list[GateFinding] = field(default_factory=list)  # fails the gate
+    lost_silent: list[GateFinding] = field(default_factory=list)  # fails: a twin silent before, now not judged
+    new_collateral: list[GateFinding] = field(default_factory=list)  # fails: a new unlisted collateral rule
+    skipped: list[GateFinding] = field(default_factory=list)  # fails: a skip proves nothing
+    soak_false_positives: list[GateFinding] = field(default_factory=list)  # fails: an alert on the benign fleet
     slower: list[GateFinding] = field(default_factory=list)  # fails the gate
     improved: list[GateFinding] = field(default_factory=list)  # reported only
     new_scenarios: list[GateFinding] = field(default_factory=list)  # reported only
     notes: list[str] = field(default_factory=list)  # context that is neither a failure nor a gain
 
     @property
+    def failures(self) -> list[GateFinding]:
+        return [*self.lost, *self.new_false_positives, *self.lost_silent, *self.new_collateral, *self.skipped,
+                *self.soak_false_positives, *self.slower]
+
+    @property
     def passed(self) -> bool:
-        return not (self.lost or self.new_false_positives or self.slower)
+        return not self.failures
 
     def to_markdown(self) -> str:
         state = "PASS" if self.passed else "FAIL"
@@ -63,12 +74,18 @@ class GateResult:
             "",
             f"Current run `{self.current_run_id}` against baseline run `{self.baseline_run_id}`: "
             f"{len(self.lost)} lost detection(s), {len(self.new_false_positives)} new false positive(s), "
+            f"{len(self.lost_silent)} twin(s) no longer silent, {len(self.new_collateral)} new unlisted "
+            f"collateral, {len(self.skipped)} skipped, {len(self.soak_false_positives)} soak false positive(s), "
             f"{len(self.slower)} slower detection(s); {len(self.improved)} improvement(s), "
             f"{len(self.new_scenarios)} new scenario(s).",
         ]
         sections = (
             ("Lost detections (fail)", self.lost),
             ("New false positives (fail)", self.new_false_positives),
+            ("Twins no longer silent (fail)", self.lost_silent),
+            ("New unlisted collateral (fail)", self.new_collateral),
+            ("Skipped (fail)", self.skipped),
+            ("Soak false positives (fail)", self.soak_false_positives),
             ("Slower detections (fail)", self.slower),
             ("Improvements", self.improved),
             ("New scenarios", self.new_scenarios),
@@ -108,6 +125,12 @@ def compare(
       error, skipped, or absent from the current run;
     * a new false positive: a benign scenario now false positive that was not in the baseline
       (including a scenario new to this run), or one on which a rule fires that did not before;
+    * a twin no longer silent: a benign scenario silent in the baseline that is now an error,
+      skipped, or absent (now a false positive is a new false positive, above);
+    * new unlisted collateral: a rule raising a false positive on an adversary's objects (outside
+      its fires and may_fire) that did not on that scenario in the baseline;
+    * a skipped scenario, whatever the baseline says (one not already counted above);
+    * a false positive in the soak: every alert on the benign fleet, whatever the baseline says;
     * a slower detection: a scenario detected in both whose latency grew by more than BOTH
       ``latency_tolerance_s`` seconds AND the factor ``latency_ratio`` (current > baseline * ratio).
       Both must hold, so jitter on a fast rule (0.2 s -> 0.9 s) and a few percent on a slow
@@ -145,9 +168,14 @@ def compare(
         _append(result, bucket, GateFinding(key[0], key[1], detail))
 
     for key, after in current_by_key.items():
+        collateral = _new_collateral(baseline_by_key.get(key), after)
+        if collateral:
+            result.new_collateral.append(GateFinding(key[0], key[1], collateral))
         if key in baseline_by_key:
             continue
-        if after.verdict is Verdict.FALSE_POSITIVE:
+        if after.verdict is Verdict.SKIPPED:
+            result.skipped.append(GateFinding(key[0], key[1], f"new scenario, skipped: {after.reason}"))
+        elif after.verdict is Verdict.FALSE_POSITIVE:
             rules = ", ".join(sorted(_fired_rules(after))) or "an alert"
             result.new_false_positives.append(
                 GateFinding(key[0], key[1], f"new benign scenario raised {rules}: {after.reason}")
@@ -156,7 +184,31 @@ def compare(
             result.new_scenarios.append(
                 GateFinding(key[0], key[1], f"{after.kind}, {after.verdict.value}: {after.reason}")
             )
+    _compare_soak(result, now.soak, base.soak, now.backend)
     return result
+
+
+def _new_collateral(before: Outcome | None, after: Outcome) -> str | None:
+    """Rules raising unlisted collateral on this scenario now that did not in the baseline."""
+    known = set() if before is None else {c.rule_id for c in before.unlisted_collateral}
+    new = sorted({c.rule_id for c in after.unlisted_collateral} - known)
+    if not new:
+        return None
+    objects = sorted({c.object for c in after.unlisted_collateral if c.rule_id in new})
+    return (f"{', '.join(new)} now alerts on its objects ({', '.join(objects)}), neither expected nor allowed "
+            "by its may_fire: a false positive of that rule")
+
+
+def _compare_soak(result: GateResult, now: SoakResult | None, base: SoakResult | None, backend: str) -> None:
+    if now is None:
+        if base is not None:
+            result.notes.append("the baseline ran a soak; this run did not")
+        return
+    for alert in now.alerts:
+        result.soak_false_positives.append(GateFinding(
+            "soak", backend, f"{alert.get('rule_id')} alerted on {alert.get('object')} of the benign fleet"))
+    if now.status != "complete":
+        result.notes.append(f"the soak is {now.status}: {now.reason}")
 
 
 def _compare_one(
@@ -166,11 +218,19 @@ def _compare_one(
     if after is None:
         if before.verdict is Verdict.DETECTED:
             return "lost", f"detected in the baseline ({_latency(before.latency_s)}), now absent from the run"
+        if before.verdict is Verdict.SILENT:
+            return "lost_silent", "silent in the baseline, now absent from the run"
         return "notes_absent", f"{before.verdict.value} in the baseline, now absent from the run"
 
     if before.verdict is Verdict.DETECTED and after.verdict is not Verdict.DETECTED:
         was = f"detected in the baseline ({_latency(before.latency_s)})"
         return "lost", f"{was}, now {after.verdict.value}: {after.reason}"
+
+    if before.verdict is Verdict.SILENT and after.verdict in (Verdict.ERROR, Verdict.SKIPPED):
+        return "lost_silent", f"silent in the baseline, now {after.verdict.value}: {after.reason}"
+
+    if after.verdict is Verdict.SKIPPED:
+        return "skipped", f"{before.verdict.value} in the baseline, now skipped: {after.reason}"
 
     if after.verdict is Verdict.FALSE_POSITIVE:
         new_rules = _fired_rules(after) - (

@@ -17,7 +17,9 @@ class Verdict(enum.StrEnum):
 
     @property
     def passed(self) -> bool:
-        return self in (Verdict.DETECTED, Verdict.SILENT, Verdict.SKIPPED)
+        # A skip is not a pass: a run whose adversaries all skip proved nothing. `stowaway run
+        # --allow-skips` tolerates skips explicitly, and still reports each one with its reason.
+        return self in (Verdict.DETECTED, Verdict.SILENT)
 
 
 class Visibility(enum.StrEnum):
@@ -34,6 +36,21 @@ class RuleResult:
     fired: bool
     latency_s: float | None = None  # from the scenario's recorded action time to the alert
     alert_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Collateral:
+    """One alert on an adversary scenario's objects from a rule the scenario does not expect.
+
+    Allowed collateral is a true positive of that rule (the object really is hostile, and the
+    scenario's ``may_fire`` says why the rule is right to fire); unlisted collateral is a false
+    positive of that rule, and fails the run.
+    """
+
+    rule_id: str
+    object: str  # the object the alert concerns ("container:<id>", ...)
+    allowed: bool  # the scenario's expect.may_fire names the rule
+    reason: str = ""  # the scenario's sentence when allowed; empty when unlisted
 
 
 @dataclass(slots=True)
@@ -54,6 +71,19 @@ class Outcome:
     alerts: list[dict[str, Any]] = field(default_factory=list)  # every alert attributed to it
     data_sources: list[str] = field(default_factory=list)  # sensors that saw its objects
     objects: list[str] = field(default_factory=list)  # what the lab reported it created
+    # Alerts on an adversary's objects from rules outside its expected ones (benign: always empty,
+    # every alert there is a false positive and decides the verdict).
+    collateral: list[Collateral] = field(default_factory=list)
+
+    @property
+    def unlisted_collateral(self) -> list[Collateral]:
+        return [c for c in self.collateral if not c.allowed]
+
+    @property
+    def passed(self) -> bool:
+        """The verdict passed and no rule raised a false positive on the scenario's objects. The
+        verdict itself stays about the expected rules (detected or missed)."""
+        return self.verdict.passed and not self.unlisted_collateral
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -102,7 +132,16 @@ class RunResult:
     environment: dict[str, Any] = field(default_factory=dict)
     soak: SoakResult | None = None  # the benign fleet's soak, when one ran
 
+    def failures(self, allow_skips: bool = False) -> list[Outcome]:
+        """Outcomes that make the run fail; skips are left out only when ``allow_skips`` says so."""
+        return [o for o in self.outcomes
+                if not o.passed and not (allow_skips and o.verdict is Verdict.SKIPPED)]
+
+    def passed_with(self, allow_skips: bool = False) -> bool:
+        return self.status == "complete" and not self.failures(allow_skips) and \
+            (self.soak is None or self.soak.passed)
+
     @property
     def passed(self) -> bool:
-        return self.status == "complete" and all(o.verdict.passed for o in self.outcomes) and \
-            (self.soak is None or self.soak.passed)
+        """Strict: a skip, unlisted collateral or a soak alert fails the run."""
+        return self.passed_with(allow_skips=False)

@@ -16,11 +16,13 @@ Options
         or those matching comma-separated ids, tags or ATT&CK ids). Each item detonates its
         scenario, asserts its expectation (adversary detected within its deadline, benign twin
         silent), then asserts with testinfra that none of its containers or host directories is
-        left. Items carry the ``integration`` and ``scenario(id)`` markers, so ``-k`` and ``-m`` work.
+        left. An adversary whose objects drew an alert from a rule outside its ``fires`` and
+        ``may_fire`` fails too. Items carry the ``integration`` and ``scenario(id)`` markers, so
+        ``-k`` and ``-m`` work.
     ``--stowaway-rules DIR`` / ``--stowaway-policy DIR``  the monitor's rules and policy instead of
         the shipped ones (repeatable), to test your own detection content.
-    ``--require-engine``  fail, instead of skipping, live tests when no engine can be had
-        (or STOWAWAY_REQUIRE_ENGINE=1, which CI sets).
+    ``--require-engine``  fail, instead of skipping, live tests when no engine can be had, and
+        scenario items whose scenario skipped (or STOWAWAY_REQUIRE_ENGINE=1, which CI sets).
 
 Markers
     ``integration``   needs a real Docker engine (the lab starts its private one as root).
@@ -45,7 +47,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -79,6 +81,24 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def _require(config: pytest.Config) -> bool:
     return bool(config.getoption("--require-engine")) or os.environ.get("STOWAWAY_REQUIRE_ENGINE") == "1"
+
+
+def scenario_skipped(config: pytest.Config, outcome: Outcome) -> NoReturn:
+    """A scenario that could not run here. Where the engine is required (CI), that is a failure:
+    a skip proves nothing, and a suite whose scenarios skip must not go green. Elsewhere a skip
+    with its reason, as for the engine itself."""
+    message = f"{outcome.scenario_id} skipped: {outcome.reason}"
+    if _require(config):
+        pytest.fail(message + " (a skip fails under --require-engine)", pytrace=False)
+    pytest.skip(message)
+
+
+def collateral_problem(outcome: Outcome) -> str | None:
+    """What makes a detected adversary fail anyway: a rule outside fires and may_fire alerted on it."""
+    unlisted = outcome.unlisted_collateral
+    if not unlisted:
+        return None
+    return "unlisted collateral (false positives): " + ", ".join(f"{c.rule_id} on {c.object}" for c in unlisted)
 
 
 class _SharedLab:
@@ -218,10 +238,13 @@ class ScenarioItem(pytest.Item):
         outcome = execute(cls, session, monitor, "docker", progress=lambda _msg: None)
         self.user_properties += [("verdict", outcome.verdict.value), ("latency_s", outcome.latency_s)]
         if outcome.verdict is Verdict.SKIPPED:
-            pytest.skip(outcome.reason)
+            scenario_skipped(self.config, outcome)
         wanted = Verdict.DETECTED if cls.kind is Kind.ADVERSARY else Verdict.SILENT
         if outcome.verdict is not wanted:
             raise ScenarioFailed(f"{outcome.verdict.value} (wanted {wanted.value}): {outcome.reason}")
+        problem = collateral_problem(outcome)
+        if problem:
+            raise ScenarioFailed(f"{wanted.value}, but {problem}")
         left = leftovers(session.run_id, session.engine.base_url, outcome.objects, paths=session.paths,
                          scope=cls.id)
         if left:

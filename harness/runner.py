@@ -23,13 +23,14 @@ from types import FrameType
 from detectors.alert import Alert
 from detectors.clock import CLOCK
 from detectors.engine import Monitor
+from harness.judge import judge
 from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
-from harness.outcome import Outcome, RuleResult, RunResult, Verdict, Visibility
+from harness.outcome import Outcome, RunResult, Verdict
 from lab import LabError, LabSession
 from lab.lab import Lab
 from scenarios.api import Kind, Scenario, ScenarioSkipped
 from scenarios.attack import catalog
-from scenarios.registry import ScenarioError
+from scenarios.registry import ScenarioError, validate_expectation
 
 Progress = Callable[[str], None]
 
@@ -71,13 +72,18 @@ def _terminate_as_exception() -> Iterator[None]:
 
 
 def check_expectations(scenarios: Sequence[type[Scenario]], detector_ids: set[str]) -> None:
-    """Refuse to start when a scenario names a rule that does not exist: nothing runs half-way."""
+    """Refuse to start when a scenario's expectation is malformed or names a rule that does not
+    exist: nothing runs half-way. Raises ScenarioError naming the file and the field."""
     for cls in scenarios:
-        for attr, ids in (("expect.fires", cls.expect.fires), ("expect.silent", cls.expect.silent)):
+        source = sys.modules[cls.__module__].__file__ or cls.id
+        # The registry checks this shape when it loads a file; a class handed to run() directly
+        # (a test, a plugin) gets the same check here.
+        validate_expectation(cls.expect, cls.kind, source)
+        for attr, ids in (("expect.fires", cls.expect.fires), ("expect.silent", cls.expect.silent),
+                          ("expect.may_fire", tuple(cls.expect.may_fire))):
             for rule_id in ids:
                 if rule_id not in detector_ids:
-                    raise ScenarioError(sys.modules[cls.__module__].__file__ or cls.id, attr,
-                                        f"names unknown rule {rule_id!r}")
+                    raise ScenarioError(source, attr, f"names unknown rule {rule_id!r}")
 
 
 def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) -> RunResult:
@@ -223,6 +229,7 @@ def _wait(predicate: Callable[[], bool], until: float) -> None:
 
 
 def _judge(cls: type[Scenario], lab: Lab, monitor: Monitor, outcome: Outcome, progress: Progress) -> None:
+    """Wait for the scenario's deadline or window, then hand what was attributed to the pure judge."""
     expect = cls.expect
     action_at = outcome.action_at or lab.started_at
 
@@ -240,39 +247,8 @@ def _judge(cls: type[Scenario], lab: Lab, monitor: Monitor, outcome: Outcome, pr
     alerts = attributed()
     outcome.alerts = [a.to_dict() for a in alerts]
     outcome.data_sources = sorted(monitor.sources_for(lab.object_refs()))
-    by_rule: dict[str, list[Alert]] = {}
-    for alert in alerts:
-        by_rule.setdefault(alert.rule_id, []).append(alert)
-
-    if cls.kind is Kind.ADVERSARY:
-        for rule_id in expect.fires:
-            hits = by_rule.get(rule_id, [])
-            first = min((a.raised_at for a in hits), default=None)
-            outcome.rules.append(RuleResult(rule_id=rule_id, fired=bool(hits), alert_count=len(hits),
-                                            latency_s=None if first is None else round(max(0.0, first - action_at), 3)))
-        missing = [r.rule_id for r in outcome.rules if not r.fired]
-        if missing:
-            outcome.verdict = Verdict.MISSED
-            outcome.reason = f"no alert from {', '.join(missing)} within {expect.within_s:.0f}s of the action"
-            outcome.visibility = Visibility.LOGGED if outcome.data_sources else Visibility.NONE
-            if outcome.data_sources:
-                outcome.reason += f"; the telemetry was there ({', '.join(outcome.data_sources)})"
-        else:
-            outcome.verdict = Verdict.DETECTED
-            outcome.latency_s = max(r.latency_s or 0.0 for r in outcome.rules)
-            outcome.visibility = Visibility.ALERTED
-            outcome.reason = f"{', '.join(expect.fires)} fired after {outcome.latency_s:.2f}s"
-    else:
-        for rule_id in expect.silent:
-            hits = by_rule.get(rule_id, [])
-            outcome.rules.append(RuleResult(rule_id=rule_id, fired=bool(hits), alert_count=len(hits)))
-        if alerts:
-            # Strict on purpose: a busy, honest cluster must stay quiet under every rule, not only
-            # the one this twin was written for.
-            outcome.verdict = Verdict.FALSE_POSITIVE
-            outcome.reason = "alerted: " + ", ".join(sorted(by_rule))
-            outcome.visibility = Visibility.ALERTED
-        else:
-            outcome.verdict = Verdict.SILENT
-            outcome.reason = f"no alert in its {expect.window_s:.0f}s window"
-            outcome.visibility = Visibility.LOGGED if outcome.data_sources else Visibility.NONE
+    verdict = judge(cls.kind, expect, alerts, action_at, outcome.data_sources)
+    outcome.verdict, outcome.reason, outcome.visibility = verdict.verdict, verdict.reason, verdict.visibility
+    outcome.latency_s = verdict.latency_s
+    outcome.rules = list(verdict.rules)
+    outcome.collateral = list(verdict.collateral)

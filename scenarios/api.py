@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -34,13 +35,25 @@ class Expectation:
     For an adversary scenario, every rule in ``fires`` must raise an alert on the scenario's objects
     within ``within_s`` seconds of its recorded action.  For a benign scenario, no rule in ``silent``
     may raise an alert on its objects during ``window_s`` seconds after the action.
+
+    Every other alert on an adversary's objects is judged too. A rule outside ``fires`` that alerts
+    there is collateral: allowed when ``may_fire`` names it with a reason (one sentence saying why
+    the rule is right to fire on what this adversary really does), otherwise a false positive of
+    that rule, which fails the run. Benign scenarios have no ``may_fire``: any alert on them is a
+    false positive.
     """
 
     fires: tuple[str, ...] = ()
     silent: tuple[str, ...] = ()
     within_s: float = 20.0
     window_s: float = 8.0
-    may_fire: Mapping[str, str] = field(default_factory=dict)  # rule id -> why it may also fire (adversary)
+    may_fire: Mapping[str, str] = field(default_factory=dict)  # rule id -> why it rightly fires here too
+
+    def __post_init__(self) -> None:
+        # Read-only, so a scenario class attribute cannot be changed by whoever reads it. A value
+        # that is not a mapping is left as it is for the registry to refuse, naming file and field.
+        if isinstance(self.may_fire, Mapping):
+            object.__setattr__(self, "may_fire", MappingProxyType(dict(self.may_fire)))
 
 
 class Scenario:

@@ -14,7 +14,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -67,6 +67,36 @@ def _import(path: Path, root: Path) -> ModuleType:
     return module
 
 
+def validate_expectation(expect: Expectation, kind: Kind, path: Path | str) -> None:
+    """The shape of an expectation; whether its rule ids exist is the runner's check (it knows the
+    detectors). Raises ScenarioError naming the file and the field."""
+    if kind is Kind.ADVERSARY and not expect.fires:
+        raise ScenarioError(path, "expect.fires", "an adversary scenario must name the rules that should fire")
+    if kind is Kind.BENIGN and not expect.silent:
+        raise ScenarioError(path, "expect.silent", "a benign scenario must name the rules that must stay silent")
+    if kind is Kind.BENIGN and expect.fires:
+        raise ScenarioError(path, "expect.fires", "a benign scenario expects nothing to fire")
+    if expect.within_s <= 0 or expect.window_s <= 0:
+        raise ScenarioError(path, "expect", "within_s and window_s must be positive")
+    may_fire = expect.may_fire
+    if not isinstance(may_fire, Mapping):
+        raise ScenarioError(path, "expect.may_fire",
+                            f"expected a mapping of rule id to reason, got {type(may_fire).__name__}")
+    if may_fire and kind is Kind.BENIGN:
+        # On a benign workload every alert is a false positive; there is nothing to excuse.
+        raise ScenarioError(path, "expect.may_fire", "a benign scenario allows no rule to fire")
+    for rule_id, reason in may_fire.items():
+        where = f"expect.may_fire[{rule_id!r}]"
+        if not isinstance(rule_id, str) or not rule_id.strip():
+            raise ScenarioError(path, "expect.may_fire", f"rule ids must be non-empty strings, got {rule_id!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ScenarioError(path, where, "needs a reason: one sentence saying why this rule rightly fires "
+                                             "on what the scenario really does")
+        if rule_id in expect.fires:
+            raise ScenarioError(path, where, "is also in expect.fires: a rule is either expected or allowed, "
+                                             "not both")
+
+
 def _validate(cls: type[Scenario], path: Path, expected_id: str) -> None:
     def need(attr: str, kind: type | tuple[type, ...]) -> object:
         if not hasattr(cls, attr):
@@ -99,14 +129,7 @@ def _validate(cls: type[Scenario], path: Path, expected_id: str) -> None:
             raise ScenarioError(path, f"backends[{i}]", f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     expect = need("expect", Expectation)
     assert isinstance(expect, Expectation)
-    if kind is Kind.ADVERSARY and not expect.fires:
-        raise ScenarioError(path, "expect.fires", "an adversary scenario must name the rules that should fire")
-    if kind is Kind.BENIGN and not expect.silent:
-        raise ScenarioError(path, "expect.silent", "a benign scenario must name the rules that must stay silent")
-    if kind is Kind.BENIGN and expect.fires:
-        raise ScenarioError(path, "expect.fires", "a benign scenario expects nothing to fire")
-    if expect.within_s <= 0 or expect.window_s <= 0:
-        raise ScenarioError(path, "expect", "within_s and window_s must be positive")
+    validate_expectation(expect, kind, path)  # type: ignore[arg-type]
     need("tags", tuple)
     if "detonate" not in vars(cls) and cls.detonate is Scenario.detonate:
         raise ScenarioError(path, "detonate", "not implemented")

@@ -31,8 +31,11 @@ def problems(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         ids = [o["scenario_id"] for o in card.get("outcomes", [])]
         if len(ids) != len(set(ids)):
             out.append(f"run {name} lists a scenario twice")
+        # A skip is not a pass, and neither is an adversary whose objects drew unlisted collateral.
         failed = [f"{o['scenario_id']}={o['verdict']}" for o in card.get("outcomes", [])
-                  if o["verdict"] not in ("detected", "silent", "skipped")]
+                  if o["verdict"] not in ("detected", "silent")]
+        failed += [f"{o['scenario_id']}=collateral {c['rule_id']}" for o in card.get("outcomes", [])
+                   for c in o.get("collateral", []) if not c.get("allowed")]
         if failed:
             out.append(f"run {name} failed: {', '.join(failed)}")
     if a and b:

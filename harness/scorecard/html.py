@@ -5,8 +5,12 @@ same in a browser with scripts disabled, in a CI artifact viewer and in a headle
 only script is a few lines that sort the scenario table; the page is complete without it.
 
 Hooks for tests and for people who post-process the file: ``id="heatmap"`` with ``class="cell"``
-rects carrying ``data-technique``/``data-source``/``data-state``, and ``id="latency-chart"`` with
-``class="bar"`` rects carrying ``data-rule``/``data-latency``.
+rects carrying ``data-technique``/``data-source``/``data-state``, ``id="latency-chart"`` with
+``class="bar"`` rects carrying ``data-rule``/``data-latency``, ``id="precision"`` with
+``class="precision-row"`` rows carrying ``data-rule``/``data-precision``, ``id="collateral"`` with
+``class="collateral-row"`` rows carrying ``data-scenario``/``data-rule``/``data-allowed``,
+``class="fp-row"`` rows carrying ``data-rule``/``data-where``, ``class="scenario"`` rows carrying
+``data-scenario``/``data-verdict``/``data-passed``, ``id="skipped"`` and ``id="soak"``.
 """
 
 from __future__ import annotations
@@ -17,8 +21,17 @@ import statistics
 from html import escape
 from pathlib import Path
 
-from harness.outcome import Outcome, RunResult, Verdict
-from harness.scorecard.json_report import concluded, false_positive_rules, iso_utc, summarize, techniques_of
+from harness.outcome import Outcome, RunResult, SoakResult, Verdict
+from harness.scorecard.json_report import (
+    RulePrecision,
+    attention_rank,
+    concluded,
+    false_positive_rules,
+    iso_utc,
+    rule_precision,
+    summarize,
+    techniques_of,
+)
 
 # Sensors in the order a defender reads them: orchestrator, then host, network, files, resources.
 KNOWN_SOURCES = (
@@ -247,40 +260,164 @@ def _legend() -> str:
     )
 
 
+def _fp_row(rule_id: str, where: str, place: str, subtitle: str, alerts: list[dict], reason: str) -> str:
+    objects = ", ".join(sorted({str(a.get("object", "")) for a in alerts})) or "-"
+    severity = ", ".join(sorted({str(a.get("severity", "")) for a in alerts})) or "-"
+    return (
+        f'<tr class="fp-row" data-rule="{escape(rule_id)}" data-where="{escape(where)}">'
+        f"<td><code>{escape(rule_id)}</code></td><td>{escape(where)}</td>"
+        f"<td><code>{escape(place)}</code><br><small>{escape(subtitle)}</small></td>"
+        f"<td>{escape(severity)}</td><td><code>{escape(objects)}</code></td><td>{escape(reason)}</td></tr>"
+    )
+
+
 def _false_positive_section(run: RunResult) -> str:
-    by_rule = false_positive_rules(run.outcomes)
-    if not by_rule:
-        return '<p class="ok-note" id="no-false-positives">None: every benign twin stayed silent.</p>'
-    scenarios = {o.scenario_id: o for o in run.outcomes}
+    """Every false positive of the run: on benign twins, unlisted collateral on adversaries, the soak."""
     rows = []
-    for rule_id, ids in by_rule.items():
+    scenarios = {o.scenario_id: o for o in run.outcomes}
+    for rule_id, ids in false_positive_rules(run.outcomes).items():
         for scenario_id in ids:
             outcome = scenarios[scenario_id]
             alerts = [a for a in outcome.alerts if a.get("rule_id") == rule_id]
-            objects = ", ".join(sorted({str(a.get("object", "")) for a in alerts})) or "-"
-            severity = ", ".join(sorted({str(a.get("severity", "")) for a in alerts})) or "-"
-            rows.append(
-                f'<tr class="fp-row" data-rule="{escape(rule_id)}"><td><code>{escape(rule_id)}</code></td>'
-                f"<td><code>{escape(scenario_id)}</code><br><small>{escape(outcome.title)}</small></td>"
-                f"<td>{escape(severity)}</td><td><code>{escape(objects)}</code></td>"
-                f"<td>{escape(outcome.reason)}</td></tr>"
-            )
+            rows.append(_fp_row(rule_id, "benign twin", scenario_id, outcome.title, alerts, outcome.reason))
+    for outcome in run.outcomes:
+        for rule_id in sorted({c.rule_id for c in outcome.unlisted_collateral}):
+            alerts = [a for a in outcome.alerts if a.get("rule_id") == rule_id]
+            rows.append(_fp_row(rule_id, "unlisted collateral", outcome.scenario_id, outcome.title, alerts,
+                                "the adversary scenario neither expects nor allows this rule (may_fire)"))
+    if run.soak is not None:
+        for rule_id in sorted({str(a.get("rule_id")) for a in run.soak.alerts}):
+            alerts = [a for a in run.soak.alerts if str(a.get("rule_id")) == rule_id]
+            rows.append(_fp_row(rule_id, "soak", "benign fleet", f"{run.soak.minutes:g} minutes", alerts,
+                                "every alert on the benign fleet is a false positive"))
+    if not rows:
+        return ('<p class="ok-note" id="no-false-positives">None: every benign twin stayed silent, no adversary '
+                "drew unlisted collateral, no soak alert.</p>")
     return (
-        '<table id="false-positives"><thead><tr><th>rule</th><th>benign scenario</th><th>severity</th>'
-        f"<th>object</th><th>reason</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        '<table id="false-positives"><thead><tr><th>rule</th><th>where</th><th>scenario</th><th>severity</th>'
+        f"<th>object</th><th>why a false positive</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def precision_color(value: float | None) -> str:
+    if value is None:
+        return "#afb8c1"
+    if value >= 1.0:
+        return "#2da44e"
+    return "#d4a72c" if value >= 0.5 else "#cf222e"
+
+
+def _precision_section(rows: list[RulePrecision]) -> str:
+    if not rows:
+        return '<p class="note" id="precision">No rule raised anything in this run.</p>'
+    body = []
+    # Least precise first: those are the rules to look at.
+    for row in sorted(rows, key=lambda r: (r.precision if r.precision is not None else 2.0, r.rule_id)):
+        value = row.precision
+        percent = "n/a" if value is None else f"{value:.0%}"
+        width = 0 if value is None else round(100 * value)
+        where = ", ".join(sorted(row.false_positive_on)) or "-"
+        body.append(
+            f'<tr class="precision-row" data-rule="{escape(row.rule_id)}" '
+            f'data-precision="{"" if value is None else value}"><td><code>{escape(row.rule_id)}</code></td>'
+            f'<td class="num" data-sort="{-1 if value is None else value}"><span class="meter">'
+            f'<span style="width:{width}%;background:{precision_color(value)}"></span></span> {percent}</td>'
+            f'<td class="num" data-sort="{row.true_positives}">{row.true_positives}'
+            f" <small>({row.expected} expected + {row.allowed_collateral} allowed)</small></td>"
+            f'<td class="num" data-sort="{row.false_positives}">{row.false_positives}'
+            f" <small>({row.benign} benign + {row.soak} soak + {row.unlisted_collateral} collateral)</small></td>"
+            f"<td><small>{escape(where)}</small></td></tr>"
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("rule", "precision", "true positives", "false positives",
+                                             "false positives on"))
+    return (f'<table id="precision" class="sortable"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+UNLISTED_NOTE = "not in the scenario's may_fire"
+
+
+def _collateral_section(run: RunResult) -> str:
+    rows = []
+    for outcome in run.outcomes:
+        for item in outcome.collateral:
+            state = "allowed" if item.allowed else "unlisted: false positive"
+            color = "#2da44e" if item.allowed else "#8250df"
+            rows.append(
+                f'<tr class="collateral-row" data-scenario="{escape(outcome.scenario_id)}" '
+                f'data-rule="{escape(item.rule_id)}" data-allowed="{str(item.allowed).lower()}">'
+                f"<td><code>{escape(outcome.scenario_id)}</code></td><td><code>{escape(item.rule_id)}</code></td>"
+                f"<td><code>{escape(item.object)}</code></td>"
+                f'<td><span class="pill" style="background:{color}">{escape(state)}</span></td>'
+                f"<td>{escape(item.reason or UNLISTED_NOTE)}</td></tr>"
+            )
+    if not rows:
+        return '<p class="ok-note" id="collateral">None: no rule outside a scenario\'s expected ones alerted.</p>'
+    return ('<table id="collateral"><thead><tr><th>adversary scenario</th><th>rule</th><th>object</th>'
+            f"<th>judged</th><th>reason</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _skipped_section(run: RunResult) -> str:
+    skipped = [o for o in run.outcomes if o.verdict is Verdict.SKIPPED]
+    if not skipped:
+        return ""
+    items = "".join(f'<li data-scenario="{escape(o.scenario_id)}"><code>{escape(o.scenario_id)}</code> '
+                    f"({escape(o.backend)}): {escape(o.reason)}</li>" for o in skipped)
+    return ('<h2>Skipped</h2><p class="note">A skip is not a pass: <code>stowaway run</code> fails unless '
+            f'<code>--allow-skips</code>.</p><ul id="skipped">{items}</ul>')
+
+
+def _soak_section(soak: SoakResult | None) -> str:
+    if soak is None:
+        return ""
+    if soak.status != "complete":
+        state, color = f"soak {soak.status}", VERDICT_COLORS[Verdict.ERROR]
+    elif soak.alerts:
+        state, color = f"{len(soak.alerts)} false positive(s)", VERDICT_COLORS[Verdict.FALSE_POSITIVE]
+    else:
+        state, color = "no alert", VERDICT_COLORS[Verdict.SILENT]
+    services = "".join(
+        f'<tr class="service-row" data-service="{escape(s.name)}"><td><code>{escape(s.name)}</code></td>'
+        f"<td>{escape(s.does)}</td><td>{'<br>'.join(escape(c) for c in s.checks) or '-'}</td>"
+        f"<td>{'yes' if s.healthy else '<b>no</b>'}</td></tr>"
+        for s in soak.services
+    )
+    alerts = "".join(
+        f'<tr class="soak-alert" data-rule="{escape(str(a.get("rule_id")))}"><td><code>'
+        f'{escape(str(a.get("rule_id")))}</code></td><td><code>{escape(str(a.get("object")))}</code></td>'
+        f'<td>{escape(str(a.get("severity", "")))}</td><td>{escape(str(a.get("title", "")))}</td></tr>'
+        for a in soak.alerts
+    )
+    alert_table = (
+        "<h3>Alerts, each a false positive</h3><table><thead><tr><th>rule</th><th>object</th><th>severity</th>"
+        f"<th>title</th></tr></thead><tbody>{alerts}</tbody></table>" if soak.alerts else ""
+    )
+    return (
+        f'<h2>Soak: the benign fleet</h2><div id="soak" data-passed="{str(soak.passed).lower()}">'
+        f'<p><span class="pill" style="background:{color}">{escape(state)}</span> {escape(soak.reason)} '
+        f"({soak.minutes:g} minutes from {escape(iso_utc(soak.started_at))}; every alert on the fleet is a "
+        "false positive)</p><table><thead><tr><th>service</th><th>what it does</th><th>what it did (checks)</th>"
+        f"<th>healthy</th></tr></thead><tbody>{services}</tbody></table>{alert_table}</div>"
     )
 
 
 def _scenario_table(run: RunResult) -> str:
     rows = []
-    for o in sorted(run.outcomes, key=lambda o: (o.verdict.passed, o.kind, o.scenario_id)):
+    for o in sorted(run.outcomes, key=lambda o: (attention_rank(o), o.kind, o.scenario_id)):
         latency = "" if o.latency_s is None else f"{o.latency_s:.1f}"
+        collateral = (
+            f' <span class="pill" style="background:{VERDICT_COLORS[Verdict.FALSE_POSITIVE]}" '
+            f'title="{escape(", ".join(sorted({c.rule_id for c in o.unlisted_collateral})))}">unlisted collateral'
+            "</span>" if o.unlisted_collateral else ""
+        )
         rows.append(
-            f'<tr class="scenario" data-verdict="{o.verdict.value}"><td><code>{escape(o.scenario_id)}</code>'
+            f'<tr class="scenario" data-scenario="{escape(o.scenario_id)}" data-verdict="{o.verdict.value}" '
+            f'data-passed="{str(o.passed).lower()}">'
+            f"<td><code>{escape(o.scenario_id)}</code>"
             f"<br><small>{escape(o.title)}</small></td><td>{escape(o.kind)}</td>"
             f"<td>{escape(', '.join(o.techniques))}</td>"
-            f'<td><span class="pill" style="background:{VERDICT_COLORS[o.verdict]}">'
-            f"{escape(o.verdict.value.replace('_', ' '))}</span></td>"
+            f'<td data-sort="{attention_rank(o)}"><span class="pill" style="background:{VERDICT_COLORS[o.verdict]}">'
+            f"{escape(o.verdict.value.replace('_', ' '))}</span>{collateral}</td>"
             f'<td class="num" data-sort="{o.latency_s if o.latency_s is not None else -1}">{latency}</td>'
             f"<td>{escape(o.visibility.value)}</td><td>{escape(', '.join(o.data_sources) or '-')}</td>"
             f"<td>{escape(o.reason)}</td></tr>"
@@ -310,7 +447,7 @@ CSS = """
 body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
        color:var(--fg); background:var(--bg); }
 header { padding:22px 32px; color:#fff; }
-header.pass { background:#1a7f37; } header.fail { background:#b42318; }
+header.pass { background:#1a7f37; } header.fail { background:#b42318; } header.incomplete { background:#9a6700; }
 header h1 { margin:0 0 4px; font-size:24px; } header p { margin:0; opacity:.92; }
 main { padding:8px 32px 40px; max-width:1400px; }
 h2 { margin:28px 0 10px; font-size:18px; border-bottom:1px solid var(--line); padding-bottom:6px; }
@@ -335,6 +472,10 @@ th { background:var(--panel); cursor:pointer; user-select:none; } td.num { text-
 code { font-family:ui-monospace,"DejaVu Sans Mono",monospace; font-size:12px; }
 small { color:var(--muted); } .ok-note { color:#1a7f37; font-weight:600; }
 .note { color:var(--muted); font-size:12px; }
+.meter { display:inline-block; width:90px; height:10px; background:#eef1f4; border-radius:5px;
+         vertical-align:0; margin-right:6px; overflow:hidden; }
+.meter span { display:block; height:100%; }
+h3 { font-size:15px; margin:18px 0 8px; }
 """
 
 # Click a header to sort; numeric cells sort by data-sort. Without scripts the table stays readable.
@@ -355,7 +496,7 @@ document.querySelectorAll('table.sortable th').forEach(function (th, idx) {
 def to_html(run: RunResult) -> str:
     summary = summarize(run)
     verdicts = summary["verdicts"]
-    state = "PASS" if run.passed else "FAIL"
+    state = summary["state"].upper()
     rate = summary["detection_rate"]
 
     def tile(value: object, label: str) -> str:
@@ -373,6 +514,8 @@ def to_html(run: RunResult) -> str:
             tile(verdicts["false_positive"], "false positives"),
             tile(verdicts["error"], "errors"),
             tile(verdicts["skipped"], "skipped"),
+            tile(summary["unlisted_collateral"], "unlisted collateral"),
+            *([tile(summary["soak_false_positives"], "soak false positives")] if run.soak is not None else []),
             tile(secs(summary["latency_median_s"]), "median latency"),
             tile(secs(summary["latency_p95_s"]), "p95 latency"),
         ]
@@ -408,8 +551,21 @@ concluded there.</p>
 the black tick marks the worst case.</p>
 {latency_svg(run)}
 
+<h2>Precision by rule</h2>
+<p class="note">One alert is one unit. True positives: alerts on adversary objects from a rule the scenario
+expects, or allows with a reason (allowed collateral). False positives: alerts on benign twins, during the
+soak, and unlisted collateral (a rule the adversary scenario neither expects nor allows). Least precise first.</p>
+{_precision_section(rule_precision(run))}
+
 <h2>False positives</h2>
 {_false_positive_section(run)}
+
+<h2>Collateral on adversary scenarios</h2>
+<p class="note">Alerts on an adversary's objects from rules it does not expect: allowed when the scenario
+says why the rule is right to fire, otherwise a false positive of that rule.</p>
+{_collateral_section(run)}
+{_skipped_section(run)}
+{_soak_section(run.soak)}
 
 <h2>Scenarios</h2>
 {_scenario_table(run)}

@@ -12,6 +12,14 @@ Definitions used throughout:
   technique), null when no adversary scenario of it concluded (only benign twins, or only skips).
 * Latency statistics cover detected adversary scenarios only; p95 uses the nearest-rank method,
   which never invents a value that was not measured.
+* Per-rule precision counts alerts (the monitor already deduplicates them per rule and object).
+  True positives of a rule: its alerts on adversary objects when the scenario expects it
+  (``fires``) or allows it (``may_fire``, allowed collateral). False positives: its alerts on
+  benign twins, during the soak (the benign fleet), and on adversary objects when the scenario
+  neither expects nor allows it (unlisted collateral). ``precision`` = TP / (TP + FP), null when
+  the rule raised nothing. Every rule that raised anything in the run has a row.
+* ``state``: ``pass`` when everything passed; ``incomplete`` when the only thing short of a pass
+  is skipped scenarios (nothing was found wrong, but not everything ran); ``fail`` otherwise.
 """
 
 from __future__ import annotations
@@ -22,13 +30,25 @@ import os
 import statistics
 import tempfile
 from collections import Counter
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.outcome import Outcome, RuleResult, RunResult, Verdict, Visibility
+from harness.outcome import (
+    Collateral,
+    FleetService,
+    Outcome,
+    RuleResult,
+    RunResult,
+    SoakResult,
+    Verdict,
+    Visibility,
+)
 
-SCHEMA_VERSION = "1.0"
+# 1.1: per-rule precision, collateral on each outcome, the soak, the run's state. 1.0 files
+# (without them) are still read: see from_json.
+SCHEMA_VERSION = "1.1"
 SCHEMA_PATH = Path(__file__).with_name("schema") / "scorecard.schema.json"
 
 
@@ -102,6 +122,103 @@ def techniques_of(outcomes: list[Outcome]) -> dict[str, list[Outcome]]:
     return dict(sorted(by_technique.items()))
 
 
+@dataclass(slots=True)
+class RulePrecision:
+    """One rule's alerts in one run, sorted into true and false positives by where they landed."""
+
+    rule_id: str
+    expected: int = 0  # TP: on adversary objects, the scenario expects the rule (fires)
+    allowed_collateral: int = 0  # TP: on adversary objects, the scenario allows it (may_fire)
+    benign: int = 0  # FP: on benign twins
+    soak: int = 0  # FP: on the benign fleet during the soak
+    unlisted_collateral: int = 0  # FP: on adversary objects, neither expected nor allowed
+    false_positive_on: set[str] = field(default_factory=set)  # scenario ids, and "soak"
+
+    @property
+    def true_positives(self) -> int:
+        return self.expected + self.allowed_collateral
+
+    @property
+    def false_positives(self) -> int:
+        return self.benign + self.soak + self.unlisted_collateral
+
+    @property
+    def precision(self) -> float | None:
+        total = self.true_positives + self.false_positives
+        return None if total == 0 else round(self.true_positives / total, 4)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "true_positives": {"expected": self.expected, "allowed_collateral": self.allowed_collateral,
+                               "total": self.true_positives},
+            "false_positives": {"benign": self.benign, "soak": self.soak,
+                                "unlisted_collateral": self.unlisted_collateral, "total": self.false_positives,
+                                "on": sorted(self.false_positive_on)},
+            "precision": self.precision,
+        }
+
+
+SOAK = "soak"  # where a soak false positive landed, in RulePrecision.false_positive_on
+
+
+def rule_precision(run: RunResult) -> list[RulePrecision]:
+    """Every rule that raised anything in the run, with its true and false positives, by rule id."""
+    rows: dict[str, RulePrecision] = {}
+
+    def row(rule_id: str) -> RulePrecision:
+        return rows.setdefault(rule_id, RulePrecision(rule_id))
+
+    for outcome in run.outcomes:
+        if outcome.kind == "adversary":
+            expected = {r.rule_id for r in outcome.rules}
+            for alert in outcome.alerts:
+                rule_id = str(alert.get("rule_id", ""))
+                if rule_id in expected:
+                    row(rule_id).expected += 1
+            for item in outcome.collateral:
+                if item.allowed:
+                    row(item.rule_id).allowed_collateral += 1
+                else:
+                    row(item.rule_id).unlisted_collateral += 1
+                    row(item.rule_id).false_positive_on.add(outcome.scenario_id)
+        else:
+            for alert in outcome.alerts:
+                rule_id = str(alert.get("rule_id") or "(unknown rule)")
+                row(rule_id).benign += 1
+                row(rule_id).false_positive_on.add(outcome.scenario_id)
+    if run.soak is not None:
+        for alert in run.soak.alerts:
+            rule_id = str(alert.get("rule_id") or "(unknown rule)")
+            row(rule_id).soak += 1
+            row(rule_id).false_positive_on.add(SOAK)
+    return [rows[k] for k in sorted(rows)]
+
+
+def unlisted_collateral(outcomes: list[Outcome]) -> dict[str, list[str]]:
+    """rule id -> adversary scenario ids on whose objects it raised unlisted collateral."""
+    by_rule: dict[str, list[str]] = {}
+    for outcome in outcomes:
+        for rule_id in sorted({c.rule_id for c in outcome.unlisted_collateral}):
+            by_rule.setdefault(rule_id, []).append(outcome.scenario_id)
+    return dict(sorted(by_rule.items()))
+
+
+def attention_rank(outcome: Outcome) -> int:
+    """Order for tables read top-down: the detectors wrong (missed, false positive, unlisted
+    collateral) first, then errors, then skips, then passes."""
+    if outcome.passed:
+        return 3
+    return {Verdict.ERROR: 1, Verdict.SKIPPED: 2}.get(outcome.verdict, 0)
+
+
+def run_state(run: RunResult) -> str:
+    """"pass", "incomplete" (only skips stand between the run and a pass) or "fail"."""
+    if run.passed:
+        return "pass"
+    return "incomplete" if run.passed_with(allow_skips=True) else "fail"
+
+
 def summarize(run: RunResult) -> dict[str, Any]:
     outcomes = run.outcomes
     counts = Counter(o.verdict.value for o in outcomes)
@@ -119,7 +236,11 @@ def summarize(run: RunResult) -> dict[str, Any]:
         "detection_rate": (detected / len(judged)) if judged else None,
         "false_positives": counts.get(Verdict.FALSE_POSITIVE.value, 0),
         "false_positive_rules": false_positive_rules(outcomes),
+        "unlisted_collateral": sum(len(o.unlisted_collateral) for o in outcomes),
+        "unlisted_collateral_rules": unlisted_collateral(outcomes),
+        "soak_false_positives": 0 if run.soak is None else len(run.soak.alerts),
         "passed": run.passed,
+        "state": run_state(run),
         "latency_median_s": _seconds(median),
         "latency_p95_s": _seconds(percentile(latencies, 95)),
     }
@@ -165,7 +286,24 @@ def to_json(run: RunResult) -> dict[str, Any]:
         "environment": run.environment,
         "summary": summarize(run),
         "techniques": technique_rows(run),
-        "outcomes": [o.to_dict() for o in run.outcomes],
+        "rule_precision": [r.to_dict() for r in rule_precision(run)],
+        "outcomes": [{**o.to_dict(), "passed": o.passed} for o in run.outcomes],
+        "soak": None if run.soak is None else soak_dict(run.soak),
+    }
+
+
+def soak_dict(soak: SoakResult) -> dict[str, Any]:
+    return {
+        "minutes": soak.minutes,
+        "started_at": iso_utc(soak.started_at),
+        "started_at_epoch": soak.started_at,
+        "finished_at": iso_utc(soak.finished_at),
+        "finished_at_epoch": soak.finished_at,
+        "status": soak.status,
+        "reason": soak.reason,
+        "passed": soak.passed,
+        "services": [asdict(service) for service in soak.services],
+        "alerts": list(soak.alerts),
     }
 
 
@@ -217,6 +355,7 @@ def from_json(data: dict[str, Any]) -> RunResult:
     environment = data.get("environment", {})
     if not isinstance(environment, dict):
         raise ScorecardFormatError("environment", "expected an object")
+    soak = data.get("soak")
     return RunResult(
         run_id=_get(data, "run_id", str, "run_id"),
         attack_version=_get(data, "attack_version", str, "attack_version"),
@@ -226,6 +365,34 @@ def from_json(data: dict[str, Any]) -> RunResult:
         outcomes=[_outcome(row, f"outcomes[{i}]") for i, row in enumerate(rows)],
         status=_get(data, "status", str, "status"),
         environment=environment,
+        soak=None if soak is None else _soak(soak, "soak"),  # 1.0 scorecards have no soak
+    )
+
+
+def _soak(raw: Any, where: str) -> SoakResult:
+    if not isinstance(raw, dict):
+        raise ScorecardFormatError(where, "expected an object or null")
+    services = _get(raw, "services", list, f"{where}.services")
+    return SoakResult(
+        minutes=float(_get(raw, "minutes", (int, float), f"{where}.minutes")),
+        started_at=float(_get(raw, "started_at_epoch", (int, float), f"{where}.started_at_epoch")),
+        finished_at=float(_get(raw, "finished_at_epoch", (int, float), f"{where}.finished_at_epoch")),
+        status=_get(raw, "status", str, f"{where}.status"),
+        reason=_get(raw, "reason", str, f"{where}.reason"),
+        services=[_service(s, f"{where}.services[{i}]") for i, s in enumerate(services)],
+        alerts=_list_of(raw, "alerts", dict, where),
+    )
+
+
+def _service(raw: Any, where: str) -> FleetService:
+    if not isinstance(raw, dict):
+        raise ScorecardFormatError(where, "expected an object")
+    return FleetService(
+        name=_get(raw, "name", str, f"{where}.name"),
+        does=_get(raw, "does", str, f"{where}.does"),
+        objects=_list_of(raw, "objects", str, where),
+        checks=_list_of(raw, "checks", str, where),
+        healthy=_get(raw, "healthy", bool, f"{where}.healthy"),
     )
 
 
@@ -241,10 +408,18 @@ def _outcome(row: Any, where: str) -> Outcome:
     rules_raw = row.get("rules", [])
     if not isinstance(rules_raw, list):
         raise ScorecardFormatError(f"{where}.rules", "expected a list")
+    rules = [_rule(r, f"{where}.rules[{j}]") for j, r in enumerate(rules_raw)]
+    kind = _get(row, "kind", str, f"{where}.kind")
+    alerts = _list_of(row, "alerts", dict, where)
+    if "collateral" in row:
+        collateral_raw = _get(row, "collateral", list, f"{where}.collateral")
+        collateral = [_collateral(c, f"{where}.collateral[{j}]") for j, c in enumerate(collateral_raw)]
+    else:
+        collateral = _collateral_before_1_1(kind, rules, alerts)
     return Outcome(
         scenario_id=_get(row, "scenario_id", str, f"{where}.scenario_id"),
         title=_get(row, "title", str, f"{where}.title"),
-        kind=_get(row, "kind", str, f"{where}.kind"),
+        kind=kind,
         techniques=list(techniques),
         backend=_get(row, "backend", str, f"{where}.backend"),
         verdict=verdict,
@@ -254,10 +429,34 @@ def _outcome(row: Any, where: str) -> Outcome:
         action_at=_optional_number(row.get("action_at"), f"{where}.action_at"),
         finished_at=float(row.get("finished_at", 0.0) or 0.0),
         latency_s=_optional_number(row.get("latency_s"), f"{where}.latency_s"),
-        rules=[_rule(r, f"{where}.rules[{j}]") for j, r in enumerate(rules_raw)],
-        alerts=_list_of(row, "alerts", dict, where),
+        rules=rules,
+        alerts=alerts,
         data_sources=_list_of(row, "data_sources", str, where),
         objects=_list_of(row, "objects", str, where),
+        collateral=collateral,
+    )
+
+
+def _collateral_before_1_1(kind: str, rules: list[RuleResult], alerts: list[dict[str, Any]]) -> list[Collateral]:
+    """A 1.0 scorecard kept every alert but did not judge those from unexpected rules. Before
+    may_fire existed no scenario listed any, so each such alert on an adversary is unlisted
+    collateral: exactly what the gate needs to tell a known one from a new one."""
+    if kind != "adversary":
+        return []
+    expected = {r.rule_id for r in rules}
+    found = sorted((str(a.get("rule_id", "")), str(a.get("object", ""))) for a in alerts)
+    return [Collateral(rule_id=rule_id, object=obj, allowed=False)
+            for rule_id, obj in found if rule_id and rule_id not in expected]
+
+
+def _collateral(raw: Any, where: str) -> Collateral:
+    if not isinstance(raw, dict):
+        raise ScorecardFormatError(where, "expected an object")
+    return Collateral(
+        rule_id=_get(raw, "rule_id", str, f"{where}.rule_id"),
+        object=_get(raw, "object", str, f"{where}.object"),
+        allowed=_get(raw, "allowed", bool, f"{where}.allowed"),
+        reason=str(raw.get("reason", "")),
     )
 
 

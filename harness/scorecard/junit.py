@@ -1,8 +1,11 @@
-"""JUnit XML: one testsuite per scenario kind, one testcase per scenario.
+"""JUnit XML: one testsuite per scenario kind, one testcase per scenario, and a soak suite.
 
-Mapping: missed and false_positive are ``failure`` (the detectors are wrong), error is ``error``
-(nothing can be concluded), skipped is ``skipped``. CI systems (GitLab, Jenkins, GitHub test
-reporters) then count and display them the way they already count unit tests.
+Mapping: missed and false_positive are ``failure`` (the detectors are wrong), and so is a detected
+adversary with unlisted collateral (another rule raised a false positive on its objects); error is
+``error`` (nothing can be concluded), skipped is ``skipped``. The soak, when one ran, is one test
+case that fails listing each alert (every alert on the benign fleet is a false positive). CI
+systems (GitLab, Jenkins, GitHub test reporters) then count and display them the way they already
+count unit tests.
 """
 
 from __future__ import annotations
@@ -11,10 +14,24 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.outcome import Outcome, RunResult, Verdict
+from harness.outcome import Outcome, RunResult, SoakResult, Verdict
 from harness.scorecard.json_report import iso_utc
 
 FAILURE_TYPES = {Verdict.MISSED: "missed_detection", Verdict.FALSE_POSITIVE: "false_positive"}
+COLLATERAL_FAILURE = "unlisted_collateral"
+
+
+def failure_type(outcome: Outcome) -> str | None:
+    """The JUnit failure type of an outcome, None when it is not a failure (error and skip are not)."""
+    if outcome.verdict in FAILURE_TYPES:
+        return FAILURE_TYPES[outcome.verdict]
+    if outcome.verdict.passed and outcome.unlisted_collateral:
+        return COLLATERAL_FAILURE
+    return None
+
+
+def _collateral_lines(outcome: Outcome) -> list[str]:
+    return [f"unlisted collateral (false positive): {c.rule_id} on {c.object}" for c in outcome.unlisted_collateral]
 
 
 def _duration(outcome: Outcome) -> float:
@@ -36,13 +53,18 @@ def _testcase(parent: ET.Element, outcome: Outcome) -> None:
         ("visibility", outcome.visibility.value),
         ("latency_s", "" if outcome.latency_s is None else f"{outcome.latency_s:.3f}"),
         ("title", outcome.title),
+        ("allowed_collateral", "; ".join(f"{c.rule_id} on {c.object}: {c.reason}"
+                                         for c in outcome.collateral if c.allowed)),
+        ("unlisted_collateral", "; ".join(f"{c.rule_id} on {c.object}" for c in outcome.unlisted_collateral)),
     ):
         ET.SubElement(props, "property", name=name, value=value)
 
-    if outcome.verdict in FAILURE_TYPES:
-        failure = ET.SubElement(case, "failure", message=outcome.reason, type=FAILURE_TYPES[outcome.verdict])
+    kind = failure_type(outcome)
+    if kind is not None:
+        failure = ET.SubElement(case, "failure", message=outcome.reason, type=kind)
         fired = [f"{a.get('rule_id')} on {a.get('object')}" for a in outcome.alerts]
-        failure.text = outcome.reason + ("\nalerts: " + "; ".join(fired) if fired else "")
+        failure.text = "\n".join([outcome.reason, *(["alerts: " + "; ".join(fired)] if fired else []),
+                                  *_collateral_lines(outcome)])
     elif outcome.verdict is Verdict.ERROR:
         ET.SubElement(case, "error", message=outcome.reason, type="scenario_error").text = outcome.reason
     elif outcome.verdict is Verdict.SKIPPED:
@@ -59,7 +81,7 @@ def to_junit(run: RunResult) -> ET.Element:
         outcomes = [o for o in run.outcomes if o.kind == kind]
         counts = {
             "tests": len(outcomes),
-            "failures": sum(o.verdict in FAILURE_TYPES for o in outcomes),
+            "failures": sum(failure_type(o) is not None for o in outcomes),
             "errors": sum(o.verdict is Verdict.ERROR for o in outcomes),
             "skipped": sum(o.verdict is Verdict.SKIPPED for o in outcomes),
         }
@@ -85,10 +107,40 @@ def to_junit(run: RunResult) -> ET.Element:
         for key in totals:
             totals[key] += counts[key]
         total_time += suite_time
+    if run.soak is not None:
+        counts = _soak_suite(root, run, run.soak)
+        for key in totals:
+            totals[key] += counts[key]
+        total_time += max(0.0, run.soak.finished_at - run.soak.started_at)
     for key, value in totals.items():
         root.set(key, str(value))
     root.set("time", f"{total_time:.3f}")
     return root
+
+
+def _soak_suite(root: ET.Element, run: RunResult, soak: SoakResult) -> dict[str, int]:
+    """One suite, one case: the benign fleet ran for N minutes; each alert is a false positive."""
+    duration = max(0.0, soak.finished_at - soak.started_at)
+    failed, errored = int(bool(soak.alerts)), int(soak.status != "complete")
+    counts = {"tests": 1, "failures": failed, "errors": errored if not failed else 0, "skipped": 0}
+    suite = ET.SubElement(root, "testsuite", name=f"stowaway.{run.backend}.soak", timestamp=iso_utc(soak.started_at),
+                          time=f"{duration:.3f}", **{k: str(v) for k, v in counts.items()})
+    case = ET.SubElement(suite, "testcase", name="soak", classname=f"stowaway.{run.backend}.soak",
+                         time=f"{duration:.3f}")
+    props = ET.SubElement(case, "properties")
+    for name, value in (("minutes", f"{soak.minutes:g}"), ("status", soak.status),
+                        ("services", ", ".join(s.name for s in soak.services))):
+        ET.SubElement(props, "property", name=name, value=value)
+    services = [f"{s.name}: {s.does} ({'; '.join(s.checks) or 'no checks'})"
+                + ("" if s.healthy else " [not healthy]") for s in soak.services]
+    if soak.alerts:
+        message = f"{len(soak.alerts)} alert(s) on the benign fleet in {soak.minutes:g} minutes, each a false positive"
+        lines = [f"false positive: {a.get('rule_id')} on {a.get('object')}: {a.get('title', '')}" for a in soak.alerts]
+        ET.SubElement(case, "failure", message=message, type="false_positive").text = "\n".join([message, *lines])
+    elif soak.status != "complete":
+        ET.SubElement(case, "error", message=soak.reason, type="soak_error").text = soak.reason
+    ET.SubElement(case, "system-out").text = "\n".join([soak.reason, *services])
+    return counts
 
 
 def to_junit_xml(run: RunResult) -> str:

@@ -6,11 +6,15 @@ and screen reader, and `grep FAIL` finds them.
 
 from __future__ import annotations
 
-from harness.outcome import Outcome, RunResult, Verdict
+from harness.outcome import Outcome, RunResult, SoakResult, Verdict
 from harness.scorecard.json_report import (
+    RulePrecision,
+    attention_rank,
     concluded,
     coverage_score,
     false_positive_rules,
+    iso_utc,
+    rule_precision,
     summarize,
     techniques_of,
 )
@@ -34,18 +38,34 @@ def seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
 
+def marker(outcome: Outcome) -> str:
+    if outcome.verdict.passed and outcome.unlisted_collateral:
+        # The expected rules did their job; another rule raised a false positive on the same objects.
+        return f"**[FAIL] {outcome.verdict.value}, unlisted collateral**"
+    return MARKERS[outcome.verdict]
+
+
+def precision_text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
 def headline(run: RunResult) -> str:
     summary = summarize(run)
     verdicts = summary["verdicts"]
     rate = summary["detection_rate"]
-    state = "PASS" if run.passed else "FAIL"
+    state = summary["state"].upper()
     if run.status != "complete":
         state += f" (run {run.status})"
     rate_text = "n/a" if rate is None else f"{rate:.0%}"
+    extra = ""
+    if summary["unlisted_collateral"]:
+        extra += f", {summary['unlisted_collateral']} unlisted collateral"
+    if run.soak is not None:
+        extra += f", soak {summary['soak_false_positives']} false positive(s)"
     return (
         f"**{state}**: {verdicts['detected']} detected, {verdicts['missed']} missed, "
         f"{verdicts['silent']} silent, {verdicts['false_positive']} false positive, "
-        f"{verdicts['error']} error, {verdicts['skipped']} skipped; detection rate {rate_text} "
+        f"{verdicts['error']} error, {verdicts['skipped']} skipped{extra}; detection rate {rate_text} "
         f"(ATT&CK v{run.attack_version}, backend {run.backend}, run `{run.run_id}`)"
     )
 
@@ -56,12 +76,70 @@ def _scenario_rows(outcomes: list[Outcome]) -> list[str]:
         "|---|---|---|---|---:|---|",
     ]
     # Failures first: the reader of a PR comment wants them without scrolling.
-    for outcome in sorted(outcomes, key=lambda o: (o.verdict.passed, o.kind, o.scenario_id)):
+    for outcome in sorted(outcomes, key=lambda o: (attention_rank(o), o.kind, o.scenario_id)):
         rows.append(
             f"| `{cell(outcome.scenario_id)}` | {outcome.kind} | {cell(', '.join(outcome.techniques))} "
-            f"| {MARKERS[outcome.verdict]} | {seconds(outcome.latency_s)} | {cell(outcome.reason)} |"
+            f"| {marker(outcome)} | {seconds(outcome.latency_s)} | {cell(outcome.reason)} |"
         )
     return rows
+
+
+def _precision_rows(rows: list[RulePrecision]) -> list[str]:
+    lines = [
+        "| rule | precision | true positives (expected + allowed collateral) "
+        "| false positives (benign + soak + unlisted collateral) | false positives on |",
+        "|---|---:|---:|---:|---|",
+    ]
+    # Least precise first: those are the rules to look at.
+    for row in sorted(rows, key=lambda r: (r.precision if r.precision is not None else 2.0, r.rule_id)):
+        where = ", ".join(f"`{cell(w)}`" for w in sorted(row.false_positive_on)) or "-"
+        lines.append(
+            f"| `{cell(row.rule_id)}` | {precision_text(row.precision)} "
+            f"| {row.true_positives} ({row.expected} + {row.allowed_collateral}) "
+            f"| {row.false_positives} ({row.benign} + {row.soak} + {row.unlisted_collateral}) | {where} |"
+        )
+    return lines
+
+
+def _collateral_lines(outcomes: list[Outcome]) -> list[str]:
+    lines: list[str] = []
+    for outcome in outcomes:
+        if not outcome.collateral:
+            continue
+        lines.append(f"- `{cell(outcome.scenario_id)}`:")
+        for item in outcome.collateral:
+            if item.allowed:
+                lines.append(f"  - `{cell(item.rule_id)}` on `{cell(item.object)}`, allowed: {cell(item.reason)}")
+            else:
+                lines.append(f"  - **[FAIL]** `{cell(item.rule_id)}` on `{cell(item.object)}`, unlisted: "
+                             "a false positive of that rule (not in the scenario's may_fire)")
+    return lines or ["None: no rule outside a scenario's expected ones alerted on an adversary."]
+
+
+def _soak_lines(soak: SoakResult) -> list[str]:
+    if soak.status != "complete":
+        state = f"**[ERROR] soak {cell(soak.status)}**"
+    elif soak.alerts:
+        state = f"**[FAIL] {len(soak.alerts)} false positive(s)**"
+    else:
+        state = "[ok] no alert"
+    lines = [
+        f"{state}: {cell(soak.reason)} ({soak.minutes:g} minutes from {iso_utc(soak.started_at)}; "
+        "every alert on the fleet is a false positive)",
+        "",
+        "| service | what it does | what it did (checks) | healthy |",
+        "|---|---|---|---|",
+    ]
+    for service in soak.services:
+        checks = "; ".join(service.checks) or "-"
+        lines.append(f"| `{cell(service.name)}` | {cell(service.does)} | {cell(checks)} "
+                     f"| {'yes' if service.healthy else '**no**'} |")
+    if soak.alerts:
+        lines += ["", "Alerts during the soak, each a false positive:", ""]
+    for alert in soak.alerts:
+        lines.append(f"- **[FAIL] false positive** `{cell(str(alert.get('rule_id')))}` on "
+                     f"`{cell(str(alert.get('object')))}`: {cell(str(alert.get('title', '')))}")
+    return lines
 
 
 def _technique_rows(outcomes: list[Outcome]) -> list[str]:
@@ -108,12 +186,38 @@ def to_markdown(run: RunResult) -> str:
         "",
         *_technique_rows(run.outcomes),
         "",
+        "### Precision by rule",
+        "",
+        "One alert is one unit. True positives: alerts on adversary objects from a rule the scenario "
+        "expects or allows (`may_fire`, with its reason). False positives: alerts on benign twins, in the "
+        "soak, and unlisted collateral (a rule the adversary scenario neither expects nor allows).",
+        "",
+        *(_precision_rows(rule_precision(run)) if rule_precision(run) else ["No rule raised anything."]),
+        "",
+        "### Collateral",
+        "",
+        *_collateral_lines(run.outcomes),
+        "",
         "### False positives",
         "",
     ]
     by_rule = false_positive_rules(run.outcomes)
-    if not by_rule:
-        lines.append("None: every benign twin stayed silent.")
+    soak_alerts = 0 if run.soak is None else len(run.soak.alerts)
+    if not (by_rule or summary["unlisted_collateral_rules"] or soak_alerts):
+        lines.append("None: every benign twin stayed silent, no adversary drew unlisted collateral, no soak alert.")
+    elif not by_rule:
+        lines.append("Every benign twin stayed silent; the false positives came from elsewhere:")
     for rule_id, scenario_ids in by_rule.items():
         lines.append(f"- `{cell(rule_id)}` fired on {', '.join(f'`{cell(s)}`' for s in scenario_ids)}")
+    for rule_id, scenario_ids in summary["unlisted_collateral_rules"].items():
+        lines.append(f"- `{cell(rule_id)}` unlisted collateral on "
+                     f"{', '.join(f'`{cell(s)}`' for s in scenario_ids)}")
+    if soak_alerts:
+        lines.append(f"- the soak: {soak_alerts} alert(s), listed under Soak")
+    skipped = [o for o in run.outcomes if o.verdict is Verdict.SKIPPED]
+    if skipped:
+        lines += ["", "### Skipped", "", "A skip is not a pass: `stowaway run` fails unless `--allow-skips`.", ""]
+        lines += [f"- `{cell(o.scenario_id)}` ({cell(o.backend)}): {cell(o.reason)}" for o in skipped]
+    if run.soak is not None:
+        lines += ["", "### Soak", "", *_soak_lines(run.soak)]
     return "\n".join(lines) + "\n"

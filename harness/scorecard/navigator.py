@@ -46,6 +46,9 @@ def to_layer(run: RunResult) -> dict[str, Any]:
         lines = [
             f"{o.scenario_id} [{o.kind}]: {o.verdict.value}"
             + (f" in {o.latency_s:.1f} s" if o.latency_s is not None else "")
+            # The score is about detection; a false positive on the same objects is said, not scored.
+            + (f" (unlisted collateral: {', '.join(sorted({c.rule_id for c in o.unlisted_collateral}))})"
+               if o.unlisted_collateral else "")
             + f" - {o.reason}"
             for o in outcomes
         ]

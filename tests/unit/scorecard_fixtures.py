@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from harness.outcome import Outcome, RuleResult, RunResult, Verdict, Visibility
+from harness.outcome import Collateral, FleetService, Outcome, RuleResult, RunResult, SoakResult, Verdict, Visibility
 
 RUN_START = 1764403200.0  # 2025-11-29T08:00:00Z
 ATTACK_VERSION = "18"
@@ -242,9 +242,17 @@ def make_run(run_id: str = "run-20251129-0800-a1b2", **overrides: Any) -> RunRes
 
 
 def clean_run(run_id: str = "run-clean") -> RunResult:
-    """A passing run: the false positive fixed (silent), the miss detected, nothing else changed."""
+    """A passing run: the false positive fixed (silent), the miss detected, the skipped scenario run
+    and detected (a skip is not a pass), nothing else changed."""
     run = make_run(run_id)
     for outcome in run.outcomes:
+        if outcome.scenario_id == SKIPPED_ID:
+            outcome.verdict = Verdict.DETECTED
+            outcome.reason = "stowaway.exec.nsenter-host fired after 1.20s"
+            outcome.latency_s = 1.2
+            outcome.visibility = Visibility.ALERTED
+            outcome.rules = [RuleResult("stowaway.exec.nsenter-host", True, 1.2, 1)]
+            outcome.data_sources = ["tracefs-exec"]
         if outcome.scenario_id == FALSE_POSITIVE_ID:
             outcome.verdict = Verdict.SILENT
             outcome.reason = "the watched rules stayed quiet for the whole 8 s window"
@@ -255,4 +263,47 @@ def clean_run(run_id: str = "run-clean") -> RunResult:
             outcome.latency_s = 1.7
             outcome.visibility = Visibility.ALERTED
             outcome.rules = [RuleResult("stowaway.exec.masquerade-kernel-thread", True, 1.7, 1)]
+    return run
+
+
+# --- collateral and the soak -------------------------------------------------------------------
+# Constructed by hand, not recorded: the soak's fleet is built elsewhere, and these shapes are what
+# it reports (harness/outcome.py SoakResult / FleetService).
+
+ALLOWED_ID = "docker.logging.log-driver-none"  # its payload sends to the lab internet: allowed
+ALLOWED_RULE = "stowaway.net.process-egress-not-allowlisted"
+ALLOWED_REASON = "Its payload really sends host details to the sinkhole on the lab internet."
+UNLISTED_ID = "docker.masquerade.nginx-from-tmp"
+UNLISTED_RULE = "stowaway.host.drop-and-execute"
+SOAK_RULES = (ALLOWED_RULE, "stowaway.net.egress-not-allowlisted")
+
+
+def soak(alerts: int = 2) -> SoakResult:
+    """A hand-made soak: two services, ALERTS false positives (one per rule of SOAK_RULES, cycling)."""
+    start = RUN_START + 300.0
+    services = [
+        FleetService(name="web", does="nginx serving the shop's pages behind the LAN load balancer",
+                     objects=["container:" + "a" * 12], checks=["412 requests answered 200", "access log shipped"]),
+        FleetService(name="ledger-db", does="postgres taking the nightly batch's writes",
+                     objects=["container:" + "b" * 12], checks=["1,200 rows committed"]),
+    ]
+    found = [_alert(SOAK_RULES[i % len(SOAK_RULES)], "egress", ["T1090"], services[i % 2].objects[0],
+                    start + 60.0 * (i + 1), "medium") for i in range(alerts)]
+    return SoakResult(minutes=10.0, started_at=start, finished_at=start + 600.0, status="complete",
+                      reason=f"two services ran for 10 minutes; {alerts} alert(s)", services=services, alerts=found)
+
+
+def judged_run(run_id: str = "run-judged", with_soak: bool = True) -> RunResult:
+    """make_run() plus collateral on two adversaries (one allowed, one unlisted) and a soak."""
+    run = make_run(run_id)
+    for outcome in run.outcomes:
+        obj = outcome.objects[0]
+        if outcome.scenario_id == ALLOWED_ID:
+            outcome.alerts.append(_alert(ALLOWED_RULE, "egress", ["T1041"], obj, outcome.finished_at - 20))
+            outcome.collateral = [Collateral(ALLOWED_RULE, obj, allowed=True, reason=ALLOWED_REASON)]
+        if outcome.scenario_id == UNLISTED_ID:
+            outcome.alerts.append(_alert(UNLISTED_RULE, "drop", ["T1105"], obj, outcome.finished_at - 20))
+            outcome.collateral = [Collateral(UNLISTED_RULE, obj, allowed=False)]
+    if with_soak:
+        run.soak = soak()
     return run

@@ -147,6 +147,10 @@ def test_concurrency_problems():
     crossed = problems(_card("A", alert_on="container:b"), _card("B", objects=("container:b",), alert_on="container:b"))
     assert any("other run's objects" in p for p in crossed)
     assert any("failed" in p for p in problems(_card("A", verdict="missed"), {}))
+    assert any("s1=skipped" in p for p in problems(_card("A", verdict="skipped"), {}))  # a skip is no pass
+    unlisted = _card("A")
+    unlisted["outcomes"][0]["collateral"] = [{"rule_id": "r2", "object": "container:a", "allowed": False}]
+    assert any("s1=collateral r2" in p for p in problems(unlisted, {}))
     shared = problems(_card("A", objects=("file:/etc/x",), alert_on="file:/etc/x"),
                       _card("B", objects=("file:/etc/x",), alert_on="file:/etc/x"))
     assert shared == [], "host-wide objects are shared by every run"

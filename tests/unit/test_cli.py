@@ -12,7 +12,7 @@ import pytest
 from harness import cli
 from harness.outcome import Outcome, RuleResult, RunResult, Verdict, Visibility
 from harness.scorecard import FILENAMES, write_json
-from tests.unit.scorecard_fixtures import make_run
+from tests.unit.scorecard_fixtures import clean_run, make_run
 
 RULE_DIR = Path(__file__).resolve().parents[2] / "detectors" / "rules"
 LOGGING_RULE = "stowaway.docker.logging-disabled"
@@ -116,6 +116,13 @@ def test_explain_names_the_rule_its_metadata_and_the_twin(capsys):
     assert LOGGING_RULE in out and "[high, sigma]" in out and "Container started with its logging disabled" in out
     assert "False positives:" in out and "Response:" in out
     assert f"Twin: {BENIGN}" in out and "Must fire within 15s" in out
+    from scenarios.registry import load
+
+    allowed = load().get(ADVERSARY).expect.may_fire
+    assert allowed and "May also fire (allowed collateral" in out
+    for rule_id in allowed:
+        assert f"  {rule_id}\n" in out
+    assert "unlisted collateral" in out
 
 
 def test_explain_benign_says_what_must_stay_silent(capsys):
@@ -161,6 +168,53 @@ def test_run_expectation_naming_a_rule_that_exists_nowhere_is_bad_input(no_lab, 
     assert cli.main(["run", "custom.thing", "--scenarios", str(tmp_path)]) == 2
     line = one_error_line(capsys)
     assert str(path) in line and "expect.fires" in line and "no-such-rule" in line
+
+
+def test_run_may_fire_naming_an_unknown_rule_is_bad_input(no_lab, capsys, tmp_path):
+    path = user_scenario(tmp_path, """\
+        title = "Thing"
+        expect = Expectation(fires=("stowaway.docker.logging-disabled",),
+                             may_fire={"stowaway.docker.no-such-rule": "its payload really does that."})
+    """)
+    assert cli.main(["run", "custom.thing", "--scenarios", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    line = one_error_line(capsys)
+    assert str(path) in line and "expect.may_fire" in line and "no-such-rule" in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_may_fire_on_a_benign_scenario_is_bad_input(no_lab, capsys, tmp_path):
+    path = user_scenario(tmp_path, """\
+        title = "Thing"
+        kind = Kind.BENIGN
+        expect = Expectation(silent=("stowaway.docker.logging-disabled",),
+                             may_fire={"stowaway.docker.unapproved-image": "it is not approved."})
+    """)
+    assert cli.main(["run", "custom.thing", "--scenarios", str(tmp_path)]) == 2
+    line = one_error_line(capsys)
+    assert str(path) in line and "expect.may_fire" in line and "benign" in line
+
+
+def test_check_expectations_refuses_a_class_handed_over_directly():
+    """run() is also called with classes that never went through the registry (tests, plugins)."""
+    from harness.runner import check_expectations
+    from scenarios.api import Expectation, Kind, Scenario
+    from scenarios.registry import ScenarioError
+
+    class Direct(Scenario):
+        id = "custom.direct"
+        kind = Kind.ADVERSARY
+        expect = Expectation(fires=("r",), may_fire={"r": "it is expected and allowed at once."})
+
+    with pytest.raises(ScenarioError) as info:
+        check_expectations([Direct], {"r"})
+    assert info.value.field == "expect.may_fire['r']" and __file__ in str(info.value)
+
+    class Unknown(Direct):
+        expect = Expectation(fires=("r",), may_fire={"ghost": "it names a rule nobody wrote."})
+
+    with pytest.raises(ScenarioError) as info:
+        check_expectations([Unknown], {"r"})
+    assert info.value.field == "expect.may_fire" and "ghost" in str(info.value)
 
 
 def test_run_broken_rule_names_file_and_field(no_lab, capsys, tmp_path):
@@ -255,6 +309,68 @@ def test_run_with_a_rule_dir_lacking_the_rule_runs_and_fails(fake_run, capsys, t
     assert fake_run[0]["options"].rule_dirs == [empty]
 
 
+def _canned(monkeypatch, change) -> None:
+    """The fake runner's outcomes, changed by CHANGE(outcome) before the CLI sees them."""
+    import harness.runner
+
+    real = harness.runner.run
+
+    def changed(scenarios, options):
+        result = real(scenarios, options)
+        for outcome in result.outcomes:
+            change(outcome)
+        return result
+
+    monkeypatch.setattr(harness.runner, "run", changed)
+
+
+def _skip_adversary(outcome: Outcome) -> None:
+    if outcome.scenario_id == ADVERSARY:
+        outcome.verdict, outcome.reason, outcome.rules = Verdict.SKIPPED, "no log driver here to turn off", []
+
+
+def test_a_skip_fails_the_run_and_says_which_and_why(fake_run, monkeypatch, capsys, tmp_path):
+    _canned(monkeypatch, _skip_adversary)
+    assert cli.main(["run", ADVERSARY, BENIGN, "--out", str(tmp_path), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and f"{ADVERSARY}: skipped: no log driver here to turn off" in out
+    assert "--allow-skips" in out
+    assert json.loads((tmp_path / "scorecard.json").read_text())["summary"]["passed"] is False
+
+
+def test_allow_skips_accepts_them_and_still_lists_each(fake_run, monkeypatch, capsys, tmp_path):
+    _canned(monkeypatch, _skip_adversary)
+    assert cli.main(["run", ADVERSARY, BENIGN, "--out", str(tmp_path), "--quiet", "--allow-skips"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and f"{ADVERSARY}: skipped (allowed by --allow-skips): no log driver" in out
+
+
+def test_allow_skips_does_not_excuse_a_miss(fake_run, monkeypatch, capsys, tmp_path):
+    def miss(outcome: Outcome) -> None:
+        if outcome.scenario_id == ADVERSARY:
+            outcome.verdict = Verdict.MISSED
+
+    _canned(monkeypatch, miss)
+    assert cli.main(["run", ADVERSARY, "--out", str(tmp_path), "--quiet", "--allow-skips"]) == 1
+
+
+def test_unlisted_collateral_fails_a_detected_run(fake_run, monkeypatch, capsys, tmp_path):
+    from harness.outcome import Collateral
+
+    def collateral(outcome: Outcome) -> None:
+        if outcome.scenario_id == ADVERSARY:
+            outcome.collateral = [Collateral("stowaway.docker.privileged-container", "container:c1", allowed=False),
+                                  Collateral("stowaway.net.egress-not-allowlisted", "container:c1", allowed=True,
+                                             reason="Its payload sends to the lab internet.")]
+
+    _canned(monkeypatch, collateral)
+    assert cli.main(["run", ADVERSARY, "--out", str(tmp_path), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and f"{ADVERSARY}: detected" in out
+    assert "false positive of stowaway.docker.privileged-container on container:c1" in out
+    assert "egress-not-allowlisted on" not in out  # allowed collateral is no failure
+
+
 def test_progress_lines_carry_elapsed_time(fake_run, capsys, tmp_path):
     assert cli.main(["run", ADVERSARY, "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
@@ -287,14 +403,19 @@ def test_report_missing_scorecard_is_bad_input(capsys, tmp_path):
 
 
 def test_baseline_update_then_gate(capsys, tmp_path):
-    current = write_json(make_run(), tmp_path / "scorecard.json")
+    current = write_json(clean_run(), tmp_path / "scorecard.json")
     baseline = tmp_path / "baseline" / "scorecard.json"
     assert cli.main(["gate", "--current", str(current), "--baseline", str(baseline)]) == 2
     assert cli.main(["baseline", "update", "--from", str(current), "--baseline", str(baseline)]) == 0
-    assert json.loads(baseline.read_text())["baseline"]["from_run_id"] == "run-20251129-0800-a1b2"
+    assert json.loads(baseline.read_text())["baseline"]["from_run_id"] == "run-clean"
     summary = tmp_path / "summary.md"
     assert cli.main(["gate", "--current", str(current), "--baseline", str(baseline), "--summary", str(summary)]) == 0
     assert "PASS" in summary.read_text()
+    # make_run() skips a scenario: a skip fails the gate even against a baseline of itself.
+    skipping = write_json(make_run(), tmp_path / "skipping.json")
+    assert cli.main(["baseline", "update", "--from", str(skipping), "--baseline", str(baseline)]) == 0
+    assert cli.main(["gate", "--current", str(skipping), "--baseline", str(baseline)]) == 1
+    assert "Skipped (fail)" in capsys.readouterr().out
 
 
 def test_committed_baseline_is_a_complete_scorecard():

@@ -12,13 +12,19 @@ from scorecard_fixtures import (
     FALSE_POSITIVE_RULE,
     MISSED_ID,
     SKIPPED_ID,
+    SOAK_RULES,
+    UNLISTED_ID,
+    UNLISTED_RULE,
     clean_run,
     make_run,
+    soak,
 )
 
 from harness.gate import GateInputError, compare, main, update_baseline
-from harness.outcome import RuleResult, Verdict
+from harness.outcome import RuleResult, RunResult, Verdict
 from harness.scorecard.json_report import ScorecardFormatError, from_json, to_json, write_json
+
+BASELINE = Path(__file__).resolve().parents[2] / "harness" / "baseline" / "scorecard.json"
 
 
 def _scorecard(run=None) -> dict[str, Any]:
@@ -73,7 +79,8 @@ def test_new_false_positive_fails_and_names_scenario_and_rule() -> None:
     assert not result.passed
     assert [f.scenario_id for f in result.new_false_positives] == [FALSE_POSITIVE_ID]
     assert FALSE_POSITIVE_RULE in result.new_false_positives[0].detail
-    assert [f.scenario_id for f in result.lost] == [MISSED_ID]
+    # the kworker now missed, and the nsenter scenario now skipped, were detected in the clean run
+    assert sorted(f.scenario_id for f in result.lost) == sorted([MISSED_ID, SKIPPED_ID])
 
 
 def test_known_false_positive_passes_but_a_new_rule_on_it_fails() -> None:
@@ -136,14 +143,20 @@ def test_improvements_and_new_scenarios_are_reported_not_failed() -> None:
     result = compare(current, baseline)
     assert result.passed
     assert sorted(f.scenario_id for f in result.improved) == sorted(
-        [MISSED_ID, FALSE_POSITIVE_ID, "docker.resources.cpu-miner"]
+        [MISSED_ID, FALSE_POSITIVE_ID, SKIPPED_ID, "docker.resources.cpu-miner"]
     )
     assert [f.scenario_id for f in result.new_scenarios] == ["docker.network.dns-hijack"]
     assert "Improvements" in result.to_markdown() and "PASS" in result.to_markdown()
 
 
+def _without_skip(run: RunResult) -> RunResult:
+    run.outcomes = [o for o in run.outcomes if o.verdict is not Verdict.SKIPPED]
+    return run
+
+
 def test_missed_in_both_does_not_fail() -> None:
-    assert compare(_scorecard(make_run()), _scorecard(make_run())).passed
+    # The same miss and the same false positive in both runs: the run fails, the gate does not.
+    assert compare(_scorecard(_without_skip(make_run())), _scorecard(_without_skip(make_run()))).passed
 
 
 def test_different_backends_are_refused() -> None:
@@ -218,7 +231,7 @@ def test_main_bad_input_names_file_and_field(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_main_update_creates_baseline(tmp_path: Path) -> None:
-    current = write_json(make_run(), tmp_path / "scorecard.json")
+    current = write_json(_without_skip(make_run()), tmp_path / "scorecard.json")
     baseline = tmp_path / "baselines" / "docker.json"
     assert main(["--baseline", str(baseline), "--current", str(current), "--update"]) == 0
     assert json.loads(baseline.read_text())["baseline"]["from_run_id"] == make_run().run_id
@@ -230,3 +243,124 @@ def test_known_missed_scenario_stays_visible_in_baseline() -> None:
     data = _scorecard(make_run())
     assert _outcome(data, MISSED_ID)["verdict"] == Verdict.MISSED.value
     assert _outcome(data, SKIPPED_ID)["verdict"] == Verdict.SKIPPED.value
+
+
+# --- twins losing their silent verdict, skips, unlisted collateral, the soak ---------------------
+
+TWIN = "docker.masquerade.real-nginx"  # silent in both fixture runs
+
+
+@pytest.mark.parametrize("now", ["error", "skipped"])
+def test_twin_silent_in_baseline_now_error_or_skipped_fails(now: str) -> None:
+    current = _scorecard()
+    _outcome(current, TWIN).update(verdict=now, reason="the lab could not start nginx")
+    result = compare(current, _scorecard())
+    assert not result.passed
+    assert [f.scenario_id for f in result.lost_silent] == [TWIN]
+    assert f"silent in the baseline, now {now}: the lab could not start nginx" in result.lost_silent[0].detail
+    assert result.skipped == []  # counted once, as the twin it is
+    assert "Twins no longer silent (fail)" in result.to_markdown()
+
+
+def test_twin_silent_in_baseline_now_absent_fails() -> None:
+    current = _scorecard()
+    current["outcomes"] = [o for o in current["outcomes"] if o["scenario_id"] != TWIN]
+    result = compare(current, _scorecard())
+    assert [f.scenario_id for f in result.lost_silent] == [TWIN] and "absent" in result.lost_silent[0].detail
+
+
+def test_twin_silent_in_baseline_now_false_positive_fails_as_a_new_false_positive() -> None:
+    current = _scorecard()
+    _outcome(current, TWIN).update(verdict="false_positive", alerts=[{
+        "rule_id": "stowaway.exec.binary-from-tmp", "title": "t", "severity": "high", "techniques": [],
+        "object": "container:x"}], reason="alerted: stowaway.exec.binary-from-tmp")
+    result = compare(current, _scorecard())
+    assert [f.scenario_id for f in result.new_false_positives] == [TWIN] and result.lost_silent == []
+    assert not result.passed
+
+
+def test_a_skip_fails_the_gate_even_when_the_baseline_skipped_too() -> None:
+    result = compare(_scorecard(make_run()), _scorecard(make_run()))
+    assert not result.passed
+    assert [f.scenario_id for f in result.skipped] == [SKIPPED_ID]
+    assert "skipped in the baseline, now skipped: the engine refuses --pid=host" in result.skipped[0].detail
+    assert result.failures == result.skipped  # nothing else failed
+
+
+def test_a_new_scenario_that_skips_fails() -> None:
+    current = _scorecard()
+    extra = dict(_outcome(current, "docker.resources.cpu-miner"))
+    extra.update(scenario_id="docker.network.dns-hijack", verdict="skipped", reason="no resolver here",
+                 latency_s=None)
+    current["outcomes"].append(extra)
+    result = compare(current, _scorecard())
+    assert [f.scenario_id for f in result.skipped] == ["docker.network.dns-hijack"]
+    assert result.new_scenarios == []
+
+
+def _with_collateral(data: dict[str, Any], scenario_id: str, rule_id: str, allowed: bool) -> dict[str, Any]:
+    row = _outcome(data, scenario_id)
+    row["collateral"] = [*row.get("collateral", []), {"rule_id": rule_id, "object": row["objects"][0],
+                                                      "allowed": allowed, "reason": "why" if allowed else ""}]
+    return data
+
+
+def test_new_unlisted_collateral_fails_naming_rule_and_scenario() -> None:
+    current = _with_collateral(_scorecard(), UNLISTED_ID, UNLISTED_RULE, allowed=False)
+    result = compare(current, _scorecard())
+    assert not result.passed
+    assert [f.scenario_id for f in result.new_collateral] == [UNLISTED_ID]
+    assert UNLISTED_RULE in result.new_collateral[0].detail and "may_fire" in result.new_collateral[0].detail
+    assert "New unlisted collateral (fail)" in result.to_markdown()
+
+
+def test_known_unlisted_collateral_does_not_fail_the_gate_but_a_second_rule_does() -> None:
+    baseline = _with_collateral(_scorecard(), UNLISTED_ID, UNLISTED_RULE, allowed=False)
+    current = _with_collateral(_scorecard(), UNLISTED_ID, UNLISTED_RULE, allowed=False)
+    assert compare(current, baseline).passed  # the run itself still fails on it; the gate judges change
+    current = _with_collateral(current, UNLISTED_ID, "stowaway.net.egress-not-allowlisted", allowed=False)
+    result = compare(current, baseline)
+    assert result.new_collateral[0].detail.startswith("stowaway.net.egress-not-allowlisted now alerts")
+
+
+def test_allowed_collateral_never_fails_but_losing_its_allowance_does() -> None:
+    baseline = _with_collateral(_scorecard(), UNLISTED_ID, UNLISTED_RULE, allowed=True)
+    assert compare(_with_collateral(_scorecard(), UNLISTED_ID, UNLISTED_RULE, allowed=True), baseline).passed
+    assert compare(_scorecard(), _with_collateral(_scorecard(), UNLISTED_ID, UNLISTED_RULE, allowed=False)).passed
+    result = compare(_with_collateral(_scorecard(), UNLISTED_ID, UNLISTED_RULE, allowed=False), baseline)
+    assert [f.scenario_id for f in result.new_collateral] == [UNLISTED_ID]
+
+
+def test_soak_false_positive_fails_whatever_the_baseline_says() -> None:
+    run = clean_run()
+    run.soak = soak(alerts=2)
+    result = compare(_scorecard(run), _scorecard(run))
+    assert not result.passed
+    assert [f.scenario_id for f in result.soak_false_positives] == ["soak", "soak"]
+    assert SOAK_RULES[0] in result.soak_false_positives[0].detail
+    assert "Soak false positives (fail)" in result.to_markdown()
+
+
+def test_quiet_soak_passes_and_a_missing_one_is_noted() -> None:
+    quiet = clean_run()
+    quiet.soak = soak(alerts=0)
+    assert compare(_scorecard(quiet), _scorecard(quiet)).passed
+    result = compare(_scorecard(), _scorecard(quiet))
+    assert result.passed and "the baseline ran a soak; this run did not" in result.notes
+
+
+def test_committed_1_0_baseline_passes_against_itself() -> None:
+    """Its unexpected alerts read as unlisted collateral on both sides: known, not new."""
+    data = json.loads(BASELINE.read_text())
+    result = compare(data, data)
+    assert result.passed, result.to_markdown()
+
+
+def test_allowed_collateral_against_the_1_0_baseline_is_not_new() -> None:
+    data = json.loads(BASELINE.read_text())
+    current = json.loads(BASELINE.read_text())
+    row = _outcome(current, "docker.logging.log-driver-none")
+    row["collateral"] = [{"rule_id": a["rule_id"], "object": a["object"], "allowed": True, "reason": "why."}
+                         for a in row["alerts"] if a["rule_id"] != "stowaway.docker.logging-disabled"]
+    assert row["collateral"]
+    assert compare(current, data).passed

@@ -49,6 +49,28 @@ def test_scenario_outcome_needs_the_marker(pytester):
     assert "needs @pytest.mark.scenario" in result.stdout.str()
 
 
+SKIPPED_SCENARIO_TEST = """
+from harness.outcome import Outcome, Verdict
+from harness.pytest_plugin import scenario_skipped
+
+def test_skipped(request):
+    outcome = Outcome(scenario_id="docker.x.y", title="t", kind="adversary", techniques=["T1610"],
+                      backend="docker", verdict=Verdict.SKIPPED, reason="no Swarm on the lab engine")
+    scenario_skipped(request.config, outcome)
+"""
+
+
+def test_a_skipped_scenario_fails_under_require_engine_and_skips_otherwise(pytester, monkeypatch):
+    monkeypatch.delenv("STOWAWAY_REQUIRE_ENGINE", raising=False)
+    pytester.makepyfile(SKIPPED_SCENARIO_TEST)
+    relaxed = pytester.runpytest_subprocess("-q", "-rs")
+    relaxed.assert_outcomes(skipped=1)
+    assert "docker.x.y skipped: no Swarm on the lab engine" in relaxed.stdout.str()
+    strict = pytester.runpytest_subprocess("-q", "--require-engine")
+    strict.assert_outcomes(failed=1)
+    assert "a skip fails under --require-engine" in strict.stdout.str()
+
+
 def test_lab_status_without_an_engine(tmp_path):
     paths = LabPaths(state=tmp_path / "state", runtime=tmp_path / "run")
     paths.ensure()

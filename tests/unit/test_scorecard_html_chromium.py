@@ -14,8 +14,21 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from scorecard_fixtures import FALSE_POSITIVE_RULE, clean_run, make_run
+from scorecard_fixtures import (
+    ALLOWED_ID,
+    ALLOWED_REASON,
+    ALLOWED_RULE,
+    FALSE_POSITIVE_RULE,
+    SKIPPED_ID,
+    SOAK_RULES,
+    UNLISTED_ID,
+    UNLISTED_RULE,
+    clean_run,
+    judged_run,
+    make_run,
+)
 
+from harness.outcome import Verdict
 from harness.scorecard.html import to_html, write_html
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -96,6 +109,55 @@ def test_passing_run_header_and_no_false_positives() -> None:
     dom = collect(to_html(clean_run()))
     assert dom.by_id("verdict")[0]["class"] == "pass"
     assert dom.by_id("no-false-positives")
+
+
+def test_precision_table_rows_worst_first() -> None:
+    dom = collect(to_html(judged_run()))
+    rows = dom.with_class("precision-row")
+    assert rows[0]["data-rule"] == UNLISTED_RULE and rows[0]["data-precision"] == "0.0"
+    precision = {r["data-rule"]: float(r["data-precision"] or -1) for r in rows}
+    assert precision[ALLOWED_RULE] == 0.5 and precision[FALSE_POSITIVE_RULE] == 0.5
+    assert precision["stowaway.resources.cpu-spike"] == 1.0
+    values = [precision[r["data-rule"]] for r in rows]
+    assert values == sorted(values)
+
+
+def test_collateral_and_every_kind_of_false_positive_are_shown() -> None:
+    html = to_html(judged_run())
+    dom = collect(html)
+    collateral = {(r["data-scenario"], r["data-rule"]): r["data-allowed"] for r in dom.with_class("collateral-row")}
+    assert collateral == {(ALLOWED_ID, ALLOWED_RULE): "true", (UNLISTED_ID, UNLISTED_RULE): "false"}
+    assert ALLOWED_REASON in html
+    where = sorted((r["data-rule"], r["data-where"]) for r in dom.with_class("fp-row"))
+    assert where == sorted([(FALSE_POSITIVE_RULE, "benign twin"), (UNLISTED_RULE, "unlisted collateral"),
+                            (SOAK_RULES[0], "soak"), (SOAK_RULES[1], "soak")])
+    rows = {r["data-scenario"]: r for r in dom.with_class("scenario")}
+    assert (rows[UNLISTED_ID]["data-verdict"], rows[UNLISTED_ID]["data-passed"]) == ("detected", "false")
+    assert (rows[ALLOWED_ID]["data-verdict"], rows[ALLOWED_ID]["data-passed"]) == ("detected", "true")
+
+
+def test_skipped_section_gives_the_reason() -> None:
+    html = to_html(make_run())
+    skipped = html.split('id="skipped"', 1)[1].split("</ul>", 1)[0]
+    assert SKIPPED_ID in skipped and "rootless dockerd" in skipped
+    assert 'id="skipped"' not in to_html(clean_run())
+
+
+def test_soak_section_services_checks_and_alerts() -> None:
+    html = to_html(judged_run())
+    dom = collect(html)
+    assert dom.by_id("soak")[0]["data-passed"] == "false"
+    assert [r["data-service"] for r in dom.with_class("service-row")] == ["web", "ledger-db"]
+    assert "412 requests answered 200" in html
+    assert [r["data-rule"] for r in dom.with_class("soak-alert")] == list(SOAK_RULES)
+    assert 'id="soak"' not in to_html(make_run())  # no soak ran
+
+
+def test_only_skips_give_an_incomplete_header() -> None:
+    run = clean_run()
+    run.outcomes[0].verdict = Verdict.SKIPPED
+    header = collect(to_html(run)).by_id("verdict")[0]
+    assert header["class"] == "incomplete" and header["data-passed"] == "false"
 
 
 def test_reason_text_is_escaped() -> None:

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from scorecard_fixtures import FALSE_POSITIVE_ID, MISSED_ID, SKIPPED_ID, make_run
+from scorecard_fixtures import (
+    ALLOWED_ID,
+    ALLOWED_REASON,
+    ALLOWED_RULE,
+    FALSE_POSITIVE_ID,
+    MISSED_ID,
+    SKIPPED_ID,
+    SOAK_RULES,
+    UNLISTED_ID,
+    UNLISTED_RULE,
+    judged_run,
+    make_run,
+    soak,
+)
 
 from harness.outcome import Verdict
 from harness.scorecard.junit import to_junit_xml
@@ -69,3 +82,42 @@ def test_time_and_properties() -> None:
     assert props["latency_s"] == "14.800"
     suite_props = {p.get("name"): p.get("value") for p in root.find("testsuite").find("properties")}
     assert suite_props["attack_version"] == "18"
+
+
+def test_unlisted_collateral_is_a_failure_of_a_detected_scenario() -> None:
+    root = _parse(judged_run(with_soak=False))
+    case = _case(root, UNLISTED_ID)
+    failure = case.find("failure")
+    assert failure.get("type") == "unlisted_collateral"
+    assert f"unlisted collateral (false positive): {UNLISTED_RULE} on container:" in failure.text
+    props = {p.get("name"): p.get("value") for p in case.find("properties")}
+    assert props["verdict"] == "detected" and UNLISTED_RULE in props["unlisted_collateral"]
+    allowed = {p.get("name"): p.get("value") for p in _case(root, ALLOWED_ID).find("properties")}
+    assert _case(root, ALLOWED_ID).find("failure") is None
+    assert ALLOWED_RULE in allowed["allowed_collateral"] and ALLOWED_REASON in allowed["allowed_collateral"]
+    adversary = next(s for s in root.findall("testsuite") if s.get("name") == "stowaway.docker.adversary")
+    assert adversary.get("failures") == "2"  # the miss and the collateral
+    assert root.get("failures") == "3"
+
+
+def test_soak_is_one_case_that_fails_listing_each_alert() -> None:
+    root = _parse(judged_run())
+    suite = next(s for s in root.findall("testsuite") if s.get("name") == "stowaway.docker.soak")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("1", "1", "0")
+    case = suite.find("testcase")
+    assert case.get("name") == "soak" and float(case.get("time")) == 600.0
+    failure = case.find("failure")
+    assert failure.get("type") == "false_positive"
+    assert failure.text.count("false positive: ") == 2 and SOAK_RULES[1] in failure.text
+    assert "web: nginx serving" in case.find("system-out").text
+    assert root.get("tests") == "12" and root.get("failures") == "4"
+
+
+def test_quiet_soak_passes_and_a_broken_one_is_an_error() -> None:
+    run = judged_run(with_soak=False)
+    run.soak = soak(alerts=0)
+    case = _case(_parse(run), "soak")
+    assert case.find("failure") is None and case.find("error") is None
+    run.soak.status, run.soak.reason = "error", "the ledger-db never accepted a write"
+    error = _case(_parse(run), "soak").find("error")
+    assert error is not None and error.get("message") == "the ledger-db never accepted a write"

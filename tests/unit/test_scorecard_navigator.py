@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from scorecard_fixtures import make_run
+from scorecard_fixtures import UNLISTED_ID, UNLISTED_RULE, judged_run, make_run
 
 from harness.outcome import Verdict
 from harness.scorecard.navigator import GRADIENT_COLORS, gradient_color, to_layer
@@ -125,3 +125,11 @@ def test_comment_lists_each_scenario_outcome_and_metadata_has_run_id() -> None:
     assert "docker.masquerade.real-nginx [benign]: silent" in comment
     assert {"name": "run_id", "value": "run-xyz"} in layer["metadata"]
     assert len(layer["legendItems"]) == 3
+
+
+def test_judged_run_with_collateral_and_soak_keeps_the_layer_valid() -> None:
+    layer = to_layer(judged_run())
+    assert validate_layer_45(layer) == []
+    comment = _by_id(layer)["T1036.005"]["comment"]
+    assert f"{UNLISTED_ID} [adversary]: detected in 0.6 s (unlisted collateral: {UNLISTED_RULE})" in comment
+    assert _by_id(layer)["T1036.005"]["score"] == 50  # coverage stays about detection

@@ -22,7 +22,14 @@ class HostBuiltImage(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1612", "T1610")
     backends = ("docker",)
-    expect = Expectation(fires=("stowaway.docker.unapproved-image",), within_s=15)
+    expect = Expectation(fires=("stowaway.docker.unapproved-image",), within_s=15, may_fire={
+        "stowaway.net.process-egress-not-allowlisted":
+            "Its collector really connects with nc to the sinkhole's port 4444 on the lab internet, outside "
+            "the egress allowlist.",
+        "stowaway.net.egress-not-allowlisted":
+            "The same connection really leaves the container for the sinkhole on the lab internet, seen on the "
+            "wire, outside the egress allowlist.",
+    })
     twin = "docker.deploy.approved-image"
     tags = ("deploy", "build", "defense-evasion")
     description = (

@@ -12,8 +12,12 @@ class SysAdminHostNetwork(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1611", "T1610")
     backends = ("docker",)
-    expect = Expectation(fires=("stowaway.docker.dangerous-capability", "stowaway.docker.host-namespace"),
-                         within_s=15)
+    expect = Expectation(
+        fires=("stowaway.docker.dangerous-capability", "stowaway.docker.host-namespace"), within_s=15, may_fire={
+        "stowaway.docker.exec-escape-tool":
+            "It really runs `unshare -m` through `docker exec` to use SYS_ADMIN for a mount, the namespace "
+            "tool this rule watches exec sessions for.",
+    })
     twin = "docker.escape.monitoring-agent"
     tags = ("escape", "privilege-escalation")
     description = (

@@ -19,7 +19,10 @@ class HostMountTamper(Scenario):
     title = "Privileged container writes host system files through a host mount"
     kind = Kind.ADVERSARY
     techniques = ("T1611", "T1574.006", "T1053.003")
-    expect = Expectation(fires=("stowaway.host.fim-host-file-via-mount",), within_s=15)
+    expect = Expectation(fires=("stowaway.host.fim-host-file-via-mount",), within_s=15, may_fire={
+        "stowaway.docker.privileged-container":
+            "Its container really is started with --privileged, and no privileged agents policy sanctions it.",
+    })
     twin = "docker.fim.config-management"
     tags = ("fim", "escape", "persistence")
     description = (

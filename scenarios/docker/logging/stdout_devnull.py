@@ -12,7 +12,14 @@ class StdoutDevNull(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1562.006", "T1610")
     backends = ("docker",)
-    expect = Expectation(fires=("stowaway.docker.output-discarded",), within_s=20)
+    expect = Expectation(fires=("stowaway.docker.output-discarded",), within_s=20, may_fire={
+        "stowaway.net.process-egress-not-allowlisted":
+            "Its payload really sends host details with nc to the sinkhole's port 4444 on the lab internet, "
+            "outside the egress allowlist.",
+        "stowaway.net.egress-not-allowlisted":
+            "The same connection really leaves the container for the sinkhole on the lab internet, seen on the "
+            "wire, outside the egress allowlist.",
+    })
     twin = "docker.logging.foreground-web"
     tags = ("logging", "defense-evasion")
     description = (

@@ -11,7 +11,14 @@ class DeletedExecutable(Scenario):
     title = "Process keeps running after its executable was deleted"
     kind = Kind.ADVERSARY
     techniques = ("T1070.004", "T1036")
-    expect = Expectation(fires=("stowaway.host.deleted-executable",), within_s=15)
+    expect = Expectation(fires=("stowaway.host.deleted-executable",), within_s=15, may_fire={
+        "stowaway.host.drop-and-execute":
+            "It really copies a program into the running container (/var/cache/agentd, not in the image) "
+            "and runs it before deleting it.",
+        "stowaway.docker.output-discarded":
+            "Its payload really runs on detached (nohup, &) with stdout and stderr on /dev/null, a process "
+            "that silences itself, reparented into the container's main tree.",
+    })
     twin = "docker.masquerade.real-nginx"
     tags = ("masquerade", "defense-evasion")
     description = (

@@ -11,7 +11,15 @@ class TmpKworker(Scenario):
     title = "Binary copied to /tmp and run as kworker"
     kind = Kind.ADVERSARY
     techniques = ("T1036.005", "T1105")
-    expect = Expectation(fires=("stowaway.host.masquerade-name", "stowaway.host.exec-from-temp-dir"), within_s=15)
+    expect = Expectation(
+        fires=("stowaway.host.masquerade-name", "stowaway.host.exec-from-temp-dir"), within_s=15, may_fire={
+        "stowaway.host.drop-and-execute":
+            "It really copies a program into the running container as /tmp/kworker, a file not in its image, "
+            "and runs it.",
+        "stowaway.docker.output-discarded":
+            "Its payload really runs on detached (nohup, &) with stdout and stderr on /dev/null, a process "
+            "that silences itself, reparented into the container's main tree.",
+    })
     twin = "docker.masquerade.real-nginx"
     tags = ("masquerade", "defense-evasion")
     description = (

@@ -14,7 +14,14 @@ class ExfilBurst(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1041", "T1048")
     backends = ("docker",)
-    expect = Expectation(fires=("stowaway.analytic.net-volume",), within_s=20)
+    expect = Expectation(fires=("stowaway.analytic.net-volume",), within_s=20, may_fire={
+        "stowaway.net.process-egress-not-allowlisted":
+            "The attacker in it really streams 8 MB with nc to the sinkhole's port 4444 on the lab internet, outside "
+            "the egress allowlist.",
+        "stowaway.net.egress-not-allowlisted":
+            "The same connection really leaves the container for the sinkhole on the lab internet, seen on the "
+            "wire, outside the egress allowlist.",
+    })
     twin = "docker.network.backup-transfer"
     tags = ("network", "exfiltration")
     description = (

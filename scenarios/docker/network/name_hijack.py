@@ -12,7 +12,14 @@ class NameHijack(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1557", "T1565.002")
     backends = ("docker",)
-    expect = Expectation(fires=("stowaway.net.name-hijack",), within_s=15)
+    expect = Expectation(fires=("stowaway.net.name-hijack",), within_s=15, may_fire={
+        "stowaway.net.process-egress-not-allowlisted":
+            "After the hijack its curl really connects to the sinkhole on the lab internet to upload the "
+            "credentials file.",
+        "stowaway.net.egress-not-allowlisted":
+            "Its hijacked upload and DNS question really leave the application for the sinkhole on the lab "
+            "internet, outside the egress allowlist.",
+    })
     twin = "docker.network.sanctioned-proxy"
     tags = ("network", "redirection", "dns")
     description = (

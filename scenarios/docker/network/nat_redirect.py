@@ -12,7 +12,11 @@ class NatRedirect(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1090", "T1041")
     backends = ("docker",)
-    expect = Expectation(fires=("stowaway.net.nat-redirect-external",), within_s=15)
+    expect = Expectation(fires=("stowaway.net.nat-redirect-external",), within_s=15, may_fire={
+        "stowaway.net.egress-not-allowlisted":
+            "Its redirected POST really leaves the application for the sinkhole's port 80 on the lab internet, "
+            "outside the egress allowlist.",
+    })
     twin = "docker.network.sidecar-redirect"
     tags = ("network", "redirection")
     description = (

@@ -14,7 +14,14 @@ class Relay(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1090", "T1090.001")
     backends = ("docker",)
-    expect = Expectation(fires=("stowaway.analytic.net-relay",), within_s=20)
+    expect = Expectation(fires=("stowaway.analytic.net-relay",), within_s=20, may_fire={
+        "stowaway.net.process-egress-not-allowlisted":
+            "Its relay's socat really connects to the sinkhole's port 4444 on the lab internet, outside the "
+            "egress allowlist.",
+        "stowaway.net.egress-not-allowlisted":
+            "Its relay really forwards the application's bytes to the sinkhole on the lab internet, not "
+            "through a sanctioned proxy.",
+    })
     twin = "docker.network.sanctioned-proxy"
     tags = ("network", "redirection", "proxy")
     description = (

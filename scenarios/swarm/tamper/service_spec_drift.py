@@ -24,7 +24,16 @@ class ServiceSpecDrift(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1610", "T1562.001", "T1543.005", "T1612")
     backends = ("docker", "swarm")
-    expect = Expectation(fires=("stowaway.analytic.swarm-service-drift",), within_s=30)
+    # argv0-mismatch also fires on the new task (a shell script run by its interpreter): a known
+    # misfire of that rule, left unlisted on purpose so it stays visible until the rule is fixed.
+    expect = Expectation(fires=("stowaway.analytic.swarm-service-drift",), within_s=30, may_fire={
+        "stowaway.swarm.service-logging-disabled":
+            "Its update really sets the service's log driver to none.",
+        "stowaway.docker.logging-disabled":
+            "The task its update starts really runs with the log driver none.",
+        "stowaway.docker.unapproved-image":
+            "Its update really runs the service from an image built on the host, which no pipeline published.",
+    })
     twin = "swarm.tamper.approved-rollout"
     tags = ("swarm", "tamper", "defense-evasion")
     description = (
