@@ -223,6 +223,9 @@ def _execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend
     return outcome
 
 
+COLLATERAL_SETTLE_S = 2.0
+
+
 def _wait(predicate: Callable[[], bool], until: float) -> None:
     while time.time() < until and not predicate():
         time.sleep(0.1)
@@ -241,6 +244,10 @@ def _judge(cls: type[Scenario], lab: Lab, monitor: Monitor, outcome: Outcome, pr
         if not wanted <= {a.rule_id for a in attributed()}:
             progress(f"    {cls.id}: waiting up to {expect.within_s:.0f}s for {', '.join(sorted(wanted))}")
         _wait(lambda: wanted <= {a.rule_id for a in attributed()}, action_at + expect.within_s)
+        # Every alert is judged, collateral too: the rules that fire on the same activity arrive
+        # together, give or take the sensors' latency; a short settle keeps the judgement from
+        # depending on which of them the monitor happened to raise first.
+        time.sleep(COLLATERAL_SETTLE_S)
     else:
         progress(f"    {cls.id}: watching {expect.window_s:.0f}s for alerts that must not come")
         _wait(lambda: False, action_at + expect.window_s)

@@ -16,7 +16,9 @@ class AgentImageRepurposed(Scenario):
     techniques = ("T1611", "T1610")
     backends = ("docker",)
     expect = Expectation(
-        fires=("stowaway.docker.privileged-container", "stowaway.docker.host-namespace"), within_s=15)
+        fires=("stowaway.docker.privileged-container", "stowaway.docker.host-namespace"), within_s=15,
+        may_fire={"stowaway.docker.sensitive-host-mount": "It really mounts the host's /proc and /sys, outside "
+                                                          "the sanction since it does not run as built."})
     twin = "docker.escape.monitoring-agent"
     forges = ("privileged_agents/sanctioned_privileged_agents/node-monitoring-agent",)
     tags = ("escape", "privilege-escalation", "forged-sanction")

@@ -18,9 +18,11 @@ class AgentLookalike(Scenario):
     expect = Expectation(
         fires=("stowaway.docker.privileged-container", "stowaway.docker.host-namespace"), within_s=15,
         may_fire={
-            "stowaway.docker.image-impersonation": "its image carries the agent's pipeline repository name "
-                                                   "(platform/node-agent) without the pipeline's signature",
-            "stowaway.docker.exec-escape-tool": "it really runs nsenter into a host process through docker exec",
+            "stowaway.docker.image-impersonation": "Its image carries the agent's pipeline repository name "
+                                                   "(platform/node-agent) without the pipeline's signature.",
+            "stowaway.docker.exec-escape-tool": "It really runs nsenter into a host process through docker exec.",
+            "stowaway.docker.sensitive-host-mount": "It really mounts the host's /proc and /sys, outside any "
+                                                    "sanction since its image is not the signed agent.",
         })
     twin = "docker.escape.monitoring-agent"
     forges = ("privileged_agents/sanctioned_privileged_agents/node-monitoring-agent",)

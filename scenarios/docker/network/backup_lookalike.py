@@ -18,10 +18,10 @@ class BackupLookalike(Scenario):
     expect = Expectation(
         fires=("stowaway.analytic.net-volume", "stowaway.net.egress-not-allowlisted"), within_s=25,
         may_fire={
-            "stowaway.docker.image-impersonation": "its image carries the backup agent's pipeline repository "
-                                                   "name (platform/vault-backup) without the pipeline's signature",
-            "stowaway.net.process-egress-not-allowlisted": "its transfer really leaves for the lab internet, "
-                                                           "which the kernel sensor sees from the process",
+            "stowaway.docker.image-impersonation": "Its image carries the backup agent's pipeline repository "
+                                                   "name (platform/vault-backup) without the pipeline's signature.",
+            "stowaway.net.process-egress-not-allowlisted": "Its transfer really leaves for the lab internet, "
+                                                           "which the kernel sensor sees from the process.",
         })
     twin = "docker.network.backup-transfer"
     forges = ("egress/sanctioned_egress/offsite-backup",)

@@ -18,10 +18,10 @@ class ProxyLookalike(Scenario):
     expect = Expectation(
         fires=("stowaway.analytic.net-volume", "stowaway.net.egress-not-allowlisted"), within_s=20,
         may_fire={
-            "stowaway.docker.image-impersonation": "its image carries the proxy's pipeline repository name "
-                                                   "(platform/egress-proxy) without the pipeline's signature",
-            "stowaway.net.process-egress-not-allowlisted": "its upload really leaves for the lab internet, "
-                                                           "which the kernel sensor sees from the process",
+            "stowaway.docker.image-impersonation": "Its image carries the proxy's pipeline repository name "
+                                                   "(platform/egress-proxy) without the pipeline's signature.",
+            "stowaway.net.process-egress-not-allowlisted": "Its upload really leaves for the lab internet, "
+                                                           "which the kernel sensor sees from the process.",
         })
     twin = "docker.network.sanctioned-proxy"
     forges = ("egress/sanctioned_proxies/corp-egress-proxy",)

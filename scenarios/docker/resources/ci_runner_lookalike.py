@@ -25,8 +25,8 @@ class CiRunnerLookalike(Scenario):
     backends = ("docker",)
     expect = Expectation(
         fires=("stowaway.analytic.cpu-spike",), within_s=40,
-        may_fire={"stowaway.docker.image-impersonation": "its image carries the CI runner's pipeline repository "
-                                                         "name (platform/ci-runner) without the pipeline's signature"})
+        may_fire={"stowaway.docker.image-impersonation": "Its image carries the CI runner's pipeline repository "
+                                                         "name (platform/ci-runner) without the pipeline's signature."})
     twin = "docker.resources.ci-build"
     forges = ("resources/sanctioned_heavy_workloads/ci-runners",)
     tags = ("resources", "impact", "forged-sanction")

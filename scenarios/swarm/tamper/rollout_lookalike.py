@@ -27,8 +27,8 @@ class RolloutLookalike(Scenario):
     backends = ("docker", "swarm")
     expect = Expectation(
         fires=("stowaway.analytic.swarm-service-drift",), within_s=30,
-        may_fire={"stowaway.docker.image-impersonation": "the new tasks run an image tagged under the pipeline's "
-                                                         "repository (stowaway/base) without its signature"})
+        may_fire={"stowaway.docker.image-impersonation": "The new tasks run an image tagged under the pipeline's "
+                                                         "repository (stowaway/base) without its signature."})
     twin = "swarm.tamper.approved-rollout"
     forges = ("orchestration/declared_services/web-frontends",)
     tags = ("swarm", "tamper", "forged-sanction")
