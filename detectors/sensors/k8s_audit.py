@@ -10,7 +10,18 @@ abstract fields SigmaHQ's pod rules use: ``hostPath`` (host paths a pod mounts) 
 
 Attribution: every event about an object carries ``kubernetes.object.ref`` (``pod:<uid>``,
 ``clusterrolebinding:<uid>``...). A pod made by a controller is attributed to its top owner
-(Deployment, DaemonSet, Job), which the sensor learns from the owners' own audit events.
+(Deployment, DaemonSet, Job), which the sensor learns from the owners' own audit events. An owner
+reference is followed only when the control plane wrote it (the request's authenticated user is the
+controller manager or one of its kube-system service accounts): whoever creates a bare pod can write
+any ``ownerReferences`` into it, and the alert must then name that pod, not the DaemonSet it claims.
+
+Provenance: the sensor remembers who created each namespace (the authenticated user of the
+successful ``create namespaces`` request, and the identity it impersonated, if any) and stamps every
+event in that namespace with ``kubernetes.namespace_creator.username`` (and
+``kubernetes.namespace_creator.impersonated_username``). A namespace whose creation the sensor has
+not seen gets neither field: the policy then sanctions nothing by creator (fail closed). At start the
+sensor reads the log it is about to follow from its beginning, without emitting, so that namespaces
+and owners created before it started are known; what rotated out of the log is not.
 """
 
 from __future__ import annotations
@@ -27,6 +38,12 @@ from detectors.event import Event, new_event
 from detectors.sensors.base import Emit, is_bookkeeping_label
 
 FINAL_STAGES = {"ResponseComplete", "ResponseStarted", "Panic"}
+CONTROL_PLANE_SA = "system:serviceaccount:kube-system:"  # kubeadm's controller manager: one SA per controller
+
+
+def written_by_control_plane(username: str) -> bool:
+    """The controller manager's own identities (with or without --use-service-account-credentials)."""
+    return username == "system:kube-controller-manager" or username.startswith(CONTROL_PLANE_SA)
 
 
 def flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -83,6 +100,7 @@ class AuditNormaliser:
         self._uids: dict[tuple[str, str, str], str] = {}  # (resource, namespace, name) -> uid
         self._owner: dict[str, str] = {}  # uid -> owner's ref ("deployment:<uid>")
         self._seen: set[str] = set()  # auditIDs already emitted (ResponseStarted then Complete)
+        self._namespace_creators: dict[str, tuple[str, str]] = {}  # namespace -> (user, impersonated user)
 
     def normalise(self, raw: dict[str, Any]) -> Event | None:
         if raw.get("kind") != "Event" or raw.get("stage") not in FINAL_STAGES:
@@ -111,7 +129,38 @@ class AuditNormaliser:
             self._pod_fields(spec, event)
         event["orchestrator.type"] = "kubernetes"
         self._attribute(raw, request, response, event)
+        self._remember_namespace(raw)
+        self._stamp_namespace_creator(raw, event)
         return event
+
+    def _remember_namespace(self, raw: dict[str, Any]) -> None:
+        ref = raw.get("objectRef") or {}
+        if ref.get("resource") != "namespaces" or ref.get("subresource") or ref.get("apiGroup"):
+            return
+        code = (raw.get("responseStatus") or {}).get("code") or 0
+        if not 200 <= int(code) < 300:  # a refused create (409: it exists) must not claim someone else's namespace
+            return
+        response = raw.get("responseObject")
+        name = ref.get("name") or (((response or {}).get("metadata") or {}).get("name")
+                                   if isinstance(response, dict) else None)
+        if not name:
+            return
+        if raw.get("verb") == "create":
+            user = (raw.get("user") or {}).get("username") or ""
+            impersonated = (raw.get("impersonatedUser") or {}).get("username") or ""
+            self._namespace_creators[name] = (user, impersonated)
+        elif raw.get("verb") == "delete":  # a namespace made again under this name is a new creation
+            self._namespace_creators.pop(name, None)
+
+    def _stamp_namespace_creator(self, raw: dict[str, Any], event: Event) -> None:
+        namespace = (raw.get("objectRef") or {}).get("namespace")
+        creator = self._namespace_creators.get(namespace) if namespace else None
+        if creator is None:
+            return
+        user, impersonated = creator
+        event["kubernetes.namespace_creator.username"] = user
+        if impersonated:
+            event["kubernetes.namespace_creator.impersonated_username"] = impersonated
 
     @staticmethod
     def _pod_fields(spec: dict[str, Any], event: Event) -> None:
@@ -139,7 +188,7 @@ class AuditNormaliser:
             uid = meta["uid"]
             self._uids[(resource, namespace, name)] = uid
             owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
-            if owners:
+            if owners and written_by_control_plane((raw.get("user") or {}).get("username") or ""):
                 owner = owners[0]
                 owner_ref = f"{owner['kind'].lower()}:{owner['uid']}"
                 self._owner[uid] = self._owner.get(owner["uid"], owner_ref)
@@ -175,7 +224,7 @@ class K8sAuditSensor:
         self.normaliser = AuditNormaliser()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0}
+        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "learned": 0}
 
     @property
     def stats(self) -> dict[str, int]:
@@ -188,6 +237,8 @@ class K8sAuditSensor:
 
     def _loop(self, emit: Emit, offset: int) -> None:
         inode = self.path.stat().st_ino if self.path.exists() else None
+        if offset:
+            self._learn(offset)
         pending = b""
         while not self._stopping.is_set():
             try:
@@ -208,6 +259,20 @@ class K8sAuditSensor:
                     self._handle(line, emit)
             else:
                 time.sleep(self.poll)
+
+    def _learn(self, upto: int) -> None:
+        """The log before the sensor's start is not news, but it is memory: who created each
+        namespace, which controller owns which pod. Read it without emitting."""
+        read = 0
+        with open(self.path, "rb") as handle:
+            for line in handle:
+                read += len(line)
+                if read > upto or self._stopping.is_set():
+                    break
+                if line.strip():
+                    with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                        self.normaliser.normalise(json.loads(line))
+                        self._stats["learned"] += 1
 
     def _handle(self, line: bytes, emit: Emit) -> None:
         if not line.strip():

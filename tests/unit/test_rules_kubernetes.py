@@ -34,6 +34,12 @@ ADVERSARY = {
     "tamper_admission_webhook": {"stowaway.k8s.admission-config-change"},
     "rbac_cluster_admin_binding": {"stowaway.k8s.cluster-admin-binding"},
     "network_nat_redirect": {"stowaway.k8s.net-admin-pod", EXEC},
+    # Forged sanctions (tests/unit/test_k8s_sanctions.py): each copies what a twin shows without its provenance.
+    "escape_bare_agent_pod": {"stowaway.k8s.privileged-pod", "stowaway.k8s.hostpath-mount",
+                              "stowaway.k8s.host-namespace-pod"},
+    "deploy_deployer_namesake": {"stowaway.k8s.system-namespace-deploy"},
+    "deploy_impersonated_deployer": {"stowaway.k8s.system-namespace-deploy"},
+    "logging_self_provisioned_dev_namespace": {"stowaway.k8s.logs-hidden"},
 }
 BENIGN = {  # twin -> the rules its policy sanction keeps quiet
     "deploy_node_agent_daemonset": {"stowaway.k8s.privileged-pod", "stowaway.k8s.hostpath-mount",

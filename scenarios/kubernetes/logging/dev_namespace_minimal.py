@@ -17,17 +17,33 @@ class DevNamespaceMinimal(Scenario):
     expect = Expectation(silent=("stowaway.k8s.logs-hidden",), window_s=10)
     twin = "kubernetes.logging.shipper-opt-out"
     tags = ("kubernetes", "logging")
+    parallel_safe = False  # the platform namespace and its deployer account are fixed names
     description = (
-        "Creates a dev-<hex> namespace (the platform policy sanctions dev-* namespaces for minimal "
-        "logging) and in it a scratch web server pod that opts out of log shipping and sends its "
-        "output to /dev/null, and a second pod that fetches from it a few times, as a developer "
-        "trying something out would. The scenario checks the client's fetch succeeded (its pod "
-        "completes) without exec-ing into anything."
+        "Provisions a developer namespace the way the platform does: the platform's CD deployer "
+        "(a service account in the platform namespace, allowed to create namespaces) creates dev-<hex> "
+        "with its own token; the policy sanctions minimal logging in dev-* namespaces that deployer "
+        "created. A developer (the lab's admin kubeconfig) then runs in it a scratch web server pod "
+        "that opts out of log shipping and sends its output to /dev/null, and a second pod that "
+        "fetches from it a few times, as a developer trying something out would. The scenario checks "
+        "the client's fetch succeeded (its pod completes) without exec-ing into anything."
     )
 
     def detonate(self, lab: Lab) -> None:
+        lab.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "platform"}})
+        lab.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "deployer", "namespace": "platform"}})
+        provisioner = lab.name("namespace-provisioner")
+        rbac = "rbac.authorization.k8s.io/v1"
+        lab.apply({"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": provisioner},
+                   "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "get", "delete"]}]})
+        lab.apply({
+            "apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": provisioner},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": provisioner},
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform"}],
+        })
+        token = lab.kubectl("create", "token", "deployer", "-n", "platform", "--duration=10m").output.strip()
         namespace = f"dev-{secrets.token_hex(3)}"
-        lab.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        lab.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, token=token)
         lab.action("run scratch pods without log shipping in a dev namespace")
         server = lab.deploy(WorkloadSpec(
             role="scratch", logging=Logging(driver="none"), constraints=(f"namespace={namespace}",),
