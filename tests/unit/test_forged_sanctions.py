@@ -58,6 +58,10 @@ def test_every_sanction_has_a_forging_adversary(sanction: str) -> None:
     for scenario_id in scenarios:
         assert registry[scenario_id].kind is Kind.ADVERSARY, f"{scenario_id} forges {sanction} but is not an adversary"
         assert registry[scenario_id].expect.fires, f"{scenario_id} forges {sanction} but expects nothing to fire"
+        twin = registry[scenario_id].twin
+        if twin is not None:
+            # What the twin's sanction keeps quiet is what the forgery must still raise.
+            assert set(registry[scenario_id].expect.fires) & set(registry[twin].expect.silent), scenario_id
 
 
 def test_every_forged_reference_names_a_shipped_sanction() -> None:

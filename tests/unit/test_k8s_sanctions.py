@@ -14,13 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from detectors.k8s_policy import K8sMatch
 from detectors.policies import PolicyError, load_policy
 from detectors.sensors.k8s_audit import AuditNormaliser, K8sAuditSensor
-from scenarios.api import Kind
-from scenarios.registry import load
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kubernetes"
 POLICY_DIR = Path(__file__).parents[2] / "detectors" / "policy"
@@ -287,33 +284,3 @@ def test_the_shipped_sanctions_bind_to_provenance():
     assert matches["platform-deployer"] == K8sMatch(users=(DEPLOYER,))
     assert matches["dev-namespaces"] == K8sMatch(namespaces=("dev-*",), namespace_creators=(DEPLOYER,))
 
-
-# --- every sanction has an adversary that forges it ---------------------------------------------
-
-def test_every_kubernetes_sanction_is_forged_by_an_adversary_that_expects_its_rules():
-    registry = load()
-    section = load_policy([POLICY_DIR]).section("kubernetes")
-    for list_name, sanctions in section.sanctions.items():
-        for sanction in sanctions:
-            entry = f"kubernetes/{list_name}/{sanction.name}"
-            forgers = [cls for cls in registry.select(backend="kubernetes") if entry in cls.forges]
-            assert forgers, f"no adversary forges {entry}"
-            for cls in forgers:
-                assert cls.kind is Kind.ADVERSARY
-                twin = registry.get(cls.twin)
-                assert twin.kind is Kind.BENIGN
-                # What the twin's sanction keeps quiet is what the forgery must still raise.
-                assert set(cls.expect.fires) & set(twin.expect.silent), cls.id
-
-
-def test_every_forged_entry_names_a_policy_sanction():
-    entries = set()
-    for path in POLICY_DIR.glob("*.yaml"):
-        body = yaml.safe_load(path.read_text())
-        for key, items in body.items():
-            if isinstance(items, list):
-                entries |= {f"{body['kind']}/{key}/{item['name']}" for item in items
-                            if isinstance(item, dict) and "name" in item}
-    for cls in load().select():
-        for entry in cls.forges:
-            assert entry in entries, f"{cls.id}: forges {entry}, which is not an entry of detectors/policy"
