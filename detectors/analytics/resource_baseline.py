@@ -8,6 +8,9 @@ Workload identity
 History (stored data a user can inspect)
     ``detectors/baselines/resources/*.json``, one file per workload: hourly observations
     ``[hour_start_utc, cpu_cores_p95, memory_bytes_p95]``, as a metrics store would export them.
+    The one shipped file, reports.json, is synthetic (``"synthetic": true`` and a ``provenance``
+    in the file): the lab has no fleet with weeks of history, so it was generated to stand in for an
+    export. The loader ignores those fields; they are for the reader.
 
 Model
     Observations are grouped by (weekday, hour) on the detectors' clock (UTC; detectors/clock.py,
@@ -43,7 +46,8 @@ Decision
 Blind spots
     A miner throttled below the ceiling (say 0.3 cores on an unknown workload, or within a known
     workload's band at its peak hour) is not flagged; a workload label can be forged to borrow a
-    known workload's peak-hour band; history is only as good as the export it came from.
+    known workload's peak-hour band; history is only as good as the export it came from (and the
+    shipped history is synthetic, not an export).
     The memory learning period lets through an adversary that starts at its full level: a container
     of an unknown workload that allocates 400 MiB within its first 10 s and never grows beyond
     1.25 times that is learned as its own level and never raises memory-spike (restarting the

@@ -1,5 +1,6 @@
 """The seasonal resource baseline, on stored series: the stored history of the reports workload
-(detectors/baselines/resources/reports.json) and a report run (tests/fixtures/resources), and on
+(detectors/baselines/resources/reports.json) and a report run (tests/fixtures/resources/report_run.json),
+both synthetic (made for the lab, not recorded or exported; each file says so), and on
 cgroup samples recorded from the real engine (tests/fixtures/host): a cache service that holds
 400 MiB from its first second (preloaded-cache.json), a small web service whose container a program
 balloons by 400 MiB after 12 s (memory-balloon.json), and the first 20 s of a two-process hash
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from detectors.analytics.resource_baseline import (
+    BASELINE_DIR,
     LEARN_S,
     MIB,
     MIN_HISTORY,
@@ -31,7 +33,8 @@ from detectors.analytics.resource_baseline import (
 from detectors.clock import DetectorClock, parse_moment
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-RUN = json.loads((FIXTURES / "resources" / "report_run.json").read_text())["samples"]
+REPORT_RUN = json.loads((FIXTURES / "resources" / "report_run.json").read_text())
+RUN = REPORT_RUN["samples"]  # synthetic: written by hand in the sampler's event shape
 LEVEL = json.loads((FIXTURES / "host" / "preloaded-cache.json").read_text())
 BALLOON = json.loads((FIXTURES / "host" / "memory-balloon.json").read_text())
 MINER = json.loads((FIXTURES / "host" / "cpu-miner-first-seconds.json").read_text())
@@ -113,6 +116,14 @@ def test_bucket_needs_min_history_before_it_decides():
     band = baseline.band(at, 0.2)
     assert band is not None and band.observations == MIN_HISTORY
     assert band.expected == pytest.approx(0.95) and band.ceiling == pytest.approx(0.95 + 0.2375)
+
+
+def test_synthetic_series_say_so_in_the_file():
+    # Neither the stored history nor the report run was recorded: a reader of either file must see it.
+    assert REPORT_RUN["synthetic"] is True and "not recorded" in REPORT_RUN["provenance"]
+    history = json.loads((BASELINE_DIR / "reports.json").read_text())
+    assert history["synthetic"] is True and "not exported" in history["provenance"]
+    assert "exported from" not in history["description"]
 
 
 def test_stored_history_has_the_documented_shape():
