@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from lab import Lab, Mount, WorkloadSpec
@@ -31,10 +32,14 @@ class SanctionedProxy(Scenario):
 
     def detonate(self, lab: Lab) -> None:
         sink = lab.sinkhole.address
+        # Mounted from a copy on the host, as a config volume would be: the repository's own path
+        # would be in the container's mount sources.
+        program = lab.host_dir("proxy") / "forward_proxy.py"
+        shutil.copy(PROXY, program)
         proxy = lab.deploy(WorkloadSpec(
             role="proxy", networks=("lan", "inet"), labels={"app": "egress-proxy", "tier": "infra"},
             command=("python3", "/opt/proxy/forward_proxy.py", "3128"),
-            mounts=(Mount(source=str(PROXY), target="/opt/proxy/forward_proxy.py", read_only=True),),
+            mounts=(Mount(source=str(program), target="/opt/proxy/forward_proxy.py", read_only=True),),
         ))
         app = lab.deploy(WorkloadSpec(role="app", networks=("lan",), labels={"app": "storefront"}))
         via = f"http://{proxy.addresses['lan']}:3128"
