@@ -318,6 +318,16 @@ class CpuSpike(_SeasonalSpike):
                                  "0.4 cores for a workload without one: miner-like compute hijacking."
     response: ClassVar[str] = "List the container's processes (docker top) and their network peers; a miner " \
                               "talks to a pool. Stop it if its owner does not recognise the load."
+    blindspots: ClassVar[tuple[str, ...]] = (
+        "A miner throttled below the ceiling (0.3 cores on an unknown workload, or within a known workload's "
+        "band at its peak hour) is not flagged.",
+        "The workload label can be forged to borrow a known workload's peak-hour band.",
+        "The shipped history (detectors/baselines/resources/reports.json) is synthetic, not an export.",
+    )
+    falsepositives: ClassVar[tuple[str, ...]] = (
+        "A new workload without history that is CPU-bound from its start (a batch job, a build): give it a "
+        "history file.",
+    )
     metric: ClassVar[str] = "cpu"
     field: ClassVar[str] = "container.cpu.cores"
     min_margin: ClassVar[float] = 0.2
@@ -334,6 +344,18 @@ class MemorySpike(_SeasonalSpike):
                                  "10 s (and beyond 256 MiB): a memory balloon."
     response: ClassVar[str] = "Look at what holds the memory (docker top, /proc/<pid>/status VmRSS); a balloon " \
                               "starves neighbours on the node. Limit or stop it."
+    blindspots: ClassVar[tuple[str, ...]] = (
+        "The learning period lets through an adversary that starts at its full level: a container of an unknown "
+        "workload that allocates 400 MiB within its first 10 s and never grows beyond 1.25 times that is learned "
+        "as its own level and never raises memory-spike (nor does one restarted at that level).",
+        "Growth that stays under 256 MiB, or under a quarter of the learned level, is not flagged.",
+        "A container first seen by a monitor that started after it learns its level from then on.",
+        "The workload label can be forged to borrow a known workload's band.",
+    )
+    falsepositives: ClassVar[tuple[str, ...]] = (
+        "A service without history that loads its data set after its first 10 s (a lazily warmed cache), or "
+        "leaks memory: give it a history file.",
+    )
     metric: ClassVar[str] = "memory"
     field: ClassVar[str] = "container.memory.usage_bytes"
     min_margin: ClassVar[float] = 64 * MIB

@@ -59,4 +59,6 @@ def test_telemetry_reveals_no_scenario_and_no_intent(outcomes, telemetry_scan, l
     unseen = containers - telemetry_scan.seen_refs
     assert len(unseen) <= len(containers) // 10, f"the scan saw no event of {len(unseen)} containers: {unseen}"
     leaks = telemetry_scan.leaks_on(refs)
+    print(f"neutrality: {telemetry_scan.events} events scanned, {len(containers) - len(unseen)} of "
+          f"{len(containers)} containers seen, {len(leaks)} leak(s)")
     assert not leaks, f"telemetry names scenarios or intent ({telemetry_scan.events} events scanned):\n" + report(leaks)
