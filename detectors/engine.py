@@ -248,11 +248,30 @@ class Monitor:
         self._observers = [s for s in self.sensors if hasattr(s, "observe")]
         self.alerts: list[Alert] = []
         self.seen: dict[str, set[str]] = {}  # object ref -> sensors that reported it
+        # Read-only observers of the raw stream (recording, the harness's neutrality scan): they see
+        # each event as the sensor emitted it, before enrichment, on the engine's thread.
+        self._taps: list[Callable[[Event], None]] = []
+        self.tap_failures = 0
         engine.subscribe(self._keep)
 
     def _keep(self, alert: Alert) -> None:
         with self._lock:
             self.alerts.append(alert)
+
+    def add_tap(self, tap: Callable[[Event], None]) -> None:
+        """Call ``tap`` with a copy of every event before the engine sees it. A tap that raises is
+        removed: it must never cost detection an event."""
+        with self._lock:
+            self._taps.append(tap)
+
+    def _tap(self, event: Event) -> None:
+        for tap in list(self._taps):
+            try:
+                tap(dict(event))
+            except Exception:
+                with self._lock:
+                    self._taps.remove(tap)
+                    self.tap_failures += 1
 
     def _emit_from(self, sensor_name: str) -> Callable[[Event], None]:
         def emit(event: Event) -> None:
@@ -277,6 +296,8 @@ class Monitor:
             if event is None:
                 return
             if event is not ...:
+                if self._taps:
+                    self._tap(event)
                 try:
                     ref = object_ref(event)
                     if ref:

@@ -7,7 +7,8 @@ work on a CI runner or, with another host spec, on a remote lab machine):
   own container ids;
 * host iptables rules whose comment is ``stowaway:<run id>`` (every table);
 * tracefs instances named ``stowaway-<run id>*``;
-* the run's lab-owned host directory (markers, stand-in system files).
+* the run's lab-owned host directory (markers, stand-in system files), or, for one scenario, the
+  host directories it made (``hostdir:<path>`` refs: their names are random, never the scenario's).
 
 Checks are scoped to one run id, because other runs may share the engine and the host at the
 same time; ``run_id=None`` checks for anything of the lab at all (a quiet CI runner after the suite).
@@ -41,12 +42,13 @@ def leftovers(run_id: str | None, engine_url: str | None = None, objects: Iterab
     """What of ``run_id`` (or of the whole lab, for None) is still on the host; {} when clean.
 
     ``engine_url`` enables the container checks (the caller must hold a lease on a private engine).
-    ``objects`` are refs from an Outcome ("container:<id>"), checked one by one. ``scope`` (a prefix,
-    usually the scenario id) narrows the check to one scenario inside a live run: its objects and
-    its host directories only, since the run's sinkhole, guard rules and sensors are still up.
+    ``objects`` are refs from an Outcome ("container:<id>", "hostdir:<path>"), checked one by one.
+    ``scope`` (usually the scenario id) narrows the check to one scenario inside a live run: its
+    objects only, since the run's sinkhole, guard rules and sensors are still up.
     """
     host = host or local_host()
     paths = paths or LabPaths.default()
+    objects = list(objects)
     found: dict[str, list[str]] = {}
     comment = IPTABLES_COMMENT_PREFIX + (run_id or "")
     tracefs = TRACEFS_INSTANCE_PREFIX + (run_id or "")
@@ -82,13 +84,15 @@ def leftovers(run_id: str | None, engine_url: str | None = None, objects: Iterab
                 break
 
     directory = paths.host_root / run_id if run_id else paths.host_root
-    target = host.file(str(directory))
     if scope is not None:
-        # A scenario's scope directory is "<scope prefix>-<n>" inside the run's directory.
-        if target.exists and target.is_directory:
-            dirs = [str(directory / n) for n in target.listdir() if n.startswith(scope)]
-            if dirs:
-                found["host_dir"] = dirs
-    elif target.exists and (run_id or target.listdir()):
+        # A scenario's host directories are named at random (the scope name is the scenario id,
+        # which must not be on the host): the scope reports them as objects.
+        dirs = [ref.partition(":")[2] for ref in objects if ref.startswith("hostdir:")]
+        dirs = [d for d in dirs if host.file(d).exists]
+        if dirs:
+            found["host_dir"] = dirs
+        return found
+    target = host.file(str(directory))
+    if target.exists and (run_id or target.listdir()):
         found["host_dir"] = [str(directory)]
     return found

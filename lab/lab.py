@@ -38,6 +38,11 @@ from lab.workload import WorkloadSpec
 
 SINKHOLE_PORTS = (80, 443, 4444, 8080)
 SINKHOLE_HOST = 10  # the sinkhole is .10 of the lab internet
+# What telemetry shows of the sinkhole: a neutral upstream service. Its container name, script and
+# record file are seen by the sensors (destination container names, mounts, command lines), and a
+# name saying "sinkhole" would tell a detector which traffic is the adversary's.
+SINKHOLE_NAME = "upstream"
+SINKHOLE_RECORD = "/var/log/upstream/received.jsonl"
 KUBERNETES_BACKENDS = ("kubernetes", "kind")  # "kind" is the kubernetes backend on the run's own kind cluster
 
 
@@ -58,7 +63,11 @@ class Lab:
 
     def __init__(self, session: LabSession, scope: str) -> None:
         self._session = session
-        self.scope = scope
+        self.scope = scope  # the harness's name for this scope (logs, bookkeeping); never on the host
+        # The scope's host directories live under a random name: the scope name is the scenario id,
+        # and a host path is telemetry (mount sources, FIM paths, command lines).
+        self.host_key = secrets.token_hex(4)
+        self.host_dirs: list[Path] = []
         self.started_at = time.time()
         self.actions: list[ActionMark] = []
         self.workloads: list[Workload] = []
@@ -227,9 +236,12 @@ class Lab:
         return ExecResult(exit_code=result.returncode, output=result.stdout + result.stderr)
 
     def host_dir(self, name: str) -> Path:
-        """A lab-owned host directory for this scope (stands in for host system paths)."""
-        path = self._session.host_root / self.scope / name
+        """A lab-owned host directory for this scope (stands in for host system paths). Its path is
+        ``<lab state>/host/<run id>/<random>/<name>``: give it a name a real host would have."""
+        path = self._session.host_root / self.host_key / name
         path.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self.host_dirs.append(path)
 
         def remove() -> None:
             shutil.rmtree(path, ignore_errors=True)
@@ -256,10 +268,13 @@ class Lab:
 
     # --- runner side ------------------------------------------------------------------------
     def object_refs(self) -> list[str]:
+        """What this scope made: its workloads (alerts are attributed by these) and its host
+        directories (``hostdir:<path>``, for the leftovers check; no alert names one)."""
         refs = []
         for workload in self.workloads:
             refs.append(workload.ref)
             refs.extend(f"container:{cid}" for cid in workload.container_ids if workload.kind != "container")
+        refs.extend(f"hostdir:{path}" for path in self.host_dirs)
         return refs
 
     def unwind(self) -> list[str]:
@@ -381,16 +396,22 @@ class LabSession:
     def _start_sinkhole(self) -> None:
         inet = self.networks["inet"]
         address = inet.host(SINKHOLE_HOST)
-        script = Path(__file__).parent / "assets" / "sinkhole_server.py"
+        # Mounted from a copy in the run's host directory: the source path of a bind mount is in the
+        # container's inspect data, and the repository's path names the sinkhole.
+        script = self.host_root / secrets.token_hex(4) / "server.py"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(__file__).parent / "assets" / "sinkhole_server.py", script)
         backend = DockerBackend(self.engine.client)  # the sinkhole is always a plain container
-        ctx = DeployContext(run_id=self.run_id, name=f"{self.prefix}-sinkhole", image=self.image,
+        ctx = DeployContext(run_id=self.run_id, name=f"{self.prefix}-{SINKHOLE_NAME}", image=self.image,
                             networks=self.networks, labels={RUN_LABEL: self.run_id})
         from lab.workload import Mount
 
+        record_dir = SINKHOLE_RECORD.rsplit("/", 1)[0]
         spec = WorkloadSpec(
-            role="sinkhole", networks=("inet",), ip={"inet": address},
-            command=("sh", "-c", "mkdir -p /var/log/sinkhole && exec python3 /opt/sinkhole.py --address " + address),
-            mounts=(Mount(source=str(script), target="/opt/sinkhole.py", read_only=True),),
+            role=SINKHOLE_NAME, networks=("inet",), ip={"inet": address},
+            command=("sh", "-c", f"mkdir -p {record_dir} && exec python3 /opt/{SINKHOLE_NAME}/server.py "
+                     f"--record {SINKHOLE_RECORD} --address {address}"),
+            mounts=(Mount(source=str(script), target=f"/opt/{SINKHOLE_NAME}/server.py", read_only=True),),
         )
         self.sinkhole = backend.deploy(spec, ctx)
         self.sinkhole_endpoint = Endpoint(address=address, ports=SINKHOLE_PORTS)
@@ -405,7 +426,7 @@ class LabSession:
         if self.sinkhole is None:
             return []
         result = DockerBackend(self.engine.client).exec(
-            self.sinkhole, ["sh", "-c", "cat /var/log/sinkhole/received.jsonl 2>/dev/null || true"])
+            self.sinkhole, ["sh", "-c", f"cat {SINKHOLE_RECORD} 2>/dev/null || true"])
         records = []
         for line in result.output.splitlines():
             with contextlib.suppress(ValueError):

@@ -8,6 +8,9 @@ Workload identity
 History (stored data a user can inspect)
     ``detectors/baselines/resources/*.json``, one file per workload: hourly observations
     ``[hour_start_utc, cpu_cores_p95, memory_bytes_p95]``, as a metrics store would export them.
+    The one shipped file, reports.json, is synthetic (``"synthetic": true`` and a ``provenance``
+    in the file): the lab has no fleet with weeks of history, so it was generated to stand in for an
+    export. The loader ignores those fields; they are for the reader.
 
 Model
     Observations are grouped by (weekday, hour) on the detectors' clock (UTC; detectors/clock.py,
@@ -18,8 +21,19 @@ Model
         ceiling  = expected + max(K * spread, MIN_MARGIN, RELATIVE_MARGIN * expected)
     with K = 4, MIN_MARGIN = 0.2 cores (CPU) or 64 MiB (memory), RELATIVE_MARGIN = 0.25.
     A bucket needs MIN_HISTORY = 3 observations (three weeks of that weekday and hour) before the
-    model trusts it. A workload with no history file, or a bucket with too little history, is
-    judged against fixed ceilings instead: UNKNOWN_CPU = 0.4 cores, UNKNOWN_MEMORY = 256 MiB.
+    model trusts it.
+
+Without history (no history file, or a bucket with too little of it)
+    CPU is judged against a fixed ceiling, UNKNOWN_CPU = 0.4 cores, from the first sample: a
+    workload nobody knows that pegs cores is what a miner looks like from its first second, and a
+    CPU level costs whoever pays for the node whether it rose or not.
+    Memory is not: a workload that holds 400 MiB steadily from its first second (a cache, a JVM, a
+    service that loads its data at start) has a level, not a spike, and a level without history is
+    a learning period. The container's first LEARN_S = 10 s of samples are its level (the highest
+    value seen); no memory alert comes during them. Afterwards
+        ceiling = max(UNKNOWN_MEMORY, level + max(MIN_MARGIN, RELATIVE_MARGIN * level))
+    with UNKNOWN_MEMORY = 256 MiB: a balloon is growth against what the container itself held, and
+    a small container must still grow past 256 MiB to count.
 
 Decision
     The cgroup sensor samples each container once a second. A container is anomalous when at least
@@ -32,7 +46,13 @@ Decision
 Blind spots
     A miner throttled below the ceiling (say 0.3 cores on an unknown workload, or within a known
     workload's band at its peak hour) is not flagged; a workload label can be forged to borrow a
-    known workload's peak-hour band; history is only as good as the export it came from.
+    known workload's peak-hour band; history is only as good as the export it came from (and the
+    shipped history is synthetic, not an export).
+    The memory learning period lets through an adversary that starts at its full level: a container
+    of an unknown workload that allocates 400 MiB within its first 10 s and never grows beyond
+    1.25 times that is learned as its own level and never raises memory-spike (restarting the
+    container starts the learning over, so neither does one that reaches its level by restarts).
+    A container first seen by a monitor that started after it learns its level from then on.
 """
 
 from __future__ import annotations
@@ -58,7 +78,9 @@ MIN_HISTORY = 3
 RELATIVE_MARGIN = 0.25
 WINDOW = 10
 SUSTAIN = 6
+LEARN_S = 10.0
 MIB = 1024 * 1024
+_MAX_LEARNED = 4096  # containers whose learned level is kept; the oldest go first
 
 
 def image_repository(image: str) -> str:
@@ -115,6 +137,23 @@ class Baseline:
         return Band(expected, expected + max(K * spread, min_margin, RELATIVE_MARGIN * expected), len(history))
 
 
+@dataclass(slots=True)
+class LearnedLevel:
+    """What one container held during its learning period: its own history, when it has no other."""
+
+    started: float  # event time of its first sample
+    level: float  # the highest value seen while learning
+
+    def learning(self, at: float) -> bool:
+        return at - self.started < LEARN_S
+
+
+def growth_ceiling(level: float, floor: float, min_margin: float) -> float:
+    """The ceiling for a container judged against its own learned level: that level plus a margin
+    (the larger of ``min_margin`` and RELATIVE_MARGIN of the level), never below ``floor``."""
+    return max(floor, level + max(min_margin, RELATIVE_MARGIN * level))
+
+
 def load_baselines(directory: Path = BASELINE_DIR) -> dict[str, dict[str, Baseline]]:
     """{workload key: {"cpu": Baseline, "memory": Baseline}} from the stored history files."""
     out: dict[str, dict[str, Baseline]] = {}
@@ -149,6 +188,9 @@ class _SeasonalSpike:
     min_margin: ClassVar[float]
     unknown_ceiling: ClassVar[float]
     unit: ClassVar[str]
+    # Without history, learn the container's own level first (memory) instead of judging its first
+    # second against the fixed ceiling (CPU): see the module docstring.
+    learns_level: ClassVar[bool] = False
 
     def __init__(self, policy: Policy | None = None, baselines: dict[str, dict[str, Baseline]] | None = None,
                  clock: DetectorClock = CLOCK) -> None:
@@ -159,6 +201,7 @@ class _SeasonalSpike:
         # weekday and hour of that datetime are ever read.
         self._hour: tuple[float, float, datetime | None] = (0.0, -1.0, None)
         self._workloads: dict[tuple[str, str], str] = {}  # (image, app label) -> workload_key
+        self._levels: dict[str, LearnedLevel] = {}  # container id -> its learned level (learns_level only)
 
     def _calendar(self, created: float) -> datetime:
         """A datetime in the same UTC (weekday, hour) as ``datetime.fromtimestamp(translated created)``."""
@@ -214,6 +257,13 @@ class _SeasonalSpike:
         if self.metric == "memory":
             ceiling /= MIB
         key = event.get("container.id") or ""
+        learned: LearnedLevel | None = None
+        if band is None and self.learns_level:
+            learned = self._learn(key, event["event.created"], value)
+            if learned is None:
+                return []  # still learning: a level without history is not a spike
+            scale = MIB if self.metric == "memory" else 1.0
+            ceiling = growth_ceiling(learned.level, self.unknown_ceiling / scale, self.min_margin / scale)
         window = self._recent.get(key)
         if window is None:
             window = self._recent[key] = deque(maxlen=WINDOW)
@@ -227,6 +277,8 @@ class _SeasonalSpike:
         if len(above) < SUSTAIN:
             return []
         why = self._why(baseline, band, at)
+        if learned is not None:
+            why += f"; it held {learned.level:.3g}{self.unit} in its first {LEARN_S:g} s"
         window.clear()  # decided: start counting afresh (the engine keeps one alert per container)
         return [Alert(
             rule_id=self.rule_id, title=self.title, severity=self.severity, techniques=self.techniques,
@@ -237,12 +289,25 @@ class _SeasonalSpike:
                      "observed": f"{value:.3g}{self.unit}", "ceiling": f"{ceiling:.3g}{self.unit}", "why": why},
         )]
 
+    def _learn(self, key: str, created: float, value: float) -> LearnedLevel | None:
+        """Feed the container's learning period; its learned level once the period is over, else None."""
+        learned = self._levels.get(key)
+        if learned is None:
+            if len(self._levels) >= _MAX_LEARNED:
+                del self._levels[next(iter(self._levels))]
+            learned = self._levels[key] = LearnedLevel(started=created, level=value)
+        if learned.learning(created):
+            learned.level = max(learned.level, value)
+            return None
+        return learned
+
     def tick(self, now: float) -> list[Alert]:
         return []
 
     def forget(self, container_ids: Iterable[str]) -> None:
         for cid in container_ids:
             self._recent.pop(cid, None)
+            self._levels.pop(cid, None)
 
 
 class CpuSpike(_SeasonalSpike):
@@ -253,6 +318,16 @@ class CpuSpike(_SeasonalSpike):
                                  "0.4 cores for a workload without one: miner-like compute hijacking."
     response: ClassVar[str] = "List the container's processes (docker top) and their network peers; a miner " \
                               "talks to a pool. Stop it if its owner does not recognise the load."
+    blindspots: ClassVar[tuple[str, ...]] = (
+        "A miner throttled below the ceiling (0.3 cores on an unknown workload, or within a known workload's "
+        "band at its peak hour) is not flagged.",
+        "The workload label can be forged to borrow a known workload's peak-hour band.",
+        "The shipped history (detectors/baselines/resources/reports.json) is synthetic, not an export.",
+    )
+    falsepositives: ClassVar[tuple[str, ...]] = (
+        "A new workload without history that is CPU-bound from its start (a batch job, a build): give it a "
+        "history file.",
+    )
     metric: ClassVar[str] = "cpu"
     field: ClassVar[str] = "container.cpu.cores"
     min_margin: ClassVar[float] = 0.2
@@ -264,12 +339,26 @@ class MemorySpike(_SeasonalSpike):
     rule_id: ClassVar[str] = "stowaway.analytic.memory-spike"
     title: ClassVar[str] = "Container memory use far above its workload's seasonal baseline"
     techniques: ClassVar[tuple[str, ...]] = ("T1496",)
-    description: ClassVar[str] = "Sustained memory use above the (weekday, hour) baseline of the workload, or " \
-                                 "above 256 MiB for a workload without one: a memory balloon."
+    description: ClassVar[str] = "Sustained memory use above the (weekday, hour) baseline of the workload, or, for " \
+                                 "a workload without one, growth beyond what the container held in its first " \
+                                 "10 s (and beyond 256 MiB): a memory balloon."
     response: ClassVar[str] = "Look at what holds the memory (docker top, /proc/<pid>/status VmRSS); a balloon " \
                               "starves neighbours on the node. Limit or stop it."
+    blindspots: ClassVar[tuple[str, ...]] = (
+        "The learning period lets through an adversary that starts at its full level: a container of an unknown "
+        "workload that allocates 400 MiB within its first 10 s and never grows beyond 1.25 times that is learned "
+        "as its own level and never raises memory-spike (nor does one restarted at that level).",
+        "Growth that stays under 256 MiB, or under a quarter of the learned level, is not flagged.",
+        "A container first seen by a monitor that started after it learns its level from then on.",
+        "The workload label can be forged to borrow a known workload's band.",
+    )
+    falsepositives: ClassVar[tuple[str, ...]] = (
+        "A service without history that loads its data set after its first 10 s (a lazily warmed cache), or "
+        "leaks memory: give it a history file.",
+    )
     metric: ClassVar[str] = "memory"
     field: ClassVar[str] = "container.memory.usage_bytes"
     min_margin: ClassVar[float] = 64 * MIB
     unknown_ceiling: ClassVar[float] = 256 * MIB
     unit: ClassVar[str] = " MiB"
+    learns_level: ClassVar[bool] = True

@@ -6,7 +6,11 @@ own fields, dotted: ``verb``, ``objectRef.resource``, ``objectRef.subresource``,
 flattens ``requestObject`` the same way (a list of objects becomes, per field, the list of their
 values: ``requestObject.spec.containers.securityContext.privileged: [true]``), and adds the two
 abstract fields SigmaHQ's pod rules use: ``hostPath`` (host paths a pod mounts) and
-``capabilities`` (capabilities its containers add).
+``capabilities`` (capabilities its containers add). One field is computed because Sigma cannot
+honestly compute it: ``kubernetes.pod.output_redirected`` (with ``kubernetes.pod.output_targets``),
+whether a container's command sends its own stdout or stderr away from the container log, from a
+parse of its ``sh -c`` script (shell_output.py); matching "/dev/null" in the command line would also
+match ``curl -o /dev/null``, a probe's ``>/dev/null`` and a quoted string.
 
 Attribution: every event about an object carries ``kubernetes.object.ref`` (``pod:<uid>``,
 ``clusterrolebinding:<uid>``...). A pod made by a controller is attributed to its top owner
@@ -36,6 +40,7 @@ from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
 from detectors.sensors.base import Emit, is_bookkeeping_label
+from detectors.sensors.shell_output import container_output
 
 FINAL_STAGES = {"ResponseComplete", "ResponseStarted", "Panic"}
 CONTROL_PLANE_SA = "system:serviceaccount:kube-system:"  # kubeadm's controller manager: one SA per controller
@@ -178,6 +183,29 @@ class AuditNormaliser:
         for flag in ("hostPID", "hostNetwork", "hostIPC"):
             if spec.get(flag):
                 event[f"kubernetes.pod.{flag}"] = True
+        AuditNormaliser._output_fields(containers, event)
+
+    @staticmethod
+    def _output_fields(containers: list[Any], event: Event) -> None:
+        redirected, targets, unparsed = [], [], False
+        for container in containers:
+            if not isinstance(container, dict):
+                continue
+            command, args = container.get("command") or [], container.get("args") or []
+            # No command: the image's entrypoint runs the args. Without one (or with the usual
+            # docker-entrypoint.sh that ends in exec "$@"), the args are the command line.
+            argv = [str(a) for a in (list(command) + list(args) if command else list(args))]
+            verdict = container_output(argv)
+            unparsed = unparsed or not verdict.parsed
+            if verdict.redirected:
+                redirected.append(str(container.get("name", "")))
+                targets.extend(t for t in verdict.targets if t not in targets)
+        event["kubernetes.pod.output_redirected"] = bool(redirected)
+        if redirected:
+            event["kubernetes.pod.output_redirected_containers"] = redirected
+            event["kubernetes.pod.output_targets"] = targets
+        if unparsed:
+            event["kubernetes.pod.output_command_unparsed"] = True
 
     def _attribute(self, raw: dict[str, Any], request: Any, response: Any, event: Event) -> None:
         ref = raw.get("objectRef") or {}

@@ -1,7 +1,8 @@
 """/proc inspection: what a process really runs, and a scan for executables deleted after start.
 
 ``process_fields`` reads one process: its executable (``/proc/<pid>/exe``, whose link text ends in
-`` (deleted)`` once the file is unlinked), its argv, comm and parent. It also answers the question
+`` (deleted)`` once the file is unlinked), its argv, comm and parent, and whether argv[0] leads to
+the program that runs (resolved inside the process's own root: see argv0.py). It also answers the question
 the drop-and-execute rule asks: is the executable in the container's own changes (its overlay upper
 directory) rather than in the image? That is one ``stat`` on the host, and works even after a
 short-lived process has exited, because the upper directory outlives it.
@@ -21,6 +22,7 @@ import threading
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
+from detectors.sensors.argv0 import judge_argv0
 from detectors.sensors.base import Emit
 from detectors.sensors.containers import ContainerDirectory, ContainerInfo, cgroup_dirs
 
@@ -55,30 +57,6 @@ def _ppid(pid: int, proc: str) -> int:
     return 0
 
 
-def argv0_name(argv0: str) -> str:
-    """The program name argv[0] claims, normalised: path stripped, a login shell's "-" dropped, and a
-    rewritten process title ("nginx: master process ...") cut at its first word."""
-    word = argv0.split()[0] if argv0.split() else ""
-    return os.path.basename(word.rstrip(":")).lstrip("-")
-
-
-def argv0_matches(argv0: str, *paths: str) -> bool:
-    """Does argv[0] name one of these executables? A kernel-thread look-alike ("[kworker/0:1]")
-    never does. Symlinked names (``sh`` -> ``dash``) match through the exec'd path."""
-    if argv0.startswith("["):
-        return False
-    claimed = argv0_name(argv0)
-    if not claimed:
-        return True  # an empty argv is odd, but it claims nothing
-    for path in paths:
-        if not path:
-            continue
-        base = os.path.basename(path)
-        if claimed == base or base.startswith(claimed + ".") or claimed.startswith(base):
-            return True  # python3 -> python3.11; comm truncation
-    return False
-
-
 def in_layers(info: ContainerInfo | None, path: str, exe_size: int | None = None) -> tuple[bool, bool]:
     """(in the container's changes, in the image): where the file at ``path`` (container view) lives.
 
@@ -98,14 +76,17 @@ def in_layers(info: ContainerInfo | None, path: str, exe_size: int | None = None
 
 
 def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", proc: str = "/proc", *,
-                   gone: bool = False, ppid: int = 0) -> dict[str, Any]:
+                   gone: bool = False, ppid: int = 0, replaced: bool = False) -> dict[str, Any]:
     """Read what /proc says about ``pid``. ``filename`` is the path the exec tracepoint reported,
     used when the process has already gone. ``gone`` says the trace stream already showed its exit:
     then /proc is not read at all (the pid may belong to another process by now). ``ppid`` is the
-    parent the fork tracepoint named, used when /proc cannot say."""
+    parent the fork tracepoint named, used when /proc cannot say. ``replaced`` says the stream showed
+    the process exec another program since: its executable, argv and comm in /proc are that program's
+    now, so they are not read (its parent and its place in the container's layers still are)."""
     fields: dict[str, Any] = {"process.pid": pid}
     exe = ""
-    if not gone:
+    unread = gone or replaced
+    if not unread:
         with contextlib.suppress(OSError):
             exe = os.readlink(f"{proc}/{pid}/exe")
     deleted = exe.endswith(DELETED_SUFFIX)
@@ -114,19 +95,28 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
     executable = exe or filename
     fields["process.executable"] = executable
     fields["process.executable_deleted"] = deleted
-    fields["process.exited_before_inspection"] = not exe
-    comm = None if gone else _read(f"{proc}/{pid}/comm")
+    fields["process.exited_before_inspection"] = not exe and not replaced
+    if replaced:
+        fields["process.replaced_before_inspection"] = True
+    comm = None if unread else _read(f"{proc}/{pid}/comm")
     name = comm.decode(errors="replace").strip() if comm else os.path.basename(filename)
     fields["process.name"] = name
     # No argv once the process is gone: the argv fields stay absent (not empty), so no rule that
     # judges argv decides on a process it never saw.
-    cmdline = None if gone else _read(f"{proc}/{pid}/cmdline")
+    cmdline = None if unread else _read(f"{proc}/{pid}/cmdline")
     if cmdline:
         args = [a.decode(errors="replace") for a in cmdline.rstrip(b"\0").split(b"\0")]
         fields["process.args"] = args
         fields["process.command_line"] = " ".join(args)
-        fields["process.argv0"] = args[0] if args else ""
-        fields["process.argv0_matches_executable"] = argv0_matches(args[0] if args else "", filename, executable)
+        argv0 = args[0] if args else ""
+        fields["process.argv0"] = argv0
+        cwd = ""
+        with contextlib.suppress(OSError):
+            cwd = os.readlink(f"{proc}/{pid}/cwd")
+        judgement = judge_argv0(argv0, filename, root=f"{proc}/{pid}/root", exe=f"{proc}/{pid}/exe", cwd=cwd,
+                                executable=executable)
+        fields["process.argv0_matches_executable"] = judgement.matches
+        fields["process.argv0_resolved"] = judgement.resolved
     ppid = (0 if gone else _ppid(pid, proc)) or ppid
     if ppid:
         fields["process.parent.pid"] = ppid

@@ -25,7 +25,12 @@ Host processes are counted and dropped. Container processes are enriched from /p
 (procfs.process_fields): executable and its deleted state, argv, comm, parent, and whether the
 executable sits in the container's changes rather than its image. A process that exits before we
 read /proc keeps what the tracepoint gave (its path, and its parent from the fork event) and says
-so (``process.exited_before_inspection``); its argv is unknown and absent.
+so (``process.exited_before_inspection``); its argv is unknown and absent. The same holds for a
+process that exec'd again within the same read of the stream (an entrypoint script that ends in
+``exec "$@"``): its /proc entry already describes the next program, so its own executable, argv and
+comm are not read (``process.replaced_before_inspection``), and the next exec's event carries them.
+A process that exec'd again after the read but before /proc was looked at still lends it the later
+program's argv: the stream cannot say, and the later exec has an event of its own.
 
 No event filter narrows the stream: "a task in a container cgroup" is not expressible in a
 tracefs filter, and the fields that are (``comm``, ``filename``) are chosen by whoever runs the
@@ -167,6 +172,21 @@ def exits_ahead(records: list[Record]) -> list[bool]:
             gone.add(record[1])
         elif record[0] == "exec":
             out[i] = record[1] in gone
+    return out
+
+
+def replaced_ahead(records: list[Record]) -> list[bool]:
+    """For each record: is it an exec whose process execs again later in the same batch? Its /proc
+    entry (executable, argv, comm) already shows the later program by the time it is read."""
+    again: set[int] = set()
+    out = [False] * len(records)
+    for i in range(len(records) - 1, -1, -1):
+        record = records[i]
+        if record[0] == "exit":
+            again.discard(record[1])  # a later exec of that pid is another process's
+        elif record[0] == "exec":
+            out[i] = record[1] in again
+            again.add(record[1])
     return out
 
 
@@ -324,13 +344,13 @@ class TracefsExecSensor:
             self._reseed = True
         # In kernel order: a fork is in the map before its child's exec is attributed, and an
         # exit evicts only after the exec it follows.
-        for record, gone in zip(records, exits_ahead(records), strict=True):
+        for record, gone, replaced in zip(records, exits_ahead(records), replaced_ahead(records), strict=True):
             try:
-                self._handle(record, gone, emit)
+                self._handle(record, gone, emit, replaced=replaced)
             except Exception:  # a process gone mid-read must not end the sensor
                 self._stats["errors"] += 1
 
-    def _handle(self, record: Record, gone: bool, emit: Emit) -> None:
+    def _handle(self, record: Record, gone: bool, emit: Emit, *, replaced: bool = False) -> None:
         kind = record[0]
         if kind == "fork":
             self._stats["forks"] += 1
@@ -342,13 +362,16 @@ class TracefsExecSensor:
             self._stats["attaches"] += 1
             self.pids.attach(record[1], parse_cgroup_path(record[2]))
         else:
-            event = self.build_event(record[1], record[3], old_pid=record[2], gone=gone, stamp=record[4])
+            event = self.build_event(record[1], record[3], old_pid=record[2], gone=gone, stamp=record[4],
+                                     replaced=replaced)
             if event is not None:
                 emit(event)
                 self._stats["emitted"] += 1
 
     def build_event(self, pid: int, filename: str, proc: str = "/proc", *, old_pid: int = 0,
-                    gone: bool = False, stamp: float = 0.0) -> Event | None:
+                    gone: bool = False, stamp: float = 0.0, replaced: bool = False) -> Event | None:
+        """``gone``: the stream already showed the process's exit; ``replaced``: it showed the same
+        process exec another program since (its /proc describes that one now)."""
         known = self.pids.lookup(pid, old_pid)
         ppid = known[1] if known is not None else 0
         if not gone and not self._same_process(pid, stamp, proc):
@@ -385,7 +408,8 @@ class TracefsExecSensor:
             event["container.id"] = attribution.workload_id
         if attribution.inner_ids:
             event["orchestrator.node.container_id"] = attribution.container_id
-        fields: dict[str, Any] = process_fields(pid, info, filename, proc, gone=gone, ppid=ppid)
+        fields: dict[str, Any] = process_fields(pid, info, filename, proc, gone=gone, ppid=ppid,
+                                                replaced=replaced and not gone)
         if fields.get("process.exited_before_inspection"):
             self._stats["exited_early"] += 1
         event.update(fields)

@@ -17,7 +17,7 @@ from typing import Any
 from detectors.engine import DEFAULT_RULE_DIR, DetectionEngine, load_rules
 from detectors.sensors.attribution import Attribution, parse_cgroup_path
 from detectors.sensors.pidmap import PidMap, cgroup_tasks
-from detectors.sensors.tracefs_exec import TracefsExecSensor, TraceParser, exits_ahead, parse_line
+from detectors.sensors.tracefs_exec import TracefsExecSensor, TraceParser, exits_ahead, parse_line, replaced_ahead
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "host"
 CID = "2509989e3f5cf0706c99946fb883bb4eb171689b922c6ed593fd7775d35d86b8"
@@ -169,6 +169,14 @@ def test_exits_ahead_marks_only_execs_whose_exit_follows():
     records = [("exec", 5, 5, "/a", 1.0), ("fork", 1, 6), ("exec", 6, 6, "/b", 1.0), ("exit", 5), ("fork", 1, 5),
                ("exec", 5, 5, "/c", 1.1)]
     assert exits_ahead(records) == [True, False, False, False, False, False]
+
+
+def test_replaced_ahead_marks_execs_whose_process_execs_again():
+    # 5 runs a script that execs /b (an entrypoint's `exec "$@"`); 6 exits, and its pid is reused by a
+    # new process that execs: that is another process, not a replacement of the first.
+    records = [("exec", 5, 5, "/entry.sh", 1.0), ("exec", 6, 6, "/x", 1.0), ("exec", 5, 5, "/b", 1.0),
+               ("exit", 6), ("fork", 1, 6), ("exec", 6, 6, "/y", 1.1)]
+    assert replaced_ahead(records) == [True, False, False, False, False, False]
 
 
 def test_child_inherits_and_exit_evicts():

@@ -1,4 +1,4 @@
-"""Pure parts of the host sensors: trace_pipe parsing, argv[0] judgement, image layers, FIM drift,
+"""Pure parts of the host sensors: trace_pipe parsing, image layers, FIM drift,
 cgroup sampling and the detectors' clock."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from detectors.sensors import inotify as ino
 from detectors.sensors.cgroup_resources import CgroupResourcesSensor, _Tracked
 from detectors.sensors.containers import ContainerInfo, _epoch, info_from_inspect
 from detectors.sensors.fim import FimSensor, Watch
-from detectors.sensors.procfs import argv0_matches, in_layers
+from detectors.sensors.procfs import in_layers
 from detectors.sensors.tracefs_exec import parse_line
 
 
@@ -22,19 +22,6 @@ def test_trace_pipe_line_is_parsed():
             b"filename=/usr/bin/sleep pid=17643 old_pid=17643")
     assert parse_line(line) == ("/usr/bin/sleep", 17643)
     assert parse_line(b"CPU:1 [LOST 12 EVENTS]") is None
-
-
-@pytest.mark.parametrize(("argv0", "paths", "matches"), [
-    ("sleep", ("/usr/bin/sleep",), True),
-    ("sh", ("/bin/sh", "/usr/bin/dash"), True),  # symlinked name: matches through the exec'd path
-    ("python3", ("/usr/bin/python3", "/usr/bin/python3.11"), True),
-    ("-bash", ("/bin/bash",), True),  # login shell
-    ("nginx: master process /usr/sbin/nginx -g daemon off;", ("/usr/sbin/nginx",), True),
-    ("[kworker/0:1]", ("/usr/bin/sleep",), False),
-    ("nginx", ("/usr/bin/sleep",), False),
-])
-def test_argv0_judgement(argv0: str, paths: tuple[str, ...], matches: bool):
-    assert argv0_matches(argv0, *paths) is matches
 
 
 def _info(tmp_path: Path) -> ContainerInfo:

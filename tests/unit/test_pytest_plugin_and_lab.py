@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,31 @@ def test_progress_lines_are_stamped_and_plain_off_a_terminal():
     quiet = io.StringIO()
     ProgressPrinter(stream=quiet, quiet=True)("hidden")
     assert quiet.getvalue() == ""
+
+
+def test_host_dirs_are_named_at_random_not_after_the_scope(tmp_path):
+    # The runner names a scope after the scenario id; a host path is telemetry (mount sources, FIM
+    # paths, command lines), so the scope's host directories must not carry that name.
+    from types import SimpleNamespace
+
+    from harness.hoststate import leftovers
+    from lab.lab import Lab
+    from lab.paths import LabPaths
+
+    paths = LabPaths(state=tmp_path / "state", runtime=tmp_path / "run")
+    session = SimpleNamespace(host_root=paths.host_root / "RUN-1")
+    lab = Lab(session, "docker.escape.nsenter-host-123")  # type: ignore[arg-type]
+    path = lab.host_dir("spool")
+    assert path.is_dir() and "nsenter" not in str(path) and "escape" not in str(path)
+    assert path.parent.parent == session.host_root and path.parent.name == lab.host_key
+    assert f"hostdir:{path}" in lab.object_refs()
+
+    class Host:  # testinfra's file() is all the host-dir check needs
+        def file(self, name):
+            return SimpleNamespace(exists=Path(name).exists())
+
+    left = leftovers("RUN-1", objects=lab.object_refs(), host=Host(), paths=paths, scope="docker.escape.nsenter-host")
+    assert left == {"host_dir": [str(path)]}
+    assert lab.unwind() == []
+    assert leftovers("RUN-1", objects=lab.object_refs(), host=Host(), paths=paths, scope="x") == {}
+    assert not path.parent.exists()

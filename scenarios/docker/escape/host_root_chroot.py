@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from lab import Lab, LabError, Mount, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
 
@@ -24,8 +26,9 @@ class HostRootChroot(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        marker_dir = lab.host_dir("escape")
-        marker = marker_dir / "written-from-chroot"
+        # Names a host would have: the directory and the file are telemetry (mounts, command lines).
+        marker_dir = lab.host_dir("spool")
+        marker = marker_dir / "sysupdate"
         lab.cleanup(f"remove marker {marker}", lambda: marker.unlink(missing_ok=True))
         lab.action("deploy a container with the host root mounted")
         # The host root is mounted read-only, with only the lab-owned marker directory writable
@@ -34,7 +37,7 @@ class HostRootChroot(Scenario):
         box = lab.deploy(WorkloadSpec(role="backup", mounts=(
             Mount(source="/", target="/host", read_only=True),
             Mount(source=str(marker_dir), target=f"/host{marker_dir}"))))
-        token = "escaped-via-chroot"
+        token = secrets.token_hex(8)
         lab.exec(box, "chroot", "/host", "/bin/sh", "-c", f"echo {token} > {marker}")
         if not marker.exists() or marker.read_text().strip() != token:
             raise LabError(f"the marker {marker} was not written on the host through the chroot")

@@ -3,6 +3,7 @@ a file on the host."""
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 
 from lab import Lab, LabError, WorkloadSpec
@@ -28,15 +29,15 @@ class NsenterHost(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        marker_dir = lab.host_dir("escape")
-        marker = marker_dir / "written-from-container"
+        # Names a host would have: the directory and the file are telemetry (command lines, FIM).
+        marker = lab.host_dir("spool") / "sysupdate"
         host_process = subprocess.Popen(["sleep", "600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, start_new_session=True)
         lab.cleanup(f"stop host process {host_process.pid}", lambda: (host_process.kill(), host_process.wait()))
         lab.cleanup(f"remove marker {marker}", lambda: marker.unlink(missing_ok=True))
         lab.action("deploy a privileged container in the host PID namespace")
         box = lab.deploy(WorkloadSpec(role="tools", privileged=True, pid_mode="host"))
-        token = f"escaped-via-nsenter-{host_process.pid}"
+        token = secrets.token_hex(8)
         lab.exec(box, "nsenter", "-t", str(host_process.pid), "-m", "--", "sh", "-c", f"echo {token} > {marker}")
         if not marker.exists() or marker.read_text().strip() != token:
             raise LabError(f"the marker {marker} was not written on the host from the container")

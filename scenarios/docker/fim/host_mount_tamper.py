@@ -34,7 +34,7 @@ class HostMountTamper(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        root = lab.host_dir("hostroot")
+        root = lab.host_dir("rootfs")
         for relative, content in STAND_IN.items():
             path = root / relative
             path.parent.mkdir(parents=True, exist_ok=True)

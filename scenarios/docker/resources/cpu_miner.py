@@ -23,9 +23,11 @@ class CpuMiner(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
+        # Two grinders (the fork), as a miner runs one thread per core it can get. No comment inside
+        # the program: its text is the container's command line, which the sensors see.
         payload = (
             "import hashlib, os, time\n"
-            "os.fork()  # two grinders, as a miner runs one thread per core it can get\n"
+            "os.fork()\n"
             f"end = time.time() + {BURN_S}; n = 0; h = b'block'\n"
             "while time.time() < end:\n"
             "    h = hashlib.sha256(h).digest(); n += 1\n"

@@ -36,8 +36,8 @@ class PeakHoursReport(Scenario):
     parallel_safe = False  # it sets the detectors' clock
     simulated_time = "2026-11-30T09:05:00Z"  # a Monday, inside the 08-10 UTC report window
     description = (
-        "Deploys the reports service (image stowaway/base, label app=reports, whose four-week history "
-        "is detectors/baselines/resources/reports.json) and runs its report: one core busy for "
+        "Deploys the reports service (image stowaway/base, label app=reports, whose four-week history, "
+        "synthetic, is detectors/baselines/resources/reports.json) and runs its report: one core busy for "
         f"{BURN_S} s. The detectors' clock is set to Monday 09:05 UTC, the workload's usual peak, so "
         "the seasonal baseline expects this load and must stay silent."
     )

@@ -48,15 +48,15 @@ class ServiceSpecDrift(Scenario):
         swarm_networks(lab)
         tag = f"web-sync:{secrets.token_hex(3)}"
         build_on_host(lab, tag, DOCKERFILE.format(base=lab.image))
-        drop = lab.host_dir("drop")
+        exports = lab.host_dir("exports")
         web = lab.deploy(WorkloadSpec(role="web", command=("python3", "-m", "http.server", "8080", "--directory",
                                                            "/usr/share/doc")), backend="swarm")
         lab.action("update the service to an undeclared spec")
         service = lab.engine.client.services.get(web.id)
         service.update(image=tag, command=["/usr/local/bin/sync-agent"], log_driver="none", log_driver_options={},
-                       mounts=[docker.types.Mount(target="/data", source=str(drop), type="bind")])
+                       mounts=[docker.types.Mount(target="/data", source=str(exports), type="bind")])
         wait_converged(lab, web, replicas=1)
         running_container(lab, web)
-        lab.wait_for(lambda: (drop / "os-release").exists(), timeout=15, what="the new task to write to the host")
-        if not (drop / "hostname").exists():
+        lab.wait_for(lambda: (exports / "os-release").exists(), timeout=15, what="the new task to write to the host")
+        if not (exports / "hostname").exists():
             raise LabError("the updated task did not write into the host directory")
