@@ -7,9 +7,10 @@ from scenarios.api import Expectation, Kind, Scenario
 from scenarios.docker._platform import CI_RUNNER, rebuilt
 
 BURN_S = 40  # bounded: the payload stops by itself even if nothing else does
+# Two processes, as a CPU miner runs one worker per core it can get.
 GRIND = (
     "import hashlib, os, time\n"
-    "os.fork()  # two grinders, as a miner runs one thread per core it can get\n"
+    "os.fork()\n"
     f"end = time.time() + {BURN_S}; n = 0; h = b'block'\n"
     "while time.time() < end:\n"
     "    h = hashlib.sha256(h).digest(); n += 1\n"
