@@ -44,16 +44,23 @@ def _positive(value: Any, path: Path, name: str, kind: type | tuple[type, ...]) 
 @dataclass(slots=True)
 class ResourcesPolicy:
     kind: ClassVar[str] = "resources"
-    sanction_lists: ClassVar[tuple[str, ...]] = ("sanctioned_heavy_workloads",)
+    # A workload's stored seasonal history sanctions its usual peaks (each file is one sanction).
+    sanction_lists: ClassVar[tuple[str, ...]] = ("sanctioned_heavy_workloads", "seasonal_history")
     applies_to: ClassVar[frozenset[str]] = frozenset({"linux.resources"})  # enrich tests it first
     sanctioned: list[ResourceSanction] = field(default_factory=list)
+    history: list[Path] = field(default_factory=list)  # directories of stored seasonal history
     platform: Platform = UNBOUND
 
     def bind(self, policy: Any) -> None:
         self.platform = Platform(policy)
 
     def load(self, body: dict[str, Any], path: Path) -> None:
-        _known(body, ("kind", "sanctioned_heavy_workloads"), path, "")
+        _known(body, ("kind", "sanctioned_heavy_workloads", "seasonal_history"), path, "")
+        for i, rel in enumerate(_expect(body.get("seasonal_history", []), list, path, "seasonal_history")):
+            directory = (path.parent / _expect(rel, str, path, f"seasonal_history[{i}]")).resolve()
+            if not directory.is_dir():
+                raise PolicyError(path, f"seasonal_history[{i}]", f"{directory} is not a directory")
+            self.history.append(directory)
         entries = _expect(body.get("sanctioned_heavy_workloads", []), list, path, "sanctioned_heavy_workloads")
         for i, entry in enumerate(entries):
             where = f"sanctioned_heavy_workloads[{i}]."

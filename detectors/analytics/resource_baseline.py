@@ -2,11 +2,15 @@
 this hour of this weekday?
 
 Workload identity
-    The image repository (tag and digest dropped, so a rebuilt image keeps its history) plus the
-    value of the workload label ``app``. Never a container name or id: those change every deploy.
+    The identity the platform's pipeline signed the container's image as, for a container that runs
+    that image as built (``image=platform/reports``; ``netpolicy.signed_identity``): a rebuilt
+    image keeps its history, and nobody can borrow it. A name, a label or an image reference can be
+    copied by anyone, so a container without a signed identity has no history: it is judged as a
+    workload nobody knows.
 
 History (stored data a user can inspect)
-    ``detectors/baselines/resources/*.json``, one file per workload: hourly observations
+    ``detectors/baselines/resources/*.json`` (the ``resources`` policy's ``seasonal_history``), one
+    file per workload (``"workload": {"identity": "platform/reports"}``): hourly observations
     ``[hour_start_utc, cpu_cores_p95, memory_bytes_p95]``, as a metrics store would export them.
     The one shipped file, reports.json, is synthetic (``"synthetic": true`` and a ``provenance``
     in the file): the lab has no fleet with weeks of history, so it was generated to stand in for an
@@ -34,6 +38,11 @@ Without history (no history file, or a bucket with too little of it)
         ceiling = max(UNKNOWN_MEMORY, level + max(MIN_MARGIN, RELATIVE_MARGIN * level))
     with UNKNOWN_MEMORY = 256 MiB: a balloon is growth against what the container itself held, and
     a small container must still grow past 256 MiB to count.
+
+Sanctioned budgets
+    A container the ``resources`` policy sanctions (the platform's signed CI runner, run as built)
+    is held to its budget (``policy.resources.cpu_cores_budget``, ``...memory_bytes_budget``)
+    instead of to the ceilings above: its budget is its ceiling.
 
 Decision
     The cgroup sensor samples each container once a second. A container is anomalous when at least
@@ -69,6 +78,8 @@ from typing import ClassVar
 from detectors.alert import Alert
 from detectors.clock import CLOCK, DetectorClock
 from detectors.event import Event, object_ref
+from detectors.netpolicy import signed_identity
+from detectors.platform import UNBOUND, Platform
 from detectors.policies import Policy
 
 BASELINE_DIR = Path(__file__).resolve().parent.parent / "baselines" / "resources"
@@ -91,7 +102,13 @@ def image_repository(image: str) -> str:
     return f"{head}/{name}" if head else name
 
 
-def workload_key(event: Event) -> str:
+def workload_key(event: Event, platform: Platform = UNBOUND) -> str | None:
+    """``image=<signed identity>`` for a container that runs a signed image as built, else None."""
+    return signed_identity(event, "container", platform)
+
+
+def claimed_workload(event: Event) -> str:
+    """What a container says it is, for people reading an alert (never for history)."""
     label = event.get(f"container.labels.{WORKLOAD_LABEL}") or ""
     return f"{image_repository(event.get('container.image.name') or '')}|{label}"
 
@@ -154,21 +171,23 @@ def growth_ceiling(level: float, floor: float, min_margin: float) -> float:
     return max(floor, level + max(min_margin, RELATIVE_MARGIN * level))
 
 
-def load_baselines(directory: Path = BASELINE_DIR) -> dict[str, dict[str, Baseline]]:
+def load_baselines(*directories: Path) -> dict[str, dict[str, Baseline]]:
     """{workload key: {"cpu": Baseline, "memory": Baseline}} from the stored history files."""
     out: dict[str, dict[str, Baseline]] = {}
-    for path in sorted(directory.glob("*.json")):
-        doc = json.loads(path.read_text())
-        workload = doc["workload"]
-        if workload.get("label", WORKLOAD_LABEL) != WORKLOAD_LABEL:
-            raise ValueError(f"{path}: workload.label must be {WORKLOAD_LABEL!r}")
-        key = f"{workload['image']}|{workload['value']}"
-        cpu, memory = Baseline(), Baseline()
-        for stamp, cores, mem in doc["samples"]:
-            at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            cpu.add(at, float(cores))
-            memory.add(at, float(mem))
-        out[key] = {"cpu": cpu, "memory": memory}
+    for directory in directories or (BASELINE_DIR,):
+        for path in sorted(directory.glob("*.json")):
+            doc = json.loads(path.read_text())
+            identity = (doc.get("workload") or {}).get("identity")
+            if not isinstance(identity, str) or not identity:
+                # History sanctions a workload's peaks: it binds to what the pipeline signed, never
+                # to an image name or a label any container can carry.
+                raise ValueError(f"{path}: workload.identity must name the signed identity (platform/...)")
+            cpu, memory = Baseline(), Baseline()
+            for stamp, cores, mem in doc["samples"]:
+                at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+                cpu.add(at, float(cores))
+                memory.add(at, float(mem))
+            out[f"image={identity}"] = {"cpu": cpu, "memory": memory}
     return out
 
 
@@ -185,6 +204,7 @@ class _SeasonalSpike:
     datasets: ClassVar[frozenset[str]] = frozenset({"linux.resources"})  # observe tests it first
     metric: ClassVar[str]  # "cpu" | "memory"
     field: ClassVar[str]
+    budget_field: ClassVar[str]  # the sanctioned budget the resources policy puts on the sample
     min_margin: ClassVar[float]
     unknown_ceiling: ClassVar[float]
     unit: ClassVar[str]
@@ -194,13 +214,15 @@ class _SeasonalSpike:
 
     def __init__(self, policy: Policy | None = None, baselines: dict[str, dict[str, Baseline]] | None = None,
                  clock: DetectorClock = CLOCK) -> None:
-        self.baselines = load_baselines() if baselines is None else baselines
+        section = policy.section("resources") if policy is not None else None
+        history = tuple(section.history) if section is not None else ()
+        self.baselines = load_baselines(*history) if baselines is None else baselines
+        self.platform = Platform(policy)
         self.clock = clock
         self._recent: dict[str, deque[tuple[bool, str, float]]] = {}
         # The calendar hour last computed: (first second, last safe second, a datetime in it). Only the
         # weekday and hour of that datetime are ever read.
         self._hour: tuple[float, float, datetime | None] = (0.0, -1.0, None)
-        self._workloads: dict[tuple[str, str], str] = {}  # (image, app label) -> workload_key
         self._levels: dict[str, LearnedLevel] = {}  # container id -> its learned level (learns_level only)
 
     def _calendar(self, created: float) -> datetime:
@@ -216,22 +238,13 @@ class _SeasonalSpike:
         self._hour = (first, first + 3600 - 1e-6, at)
         return at
 
-    def _workload(self, event: Event) -> str:
-        image, label = event.get("container.image.name"), event.get(f"container.labels.{WORKLOAD_LABEL}")
-        try:
-            return self._workloads[image, label]  # type: ignore[index]
-        except (KeyError, TypeError):  # new, or not even hashable (computed, or raising, as always)
-            key = workload_key(event)
-        # Only strings (or nothing) are memoised: 1 == 1.0 == True as keys, not as text in the key.
-        if (image is None or type(image) is str) and (label is None or type(label) is str):
-            if len(self._workloads) >= 4096:
-                self._workloads.clear()
-            self._workloads[image, label] = key  # type: ignore[index]
-        return key
+    def _workload(self, event: Event) -> str | None:
+        return workload_key(event, self.platform)
 
     def _judge(self, event: Event) -> tuple[float, Baseline | None, Band | None, datetime]:
         at = self._calendar(event["event.created"])
-        baseline = self.baselines.get(self._workload(event), {}).get(self.metric)
+        workload = self._workload(event)
+        baseline = self.baselines.get(workload, {}).get(self.metric) if workload is not None else None
         band = baseline.band(at, self.min_margin) if baseline is not None else None
         return (self.unknown_ceiling if band is None else band.ceiling), baseline, band, at
 
@@ -258,7 +271,12 @@ class _SeasonalSpike:
             ceiling /= MIB
         key = event.get("container.id") or ""
         learned: LearnedLevel | None = None
-        if band is None and self.learns_level:
+        budget = event.get(self.budget_field)
+        if isinstance(budget, (int, float)) and not isinstance(budget, bool) and budget > 0:
+            # A sanctioned heavy workload (the resources policy): its budget is its ceiling.
+            ceiling = float(budget) / (MIB if self.metric == "memory" else 1.0)
+            baseline, band = None, None
+        elif band is None and self.learns_level:
             learned = self._learn(key, event["event.created"], value)
             if learned is None:
                 return []  # still learning: a level without history is not a spike
@@ -277,6 +295,8 @@ class _SeasonalSpike:
         if len(above) < SUSTAIN:
             return []
         why = self._why(baseline, band, at)
+        if isinstance(budget, (int, float)) and not isinstance(budget, bool) and budget > 0:
+            why = f"above the budget of its sanction {event.get('policy.resources.sanction')!r}"
         if learned is not None:
             why += f"; it held {learned.level:.3g}{self.unit} in its first {LEARN_S:g} s"
         window.clear()  # decided: start counting afresh (the engine keeps one alert per container)
@@ -285,7 +305,8 @@ class _SeasonalSpike:
             object=object_ref(event) or "unknown", evidence=tuple(e for _, e, _ in above),
             first_seen=above[0][2], response=self.response, source="analytic",
             context={"container.name": event.get("container.name"), "container.image.name":
-                     event.get("container.image.name"), "workload": workload_key(event),
+                     event.get("container.image.name"),
+                     "workload": self._workload(event) or f"unsigned, claims {claimed_workload(event)}",
                      "observed": f"{value:.3g}{self.unit}", "ceiling": f"{ceiling:.3g}{self.unit}", "why": why},
         )]
 
@@ -330,6 +351,7 @@ class CpuSpike(_SeasonalSpike):
     )
     metric: ClassVar[str] = "cpu"
     field: ClassVar[str] = "container.cpu.cores"
+    budget_field: ClassVar[str] = "policy.resources.cpu_cores_budget"
     min_margin: ClassVar[float] = 0.2
     unknown_ceiling: ClassVar[float] = 0.4
     unit: ClassVar[str] = " cores"
@@ -358,6 +380,7 @@ class MemorySpike(_SeasonalSpike):
     )
     metric: ClassVar[str] = "memory"
     field: ClassVar[str] = "container.memory.usage_bytes"
+    budget_field: ClassVar[str] = "policy.resources.memory_bytes_budget"
     min_margin: ClassVar[float] = 64 * MIB
     unknown_ceiling: ClassVar[float] = 256 * MIB
     unit: ClassVar[str] = " MiB"

@@ -149,3 +149,18 @@ CMD ["sh", "/usr/local/bin/ci-job"]
     "  fi\n"
     "  sleep 0.5\n"
     "done\n")})
+
+# The reports service: its report run fills one core for REPORT_SECONDS, then it idles.
+REPORTS = BuildRecipe.of("platform/reports", """\
+FROM {base}
+COPY report.py /opt/reports/report.py
+CMD ["python3", "/opt/reports/report.py"]
+""", {"report.py": (
+    "import hashlib, os, time\n"
+    "end = time.time() + float(os.environ.get('REPORT_SECONDS', '25')); n = 0; h = b'ledger'\n"
+    "while time.time() < end:\n"
+    "    h = hashlib.sha256(h).digest(); n += 1\n"
+    "    if n % 200000 == 0:\n"
+    "        open('/tmp/rows', 'w').write(str(n))\n"
+    "while True:\n"
+    "    time.sleep(60)\n")})

@@ -26,7 +26,7 @@ def shipped_sanctions(directory: Path = DEFAULT_POLICY_DIR) -> dict[str, Path]:
         body = yaml.safe_load(path.read_text())
         kind = body["kind"]
         for list_name in getattr(policy_kinds()[kind], "sanction_lists", ()):
-            if list_name == "stored_baselines":
+            if list_name in ("stored_baselines", "seasonal_history"):
                 for folder in body.get(list_name, []):
                     for baseline in sorted((path.parent / folder).glob("*.json")):
                         found[f"{kind}/{list_name}/{baseline.stem}"] = baseline

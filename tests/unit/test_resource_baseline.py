@@ -10,6 +10,7 @@ loop with no workload label, recorded while the 2-core host ran at load 5.7
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,8 @@ from detectors.analytics.resource_baseline import (
     workload_key,
 )
 from detectors.clock import DetectorClock, parse_moment
+from detectors.platform import Platform
+from tests.unit.platform_kit import PlatformKit
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 REPORT_RUN = json.loads((FIXTURES / "resources" / "report_run.json").read_text())
@@ -42,18 +45,37 @@ MONDAY_PEAK = "2026-11-30T09:05:00Z"  # weekday 08-10 UTC: the workload's usual 
 SUNDAY_NIGHT = "2026-11-29T03:05:00Z"
 
 
-def replay(samples: list[dict], moment: str, analytic_cls: type = CpuSpike, label: str | None = "reports") -> list:
-    """Feed recorded samples, one a second, with the detectors' calendar reading ``moment`` at the first."""
+REPORTS_IMAGE = "sha256:" + "5" * 64
+REPORTS_COMMAND = ["python3", "/opt/reports/report.py"]
+_POLICY: list = []
+
+
+def reports_policy():
+    """The shipped policy plus a platform that signed the reports image (platform/reports)."""
+    if not _POLICY:
+        kit = PlatformKit(Path(tempfile.mkdtemp(prefix="stowaway-test-platform-")))
+        kit.sign(REPORTS_IMAGE, "platform/reports", REPORTS_COMMAND)
+        _POLICY.append(kit.policy())
+    return _POLICY[0]
+
+
+def replay(samples: list[dict], moment: str, analytic_cls: type = CpuSpike, workload: str | None = "reports") -> list:
+    """Feed samples, one a second, with the detectors' calendar reading ``moment`` at the first.
+    ``workload="reports"``: the container runs the signed reports image as built; ``"claimed"``: it only
+    carries the reports service's label; None: neither."""
     clock = DetectorClock()
     clock.set(moment)
-    analytic = analytic_cls(baselines=load_baselines(), clock=clock)
+    analytic = analytic_cls(reports_policy(), clock=clock)
     base = time.time()
     alerts = []
     for i, sample in enumerate(samples):
         event = dict(sample, **{"event.created": base + i})
-        event.pop("container.labels.app", None)
-        if label is not None:
-            event["container.labels.app"] = label
+        for key in ("container.labels.app", "container.image.id", "container.command"):
+            event.pop(key, None)
+        if workload == "reports":
+            event.update({"container.image.id": REPORTS_IMAGE, "container.command": REPORTS_COMMAND})
+        if workload in ("reports", "claimed"):
+            event["container.labels.app"] = "reports"
         alerts.extend(analytic.observe(event))
     return alerts
 
@@ -66,8 +88,23 @@ def first_rules(alerts: list) -> list[str]:
 def test_workload_identity_ignores_the_image_tag():
     assert image_repository("stowaway/base:a5dd856b24bebdb0") == "stowaway/base"
     assert image_repository("registry:5000/team/app:1.2@sha256:abc") == "registry:5000/team/app"
-    assert workload_key({"container.image.name": "stowaway/base:x", "container.labels.app": "reports"}) == \
-        "stowaway/base|reports"
+    assert workload_key({"container.image.name": "stowaway/base:x", "container.labels.app": "reports"}) is None
+
+
+def test_the_workload_is_the_signed_identity_never_a_label():
+    platform = Platform(reports_policy())
+    signed = {"container.image.id": REPORTS_IMAGE, "container.command": REPORTS_COMMAND}
+    assert workload_key(signed, platform) == "image=platform/reports"
+    assert workload_key({**signed, "container.command": ["python3", "-c", "x"]}, platform) is None
+    assert workload_key({"container.image.id": "sha256:" + "6" * 64, "container.command": REPORTS_COMMAND,
+                         "container.labels.app": "reports"}, platform) is None
+
+
+def test_a_claimed_reports_label_borrows_no_peak_hour():
+    # The look-alike: the reports service's label, its load, its peak hour; not its signed image.
+    alerts = replay(RUN, MONDAY_PEAK, workload="claimed")
+    assert first_rules(alerts) == ["stowaway.analytic.cpu-spike"]
+    assert alerts[0].context["why"] == "no baseline for this workload"
 
 
 def test_benign_peak_at_its_usual_hour_is_silent():
@@ -82,7 +119,7 @@ def test_same_spike_off_hours_alerts():
 
 
 def test_same_spike_from_an_unknown_workload_alerts_even_at_peak_hour():
-    alerts = replay(RUN, MONDAY_PEAK, label="adhoc")
+    alerts = replay(RUN, MONDAY_PEAK, workload=None)
     assert first_rules(alerts) == ["stowaway.analytic.cpu-spike"]
     assert alerts[0].context["why"] == "no baseline for this workload"
 
@@ -92,10 +129,12 @@ def test_decision_needs_sustain_samples_above_the_ceiling():
     # above it; the alert comes with the SUSTAIN-th sample above the ceiling, not before.
     clock = DetectorClock()
     clock.set(SUNDAY_NIGHT)
-    analytic = CpuSpike(baselines=load_baselines(), clock=clock)
+    analytic = CpuSpike(reports_policy(), clock=clock)
     decided_at = None
     for i, sample in enumerate(RUN):
-        if analytic.observe(dict(sample, **{"event.created": time.time() + i})):
+        event = dict(sample, **{"event.created": time.time() + i, "container.image.id": REPORTS_IMAGE,
+                                "container.command": REPORTS_COMMAND})
+        if analytic.observe(event):
             decided_at = i
             break
     assert decided_at == 1 + SUSTAIN - 1
@@ -127,7 +166,7 @@ def test_synthetic_series_say_so_in_the_file():
 
 
 def test_stored_history_has_the_documented_shape():
-    reports = load_baselines()["stowaway/base|reports"]["cpu"]
+    reports = load_baselines()["image=platform/reports"]["cpu"]
     monday_9 = reports.buckets[(0, 9)]
     sunday_3 = reports.buckets[(6, 3)]
     assert len(monday_9) == 4 and min(monday_9) > 0.8
@@ -144,14 +183,14 @@ class FixedCeilingMemory(MemorySpike):
 def test_a_level_held_from_the_first_second_is_not_a_spike():
     assert min(s["container.memory.usage_bytes"] for s in LEVEL) > 400 * MIB  # 400 MiB from the first sample
     # The misfire, reproduced: against a fixed ceiling the cache's steady level is a "spike"...
-    assert first_rules(replay(LEVEL, MONDAY_PEAK, analytic_cls=FixedCeilingMemory, label=None)) == \
+    assert first_rules(replay(LEVEL, MONDAY_PEAK, analytic_cls=FixedCeilingMemory, workload=None)) == \
         ["stowaway.analytic.memory-spike"]
     # ...while it is the container's own level: learned in its first seconds, and never exceeded.
-    assert replay(LEVEL, MONDAY_PEAK, analytic_cls=MemorySpike, label=None) == []
+    assert replay(LEVEL, MONDAY_PEAK, analytic_cls=MemorySpike, workload=None) == []
 
 
 def test_a_balloon_is_growth_over_what_the_container_held():
-    alerts = replay(BALLOON, MONDAY_PEAK, analytic_cls=MemorySpike, label=None)
+    alerts = replay(BALLOON, MONDAY_PEAK, analytic_cls=MemorySpike, workload=None)
     assert first_rules(alerts) == ["stowaway.analytic.memory-spike"]
     grew_at = next(i for i, s in enumerate(BALLOON) if s["container.memory.usage_bytes"] > 256 * MIB)
     assert grew_at >= LEARN_S  # samples are one a second: the growth comes after the learning period
@@ -165,13 +204,13 @@ def test_growth_inside_the_learning_period_is_learned_as_the_level():
     # balloon lands inside the learning period.
     grew_at = next(i for i, s in enumerate(BALLOON) if s["container.memory.usage_bytes"] > 256 * MIB)
     late_start = BALLOON[grew_at - 3:]
-    assert replay(late_start, MONDAY_PEAK, analytic_cls=MemorySpike, label=None) == []
+    assert replay(late_start, MONDAY_PEAK, analytic_cls=MemorySpike, workload=None) == []
 
 
 def test_the_learning_period_is_per_container():
     # Two containers of the same unknown workload: one's level is not the other's.
     other = [dict(s, **{"container.id": "d" * 64}) for s in BALLOON]
-    alerts = replay(LEVEL + other, MONDAY_PEAK, analytic_cls=MemorySpike, label=None)
+    alerts = replay(LEVEL + other, MONDAY_PEAK, analytic_cls=MemorySpike, workload=None)
     assert {a.object for a in alerts} == {f"container:{'d' * 64}"}
 
 
@@ -191,12 +230,46 @@ def test_growth_ceiling():
 def test_a_cpu_miner_is_still_flagged_from_its_first_second():
     # CPU learns nothing: a workload nobody knows pegging cores from its first sample is the miner.
     assert not CpuSpike.learns_level
-    alerts = replay(MINER, MONDAY_PEAK, label=None)
+    alerts = replay(MINER, MONDAY_PEAK, workload=None)
     assert first_rules(alerts) == ["stowaway.analytic.cpu-spike"]
     assert alerts[0].evidence[0] == MINER[0]["event.id"]  # its very first sample already counts
     # A miner at full speed from its first sample is flagged at the SUSTAIN-th, inside what would
     # be a learning period for memory.
     pegged = [dict(s, **{"container.cpu.cores": 1.9}) for s in MINER]
     decided = next(i for i in range(len(pegged))
-                   if replay(pegged[:i + 1], MONDAY_PEAK, label=None))
+                   if replay(pegged[:i + 1], MONDAY_PEAK, workload=None))
     assert decided == SUSTAIN - 1 < LEARN_S
+
+
+CI_IMAGE = "sha256:" + "7" * 64
+CI_COMMAND = ["sh", "/usr/local/bin/ci-job"]
+
+
+def _cpu_samples(cores: float, n: int = 12, **fields: object) -> list[dict]:
+    """Hand-made cgroup samples (the sampler's shape) of one container using ``cores`` CPU."""
+    return [{"event.id": f"s{i}", "event.module": "linux", "event.dataset": "linux.resources",
+             "event.action": "sample", "container.id": "ci1", "container.name": "ci-runner-1",
+             "container.image.name": "platform/ci-runner:1", "container.cpu.cores": cores,
+             "container.memory.usage_bytes": 300 * MIB, **fields} for i in range(n)]
+
+
+def test_a_sanctioned_ci_runner_is_held_to_its_budget(tmp_path):
+    kit = PlatformKit(tmp_path)
+    kit.sign(CI_IMAGE, "platform/ci-runner", CI_COMMAND)
+    policy = kit.policy()
+    analytic = CpuSpike(policy)
+
+    def run(samples: list[dict]) -> list:
+        alerts = []
+        for i, sample in enumerate(samples):
+            alerts += analytic.observe(policy.enrich(dict(sample, **{"event.created": time.time() + i})))
+        return alerts
+
+    genuine = {"container.image.id": CI_IMAGE, "container.command": CI_COMMAND}
+    assert run(_cpu_samples(1.9, **genuine)) == []  # two cores of compiling, within its budget
+    over = run([{**s, "container.id": "ci2"} for s in _cpu_samples(2.6, **genuine)])
+    assert first_rules(over) == ["stowaway.analytic.cpu-spike"] and "budget" in over[0].context["why"]
+    # The look-alike: the runner's name and tag, an unsigned image: the ordinary ceiling.
+    forged = {**genuine, "container.image.id": "sha256:" + "8" * 64}
+    unsigned = run([{**s, "container.id": "ci3"} for s in _cpu_samples(1.9, **forged)])
+    assert first_rules(unsigned) == ["stowaway.analytic.cpu-spike"]

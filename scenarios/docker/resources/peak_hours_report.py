@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from lab import Lab, Resources, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.docker._platform import REPORTS
 
 BURN_S = 25
-REPORT_PAYLOAD = (
-    "import hashlib, time\n"
-    "end = time.time() + {seconds}; n = 0; h = b'ledger'\n"
-    "while time.time() < end:\n"
-    "    h = hashlib.sha256(h).digest(); n += 1\n"
-    "    if n % 200000 == 0: open('/tmp/rows', 'w').write(str(n))\n"
-)
 
 
 def run_report(lab: Lab, seconds: int) -> None:
-    """Deploy the reports service and let its report run fill a core for ``seconds``."""
+    """Deploy the reports service (the platform's signed image, as built) and let its report run fill
+    a core for ``seconds``."""
+    image = lab.platform_image(REPORTS)
     lab.action("the reports service starts its report run")
-    worker = lab.deploy(WorkloadSpec(role="reports", labels={"app": "reports"},
-                                     command=("python3", "-c", REPORT_PAYLOAD.format(seconds=seconds)),
-                                     resources=Resources(cpus=1.0)))
+    worker = lab.deploy(WorkloadSpec(role="reports", image=image, command=(), labels={"app": "reports"},
+                                     env={"REPORT_SECONDS": str(seconds)}, resources=Resources(cpus=1.0)))
     lab.wait_for(lambda: lab.exec(worker, "sh", "-c", "cat /tmp/rows 2>/dev/null || echo 0", check=False)
                  .output.strip() not in ("", "0"), timeout=20, what="the report run to make progress")
 
@@ -36,8 +31,9 @@ class PeakHoursReport(Scenario):
     parallel_safe = False  # it sets the detectors' clock
     simulated_time = "2026-11-30T09:05:00Z"  # a Monday, inside the 08-10 UTC report window
     description = (
-        "Deploys the reports service (image stowaway/base, label app=reports, whose four-week history, "
-        "synthetic, is detectors/baselines/resources/reports.json) and runs its report: one core busy for "
+        "Deploys the reports service (the platform's signed image platform/reports, run as built, whose "
+        "four-week history, synthetic, is detectors/baselines/resources/reports.json) and runs its report: "
+        "one core busy for "
         f"{BURN_S} s. The detectors' clock is set to Monday 09:05 UTC, the workload's usual peak, so "
         "the seasonal baseline expects this load and must stay silent."
     )
