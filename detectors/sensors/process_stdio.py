@@ -6,6 +6,11 @@ runs ``exec >/dev/null 2>&1`` keeps nothing for the log. Processes started by ``
 hang off the runtime's shim, not off the container's init; their output never reaches the
 container log anyway, and ``docker exec -d`` gives them /dev/null by design, so they are left out.
 
+Which of them hold the container's output: the top of the tree (the container's init, and the
+process an init such as docker-init or tini runs for it). What they print is what the log gets;
+a child they start with its output sent to /dev/null (a quiet build step, a probe) leaves the
+container's log as it was. Each event says whether its process is one (``process.io.container_output``).
+
 When: the container's tree is read shortly after the engine reports it started (0.5, 2 and 5 s,
 because a payload redirects itself a moment after it starts), and again every few seconds while it
 runs (a payload may silence itself later). Only processes that have lived for at least
@@ -27,6 +32,7 @@ CHECK_AFTER_START_S = (0.5, 2.0, 5.0)
 RESCAN_EVERY_S = 5.0
 SETTLED_S = 1.0
 DISCARDING_TARGETS = ("/dev/null",)
+INITS = ("docker-init", "tini", "dumb-init", "catatonit")  # minimal inits that run the real entrypoint
 
 
 def _clock_ticks() -> int:
@@ -77,7 +83,7 @@ def fd_target(pid: int, fd: int, proc: str = "/proc") -> str:
 
 
 def stdio_event(container_id: str, pid: int, parent: int, comm: str, age: float, stdout: str, stderr: str,
-                command_line: str) -> Event:
+                command_line: str, container_output: bool = False) -> Event:
     event = new_event("linux", "linux.process_io", "stdio_inspected")
     event["event.category"] = "process"
     event["container.id"] = container_id
@@ -88,6 +94,7 @@ def stdio_event(container_id: str, pid: int, parent: int, comm: str, age: float,
     event["process.uptime_s"] = round(age, 2)
     event["process.io.stdout.path"] = stdout
     event["process.io.stderr.path"] = stderr
+    event["process.io.container_output"] = container_output
     return event
 
 
@@ -145,11 +152,18 @@ class ProcessStdioSensor:
 
     def _inspect(self, container_id: str, root: int) -> None:
         now = uptime(self.proc)
-        for pid in descendants(root, self.proc):
-            stat = read_stat(pid, self.proc)
+        root_stat = read_stat(root, self.proc)
+        init = root_stat is not None and root_stat[2] in INITS
+        stats = {pid: read_stat(pid, self.proc) for pid in descendants(root, self.proc)}
+        # The entrypoint an init runs is its oldest child: orphans it adopts later (a `nohup ... &`
+        # from an exec session) are children too, but they never held the container's output.
+        children = [(stat[1], pid) for pid, stat in stats.items() if stat is not None and stat[0] == root]
+        entrypoint = min(children)[1] if init and children else None
+        for pid, stat in stats.items():
             if stat is None:
                 continue
             parent, started, comm = stat
+            holds_output = pid in (root, entrypoint)
             stdout, stderr = fd_target(pid, 1, self.proc), fd_target(pid, 2, self.proc)
             if not (stdout in DISCARDING_TARGETS or stderr in DISCARDING_TARGETS):
                 continue
@@ -158,7 +172,8 @@ class ProcessStdioSensor:
             if age < SETTLED_S or key in self._reported:
                 continue
             self._reported.add(key)
-            event = stdio_event(container_id, pid, parent, comm, age, stdout, stderr, self._cmdline(pid))
+            event = stdio_event(container_id, pid, parent, comm, age, stdout, stderr, self._cmdline(pid),
+                                holds_output)
             if self._emit is not None:
                 self._emit(event)
                 self._stats["emitted"] += 1

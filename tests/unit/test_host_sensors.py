@@ -100,3 +100,35 @@ def test_clock_runs_from_the_simulated_moment():
     with clock.simulated("2026-11-30T09:05:00Z"):
         assert abs(clock.now() - parse_moment("2026-11-30T09:05:00Z")) < 5
     assert abs(clock.now() - parse_moment(clock.now())) < 1e-6 and clock.translate(5.0) == 5.0
+
+
+def test_only_the_process_holding_the_containers_output_counts(tmp_path):
+    """A fake /proc (a unit test's boundary): docker-init runs `sh` (the entrypoint), which starts a
+    quiet build step with its output on /dev/null; an orphan adopted later by the init discards too."""
+    from detectors.sensors.process_stdio import ProcessStdioSensor
+
+    def proc(pid: int, ppid: int, comm: str, start: int, out: str) -> None:
+        base = tmp_path / str(pid)
+        (base / "fd").mkdir(parents=True)
+        fields = ["S", str(ppid)] + ["0"] * 17 + [str(start)]
+        (base / "stat").write_text(f"{pid} ({comm}) " + " ".join(fields) + "\n")
+        (base / "cmdline").write_bytes(comm.encode() + b"\0")
+        for fd in (1, 2):
+            (base / "fd" / str(fd)).symlink_to(out)
+
+    (tmp_path / "uptime").write_text("100000.0 1.0\n")
+    proc(10, 1, "docker-init", 100, "pipe:[1]")
+    proc(11, 10, "sh", 101, "pipe:[1]")
+    proc(12, 11, "python3", 200, "/dev/null")  # the quiet build step
+    proc(13, 10, "kworker", 300, "/dev/null")  # adopted by the init later
+    seen = []
+    sensor = ProcessStdioSensor(proc=str(tmp_path))
+    sensor._emit = seen.append
+    sensor._inspect("c1", 10)
+    assert {e["process.pid"]: e["process.io.container_output"] for e in seen} == {12: False, 13: False}
+    (tmp_path / "11" / "fd" / "1").unlink()
+    (tmp_path / "11" / "fd" / "1").symlink_to("/dev/null")
+    (tmp_path / "11" / "fd" / "2").unlink()
+    (tmp_path / "11" / "fd" / "2").symlink_to("/dev/null")
+    sensor._inspect("c1", 10)
+    assert [e["process.pid"] for e in seen if e["process.io.container_output"]] == [11]

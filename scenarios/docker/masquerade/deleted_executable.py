@@ -15,9 +15,6 @@ class DeletedExecutable(Scenario):
         "stowaway.host.drop-and-execute":
             "It really copies a program into the running container (/var/cache/agentd, not in the image) "
             "and runs it before deleting it.",
-        "stowaway.docker.output-discarded":
-            "Its payload really runs on detached (nohup, &) with stdout and stderr on /dev/null, a process "
-            "that silences itself, reparented into the container's main tree.",
     })
     twin = "docker.masquerade.real-nginx"
     tags = ("masquerade", "defense-evasion")

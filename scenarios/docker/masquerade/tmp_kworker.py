@@ -16,9 +16,6 @@ class TmpKworker(Scenario):
         "stowaway.host.drop-and-execute":
             "It really copies a program into the running container as /tmp/kworker, a file not in its image, "
             "and runs it.",
-        "stowaway.docker.output-discarded":
-            "Its payload really runs on detached (nohup, &) with stdout and stderr on /dev/null, a process "
-            "that silences itself, reparented into the container's main tree.",
     })
     twin = "docker.masquerade.real-nginx"
     tags = ("masquerade", "defense-evasion")
