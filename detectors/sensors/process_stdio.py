@@ -9,7 +9,9 @@ container log anyway, and ``docker exec -d`` gives them /dev/null by design, so 
 Which of them hold the container's output: the top of the tree (the container's init, and the
 process an init such as docker-init or tini runs for it). What they print is what the log gets;
 a child they start with its output sent to /dev/null (a quiet build step, a probe) leaves the
-container's log as it was. Each event says whether its process is one (``process.io.container_output``).
+container's log as it was. Each event says whether its process is one (``process.io.container_output``),
+and whether it still keeps the log stream on another fd to restore it (``process.io.log_stream_kept``:
+dash points its own fds 1 and 2 at /dev/null while it runs a command redirected there).
 
 When: the container's tree is read shortly after the engine reports it started (0.5, 2 and 5 s,
 because a payload redirects itself a moment after it starts), and again every few seconds while it
@@ -82,8 +84,23 @@ def fd_target(pid: int, fd: int, proc: str = "/proc") -> str:
         return ""  # closed, or the process is gone
 
 
+def keeps_stream(pid: int, stream: str, proc: str = "/proc") -> bool:
+    """Whether any fd of ``pid`` other than 0-2 still points at ``stream`` (the container's log pipe).
+
+    A shell that runs one command with its output redirected (dash: ``cmd >/dev/null``) points its
+    own fds 1 and 2 at /dev/null while the command runs, and keeps the originals on a high fd to put
+    them back; ``exec >/dev/null`` keeps nothing."""
+    if not stream:
+        return False
+    try:
+        names = os.listdir(f"{proc}/{pid}/fd")
+    except OSError:
+        return False
+    return any(name.isdigit() and int(name) > 2 and fd_target(pid, int(name), proc) == stream for name in names)
+
+
 def stdio_event(container_id: str, pid: int, parent: int, comm: str, age: float, stdout: str, stderr: str,
-                command_line: str, container_output: bool = False) -> Event:
+                command_line: str, container_output: bool = False, log_stream_kept: bool = False) -> Event:
     event = new_event("linux", "linux.process_io", "stdio_inspected")
     event["event.category"] = "process"
     event["container.id"] = container_id
@@ -95,6 +112,7 @@ def stdio_event(container_id: str, pid: int, parent: int, comm: str, age: float,
     event["process.io.stdout.path"] = stdout
     event["process.io.stderr.path"] = stderr
     event["process.io.container_output"] = container_output
+    event["process.io.log_stream_kept"] = log_stream_kept
     return event
 
 
@@ -159,6 +177,7 @@ class ProcessStdioSensor:
         # from an exec session) are children too, but they never held the container's output.
         children = [(stat[1], pid) for pid, stat in stats.items() if stat is not None and stat[0] == root]
         entrypoint = min(children)[1] if init and children else None
+        log_stream = fd_target(root, 1, self.proc) if init else ""
         for pid, stat in stats.items():
             if stat is None:
                 continue
@@ -173,7 +192,7 @@ class ProcessStdioSensor:
                 continue
             self._reported.add(key)
             event = stdio_event(container_id, pid, parent, comm, age, stdout, stderr, self._cmdline(pid),
-                                holds_output)
+                                holds_output, holds_output and keeps_stream(pid, log_stream, self.proc))
             if self._emit is not None:
                 self._emit(event)
                 self._stats["emitted"] += 1

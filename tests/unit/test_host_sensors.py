@@ -132,3 +132,9 @@ def test_only_the_process_holding_the_containers_output_counts(tmp_path):
     (tmp_path / "11" / "fd" / "2").symlink_to("/dev/null")
     sensor._inspect("c1", 10)
     assert [e["process.pid"] for e in seen if e["process.io.container_output"]] == [11]
+    assert [e["process.io.log_stream_kept"] for e in seen if e["process.pid"] == 11] == [False]  # exec >/dev/null
+    # dash running one command redirected: its own fds point at /dev/null, the log pipe is kept on fd 10.
+    (tmp_path / "11" / "fd" / "10").symlink_to("pipe:[1]")
+    sensor._reported.clear()
+    sensor._inspect("c1", 10)
+    assert [e["process.io.log_stream_kept"] for e in seen if e["process.pid"] == 11][-1] is True
