@@ -32,6 +32,7 @@ from scenarios.registry import load
 FORMAT = "stowaway-recorded-scenario/1"
 # Fields that name the objects an event is about, besides its own object (a flow's peer container).
 RELATED = ("destination.container.id", "container.id")
+SETTLE_S = 3.0  # events of a scenario's teardown (die, destroy) still arriving after it finished
 
 
 def _refs(event: Event) -> set[str]:
@@ -67,7 +68,10 @@ def platform_material(session: LabSession, events: list[Event]) -> dict[str, Any
 
 def fixture_for(outcome: Outcome, events: list[Event], session: LabSession) -> dict[str, Any]:
     wanted = set(outcome.objects)
-    mine = [e for e in events if _refs(e) & wanted]
+    # A shared object (the engine's daemon.json, a node) is also other scenarios' object: only what
+    # happened while this scenario ran is its telemetry (its teardown's last events included).
+    start, end = outcome.started_at - 1.0, outcome.finished_at + SETTLE_S
+    mine = [e for e in events if _refs(e) & wanted and start <= float(e.get("event.created") or 0) <= end]
     return {
         "format": FORMAT,
         "scenario": outcome.scenario_id,
@@ -97,7 +101,7 @@ def record(scenario_ids: Sequence[str], out: Path, parallel: int = 3) -> list[Pa
         monitor.start()
         try:
             outcomes = run_all(scenarios, session, monitor, RunOptions(parallel=parallel, progress=print))
-            time.sleep(2)  # the last events of the teardown (die, destroy) reach the queue
+            time.sleep(SETTLE_S)  # the last events of the teardown (die, destroy) reach the queue
         finally:
             monitor.stop()
         out.mkdir(parents=True, exist_ok=True)

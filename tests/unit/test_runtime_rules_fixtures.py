@@ -1,22 +1,19 @@
-"""The runtime and orchestrator rules and analytics on events recorded from the real engine.
+"""The runtime and orchestrator rules and analytics on events recorded from real scenario runs.
 
-Each fixture holds the events the sensors emitted during one real scenario run (captured on the
-lab's private engine, policy fields stripped so enrichment runs again here). Adversary fixtures
-must raise their rules; benign twins must raise none of this slice's rules.
+Each fixture (tests/fixtures/recorded/<scenario>.json, written by harness/record.py) holds the events
+the sensors emitted for one scenario's objects during a real run, before enrichment, and the platform
+facts a replay needs (the pipeline's public key and the signatures of the images the events mention,
+the platform's network inventory entries). Adversary fixtures must raise their rules; benign twins
+must raise none of this slice's rules. The look-alikes copy a sanctioned twin without its provenance.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from detectors.analytics import default_analytics
-from detectors.engine import DetectionEngine, load_rules
-from detectors.policies import DEFAULT_POLICY_DIR, load_policy
-
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+from tests.unit.recorded import load_fixture, policy_for, replay
 
 SLICE_RULES = {
     "stowaway.docker.unapproved-image", "stowaway.docker.image-impersonation", "stowaway.docker.privileged-container",
@@ -29,70 +26,73 @@ SLICE_RULES = {
 }
 
 ADVERSARY = {
-    "docker/deploy_host_built_image.json": {"stowaway.docker.unapproved-image"},
-    "docker/deploy_retagged_image.json": {"stowaway.docker.image-impersonation"},
-    "docker/logging_discarding_log_options.json": {"stowaway.docker.logging-discarded"},
-    "docker/logging_stdout_devnull.json": {"stowaway.docker.output-discarded"},
-    "docker/logging_log_file_wiped.json": {"stowaway.docker.container-log-truncated",
-                                           "stowaway.analytic.container-log-deleted"},
-    "docker/escape_nsenter_host.json": {"stowaway.docker.privileged-container", "stowaway.docker.host-namespace",
-                                        "stowaway.docker.exec-escape-tool"},
-    "docker/escape_host_root_chroot.json": {"stowaway.docker.sensitive-host-mount", "stowaway.docker.exec-escape-tool"},
-    "docker/escape_docker_socket.json": {"stowaway.docker.sensitive-host-mount"},
-    "docker/escape_sys_admin_host_network.json": {"stowaway.docker.dangerous-capability",
-                                                  "stowaway.docker.host-namespace"},
-    "docker/tamper_daemon_config.json": {"stowaway.docker.engine-config-changed"},
-    "swarm/logging_service_logging_disabled.json": {"stowaway.swarm.service-logging-disabled",
-                                                    "stowaway.docker.logging-disabled"},
-    "swarm/deploy_container_outside_orchestrator.json": {"stowaway.swarm.unmanaged-container"},
-    "swarm/tamper_service_spec_drift.json": {"stowaway.analytic.swarm-service-drift"},
-    "swarm/tamper_node_label_dodge.json": {"stowaway.swarm.node-label-changed"},
+    "docker.deploy.host-built-image": {"stowaway.docker.unapproved-image"},
+    "docker.deploy.retagged-image": {"stowaway.docker.image-impersonation"},
+    "docker.deploy.pipeline-label-lookalike": {"stowaway.docker.unapproved-image"},
+    "docker.logging.discarding-log-options": {"stowaway.docker.logging-discarded"},
+    "docker.logging.stdout-devnull": {"stowaway.docker.output-discarded"},
+    "docker.logging.log-file-wiped": {"stowaway.docker.container-log-truncated",
+                                      "stowaway.analytic.container-log-deleted"},
+    "docker.logging.log-driver-none": {"stowaway.docker.logging-disabled"},
+    "docker.logging.dev-network-lookalike": {"stowaway.docker.logging-disabled"},
+    "docker.logging.build-step-lookalike": {"stowaway.docker.logging-disabled"},
+    "docker.escape.nsenter-host": {"stowaway.docker.privileged-container", "stowaway.docker.host-namespace",
+                                   "stowaway.docker.exec-escape-tool"},
+    "docker.escape.agent-lookalike": {"stowaway.docker.privileged-container", "stowaway.docker.host-namespace"},
+    "docker.escape.agent-image-repurposed": {"stowaway.docker.privileged-container",
+                                             "stowaway.docker.host-namespace"},
+    "docker.escape.host-root-chroot": {"stowaway.docker.sensitive-host-mount", "stowaway.docker.exec-escape-tool"},
+    "docker.escape.docker-socket": {"stowaway.docker.sensitive-host-mount"},
+    "docker.escape.sys-admin-host-network": {"stowaway.docker.dangerous-capability",
+                                             "stowaway.docker.host-namespace"},
+    "docker.tamper.daemon-config": {"stowaway.docker.engine-config-changed"},
+    "docker.tamper.tuning-lookalike": {"stowaway.docker.engine-config-changed"},
+    "swarm.logging.service-logging-disabled": {"stowaway.swarm.service-logging-disabled",
+                                               "stowaway.docker.logging-disabled"},
+    "swarm.deploy.container-outside-orchestrator": {"stowaway.swarm.unmanaged-container"},
+    "swarm.deploy.task-lookalike": {"stowaway.swarm.unmanaged-container"},
+    "swarm.tamper.service-spec-drift": {"stowaway.analytic.swarm-service-drift"},
+    "swarm.tamper.rollout-lookalike": {"stowaway.analytic.swarm-service-drift"},
+    "swarm.tamper.node-label-dodge": {"stowaway.swarm.node-label-changed"},
 }
 BENIGN = [
-    "docker/deploy_approved_image.json", "docker/logging_log_rotation.json", "docker/logging_foreground_web.json",
-    "docker/escape_monitoring_agent.json", "docker/tamper_approved_engine_tuning.json",
-    "swarm/tamper_approved_rollout.json",
+    "docker.deploy.approved-image", "docker.logging.log-rotation", "docker.logging.foreground-web",
+    "docker.logging.dev-minimal-logging", "docker.escape.monitoring-agent", "docker.tamper.approved-engine-tuning",
+    "swarm.tamper.approved-rollout", "docker.resources.ci-build",
 ]
 
 
-def _replay(fixture: str, tmp_path: Path) -> set[str]:
-    data = json.loads((FIXTURES / fixture).read_text())
-    published = tmp_path / "published"
-    published.mkdir()
-    # What the lab's image pipeline publishes at lab start, with the id recorded with the fixture.
-    (published / "base-image.yaml").write_text(
-        "kind: images\npinned:\n  - name: lab-base-image\n    owner: platform-team\n"
-        "    description: recorded\n    repository: stowaway/base\n"
-        f"    image_ids: [\"{data['base_image_id']}\"]\n")
-    policy = load_policy([DEFAULT_POLICY_DIR, published])
-    engine = DetectionEngine(load_rules(), policy, default_analytics(policy))
-    alerts = []
-    last = 0.0
-    for event in sorted(data["events"], key=lambda e: float(e["event.created"])):
-        # The monitor ticks analytics once a second; replay the ticks on the recorded clock.
-        at = float(event["event.created"])
-        while last and last + 1.0 < at:
-            last += 1.0
-            alerts += engine.tick(last)
-        alerts += engine.process(dict(event))
-        last = max(last, at)
-    alerts += engine.tick(last + 60)  # let the deferred analytics decide
-    return {a.rule_id for a in alerts} & SLICE_RULES
+def _fired(scenario: str, tmp_path: Path) -> set[str]:
+    fixture = load_fixture(scenario)
+    return {a.rule_id for a in replay(fixture, policy_for(fixture, tmp_path))} & SLICE_RULES
 
 
-@pytest.mark.parametrize("fixture", sorted(ADVERSARY))
-def test_adversary_fixture_raises_its_rules(fixture: str, tmp_path: Path) -> None:
-    fired = _replay(fixture, tmp_path)
-    assert ADVERSARY[fixture] <= fired, f"{fixture}: fired {sorted(fired)}"
+@pytest.mark.parametrize("scenario", sorted(ADVERSARY))
+def test_adversary_fixture_raises_its_rules(scenario: str, tmp_path: Path) -> None:
+    fired = _fired(scenario, tmp_path)
+    assert ADVERSARY[scenario] <= fired, f"{scenario}: fired {sorted(fired)}"
 
 
-@pytest.mark.parametrize("fixture", BENIGN)
-def test_benign_fixture_stays_silent(fixture: str, tmp_path: Path) -> None:
-    assert _replay(fixture, tmp_path) == set()
+@pytest.mark.parametrize("scenario", BENIGN)
+def test_benign_fixture_stays_silent(scenario: str, tmp_path: Path) -> None:
+    assert _fired(scenario, tmp_path) == set()
+
+
+def test_the_sanctions_are_what_keeps_the_twins_quiet(tmp_path: Path) -> None:
+    # The same telemetry without the platform's published facts (no signer, no network inventory):
+    # the agent is an unsanctioned privileged container, the dev container an unsanctioned one.
+    for scenario, rule in (("docker.escape.monitoring-agent", "stowaway.docker.privileged-container"),
+                           ("docker.logging.dev-minimal-logging", "stowaway.docker.logging-disabled")):
+        fixture = load_fixture(scenario)
+        bare = {**fixture, "platform": {"public_key": fixture["platform"]["public_key"], "signatures": {},
+                                        "networks": []}}
+        assert rule in {a.rule_id for a in replay(bare, policy_for(bare, tmp_path / scenario))}, scenario
 
 
 def test_every_fixture_is_real_engine_telemetry() -> None:
-    for fixture in [*ADVERSARY, *BENIGN]:
-        data = json.loads((FIXTURES / fixture).read_text())
-        assert data["events"], f"{fixture} holds no events"
-        assert all("event.created" in e and "event.dataset" in e for e in data["events"])
+    for scenario in [*ADVERSARY, *BENIGN]:
+        fixture = load_fixture(scenario)
+        assert fixture["format"] == "stowaway-recorded-scenario/1" and fixture["scenario"] == scenario
+        assert fixture["events"], f"{scenario} holds no events"
+        assert all("event.created" in e and "event.dataset" in e for e in fixture["events"])
+        assert not any(k.startswith("policy.") for e in fixture["events"] for k in e), scenario
