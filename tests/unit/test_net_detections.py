@@ -1,13 +1,15 @@
-"""Network rules and analytics on events recorded from the real engine during the network scenarios.
+"""Network rules and analytics on events recorded from real scenario runs (tests/fixtures/recorded/).
 
-Each fixture holds the events the network sensors (and the docker events sensor) emitted for one
-scenario's containers, with the policy fields stripped: the tests enrich them again with the shipped
-policy, so a policy change shows up here.
+Each fixture (harness/record.py) holds the events the network sensors (and the docker events sensor)
+emitted for one scenario's containers, before enrichment, with the platform facts a replay needs: the
+tests enrich them again with the shipped policy, so a policy change shows up here.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -18,15 +20,23 @@ from detectors.analytics.net_relay import RelayAnalytic
 from detectors.analytics.net_volume import VolumeAnalytic
 from detectors.engine import load_rules
 from detectors.policies import DEFAULT_POLICY_DIR, load_policy
+from tests.unit.recorded import load_fixture, policy_for
 
 NET = Path(__file__).parent.parent / "fixtures" / "net"
 POLICY = load_policy([DEFAULT_POLICY_DIR])
 RULES = load_rules()
 
 
+@cache
+def _policy(name: str):
+    return policy_for(load_fixture(f"docker.network.{name}"), Path(tempfile.mkdtemp(prefix="stowaway-net-")))
+
+
 def events(name: str) -> list[dict]:
-    recorded = json.loads((NET / f"{name}.events.json").read_text())
-    return [POLICY.enrich(dict(event)) for event in recorded]
+    """The recorded events of docker.network.<name>, enriched by the shipped policy and its platform."""
+    fixture = load_fixture(f"docker.network.{name}")
+    policy = _policy(name)
+    return [policy.enrich(dict(event)) for event in sorted(fixture["events"], key=lambda e: e["event.created"])]
 
 
 def rule_hits(name: str) -> dict[str, set[str]]:
@@ -38,7 +48,7 @@ def rule_hits(name: str) -> dict[str, set[str]]:
 
 
 def analytic_hits(analytic_cls, name: str) -> list:
-    analytic = analytic_cls(POLICY)
+    analytic = analytic_cls(_policy(name))
     return [alert for event in events(name) for alert in analytic.observe(event)]
 
 
@@ -47,42 +57,47 @@ NET_RULES = ("stowaway.net.egress-not-allowlisted", "stowaway.net.process-egress
 
 
 @pytest.mark.parametrize(("fixture", "rule_id"), [
-    ("nat_redirect", "stowaway.net.nat-redirect-external"),
-    ("name_hijack", "stowaway.net.name-hijack"),
+    ("nat-redirect", "stowaway.net.nat-redirect-external"),
+    ("name-hijack", "stowaway.net.name-hijack"),
     ("relay", "stowaway.net.egress-not-allowlisted"),
-    ("exfil_burst", "stowaway.net.egress-not-allowlisted"),
-    ("exfil_burst", "stowaway.net.process-egress-not-allowlisted"),
-    ("batch_beacon", "stowaway.net.process-egress-not-allowlisted"),
+    ("exfil-burst", "stowaway.net.egress-not-allowlisted"),
+    ("exfil-burst", "stowaway.net.process-egress-not-allowlisted"),
+    ("batch-beacon", "stowaway.net.process-egress-not-allowlisted"),
+    ("proxy-lookalike", "stowaway.net.egress-not-allowlisted"),
+    ("backup-lookalike", "stowaway.net.egress-not-allowlisted"),
 ])
 def test_rule_fires_on_the_adversary_recording(fixture, rule_id):
     assert rule_id in rule_hits(fixture)
 
 
-@pytest.mark.parametrize("fixture", ["sidecar_redirect", "sanctioned_proxy", "backup_transfer", "health_checks",
-                                     "baselined_sync"])
+@pytest.mark.parametrize("fixture", ["sidecar-redirect", "sanctioned-proxy", "backup-transfer", "health-checks",
+                                     "baselined-sync"])
 def test_no_network_rule_fires_on_a_benign_recording(fixture):
     assert not set(NET_RULES) & set(rule_hits(fixture))
 
 
 def test_nat_rule_fires_on_the_dnat_to_the_outside_not_on_the_engines_own_rules():
-    fired = [e for e in events("nat_redirect") if any(r.rule_id == "stowaway.net.nat-redirect-external"
+    fired = [e for e in events("nat-redirect") if any(r.rule_id == "stowaway.net.nat-redirect-external"
                                                       for r in RULES.match(e))]
-    assert fired and all(e["nat.target"] == "DNAT" and e["nat.to.ip"].startswith("198.19.") for e in fired)
-    engine_dns = [e for e in events("nat_redirect") if e.get("nat.to.ip") == "127.0.0.11"]
+    assert fired and all(e["nat.target"] == "DNAT" and e["policy.egress.nat_to_zone"] == "external" for e in fired)
+    engine_dns = [e for e in events("nat-redirect") if e.get("nat.to.ip") == "127.0.0.11"]
     assert engine_dns and all(e["policy.egress.nat_to_zone"] == "loopback" for e in engine_dns)
 
 
 def test_name_hijack_fires_on_both_the_dns_answer_and_the_http_host():
-    kinds = {e["event.dataset"] for e in events("name_hijack")
+    kinds = {e["event.dataset"] for e in events("name-hijack")
              if any(r.rule_id == "stowaway.net.name-hijack" for r in RULES.match(e))}
     assert kinds == {"network.dns", "network.flow"}
 
 
 @pytest.mark.parametrize(("analytic", "adversary", "benign"), [
-    (BeaconAnalytic, "batch_beacon", ("baselined_sync", "health_checks", "sanctioned_proxy", "backup_transfer")),
-    (NewPeerAnalytic, "batch_beacon", ("baselined_sync", "health_checks")),
-    (VolumeAnalytic, "exfil_burst", ("backup_transfer", "sanctioned_proxy")),
-    (RelayAnalytic, "relay", ("sanctioned_proxy", "backup_transfer")),
+    (BeaconAnalytic, "batch-beacon", ("baselined-sync", "health-checks", "sanctioned-proxy", "backup-transfer")),
+    (NewPeerAnalytic, "batch-beacon", ("baselined-sync", "health-checks")),
+    (NewPeerAnalytic, "sync-lookalike", ()),
+    (VolumeAnalytic, "exfil-burst", ("backup-transfer", "sanctioned-proxy")),
+    (VolumeAnalytic, "proxy-lookalike", ()),
+    (VolumeAnalytic, "backup-lookalike", ()),
+    (RelayAnalytic, "relay", ("sanctioned-proxy", "backup-transfer")),
 ])
 def test_analytic_fires_on_its_adversary_and_not_on_the_benign_twins(analytic, adversary, benign):
     alerts = analytic_hits(analytic, adversary)
@@ -93,35 +108,48 @@ def test_analytic_fires_on_its_adversary_and_not_on_the_benign_twins(analytic, a
 
 
 def test_new_peer_names_the_outside_peer_and_the_learned_baseline():
-    alert = analytic_hits(NewPeerAnalytic, "batch_beacon")[0]
+    alert = analytic_hits(NewPeerAnalytic, "batch-beacon")[0]
     assert alert.context["peer"] == "external/tcp/443"
-    assert "service:app=ledger-db/tcp/5432" in alert.context["baseline"]
-    assert alert.context["policy.baseline.service"] == "app=ledger-close"
+    assert "service:image=platform/ledger-db/tcp/5432" in alert.context["baseline"]
+    assert alert.context["policy.baseline.service"] == "image=platform/ledger-close"
+
+
+def test_a_claimed_identity_borrows_no_reviewed_baseline():
+    # The look-alike claims report-sync's labels; the reviewed baseline belongs to its signed image.
+    alert = analytic_hits(NewPeerAnalytic, "sync-lookalike")[0]
+    assert alert.context["policy.baseline.service"] == "claimed:app=report-sync"
+    assert alert.context["peer"] == "service:image=platform/ledger-db/tcp/5432" and alert.context["baseline"] == []
 
 
 def test_new_peer_learns_during_the_warm_up_only():
-    analytic = NewPeerAnalytic(POLICY)
+    analytic = NewPeerAnalytic(_policy("baselined-sync"))
     analytic.stored = {}  # learned alone
-    for event in events("baselined_sync"):
+    for event in events("baselined-sync"):
         analytic.observe(event)
     learned = {b["service"]: b["peers"] for b in analytic.learned()}
-    assert learned["app=report-sync"] == ["service:app=ledger-db/tcp/5432"]
+    assert learned["image=platform/report-sync"] == ["service:image=platform/ledger-db/tcp/5432"]
 
 
-def test_stored_baselines_are_readable_and_keyed_by_service_identity():
+def test_stored_baselines_are_readable_and_keyed_by_signed_identity(tmp_path):
     stored = load_stored(POLICY.section("network-baseline").stored)
-    assert stored["app=report-sync"] == {"service:app=ledger-db/tcp/5432"}
+    assert stored["image=platform/report-sync"] == {"service:image=platform/ledger-db/tcp/5432"}
+    (tmp_path / "x.json").write_text(json.dumps({"service": "app=report-sync", "peers": []}))
+    with pytest.raises(ValueError, match="signed identity"):
+        load_stored([tmp_path])
 
 
 def test_volume_alert_reports_bytes_against_the_budget():
-    alert = analytic_hits(VolumeAnalytic, "exfil_burst")[0]
+    alert = analytic_hits(VolumeAnalytic, "exfil-burst")[0]
     assert alert.context["bytes_in_window"] > alert.context["budget_bytes"] == 2 * 1024 * 1024
 
 
 def test_backup_is_held_to_its_declared_budget_not_exempted():
-    backup = [e for e in events("backup_transfer") if e.get("event.dataset") == "network.flow"
+    backup = [e for e in events("backup-transfer") if e.get("event.dataset") == "network.flow"
               and e.get("policy.egress.sanction") == "offsite-backup"]
     assert backup and all(e["policy.egress.volume_budget_bytes"] == 256 * 1024 * 1024 for e in backup)
+    lookalike = [e for e in events("backup-lookalike") if e.get("event.dataset") == "network.flow"
+                 and e.get("destination.port") == 873]
+    assert lookalike and not any(e.get("policy.egress.sanctioned") for e in lookalike)
 
 
 SERIES = json.loads((NET / "beacon_series.json").read_text())

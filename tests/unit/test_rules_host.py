@@ -1,10 +1,10 @@
-"""The host rules (masquerade, drop-and-execute, FIM) on events recorded from the real engine.
+"""The host rules (masquerade, drop-and-execute, FIM) on events recorded from real scenario runs.
 
-tests/fixtures/host/<scenario>.json holds what the tracefs-exec, procfs and FIM sensors emitted for
-that scenario's containers during a real run (policy fields stripped: enrichment runs here again).
-Each rule fires on its adversary recording and stays silent on the benign twins.
-entrypoint-script.json is a container started through a #!/bin/sh docker-entrypoint.sh (see
-test_argv0.py), recorded by hand on the lab engine rather than by a scenario run.
+tests/fixtures/recorded/<scenario>.json (harness/record.py) holds what the sensors emitted for that
+scenario's containers, before enrichment, with the platform facts a replay needs. Each rule fires on
+its adversary recording and stays silent on the benign twins. tests/fixtures/host/entrypoint-script.json
+is a container started through a #!/bin/sh docker-entrypoint.sh (see test_argv0.py), recorded by hand
+on the lab engine rather than by a scenario run.
 """
 
 from __future__ import annotations
@@ -17,21 +17,44 @@ import pytest
 
 from detectors.engine import DEFAULT_RULE_DIR, DetectionEngine, load_rules
 from detectors.policies import DEFAULT_POLICY_DIR, load_policy
+from tests.unit.recorded import RECORDED, load_fixture, publish
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "host"
-BENIGN = ("real-nginx", "build-package-install", "config-management", "entrypoint-script")
+HOST = Path(__file__).parents[1] / "fixtures" / "host"
+BENIGN = ("docker.masquerade.real-nginx", "docker.drop.build-package-install", "docker.fim.config-management",
+          "docker.masquerade.entrypoint-script")
 FIRES = {
-    "stowaway.host.masquerade-name": ("tmp-kworker",),
-    "stowaway.host.exec-from-temp-dir": ("tmp-kworker",),
-    "stowaway.host.deleted-executable": ("deleted-executable",),
-    "stowaway.host.argv0-mismatch": ("argv0-spoof",),
-    "stowaway.host.drop-and-execute": ("drop-execute", "tmp-kworker"),
-    "stowaway.host.fim-ld-preload": ("ld-preload",),
-    "stowaway.host.fim-cron": ("cron-entry",),
-    "stowaway.host.fim-authorized-keys": ("authorized-keys",),
-    "stowaway.host.fim-account-db": ("passwd-account",),
-    "stowaway.host.fim-host-file-via-mount": ("host-mount-tamper",),
+    "stowaway.host.masquerade-name": ("docker.masquerade.tmp-kworker",),
+    "stowaway.host.exec-from-temp-dir": ("docker.masquerade.tmp-kworker",),
+    "stowaway.host.deleted-executable": ("docker.masquerade.deleted-executable",),
+    "stowaway.host.argv0-mismatch": ("docker.masquerade.argv0-spoof",),
+    "stowaway.host.drop-and-execute": ("docker.drop.drop-execute", "docker.masquerade.tmp-kworker",
+                                       "docker.deploy.pipeline-label-lookalike"),
+    "stowaway.host.fim-ld-preload": ("docker.fim.ld-preload",),
+    "stowaway.host.fim-cron": ("docker.fim.cron-entry", "docker.fim.managed-cron-lookalike"),
+    "stowaway.host.fim-authorized-keys": ("docker.fim.authorized-keys",),
+    "stowaway.host.fim-account-db": ("docker.fim.passwd-account", "docker.deploy.pipeline-label-lookalike"),
+    "stowaway.host.fim-host-file-via-mount": ("docker.fim.host-mount-tamper",),
 }
+HOST_RULES = {rule for rule in FIRES}
+
+
+def _events(name: str) -> tuple[list[dict], dict]:
+    if (RECORDED / f"{name}.json").exists():
+        fixture = load_fixture(name)
+        return fixture["events"], fixture["platform"]
+    return json.loads((HOST / f"{name.rsplit('.', 1)[-1]}.json").read_text()), {"public_key": "", "signatures": {}}
+
+
+def replay(name: str, policy_dir: Path, tmp_path: Path) -> list[str]:
+    events, platform = _events(name)
+    dirs = [policy_dir]
+    if platform.get("public_key"):
+        dirs.append(publish(platform, tmp_path))
+    engine = DetectionEngine(load_rules([DEFAULT_RULE_DIR]), load_policy(dirs))
+    fired = []
+    for event in sorted(events, key=lambda e: float(e["event.created"])):
+        fired.extend(alert.rule_id for alert in engine.process(dict(event)))
+    return [rule for rule in fired if rule in HOST_RULES]
 
 
 @pytest.fixture(scope="module")
@@ -42,40 +65,44 @@ def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def replay(name: str, policy_dir: Path) -> list[str]:
-    engine = DetectionEngine(load_rules([DEFAULT_RULE_DIR]), load_policy([policy_dir]))
-    fired = []
-    for event in json.loads((FIXTURES / f"{name}.json").read_text()):
-        fired.extend(alert.rule_id for alert in engine.process(dict(event)))
-    return fired
-
-
 @pytest.mark.parametrize(("rule", "recording"), [(r, n) for r, names in FIRES.items() for n in names])
-def test_rule_fires_on_its_adversary_recording(rule: str, recording: str, policy_dir: Path):
-    assert rule in replay(recording, policy_dir)
+def test_rule_fires_on_its_adversary_recording(rule: str, recording: str, policy_dir: Path, tmp_path: Path):
+    assert rule in replay(recording, policy_dir, tmp_path)
 
 
 @pytest.mark.parametrize("recording", BENIGN)
-def test_benign_twins_raise_nothing(recording: str, policy_dir: Path):
-    assert replay(recording, policy_dir) == []
-
-
-def test_declared_build_step_alerts_without_its_declaration(tmp_path: Path):
-    # Same telemetry, no declaration: what keeps the build quiet is the policy, not the events.
-    fired = replay("build-package-install", tmp_path)
-    assert "stowaway.host.drop-and-execute" in fired and "stowaway.host.fim-account-db" in fired
+def test_benign_twins_raise_nothing(recording: str, policy_dir: Path, tmp_path: Path):
+    assert replay(recording, policy_dir, tmp_path) == []
 
 
 def test_declared_cron_file_alerts_without_its_declaration(tmp_path: Path):
-    assert "stowaway.host.fim-cron" in replay("config-management", tmp_path)
+    # Same telemetry, no declaration: what keeps the managed service quiet is the policy.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "stowaway.host.fim-cron" in replay("docker.fim.config-management", empty, tmp_path)
 
 
-def test_rules_fire_once_per_container(policy_dir: Path):
-    engine_fired = replay("tmp-kworker", policy_dir)
-    assert engine_fired.count("stowaway.host.exec-from-temp-dir") == 1
+def test_the_declaration_binds_to_the_signed_image_not_the_label(policy_dir: Path, tmp_path: Path):
+    # The look-alike carries the managed-by label and writes the declared path; it is not the image.
+    events, _ = _events("docker.fim.managed-cron-lookalike")
+    assert any(e.get("container.labels.app.kubernetes.io/managed-by") == "confd" for e in events)
+    assert any(str(e.get("file.path_in_container", "")).startswith("/etc/cron.d/") for e in events)
+    assert "stowaway.host.fim-cron" in replay("docker.fim.managed-cron-lookalike", policy_dir, tmp_path)
 
 
-@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
+def test_a_build_runs_no_step_as_a_container():
+    # BuildKit runs the RUN step inside the engine's builder: no exec of the installed tool's
+    # post-install check (report-render true) is attributed to any container of the twin.
+    events, _ = _events("docker.drop.build-package-install")
+    assert not [e for e in events if e.get("event.dataset") == "linux.process"
+                and e.get("process.command_line") == "/usr/local/bin/report-render true"]
+
+
+def test_rules_fire_once_per_container(policy_dir: Path, tmp_path: Path):
+    assert replay("docker.masquerade.tmp-kworker", policy_dir, tmp_path).count("stowaway.host.exec-from-temp-dir") == 1
+
+
+@pytest.mark.parametrize("path", [*sorted(HOST.glob("*.json")), *sorted(RECORDED.glob("*.json"))], ids=lambda p: p.stem)
 def test_fixtures_carry_no_lab_bookkeeping(path: Path):
     text = path.read_text()
-    assert "io.stowaway" not in text and "policy." not in text
+    assert "io.stowaway" not in text and '"policy.' not in text
