@@ -12,7 +12,10 @@ class HostPathPod(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1610", "T1611")
     backends = ("kubernetes",)
-    expect = Expectation(fires=("stowaway.k8s.hostpath-mount",), within_s=20)
+    expect = Expectation(fires=("stowaway.k8s.hostpath-mount",), within_s=20, may_fire={
+        "stowaway.k8s.exec-into-pod": "The operator really execs into the pod it deployed with kubectl "
+                                      "to use what it gained there.",
+    })
     twin = "kubernetes.deploy.node-agent-daemonset"
     tags = ("kubernetes", "privilege-escalation", "credential-access")
     description = (

@@ -14,7 +14,11 @@ class SystemNamespacePod(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1610", "T1036.005")
     backends = ("kubernetes",)
-    expect = Expectation(fires=("stowaway.k8s.system-namespace-deploy",), within_s=20)
+    expect = Expectation(fires=("stowaway.k8s.system-namespace-deploy",), within_s=20, may_fire={
+        "stowaway.net.process-egress-not-allowlisted": "Its pod really sends to the sinkhole on the lab "
+                                                       "internet, outside the egress allowlist, which the "
+                                                       "node sensor sees from the process.",
+    })
     twin = "kubernetes.deploy.deployer-rollout"
     tags = ("kubernetes", "unauthorised-deployment")
     description = (

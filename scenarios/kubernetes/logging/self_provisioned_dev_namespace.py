@@ -14,7 +14,11 @@ class SelfProvisionedDevNamespace(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1562.001", "T1610", "T1036.005")
     backends = ("kubernetes",)
-    expect = Expectation(fires=("stowaway.k8s.logs-hidden",), within_s=20)
+    expect = Expectation(fires=("stowaway.k8s.logs-hidden",), within_s=20, may_fire={
+        "stowaway.net.process-egress-not-allowlisted": "Its pod really sends to the sinkhole on the lab "
+                                                       "internet, outside the egress allowlist, which the "
+                                                       "node sensor sees from the process.",
+    })
     twin = "kubernetes.logging.dev-namespace-minimal"
     forges = ("kubernetes/sanctioned_minimal_logging/dev-namespaces",)
     tags = ("kubernetes", "logging", "defense-evasion")
