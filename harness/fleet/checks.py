@@ -49,11 +49,16 @@ def health(inspect: Mapping[str, Any]) -> Health:
 # --- expectations -----------------------------------------------------------------------------------
 
 
+def figure(value: float) -> str:
+    """12, 16000000 or 2.5: whole numbers in full, fractions as they are."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
+
+
 def expect_at_least(what: str, seen: float, wanted: float) -> str:
     """``what`` with its figure, or CheckFailed when the service did less than ``wanted``."""
-    line = f"{what}: {seen:g}"
+    line = f"{what}: {figure(seen)}"
     if seen < wanted:
-        raise CheckFailed(f"{line}, expected at least {wanted:g}")
+        raise CheckFailed(f"{line}, expected at least {figure(wanted)}")
     return line
 
 

@@ -126,7 +126,7 @@ RUN chmod 755 /usr/local/bin/ledger-writer
 CMD ["ledger-writer"]
 """, assets=("ledger-writer",))
 
-REPORTS = ServiceImage("platform/reports", """\
+ORDER_REPORTS = ServiceImage("platform/order-reports", """\
 COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 COPY order-rollup /usr/local/bin/order-rollup
 COPY reports.cron /etc/cron.d/reports

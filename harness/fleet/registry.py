@@ -31,7 +31,7 @@ SettleFn = Callable[["Fleet", "Running"], bool]
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    name: str  # neutral, realistic ("api", "reports"): the name in the scorecard
+    name: str  # neutral, realistic ("api", "order-reports"): the name in the scorecard
     does: str  # one line: what it really does, the way it does it in the wild
     start: StartFn  # deploys it through the fleet's Lab scope; returns what it made
     check: CheckFn  # evidence lines that it did its job; raises CheckFailed when it did not

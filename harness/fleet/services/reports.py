@@ -8,7 +8,7 @@ import time
 
 from harness.fleet.checks import expect_at_least, logrotate_state
 from harness.fleet.context import Fleet, Running
-from harness.fleet.images import REPORTS
+from harness.fleet.images import ORDER_REPORTS
 from harness.fleet.registry import CheckFailed, Service
 from harness.fleet.services.data import client_env
 from harness.fleet.services.storefront import LOG_VOLUME_FACT
@@ -21,11 +21,11 @@ ROTATION_AFTER_S = 180  # by then both logs have outgrown their sizes at least o
 
 def start_reports(fleet: Fleet) -> Running:
     box = fleet.deploy(WorkloadSpec(
-        role="reports", image=fleet.image(REPORTS), command=(), networks=("lan",),
+        role="order-reports", image=fleet.image(ORDER_REPORTS), command=(), networks=("lan",),
         env={**client_env(fleet), "REDIS_HOST": fleet.fact("cache", "host")},
         mounts=(Mount(source=fleet.fact("api", LOG_VOLUME_FACT), target="/var/log/storefront", type="volume"),),
-        labels={"app": "reports", "tier": "batch"}))
-    return Running("reports", [box])
+        labels={"app": "order-reports", "tier": "batch"}))
+    return Running("order-reports", [box])
 
 
 def check_reports(fleet: Fleet, running: Running) -> list[str]:
@@ -56,8 +56,8 @@ def check_reports(fleet: Fleet, running: Running) -> list[str]:
 
 
 SERVICES = (
-    Service("reports", "cron in the foreground (its docker-entrypoint.sh keeps the job settings cron would drop): the "
-                       "order rollup every minute with psql and redis-cli, logrotate every minute (copytruncate of "
-                       "the API's log on a shared volume, create for the rollup log)",
+    Service("order-reports", "cron in the foreground (its docker-entrypoint.sh keeps the job settings cron "
+                             "would drop): the order rollup every minute with psql and redis-cli, logrotate every "
+                             "minute (copytruncate of the API's log on a shared volume, create for the rollup log)",
             start_reports, check_reports, needs=("api", "cache")),
 )
