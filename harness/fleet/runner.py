@@ -317,29 +317,40 @@ def alongside(session: LabSession, monitor: Monitor, minutes: float | None, prog
         yield handle
         return
     soak = Soak(session, monitor, minutes, progress, registry)
+    ended = threading.Event()
 
     def body() -> None:
-        handle.result = soak.run(wait_for_release=True)
+        try:
+            handle.result = soak.run(wait_for_release=True)
+        finally:
+            ended.set()
 
-    thread = threading.Thread(target=body, name="soak", daemon=True)
-    thread.start()
+    threading.Thread(target=body, name="soak", daemon=True).start()
     try:
         yield handle
     except BaseException:
         soak.abort.set()
-        _join(thread, soak)
+        _wait_ended(ended, soak)
         raise
     soak.release.set()
-    _join(thread, soak)
+    _wait_ended(ended, soak)
 
 
-def _join(thread: threading.Thread, soak: Soak) -> None:
+TEARDOWN_WAIT_S = 120
+
+
+def _wait_ended(ended: threading.Event, soak: Soak) -> None:
     """Wait for the soak's thread in short slices, so a signal in this thread still lands; on one,
-    abort the soak and give its teardown a bounded time before re-raising."""
+    abort the soak and let its own teardown finish (bounded) before re-raising, so the session's
+    teardown never races it. An Event, not Thread.join: a join interrupted by KeyboardInterrupt can
+    report the thread finished while it still runs (CPython gh-90882)."""
     try:
-        while thread.is_alive():
-            thread.join(0.5)
+        while not ended.wait(0.5):
+            pass
     except BaseException:
         soak.abort.set()
-        thread.join(120)
+        deadline = time.monotonic() + TEARDOWN_WAIT_S
+        while not ended.is_set() and time.monotonic() < deadline:
+            with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: teardown is already under way
+                ended.wait(0.5)
         raise
