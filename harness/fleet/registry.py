@@ -9,7 +9,7 @@ in which every service comes after what it needs (refusing an unknown need or a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class Service:
     check: CheckFn  # evidence lines that it did its job; raises CheckFailed when it did not
     needs: tuple[str, ...] = ()  # services that must be up (healthy) before it starts
     settle: SettleFn | None = None  # True once work in flight is done; the soak waits for it before checks
-    tags: tuple[str, ...] = field(default=())  # "swarm", "ci", ...: for selection in tests
+    tags: tuple[str, ...] = ()  # "swarm", "ci", ...: for selection in tests
 
 
 class Registry:

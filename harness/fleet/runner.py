@@ -24,7 +24,7 @@ from harness.fleet.context import Fleet, Running
 from harness.fleet.registry import CheckFailed, Registry, Service
 from harness.fleet.services import SERVICES
 from harness.outcome import FleetService, SoakResult
-from lab import LabError, LabSession
+from lab import LabSession
 
 Progress = Callable[[str], None]
 
@@ -283,7 +283,7 @@ class Soak:
         except CheckFailed as exc:
             ok = False
             lines.append(f"FAILED: {exc}")
-        except (LabError, Exception) as exc:
+        except Exception as exc:  # LabError from an exec, or the service's output not parsing
             ok = False
             lines.append(f"FAILED: the check itself could not run: {type(exc).__name__}: {exc}")
         return lines, ok
