@@ -40,10 +40,18 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(name="purple-team", python=PYTHON)
 def purple_team(session: nox.Session) -> None:
-    """Run every scenario with the detectors attached; write the scorecards under reports/."""
+    """Run every scenario, and a two-minute soak of the benign fleet beside them; scorecards under reports/."""
     _install(session)
     _host_ready(session)
-    session.run("stowaway", "run", "--out", "reports", *session.posargs)
+    session.run("stowaway", "run", "--out", "reports", "--soak", "2", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def soak(session: nox.Session) -> None:
+    """The realistic benign fleet alone under the detectors (`-- --minutes 20`); any alert fails it."""
+    _install(session)
+    _host_ready(session)
+    session.run("stowaway", "soak", "--out", "reports", *session.posargs)
 
 
 @nox.session(python=PYTHON)

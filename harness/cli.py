@@ -3,7 +3,8 @@
     stowaway list                      scenarios, ATT&CK ids, kind, backends, twin
     stowaway run [IDS] [--tag T] [--technique T] [--backend docker|swarm|kind] [--parallel N]
                  [--scenarios DIR] [--rules DIR] [--policy DIR] [--out reports] [--docker-host URL]
-                 [--allow-skips]
+                 [--allow-skips] [--soak MINUTES]
+    stowaway soak [--minutes N] [--out reports]   the realistic benign fleet alone, N minutes under watch
     stowaway lab up|down|status        keep the private engine warm between runs, or look at it
     stowaway reap                      remove what dead runs left behind
     stowaway report [--from FILE]      re-render every format from an existing scorecard.json
@@ -15,9 +16,10 @@
     stowaway setup [--check]           install (Debian/Ubuntu, root) or name the host packages the lab needs
 
 Exit status: 0 pass, 1 fail (a scenario missed, a false positive (on a twin, in the soak, or an
-adversary's unlisted collateral), an error, a skip without --allow-skips, the gate failed), 2 bad
-input (unknown id, a broken scenario, rule, policy or scorecard file: one line names the file and
-the field, and nothing is started), 130/143 interrupted (teardown still ran).
+adversary's unlisted collateral), an error, a skip without --allow-skips, a soak service not doing
+its job, the gate failed), 2 bad input (unknown id, a broken scenario, rule, policy or scorecard
+file: one line names the file and the field, and nothing is started), 130/143 interrupted (teardown
+still ran).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from detectors.policies import DEFAULT_POLICY_DIR, PolicyError, load_policy
 from detectors.sigma import SigmaRuleError
-from harness.outcome import RunResult, Verdict
+from harness.outcome import RunResult, SoakResult, Verdict
 from harness.scorecard.json_report import ScorecardFormatError
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -88,7 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-skips", action="store_true",
                    help="exit 0 even when scenarios were skipped (each is still listed with its reason); "
                         "without it a skip fails the run")
+    p.add_argument("--soak", type=float, default=None, metavar="MINUTES",
+                   help="also run the realistic benign fleet beside the scenarios for at least this long "
+                        "(until the scenarios are done); every alert on it is a false positive")
     _dirs(p)
+    _engine_option(p)
+
+    p = sub.add_parser("soak", help="run the realistic benign fleet alone under the detectors; any alert fails")
+    p.add_argument("--minutes", type=float, default=10.0, metavar="N", help="how long the fleet runs under watch")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="where the scorecards go")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    _dirs(p, scenarios=False)
     _engine_option(p)
 
     p = sub.add_parser("lab", help="keep the lab engine up between runs, tear it down, or show its state")
@@ -201,6 +213,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.parallel < 1:
         raise BadInput(f"--parallel: must be at least 1, not {args.parallel}")
+    if args.soak is not None and args.soak <= 0:
+        raise BadInput(f"--soak: must be a positive number of minutes, not {args.soak:g}")
     selected = _select(args)
     _validate_detectors(args.rules, args.policy)
     from harness.monitoring import known_detector_ids
@@ -213,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress(f"run: {len(selected)} scenario(s) on the {args.backend} backend, {args.parallel} at once")
         result = run(selected, RunOptions(backend=args.backend, docker_host=args.docker_host,
                                           parallel=args.parallel, rule_dirs=args.rules, policy_dirs=args.policy,
-                                          progress=progress))
+                                          progress=progress, soak_minutes=args.soak))
         written = write_all(result, args.out)
     passed = result.passed_with(allow_skips=args.allow_skips)
     print(f"run {result.run_id}: {'PASS' if passed else 'FAIL'} ({_verdict_counts(result)})")
@@ -224,8 +238,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  {outcome.scenario_id}: {outcome.verdict.value}{note}: {outcome.reason}")
         for item in outcome.unlisted_collateral:
             print(f"    false positive of {item.rule_id} on {item.object} (not in the scenario's may_fire)")
-    if result.soak is not None and not result.soak.passed:
-        print(f"  soak: {result.soak.status}, {len(result.soak.alerts)} false positive(s): {result.soak.reason}")
+    if result.soak is not None:
+        _print_soak(result.soak)
     skipped = [o for o in result.outcomes if o.verdict is Verdict.SKIPPED]
     if skipped and not args.allow_skips:
         print(f"{len(skipped)} scenario(s) skipped: a skip fails the run; --allow-skips accepts them")
@@ -240,6 +254,41 @@ def _verdict_counts(result: RunResult) -> str:
     collateral = sum(len(o.unlisted_collateral) for o in result.outcomes)
     text = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
     return text + (f"; {collateral} unlisted collateral alert(s)" if collateral else "")
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    if args.minutes <= 0:
+        raise BadInput(f"--minutes: must be positive, not {args.minutes:g}")
+    _validate_detectors(args.rules, args.policy)
+    from harness.progress import ProgressPrinter
+    from harness.runner import RunOptions, run
+    from harness.scorecard import write_all
+
+    with ProgressPrinter(quiet=args.quiet) as progress:
+        progress(f"soak: the benign fleet for {args.minutes:g} min under the detectors, no scenario")
+        result = run([], RunOptions(docker_host=args.docker_host, rule_dirs=args.rules, policy_dirs=args.policy,
+                                    progress=progress, soak_minutes=args.minutes))
+        written = write_all(result, args.out)
+    print(f"run {result.run_id}: {'PASS' if result.passed else 'FAIL'}")
+    if result.soak is not None:
+        _print_soak(result.soak)
+    print(f"scorecards: {', '.join(str(p) for p in written.values())}")
+    return EXIT_PASS if result.passed else EXIT_FAIL
+
+
+def _print_soak(soak: SoakResult) -> None:
+    """The soak's verdict, each service's evidence, and every alert with the service it landed on."""
+    print(f"soak: {soak.status}, {soak.minutes:g} min: {soak.reason}")
+    owner = {ref: service.name for service in soak.services for ref in service.objects}
+    for service in soak.services:
+        print(f"  {'ok  ' if service.healthy else 'FAIL'} {service.name}: {service.does}")
+        for line in service.checks:
+            print(f"         {line}")
+    for alert in soak.alerts:
+        where = owner.get(alert.get("object", ""), "?")
+        context = alert.get("context") or {}
+        detail = "; ".join(f"{k}={v}" for k, v in context.items() if v not in (None, ""))
+        print(f"  false positive: {alert.get('rule_id')} on {where} ({alert.get('object')}): {detail}")
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -356,7 +405,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "lab": cmd_lab, "reap": cmd_reap, "report": cmd_report,
+COMMANDS = {"list": cmd_list, "run": cmd_run, "soak": cmd_soak, "lab": cmd_lab, "reap": cmd_reap, "report": cmd_report,
             "explain": cmd_explain, "watch": cmd_watch, "docs": cmd_docs, "gate": cmd_gate,
             "baseline": cmd_baseline, "setup": cmd_setup}
 

@@ -23,9 +23,10 @@ from types import FrameType
 from detectors.alert import Alert
 from detectors.clock import CLOCK
 from detectors.engine import Monitor
+from harness.fleet import alongside
 from harness.judge import judge
 from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
-from harness.outcome import Outcome, RunResult, Verdict
+from harness.outcome import Outcome, RunResult, SoakResult, Verdict
 from lab import LabError, LabSession
 from lab.lab import Lab
 from scenarios.api import Kind, Scenario, ScenarioSkipped
@@ -48,6 +49,7 @@ class RunOptions:
     policy_dirs: Sequence[Path] = ()
     progress: Progress = _stderr
     run_id: str | None = None
+    soak_minutes: float | None = None  # also run the benign fleet beside the scenarios (harness/fleet)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -96,6 +98,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
     started = time.time()
     session = LabSession(run_id=options.run_id, docker_host=options.docker_host, backend=options.backend)
     outcomes: list[Outcome] = []
+    soak: SoakResult | None = None
     status = "aborted"
     with _terminate_as_exception():
         try:
@@ -104,7 +107,9 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
             monitor = build_monitor(session.engine, options.rule_dirs, options.policy_dirs, run_id=session.run_id)
             add_cluster_sensors(monitor, session.backend)
             monitor.start()
-            outcomes = run_all(scenarios, session, monitor, options)
+            with alongside(session, monitor, options.soak_minutes, options.progress) as fleet:
+                outcomes = run_all(scenarios, session, monitor, options)
+            soak = fleet.result
             _note_unloaded(outcomes, loaded)
             status = "complete"
         finally:
@@ -118,7 +123,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
     return RunResult(run_id=session.run_id, attack_version=catalog().version, backend=options.backend,
                      started_at=started, finished_at=time.time(), outcomes=outcomes, status=status,
                      environment={"engine": session.engine.base_url, "private_engine": session.engine.private,
-                                  "seed_label": catalog().seed_label})
+                                  "seed_label": catalog().seed_label}, soak=soak)
 
 
 def _note_unloaded(outcomes: list[Outcome], loaded: set[str]) -> None:

@@ -30,7 +30,7 @@ from lab.backends.swarm import SwarmBackend, create_swarm_networks, ensure_swarm
 from lab.bookkeeping import RUN_LABEL, RunRecord, new_run_id, reap, reap_tracefs
 from lab.engine import Engine
 from lab.errors import LabError
-from lab.images import IMAGE_REPOSITORY, ensure_base_image
+from lab.images import IMAGE_REPOSITORY, ImageRecipe, ensure_base_image
 from lab.networks import LabNetwork, create_lab_networks
 from lab.paths import LabPaths
 from lab.pipeline import BuildRecipe, ImagePipeline
@@ -165,6 +165,35 @@ class Lab:
         if not keep:
             self.cleanup(f"discard image {built.reference}", lambda: pipeline.discard(built))
         return built.reference
+
+    def platform_base(self, recipe: ImageRecipe) -> str:
+        """The platform's pipeline imports a Debian root filesystem made offline from ``recipe``
+        (debootstrap, cached by recipe) as ``recipe.repository`` and signs it, as it does the lab base
+        image. Kept across runs. Returns the reference, for a ``BuildRecipe`` to build FROM.
+
+        Raises:
+            LabError: debootstrap or the import failed; the message carries their output.
+        """
+        return self._session.pipeline.import_signed(recipe).reference
+
+    def create_volume(self, name: str) -> str:
+        """A named volume on the engine, carrying the run label (so the reaper finds it), removed
+        at cleanup. Returns ``name``, for a ``Mount(type="volume", source=name)``.
+
+        Raises:
+            LabError: the engine refused to create it.
+        """
+        client = self._session.engine.client
+        try:
+            volume = client.volumes.create(name, labels={RUN_LABEL: self._session.run_id})
+        except docker.errors.APIError as exc:
+            raise LabError(f"could not create volume {name}: {exc}") from exc
+
+        def remove() -> None:
+            with contextlib.suppress(docker.errors.NotFound):
+                volume.remove(force=True)
+        self.cleanup(f"remove volume {name}", remove)
+        return name
 
     def build_image(self, recipe: BuildRecipe, tag: str | None = None) -> str:
         """Build ``recipe`` on the engine's host, as anyone holding the engine socket can: BuildKit, no

@@ -38,6 +38,7 @@ from pathlib import Path
 from lab import provenance
 from lab.engine import Engine
 from lab.errors import LabError
+from lab.images import ImageRecipe, ensure_base_image
 
 SIGNER = "platform-image-pipeline"
 TRUST_FILE = "platform-trust.yaml"
@@ -109,6 +110,23 @@ class ImagePipeline:
                 image_id = self._build(recipe, tag)
                 self.sign(image_id, recipe.repository, extra={"recipe": recipe.digest(self.base)})
         return BuiltImage(reference=tag, id=image_id)
+
+    def import_signed(self, recipe: ImageRecipe) -> BuiltImage:
+        """Import a Debian root filesystem (``lab.images``: debootstrap, offline, cached by recipe) as
+        ``recipe.repository`` and sign it, as the pipeline does with the lab base image: other base
+        images the platform ships are made the same way. Builds FROM it name its reference.
+
+        Raises:
+            LabError: debootstrap or the import failed.
+        """
+        with self._recipe_lock(recipe.tag):
+            reference = ensure_base_image(self.engine, recipe)
+            image_id = self._image_id(reference)
+            if image_id is None:
+                raise LabError(f"the import of {reference} reported success but the engine has no such image")
+            if not self.is_signed(image_id, recipe.repository):
+                self.sign(image_id, recipe.repository, extra={"recipe": recipe.digest()})
+        return BuiltImage(reference=reference, id=image_id)
 
     def sign(self, image_id: str, identity: str, extra: Mapping[str, str] | None = None) -> None:
         """Sign an image the pipeline made (also the debootstrap base image, which it imports)."""
