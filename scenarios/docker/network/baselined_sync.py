@@ -8,7 +8,7 @@ from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
 from scenarios.docker._platform import LEDGER_DB, REPORT_SYNC
 
-WARM_UP_S = 13  # longer than the detectors' 10 s learning window for a new service
+WARM_UP_S = 73  # longer than the detectors' 70 s learning window for a new service
 
 
 class BaselinedSync(Scenario):

@@ -8,9 +8,9 @@ from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
 from scenarios.docker._platform import LEDGER_CLOSE, LEDGER_DB
 
-# The detectors learn a new service's peers during its first 10 s (detectors/policy/network_baselines.yaml):
+# The detectors learn a new service's peers during its first 70 s (detectors/policy/network_baselines.yaml):
 # the batch job runs its usual work for longer than that before the implant wakes up.
-WARM_UP_S = 13
+WARM_UP_S = 73
 BEACON = ("import random,socket,sys,time\n"
           "for i in range(20):\n"
           "    try:\n"
@@ -42,7 +42,7 @@ class BatchBeacon(Scenario):
         "Deploys a ledger database stand-in on the LAN (socat on 5432) and the ledger-close batch job on the LAN "
         "and the lab internet, labelled as the batch tier, both the platform's signed images. The job's normal "
         "work is to connect to the database every 2-3.5 s. "
-        f"After a {WARM_UP_S} s warm-up (the detectors learn the job's peers during its first 10 s), an implant "
+        f"After a {WARM_UP_S} s warm-up (the detectors learn the job's peers during its first 70 s), an implant "
         "started in the container calls the sinkhole's port 443 every 1.5 s +-30 % with a small HTTP request, 20 "
         "times. The scenario checks the sinkhole received at least three call-backs from the job's address."
     )
