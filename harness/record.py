@@ -70,8 +70,16 @@ def fixture_for(outcome: Outcome, events: list[Event], session: LabSession) -> d
     wanted = set(outcome.objects)
     # A shared object (the engine's daemon.json, a node) is also other scenarios' object: only what
     # happened while this scenario ran is its telemetry (its teardown's last events included).
-    start, end = outcome.started_at - 1.0, outcome.finished_at + SETTLE_S
-    mine = [e for e in events if _refs(e) & wanted and start <= float(e.get("event.created") or 0) <= end]
+    start = outcome.started_at - 1.0
+
+    def in_time(event: Event) -> bool:
+        # A container's teardown events (die, destroy) arrive after the scenario finished; a shared
+        # object has no teardown of ours, and the next scenario may already be changing it.
+        own = (object_ref(event) or "").startswith(("container:", "service:", "pod:"))
+        end = outcome.finished_at + (SETTLE_S if own else 0.0)
+        return start <= float(event.get("event.created") or 0) <= end
+
+    mine = [e for e in events if _refs(e) & wanted and in_time(e)]
     return {
         "format": FORMAT,
         "scenario": outcome.scenario_id,
