@@ -3,6 +3,7 @@ must be the ones CI and nox really run."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from harness.readme import README, render
@@ -29,3 +30,12 @@ def test_readme_commands_are_the_real_ones():
     assert "nox -s tests" in ci
     noxfile = (ROOT / "noxfile.py").read_text()
     assert 'name="purple-team"' in noxfile and "def tests(" in noxfile
+
+
+def test_the_run_summary_says_what_the_baseline_scorecard_says():
+    from harness.readme import BASELINE, run_summary
+
+    scorecard = json.loads(BASELINE.read_text())
+    text = run_summary(scorecard)
+    assert text in README.read_text()
+    assert f"{scorecard['summary']['verdicts']['detected']} detected" in text
