@@ -35,6 +35,9 @@ from harness.scorecard.json_report import (
     write_json,
 )
 
+# A scorecard a real 48-scenario run wrote in schema 1.0 (the committed baseline before 1.1), kept so
+# that readers of old files stay tested after the live baseline moved on.
+BASELINE_1_0 = Path(__file__).resolve().parents[1] / "fixtures" / "scorecards" / "baseline-1.0.json"
 BASELINE = Path(__file__).resolve().parents[2] / "harness" / "baseline" / "scorecard.json"
 
 
@@ -67,7 +70,7 @@ def test_schema_requires_the_new_fields_from_1_1_on(schema: dict) -> None:
 
 
 def test_committed_1_0_baseline_still_validates_and_reads(schema: dict) -> None:
-    data = json.loads(BASELINE.read_text())
+    data = json.loads(BASELINE_1_0.read_text())
     assert data["schema_version"] == "1.0" and "rule_precision" not in data
     jsonschema.Draft202012Validator(schema).validate(data)
     run = from_json(data)
@@ -81,6 +84,15 @@ def test_committed_1_0_baseline_still_validates_and_reads(schema: dict) -> None:
     assert all(not c.allowed for c in spec_drift.collateral)
     assert all(o.collateral == [] for o in run.outcomes if o.kind == "benign")
     jsonschema.Draft202012Validator(schema).validate(to_json(run))  # re-rendered as 1.1
+
+
+def test_live_baseline_is_current_and_passing(schema: dict) -> None:
+    data = json.loads(BASELINE.read_text())
+    assert data["schema_version"] == SCHEMA_VERSION
+    jsonschema.Draft202012Validator(schema).validate(data)
+    run = from_json(data)
+    assert run.outcomes and all(o.passed for o in run.outcomes)
+    assert all(c.allowed for o in run.outcomes for c in o.collateral)  # only may_fire alerts
 
 
 def test_schema_rejects_an_unknown_verdict(schema: dict) -> None:
