@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from detectors.sensors.base import is_bookkeeping_label
 
@@ -172,21 +172,34 @@ class Inventory:
             self.refresh()
 
     def by_ip(self, address: str) -> ContainerInfo | None:
-        return self._lookup(self._by_ip, address)
+        return self._lookup("_by_ip", address)
 
     def by_id(self, container_id: str) -> ContainerInfo | None:
-        return self._lookup(self._by_id, container_id)
+        return self._lookup("_by_id", container_id)
 
-    def _lookup(self, table: dict[str, ContainerInfo], key: str) -> ContainerInfo | None:
+    def _lookup(self, table: Literal["_by_ip", "_by_id"], key: str) -> ContainerInfo | None:
+        """``table`` is named, not passed: a refresh replaces the address table with a new dict, and a
+        lookup after it must read the new one."""
         self._maybe_refresh()
         with self._lock:
-            info = table.get(key)
-        if info is not None:
+            info = getattr(self, table).get(key)
+            departed = info is not None and info.id in self._gone
+        if info is not None and not departed:
             return info
+        if departed:
+            # Refreshes for departed hits are throttled as a whole (every address of a removed
+            # container can hit at once), not per address: the next container may take it any moment.
+            if time.monotonic() - self._refreshed < self.miss_refresh_s:
+                return info
+            self.refresh(force=True)
+            with self._lock:
+                return getattr(self, table).get(key)
         # A miss usually means a container newer than our view: look again now, even if another
-        # sensor refreshed a moment ago (its view may predate this container). Each missing key
-        # forces at most one refresh per interval, so external addresses cannot make us hammer
-        # the engine.
+        # sensor refreshed a moment ago (its view may predate this container). A container that has
+        # gone is a miss too: the engine hands its address to the next container on that network,
+        # and the first packets of the newcomer would otherwise be pinned on the departed one. Each
+        # missing key forces at most one refresh per interval, so external addresses cannot make us
+        # hammer the engine.
         now = time.monotonic()
         with self._lock:
             last = self._missed.get(key, 0.0)
@@ -197,7 +210,7 @@ class Inventory:
                 self._missed.clear()
         self.refresh(force=True)
         with self._lock:
-            return table.get(key)
+            return getattr(self, table).get(key)
 
     def network_of(self, address: str) -> str | None:
         """The name of the engine network whose subnet holds ``address`` (None: not an engine network)."""
