@@ -5,8 +5,13 @@ that is wrong in the common case: the json-file and local drivers rotate by clos
 renaming ``<id>-json.log`` to ``<id>-json.log.1`` in the same directory and opening a new one.
 inotify reports that as MOVED_FROM and MOVED_TO with one cookie. This sensor pairs the two and
 reports ``rotated``; it reports ``deleted`` only for an unlink (IN_DELETE) or a move out of the
-directory, and ``truncated`` when the file shrinks in place (``truncate``, ``: > file``, and the
-driver's own in-place reset when it keeps a single file, max-file=1).
+directory (moby 20.10 does that even with max-file=1, to ``.1``), and ``truncated`` when the file
+shrinks in place (``truncate``, ``: > file``).
+
+Sizes are read when an inotify event is processed, after the fact. A log that rotates fast (a 1 KB
+max-size, or a chatty container) hands the freed inode of the old ``.1`` to its next file, so a new
+small file can look like the old one shrunk. A shrink within ``ROTATION_SETTLE_S`` of a rotation of
+the same log (seen in the same read or before) is taken as the rotation's, not judged.
 
 It learns each log path from the docker sensor's ``start`` events (``observe``), and says which
 container a file belongs to, so that an analytic can tell a log removed with its container from
@@ -20,6 +25,7 @@ import os
 import select
 import struct
 import threading
+import time
 from typing import ClassVar
 
 from detectors.event import Event, new_event
@@ -27,6 +33,7 @@ from detectors.sensors import inotify as ino
 from detectors.sensors.base import Emit
 
 _HEADER = struct.Struct("iIII")
+ROTATION_SETTLE_S = 2.0
 MASK = ino.IN_MODIFY | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_CREATE | ino.IN_DELETE
 
 
@@ -72,6 +79,7 @@ class ContainerLogSensor:
         self._logs: dict[str, str] = {}  # log path -> container id
         self._sizes: dict[str, int] = {}
         self._inodes: dict[str, int] = {}  # a rotation gives the path a new inode; a truncation keeps it
+        self._rotated_at: dict[str, float] = {}  # log path -> when a rename or create of it was last seen
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -144,6 +152,7 @@ class ContainerLogSensor:
                 continue
             batch = read_events(notify.fd)
             moved_to = {cookie: (wd, name) for wd, mask, cookie, name in batch if mask & ino.IN_MOVED_TO}
+            self._note_rotations(batch)
             for wd, mask, cookie, name in batch:
                 if mask & ino.IN_Q_OVERFLOW:
                     self._stats["overflows"] += 1
@@ -153,6 +162,17 @@ class ContainerLogSensor:
                     continue
                 with contextlib.suppress(Exception):
                     self._changed(os.path.join(directory, name), mask, moved_to.get(cookie) if cookie else None)
+
+    def _note_rotations(self, batch: list[tuple[int, int, int, str]]) -> None:
+        """Stamp every log this read renames or recreates before judging any of its writes: a write
+        queued before a rotation is read back after it."""
+        now = time.monotonic()
+        for wd, mask, _, name in batch:
+            directory = self._dirs.get(wd)
+            if directory and name and mask & (ino.IN_MOVED_FROM | ino.IN_CREATE):
+                path = os.path.join(directory, name)
+                if path in self._logs:
+                    self._rotated_at[path] = now
 
     def _changed(self, path: str, mask: int, moved_to: tuple[int, str] | None) -> None:
         with self._lock:
@@ -187,6 +207,8 @@ class ContainerLogSensor:
                 self._sizes[path], self._inodes[path] = after, inode
                 if not same_file or before < 0 or after < 0 or after >= before:
                     return  # a log growing is a log working; a vanished file is reported by its unlink or move
+                if time.monotonic() - self._rotated_at.get(path, float("-inf")) < ROTATION_SETTLE_S:
+                    return  # the rotation's new file on a recycled inode, not a truncation
                 action = "truncated"
             if after is None:
                 self._sizes[path] = -1

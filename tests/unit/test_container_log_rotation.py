@@ -36,3 +36,48 @@ def test_a_log_moved_out_of_the_way_is_not_rotation(tmp_path):
     sensor._changed(str(log), ino.IN_MOVED_FROM, None)
     assert [e["event.action"] for e in out] == ["deleted"]
     sensor._notify.close()
+
+
+
+def recycled_rotation(tmp_path) -> tuple[ContainerLogSensor, list[dict], str, int]:
+    """A 1000-byte log rotated to .1, the new file holding 10 bytes on the inode the sensor remembers:
+    what a fast rotation looks like when the old .1's freed inode goes to the next file."""
+    log = tmp_path / "c-json.log"
+    log.write_text("x" * 1000)
+    sensor, out = sensor_on(str(log))
+    os.rename(log, tmp_path / "c-json.log.1")
+    log.write_text("y" * 10)
+    sensor._inodes[str(log)] = os.stat(log).st_ino  # the recycled inode
+    wd = next(iter(sensor._dirs))
+    return sensor, out, str(log), wd
+
+
+def test_a_shrink_read_back_after_a_rotation_of_the_same_log_is_not_a_truncation(tmp_path):
+    sensor, out, log, wd = recycled_rotation(tmp_path)
+    batch = [(wd, ino.IN_MODIFY, 0, "c-json.log"), (wd, ino.IN_MOVED_FROM, 7, "c-json.log"),
+             (wd, ino.IN_MOVED_TO, 7, "c-json.log.1"), (wd, ino.IN_CREATE, 0, "c-json.log")]
+    sensor._note_rotations(batch)  # the loop stamps rotations before it judges any write of the read
+    sensor._changed(log, ino.IN_MODIFY, None)
+    assert out == []
+    sensor._notify.close()
+
+
+def test_without_the_rotation_the_same_shrink_is_a_truncation(tmp_path):
+    sensor, out, log, _ = recycled_rotation(tmp_path)
+    sensor._changed(log, ino.IN_MODIFY, None)
+    assert [e["event.action"] for e in out] == ["truncated"]
+    sensor._notify.close()
+
+
+def test_a_truncation_after_the_rotation_settled_is_judged(tmp_path, monkeypatch):
+    from detectors.sensors import container_logs
+
+    sensor, out, log, wd = recycled_rotation(tmp_path)
+    sensor._note_rotations([(wd, ino.IN_CREATE, 0, "c-json.log")])
+    later = container_logs.time.monotonic() + container_logs.ROTATION_SETTLE_S + 1
+    monkeypatch.setattr(container_logs.time, "monotonic", lambda: later)
+    sensor._sizes[log] = 10
+    os.truncate(log, 0)
+    sensor._changed(log, ino.IN_MODIFY, None)
+    assert [e["event.action"] for e in out] == ["truncated"]
+    sensor._notify.close()
