@@ -29,6 +29,7 @@ import docker
 import docker.errors
 
 from lab.errors import EngineUnavailable
+from lab.mounts import detach_under
 from lab.paths import LabPaths
 
 INSTALL_HINT = (
@@ -232,4 +233,11 @@ def stop_private(paths: LabPaths, timeout: float = 30.0) -> bool:
         time.sleep(0.2)
     if _pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _pid_alive(pid):
+            time.sleep(0.1)
+    # dockerd leaves the network namespaces of its sandboxes (swarm's ingress, the default one)
+    # bind-mounted under its exec root when it stops; a stopped lab leaves no mounts.
+    if not _pid_alive(pid):
+        detach_under(paths.engine_exec_root / "netns")
     return True

@@ -28,6 +28,7 @@ import docker.errors
 
 from lab.engine import Engine
 from lab.errors import LabError
+from lab.mounts import detach_under
 
 IMAGE_REPOSITORY = "stowaway/base"
 
@@ -71,12 +72,28 @@ def _image_exists(engine: Engine, tag: str) -> bool:
     return True
 
 
+def _remove_rootfs(tmp: Path) -> None:
+    """Detach whatever debootstrap left mounted in a root filesystem (``proc`` and ``sys`` when it was
+    killed before its exit trap ran), then delete it. Never delete through a mount: if one stays, the
+    directory stays, and the error says which."""
+    left = detach_under(tmp)
+    if left:
+        raise LabError(f"cannot remove {tmp}: still mounted there: {', '.join(left)}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _bootstrap(recipe: ImageRecipe, tarball: Path) -> None:
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
         raise LabError("debootstrap is missing: `apt-get install -y debootstrap` (or run `stowaway setup`)")
-    with tempfile.TemporaryDirectory(prefix="stowaway-rootfs-", dir=tarball.parent) as tmp:
-        root = Path(tmp) / "root"
+    # Called under the recipe's lock: a directory of this recipe left by a build that was killed is
+    # nobody's now.
+    prefix = f"stowaway-rootfs-{recipe.digest()}-"
+    for stale in tarball.parent.glob(prefix + "*"):
+        _remove_rootfs(stale)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=tarball.parent))
+    try:
+        root = tmp / "root"
         command = [
             debootstrap, f"--variant={recipe.variant}", f"--include={','.join(recipe.packages)}",
             recipe.suite, str(root), recipe.mirror,
@@ -90,6 +107,8 @@ def _bootstrap(recipe: ImageRecipe, tarball: Path) -> None:
         partial = tarball.with_suffix(".partial")
         subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."], check=True)
         partial.rename(tarball)
+    finally:
+        _remove_rootfs(tmp)
 
 
 def ensure_base_image(engine: Engine, recipe: ImageRecipe | None = None) -> str:
