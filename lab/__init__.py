@@ -7,10 +7,12 @@ and deploy ``WorkloadSpec``s through it.
 from lab.backends.base import ExecResult, Workload
 from lab.backends.swarm import SwarmUnavailable
 from lab.engine import Engine
+from lab.engine_config import EngineConfig, EngineNotPrivate
 from lab.errors import EngineUnavailable, LabError
 from lab.lab import Endpoint, Lab, LabSession
 from lab.networks import LAB_RANGE, LabNetwork
 from lab.pipeline import BuildRecipe
+from lab.views import LogsUnavailable, SwarmNode
 from lab.workload import Logging, Mount, Resources, UnsupportedWorkload, WorkloadSpec
 
 __all__ = [
@@ -18,6 +20,8 @@ __all__ = [
     "BuildRecipe",
     "Endpoint",
     "Engine",
+    "EngineConfig",
+    "EngineNotPrivate",
     "EngineUnavailable",
     "ExecResult",
     "Lab",
@@ -25,8 +29,10 @@ __all__ = [
     "LabNetwork",
     "LabSession",
     "Logging",
+    "LogsUnavailable",
     "Mount",
     "Resources",
+    "SwarmNode",
     "SwarmUnavailable",
     "UnsupportedWorkload",
     "Workload",

@@ -34,6 +34,7 @@ from lab.images import IMAGE_REPOSITORY, ImageRecipe, ensure_base_image
 from lab.networks import LabNetwork, create_lab_networks
 from lab.paths import LabPaths
 from lab.pipeline import BuildRecipe, ImagePipeline
+from lab.views import EngineViews
 from lab.workload import WorkloadSpec
 
 SINKHOLE_PORTS = (80, 443, 4444, 8080)
@@ -58,8 +59,9 @@ class ActionMark:
     note: str
 
 
-class Lab:
-    """One scenario's view of the lab. Scenarios only ever talk to this."""
+class Lab(EngineViews):
+    """One scenario's view of the lab. Scenarios only ever talk to this (reads of the engine and
+    orchestrator beneath it are in ``lab.views``)."""
 
     def __init__(self, session: LabSession, scope: str) -> None:
         self._session = session

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 
-import docker.errors
-
-from lab import Lab, LabError, LabNetwork, SwarmUnavailable, Workload
+from lab import Lab, LabError, LabNetwork, SwarmNode, SwarmUnavailable, Workload
 from scenarios.api import ScenarioSkipped
 
 
@@ -20,14 +18,13 @@ def swarm_networks(lab: Lab) -> dict[str, LabNetwork]:
 def wait_converged(lab: Lab, service: Workload, replicas: int, timeout: float = 60) -> None:
     """Wait until the service's update finished and ``replicas`` tasks of the new spec run; record
     the new task containers on the workload so alerts on them are attributed."""
-    client = lab.engine.client
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        inspect = client.api.inspect_service(service.id)
+        inspect = lab.inspect(service)
         state = (inspect.get("UpdateStatus") or {}).get("State", "completed")
         wanted = inspect["Spec"]["TaskTemplate"].get("ContainerSpec") or {}
         # Only tasks of the new spec count: right after an update the old task still runs.
-        tasks = [t for t in client.api.tasks(filters={"service": service.id}) if t.get("DesiredState") == "running"
+        tasks = [t for t in lab.service_tasks(service) if t.get("DesiredState") == "running"
                  and all((t.get("Spec") or {}).get("ContainerSpec", {}).get(k) == wanted.get(k)
                          for k in ("Image", "Command", "Env"))]
         running = [t for t in tasks if t["Status"]["State"] == "running"]
@@ -47,14 +44,14 @@ def wait_converged(lab: Lab, service: Workload, replicas: int, timeout: float = 
 
 
 def running_container(lab: Lab, service: Workload) -> str:
-    for task in lab.engine.client.api.tasks(filters={"service": service.id}):
+    for task in lab.service_tasks(service):
         if task.get("DesiredState") == "running" and task["Status"]["State"] == "running":
             return str(task["Status"]["ContainerStatus"]["ContainerID"])
     raise LabError(f"service {service.name} has no running task")
 
 
-def node_id(lab: Lab) -> str:
+def swarm_node(lab: Lab) -> SwarmNode:
     try:
-        return str(lab.engine.client.info()["Swarm"]["NodeID"])
-    except (KeyError, docker.errors.APIError) as exc:
-        raise ScenarioSkipped(f"the lab engine is not a Swarm node: {exc}") from exc
+        return lab.swarm_node()
+    except LabError as exc:
+        raise ScenarioSkipped(str(exc)) from exc

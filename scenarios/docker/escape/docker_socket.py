@@ -25,9 +25,10 @@ class DockerSocket(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        if not lab.engine.base_url.startswith("unix://"):
-            raise ScenarioSkipped(f"the engine at {lab.engine.base_url} has no local socket to mount")
-        socket_path = lab.engine.base_url[len("unix://"):]
+        socket = lab.engine_socket()
+        if socket is None:
+            raise ScenarioSkipped("the lab engine has no local socket to mount (a TCP engine)")
+        socket_path = str(socket)
         lab.action("deploy a container with the engine socket mounted")
         box = lab.deploy(WorkloadSpec(role="ci-runner", mounts=(Mount(source=socket_path,
                                                                      target="/var/run/docker.sock"),)))

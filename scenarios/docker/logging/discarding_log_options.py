@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from lab import Lab, LabError, Logging, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
 
@@ -44,6 +42,6 @@ class DiscardingLogOptions(Scenario):
                                                                                       "max-file": "1"})))
         lab.wait_for(lambda: bool(lab.sinkhole_records(peer=worker.addresses["inet"])), timeout=15,
                      what="the payload's data to reach the sinkhole")
-        log_path = lab.engine.client.api.inspect_container(worker.id)["LogPath"]
-        if log_path and os.path.exists(log_path) and os.path.getsize(log_path) > 8 * 1024:
-            raise LabError(f"the log kept {os.path.getsize(log_path)} bytes: the options did not discard output")
+        log_path = lab.log_path(worker)
+        if log_path is not None and log_path.stat().st_size > 8 * 1024:
+            raise LabError(f"the log kept {log_path.stat().st_size} bytes: the options did not discard output")

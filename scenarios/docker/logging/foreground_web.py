@@ -36,6 +36,6 @@ class ForegroundWeb(Scenario):
         url = f"http://{web.addresses['lan']}/"
         lab.exec(client, "sh", "-c", f"for i in 1 2 3 4 5 6; do curl -sf -m 2 -o /dev/null {url} && exit 0; "
                  "sleep 1; done; exit 1")
-        logs = lab.engine.client.api.logs(web.id, stdout=True, stderr=True).decode(errors="replace")
+        logs = lab.logs(web)
         if "GET /" not in logs:
             raise LabError(f"nginx's access log did not reach the container output: {logs[-300:]!r}")

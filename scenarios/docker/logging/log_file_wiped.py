@@ -31,9 +31,9 @@ class LogFileWiped(Scenario):
         worker = lab.deploy(WorkloadSpec(role="worker", command=(
             "sh", "-c", "while true; do echo \"$(date +%s) $(uname -n) $(id -u) load $(cut -d' ' -f1 /proc/loadavg)\"; "
             "sleep 0.2; done")))
-        log_path = lab.engine.client.api.inspect_container(worker.id)["LogPath"]
-        if not log_path or not os.path.exists(log_path):
-            raise ScenarioSkipped(f"the container's log file {log_path!r} is not on this host (remote engine?)")
+        log_path = lab.log_path(worker)
+        if log_path is None:
+            raise ScenarioSkipped("the container's log file is not on this host (remote engine?)")
         lab.wait_for(lambda: os.path.getsize(log_path) > 512, timeout=10, what="the log to fill")
         lab.action("truncate the running container's log file on the host")
         before = os.path.getsize(log_path)
@@ -45,6 +45,6 @@ class LogFileWiped(Scenario):
         os.unlink(log_path)
         if os.path.exists(log_path):
             raise LabError("the log file is still there")
-        state = lab.engine.client.api.inspect_container(worker.id)["State"]
+        state = lab.inspect(worker)["State"]
         if not state.get("Running"):
             raise LabError("the container stopped: the deletion would not be under a running container")

@@ -39,6 +39,6 @@ class StdoutDevNull(Scenario):
         worker = lab.deploy(WorkloadSpec(role="worker", networks=("lan", "inet"), command=("sh", "-c", payload)))
         lab.wait_for(lambda: bool(lab.sinkhole_records(peer=worker.addresses["inet"])), timeout=15,
                      what="the payload's data to reach the sinkhole")
-        logs = lab.engine.client.api.logs(worker.id, stdout=True, stderr=True)
+        logs = lab.logs(worker)
         if logs.strip():
             raise LabError(f"the container log is not empty: {logs[:200]!r}")

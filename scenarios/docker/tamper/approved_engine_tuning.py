@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from lab import Lab
 from scenarios.api import Expectation, Kind, Scenario
-from scenarios.docker.tamper._engine_config import change_and_restore, private_config, restore_config
+from scenarios.docker.tamper._engine_config import private_config
 
 
 class ApprovedEngineTuning(Scenario):
@@ -28,10 +27,10 @@ class ApprovedEngineTuning(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        path = private_config(lab)
+        config = private_config(lab)
         lab.action("raise max-concurrent-downloads in daemon.json")
-        original = change_and_restore(lab, path, lambda c: c.update({"max-concurrent-downloads": 6}), reload=False)
-        if json.loads(path.read_text()).get("max-concurrent-downloads") != 6:
+        config.edit(lambda c: c.update({"max-concurrent-downloads": 6}), reload=False)
+        if config.read().get("max-concurrent-downloads") != 6:
             raise RuntimeError("daemon.json does not hold the new setting")
         time.sleep(1)  # let the change settle on disk and in the sensors before the next one
-        restore_config(lab, path, original)
+        config.restore()

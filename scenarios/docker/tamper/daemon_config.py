@@ -3,11 +3,9 @@ reloaded, then put back."""
 
 from __future__ import annotations
 
-import json
-
 from lab import Lab
 from scenarios.api import Expectation, Kind, Scenario
-from scenarios.docker.tamper._engine_config import change_and_restore, private_config, restore_config, wait_until
+from scenarios.docker.tamper._engine_config import insecure_registries, private_config
 
 
 class DaemonConfig(Scenario):
@@ -29,23 +27,22 @@ class DaemonConfig(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        path = private_config(lab)
+        config = private_config(lab)
         registry = f"{lab.sinkhole.address}:5000"
 
         def trusted() -> bool:
-            index = (lab.engine.client.info().get("RegistryConfig") or {}).get("IndexConfigs") or {}
-            return registry in index and not index[registry].get("Secure", True)
+            return registry in insecure_registries(lab)
 
         def weaken(config: dict) -> None:
             config["insecure-registries"] = [*config.get("insecure-registries", []), registry]
             config["log-driver"] = "none"
 
         lab.action("rewrite the engine's daemon.json and reload it")
-        reset = {"insecure-registries": json.loads(path.read_text()).get("insecure-registries", [])}
-        original = change_and_restore(lab, path, weaken, reload=True, reset=reset)
-        wait_until(trusted, timeout=10, what=f"the engine to trust {registry}")
-        restore_config(lab, path, original, reset)
-        wait_until(lambda: not trusted(), timeout=10, what=f"the engine to stop trusting {registry}")
-        restored = json.loads(path.read_text())
+        reset = {"insecure-registries": config.read().get("insecure-registries", [])}
+        config.edit(weaken, reload=True, reset=reset)
+        lab.wait_for(trusted, timeout=10, what=f"the engine to trust {registry}")
+        config.restore(reset)
+        lab.wait_for(lambda: not trusted(), timeout=10, what=f"the engine to stop trusting {registry}")
+        restored = config.read()
         if registry in restored.get("insecure-registries", []) or restored.get("log-driver") == "none":
             raise RuntimeError("daemon.json was not restored")

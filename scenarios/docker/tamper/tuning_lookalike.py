@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from lab import Lab
 from scenarios.api import Expectation, Kind, Scenario
-from scenarios.docker.tamper._engine_config import change_and_restore, private_config, restore_config, wait_until
+from scenarios.docker.tamper._engine_config import insecure_registries, private_config
 
 
 class TuningLookalike(Scenario):
@@ -29,20 +27,19 @@ class TuningLookalike(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        path = private_config(lab)
+        config = private_config(lab)
         registry = f"{lab.sinkhole.address}:5000"
 
         def trusted() -> bool:
-            index = (lab.engine.client.info().get("RegistryConfig") or {}).get("IndexConfigs") or {}
-            return registry in index and not index[registry].get("Secure", True)
+            return registry in insecure_registries(lab)
 
         def tune(config: dict) -> None:
             config["max-concurrent-downloads"] = 6
             config["insecure-registries"] = [*config.get("insecure-registries", []), registry]
 
         lab.action("rewrite daemon.json with the tuning and the registry, and reload")
-        reset = {"insecure-registries": json.loads(path.read_text()).get("insecure-registries", [])}
-        original = change_and_restore(lab, path, tune, reload=True, reset=reset)
-        wait_until(trusted, timeout=10, what=f"the engine to trust {registry}")
-        restore_config(lab, path, original, reset)
-        wait_until(lambda: not trusted(), timeout=10, what=f"the engine to stop trusting {registry}")
+        reset = {"insecure-registries": config.read().get("insecure-registries", [])}
+        config.edit(tune, reload=True, reset=reset)
+        lab.wait_for(trusted, timeout=10, what=f"the engine to trust {registry}")
+        config.restore(reset)
+        lab.wait_for(lambda: not trusted(), timeout=10, what=f"the engine to stop trusting {registry}")

@@ -73,11 +73,10 @@ class NodeAgentDaemonSet(Scenario):
         lab.wait_for(ready, timeout=60, what="the node agent DaemonSet to be ready")
         node = lab.kubectl("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=node-agent", "-o",
                            "jsonpath={.items[0].spec.nodeName}").output.strip()
-        container = lab.engine.client.containers.get(node)
         lab.cleanup("remove the agent's state on the node",
-                    lambda: container.exec_run(["rm", "-rf", "/var/lib/node-agent"]))
+                    lambda: lab.node_exec(node, "rm", "-rf", "/var/lib/node-agent"))
 
         def reported() -> bool:
-            return b"procs=" in container.exec_run(["cat", "/var/lib/node-agent/status"]).output
+            return "procs=" in lab.node_exec(node, "cat", "/var/lib/node-agent/status").output
 
         lab.wait_for(reported, timeout=20, what="the agent's status file on the node")

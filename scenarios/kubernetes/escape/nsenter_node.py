@@ -35,9 +35,9 @@ class NsenterNode(Scenario):
         pod = lab.deploy(WorkloadSpec(role="debug", privileged=True, pid_mode="host"))
         node = lab.kubectl("get", "pod", pod.name, "-o", "jsonpath={.spec.nodeName}").output.strip()
         lab.cleanup(f"remove {marker} on {node}",
-                    lambda: lab.engine.client.containers.get(node).exec_run(["rm", "-f", marker]))
+                    lambda: lab.node_exec(node, "rm", "-f", marker))
         lab.exec(pod, "nsenter", "--target", "1", "--mount", "--uts", "--ipc", "--net", "--pid", "--",
                  "sh", "-c", f"echo {token} > {marker}")
-        seen = lab.engine.client.containers.get(node).exec_run(["cat", marker]).output.decode().strip()
+        seen = lab.node_exec(node, "cat", marker).output.strip()
         if seen != token:
             raise AssertionError(f"the marker did not land on the node {node}: {seen!r}")

@@ -31,8 +31,8 @@ class TaskLookalike(Scenario):
         swarm_networks(lab)
         web = lab.deploy(WorkloadSpec(role="web", command=("python3", "-m", "http.server", "8080", "--directory",
                                                            "/usr/share/doc")), backend="swarm")
-        task_container = lab.engine.client.containers.get(web.container_ids[0])
-        labels = {k: v for k, v in (task_container.labels or {}).items() if k in TASK_LABELS}
+        task_labels = lab.inspect(web.container_ids[0])["Config"].get("Labels") or {}
+        labels = {k: v for k, v in task_labels.items() if k in TASK_LABELS}
         if len(labels) != len(TASK_LABELS):
             raise LabError(f"the task container lacks Swarm's labels: {sorted(labels)}")
         lab.action("start a container by hand on the overlay, wearing the task's labels")
@@ -40,6 +40,6 @@ class TaskLookalike(Scenario):
         url = f"http://{web.addresses['lan']}:8080/"
         lab.exec(box, "sh", "-c", f"for i in 1 2 3 4 5 6 7 8; do curl -sf -m 2 -o /dev/null {url} && exit 0; "
                  "sleep 1; done; exit 1")
-        tasks = lab.engine.client.api.tasks(filters={"service": web.id})
+        tasks = lab.service_tasks(web)
         if any((t.get("Status") or {}).get("ContainerStatus", {}).get("ContainerID") == box.id for t in tasks):
             raise LabError("the orchestrator lists the hand-started container as a task")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import docker.errors
-
-from lab import Lab, LabError, Logging, WorkloadSpec
+from lab import Lab, LabError, Logging, LogsUnavailable, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
 from scenarios.swarm._swarm import swarm_networks
 
@@ -32,13 +30,13 @@ class ServiceLoggingDisabled(Scenario):
         lab.action("create a swarm service with log driver none")
         service = lab.deploy(WorkloadSpec(role="worker", logging=Logging(driver="none"), command=("sh", "-c", payload)),
                              backend="swarm")
-        spec = lab.engine.client.api.inspect_service(service.id)["Spec"]
+        spec = lab.inspect(service)["Spec"]
         if spec["TaskTemplate"].get("LogDriver", {}).get("Name") != "none":
             raise LabError(f"the service's log driver is not none: {spec['TaskTemplate'].get('LogDriver')}")
         lab.wait_for(lambda: lab.exec(service, "test", "-s", "/tmp/collected", check=False).exit_code == 0,
                      timeout=10, what="the task to collect data")
         try:
-            lab.engine.client.api.logs(service.container_ids[0])
-        except docker.errors.APIError:  # the engine refusing is the expected outcome
+            lab.logs(service)
+        except LogsUnavailable:  # the engine refusing is the expected outcome
             return
         raise LabError("the engine still serves this task's logs")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import docker.types
-
 from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
 from scenarios.swarm._swarm import swarm_networks, wait_converged
@@ -34,6 +32,5 @@ class ApprovedRollout(Scenario):
         web = lab.deploy(WorkloadSpec(role="web", env={"APP_VERSION": "1.0"}, command=("sh", "-c", SERVE)),
                          backend="swarm")
         lab.action("roll out version 1.1 with two replicas")
-        service = lab.engine.client.services.get(web.id)
-        service.update(env=["APP_VERSION=1.1"], mode=docker.types.ServiceMode("replicated", replicas=2))
+        lab.update_service(web, env={"APP_VERSION": "1.1"}, replicas=2)
         wait_converged(lab, web, replicas=2)

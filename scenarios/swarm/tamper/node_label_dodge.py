@@ -6,7 +6,7 @@ import secrets
 
 from lab import Lab, LabError, Workload, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
-from scenarios.swarm._swarm import node_id, swarm_networks
+from scenarios.swarm._swarm import swarm_networks, swarm_node
 
 ZONE_KEY = "zone"
 ZONE_VALUE = "restricted"
@@ -30,30 +30,28 @@ class NodeLabelDodge(Scenario):
 
     def detonate(self, lab: Lab) -> None:
         swarm_networks(lab)
-        node = lab.engine.client.nodes.get(node_id(lab))
+        node = swarm_node(lab)
         # Several runs may share the node: each sets its own value and undoes only its own change.
         value = f"{ZONE_VALUE}-{secrets.token_hex(3)}"
-        before = (node.attrs["Spec"].get("Labels") or {}).get(ZONE_KEY)
+        before = node.labels.get(ZONE_KEY)
         if before is not None and before.startswith(ZONE_VALUE):
             before = None  # another run's change, which that run undoes: never restore it
-        lab.track(Workload(id=node.id, name=node.attrs["Description"]["Hostname"], kind="node", backend="swarm"))
+        lab.track(Workload(id=node.id, name=node.hostname, kind="node", backend="swarm"))
 
         def restore() -> None:
-            fresh = lab.engine.client.nodes.get(node.id)
-            labels = dict(fresh.attrs["Spec"].get("Labels") or {})
+            labels = dict(lab.swarm_node(node.id).labels)
             if labels.get(ZONE_KEY) != value:
                 return
             if before is None:
                 labels.pop(ZONE_KEY)
             else:
                 labels[ZONE_KEY] = before
-            fresh.update({**fresh.attrs["Spec"], "Labels": labels})
+            lab.set_node_labels(node.id, labels)
         lab.cleanup(f"restore label {ZONE_KEY} of node {node.id}", restore)
         lab.action(f"label the node {ZONE_KEY}={value}")
-        spec = node.attrs["Spec"]
-        node.update({**spec, "Labels": {**(spec.get("Labels") or {}), ZONE_KEY: value}})
+        lab.set_node_labels(node.id, {**node.labels, ZONE_KEY: value})
         service = lab.deploy(WorkloadSpec(role="vault-sync", constraints=(f"node.labels.{ZONE_KEY}=={value}",)),
                              backend="swarm")
-        tasks = lab.engine.client.api.tasks(filters={"service": service.id, "desired-state": "running"})
+        tasks = lab.service_tasks(service, desired_state="running")
         if not tasks or tasks[0].get("NodeID") != node.id:
             raise LabError("the constrained service did not land on the relabelled node")

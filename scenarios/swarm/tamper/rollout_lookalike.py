@@ -48,11 +48,11 @@ class RolloutLookalike(Scenario):
         web = lab.deploy(WorkloadSpec(role="web", env={"APP_VERSION": "1.0"}, command=("sh", "-c", SERVE)),
                          backend="swarm")
         lab.action("roll the service out to the look-alike image")
-        service = lab.engine.client.services.get(web.id)
         # A service's command replaces the image's entrypoint: keep the look-alike's entrypoint in front.
-        service.update(image=tag, env=["APP_VERSION=1.1"], command=["/usr/local/bin/entry"], args=["sh", "-c", SERVE])
+        lab.update_service(web, image=tag, env={"APP_VERSION": "1.1"}, command=("/usr/local/bin/entry",),
+                           args=("sh", "-c", SERVE))
         wait_converged(lab, web, replicas=1)
-        container = lab.engine.client.containers.get(running_container(lab, web))
-        result = container.exec_run(["cat", "/usr/share/doc/.well-known/status"])
-        if result.exit_code != 0 or b"APP_VERSION=1.1" not in result.output:
+        running_container(lab, web)
+        result = lab.exec(web, "cat", "/usr/share/doc/.well-known/status", check=False)  # the running task
+        if result.exit_code != 0 or "APP_VERSION=1.1" not in result.output:
             raise LabError("the new task does not publish its environment")

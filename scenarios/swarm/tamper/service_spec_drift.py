@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-import docker.types
-
-from lab import Lab, LabError, WorkloadSpec
+from lab import Lab, LabError, Logging, Mount, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
 from scenarios.docker.deploy._build import build_on_host
 from scenarios.swarm._swarm import running_container, swarm_networks, wait_converged
@@ -52,9 +50,8 @@ class ServiceSpecDrift(Scenario):
         web = lab.deploy(WorkloadSpec(role="web", command=("python3", "-m", "http.server", "8080", "--directory",
                                                            "/usr/share/doc")), backend="swarm")
         lab.action("update the service to an undeclared spec")
-        service = lab.engine.client.services.get(web.id)
-        service.update(image=tag, command=["/usr/local/bin/sync-agent"], log_driver="none", log_driver_options={},
-                       mounts=[docker.types.Mount(target="/data", source=str(exports), type="bind")])
+        lab.update_service(web, image=tag, command=("/usr/local/bin/sync-agent",), logging=Logging(driver="none"),
+                           mounts=(Mount(source=str(exports), target="/data"),))
         wait_converged(lab, web, replicas=1)
         running_container(lab, web)
         lab.wait_for(lambda: (exports / "os-release").exists(), timeout=15, what="the new task to write to the host")

@@ -1,0 +1,94 @@
+"""The Lab façade's engine reads and changes, against a fake engine client (a unit-test boundary)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import docker.errors
+import pytest
+
+from lab import LabError, Logging, LogsUnavailable, Mount, Workload
+from lab.views import EngineViews
+
+
+class FakeService:
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+
+    def update(self, **changes: Any) -> None:
+        self.updates.append(changes)
+
+
+class FakeApi:
+    def __init__(self, log_path: str = "") -> None:
+        self.log_path = log_path
+
+    def inspect_container(self, cid: str) -> dict[str, Any]:
+        if cid == "gone":
+            raise docker.errors.NotFound("no such container")
+        return {"Id": cid, "LogPath": self.log_path}
+
+    def inspect_service(self, sid: str) -> dict[str, Any]:
+        return {"ID": sid, "Spec": {}}
+
+    def logs(self, cid: str, stdout: bool, stderr: bool) -> bytes:
+        if cid == "silent":
+            raise docker.errors.APIError("configured logging driver does not support reading")
+        return b"hello\n"
+
+
+def views(base_url: str = "unix:///run/x/docker.sock", log_path: str = "", backend: str = "docker") -> EngineViews:
+    service = FakeService()
+    client = SimpleNamespace(api=FakeApi(log_path), services=SimpleNamespace(get=lambda sid: service))
+    lab = EngineViews()
+    lab._session = SimpleNamespace(engine=SimpleNamespace(client=client, base_url=base_url),  # type: ignore[assignment]
+                                   backend_kind=backend)
+    lab.service = service  # type: ignore[attr-defined]  # the test reads the recorded update back
+    return lab
+
+
+def container(cid: str) -> Workload:
+    return Workload(id=cid, name=cid, kind="container", backend="docker")
+
+
+def test_update_service_speaks_the_engines_language() -> None:
+    lab = views()
+    lab.update_service(Workload(id="s1", name="web", kind="service", backend="swarm"), env={"APP_VERSION": "1.1"},
+                       replicas=2, logging=Logging(driver="none"), mounts=(Mount(source="/x", target="/data"),))
+    update = lab.service.updates[0]  # type: ignore[attr-defined]
+    assert update["env"] == ["APP_VERSION=1.1"]
+    assert update["mode"]["replicated"]["Replicas"] == 2
+    assert (update["log_driver"], update["log_driver_options"]) == ("none", {})
+    assert update["mounts"][0]["Target"] == "/data" and update["mounts"][0]["Source"] == "/x"
+
+
+def test_logs_and_their_absence() -> None:
+    lab = views()
+    assert lab.logs(container("c1")) == "hello\n"
+    with pytest.raises(LogsUnavailable):
+        lab.logs(container("silent"))
+
+
+def test_log_path_only_when_the_file_is_on_this_host(tmp_path: Path) -> None:
+    log = tmp_path / "c-json.log"
+    assert views(log_path=str(log)).log_path(container("c1")) is None  # not there (a remote engine)
+    log.write_text("{}\n")
+    assert views(log_path=str(log)).log_path(container("c1")) == log
+
+
+def test_inspect_names_what_the_engine_does_not_know() -> None:
+    with pytest.raises(LabError, match="gone"):
+        views().inspect("gone")
+    assert views().inspect(Workload(id="s1", name="web", kind="service", backend="swarm"))["ID"] == "s1"
+
+
+def test_engine_socket_only_for_a_unix_engine() -> None:
+    assert views().engine_socket() == Path("/run/x/docker.sock")
+    assert views(base_url="tcp://127.0.0.1:2375").engine_socket() is None
+
+
+def test_node_exec_needs_the_runs_cluster() -> None:
+    with pytest.raises(LabError, match="kind cluster"):
+        views(backend="docker").node_exec("node-1", "true")
