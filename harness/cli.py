@@ -294,7 +294,7 @@ def _print_soak(soak: SoakResult) -> None:
 def cmd_lab(args: argparse.Namespace) -> int:
     from harness import labctl
     from harness.progress import ProgressPrinter
-    from lab.paths import LabPaths
+    from lab import LabPaths
 
     paths = LabPaths.default()
     if args.action == "status":
@@ -311,7 +311,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 def cmd_reap(args: argparse.Namespace) -> int:
     from harness import labctl
-    from lab.paths import LabPaths
+    from lab import LabPaths
 
     return labctl.reap_dead(LabPaths.default(), sys.stdout, args.docker_host)
 
@@ -413,7 +413,7 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "soak": cmd_soak, "lab": cmd_lab, 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from harness.runner import Interrupted
-    from lab.errors import EngineUnavailable
+    from lab import EngineUnavailable
     from scenarios.registry import ScenarioError
 
     try:

@@ -20,8 +20,7 @@ import shlex
 from collections.abc import Iterable
 from typing import Any
 
-from lab.bookkeeping import IPTABLES_COMMENT_PREFIX, RUN_LABEL, TRACEFS_INSTANCE_PREFIX
-from lab.paths import LabPaths
+from lab import IPTABLES_COMMENT_PREFIX, RUN_LABEL, TRACEFS_INSTANCE_PREFIX, LabPaths
 
 TRACEFS_INSTANCES = ("/sys/kernel/tracing/instances", "/sys/kernel/debug/tracing/instances")
 TABLES = ("filter", "nat", "mangle", "raw")

@@ -24,9 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from lab import RUN_LABEL, LabPaths, RunRecord, reap
 from lab import engine as engine_mod
-from lab.bookkeeping import RUN_LABEL, RunRecord, reap
-from lab.paths import LabPaths
 
 HOLDER_LEASE = "lab-up"
 READY_TIMEOUT_S = 600.0  # the first base image build runs debootstrap: minutes on a slow mirror-less host
@@ -67,7 +66,7 @@ def hold(paths: LabPaths | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
-    from lab.images import ensure_base_image
+    from lab import ensure_base_image
 
     engine = engine_mod.acquire(HOLDER_LEASE, paths=paths)
     try:

@@ -24,9 +24,8 @@ from detectors.event import Event, object_ref
 from harness.monitoring import add_cluster_sensors, build_monitor
 from harness.outcome import Outcome
 from harness.runner import RunOptions, run_all
-from lab import LabSession
-from lab.platform_networks import read as read_inventory
-from lab.provenance import signature_file
+from lab import LabSession, signature_file
+from lab import read_platform_networks as read_inventory
 from scenarios.registry import load
 
 FORMAT = "stowaway-recorded-scenario/1"

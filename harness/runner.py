@@ -27,8 +27,7 @@ from harness.fleet import alongside
 from harness.judge import judge
 from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
-from lab import LabError, LabSession
-from lab.lab import Lab
+from lab import Lab, LabError, LabSession
 from scenarios.api import Kind, Scenario, ScenarioSkipped
 from scenarios.attack import catalog
 from scenarios.registry import ScenarioError, validate_expectation

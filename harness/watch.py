@@ -20,9 +20,8 @@ from typing import TextIO
 
 from detectors.alert import Alert
 from harness.monitoring import build_monitor
+from lab import LabPaths, RunRecord, new_run_id
 from lab import engine as engine_mod
-from lab.bookkeeping import RunRecord, new_run_id
-from lab.paths import LabPaths
 
 
 def watch(rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (), docker_host: str | None = None,

@@ -1,22 +1,39 @@
 """The lab: a private Docker engine, offline images, internal lab networks, and backends.
 
-The lab knows nothing of scenarios or detectors. Scenarios receive a ``Lab`` (one scope of a run)
-and deploy ``WorkloadSpec``s through it.
+The lab knows nothing of scenarios or detectors. This module is its whole public API:
+
+- for scenarios, ``Lab`` (one scope of a run; engine reads in ``lab.views``) and the types they
+  deploy and read (``WorkloadSpec``, ``Workload``, ``Mount``, ``Logging``, ...);
+- for the harness, the run's substrate and its bookkeeping: ``LabSession``, ``LabPaths``,
+  ``RunRecord``, the reaper, the engine lease helpers, the image recipes, and the names in
+  ``lab.naming``.
+
+Nothing outside ``lab`` imports ``lab.<module>`` except ``lab.naming`` and ``lab.provenance``, the
+formats the detectors share (tests/unit/test_seams.py holds this).
 """
 
 from lab.backends.base import ExecResult, Workload
 from lab.backends.swarm import SwarmUnavailable
-from lab.engine import Engine
+from lab.bookkeeping import RunRecord, new_run_id, reap
+from lab.engine import Engine, live_leases, stop_private
 from lab.engine_config import EngineConfig, EngineNotPrivate
 from lab.errors import EngineUnavailable, LabError
+from lab.images import ImageRecipe, ensure_base_image
 from lab.lab import Endpoint, Lab, LabSession
+from lab.naming import IPTABLES_COMMENT_PREFIX, RUN_LABEL, TRACEFS_INSTANCE_PREFIX
 from lab.networks import LAB_RANGE, LabNetwork
+from lab.paths import LabPaths
 from lab.pipeline import BuildRecipe
+from lab.platform_networks import read as read_platform_networks
+from lab.provenance import signature_file
 from lab.views import LogsUnavailable, SwarmNode
 from lab.workload import Logging, Mount, Resources, UnsupportedWorkload, WorkloadSpec
 
 __all__ = [
+    "IPTABLES_COMMENT_PREFIX",
     "LAB_RANGE",
+    "RUN_LABEL",
+    "TRACEFS_INSTANCE_PREFIX",
     "BuildRecipe",
     "Endpoint",
     "Engine",
@@ -24,17 +41,27 @@ __all__ = [
     "EngineNotPrivate",
     "EngineUnavailable",
     "ExecResult",
+    "ImageRecipe",
     "Lab",
     "LabError",
     "LabNetwork",
+    "LabPaths",
     "LabSession",
     "Logging",
     "LogsUnavailable",
     "Mount",
     "Resources",
+    "RunRecord",
     "SwarmNode",
     "SwarmUnavailable",
     "UnsupportedWorkload",
     "Workload",
     "WorkloadSpec",
+    "ensure_base_image",
+    "live_leases",
+    "new_run_id",
+    "read_platform_networks",
+    "reap",
+    "signature_file",
+    "stop_private",
 ]

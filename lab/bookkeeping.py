@@ -23,11 +23,13 @@ from typing import Any
 
 import docker.errors
 
+from lab.naming import (  # noqa: F401  (re-exported: the harness reads them from here)
+    IPTABLES_COMMENT_PREFIX,
+    RUN_LABEL,
+    TRACEFS_INSTANCE_PREFIX,
+    run_of_tracefs_instance,
+)
 from lab.paths import LabPaths
-
-RUN_LABEL = "io.stowaway.run"
-IPTABLES_COMMENT_PREFIX = "stowaway:"
-TRACEFS_INSTANCE_PREFIX = "stowaway-"
 
 
 def new_run_id() -> str:
@@ -232,9 +234,8 @@ def reap_tracefs(doomed: Any) -> int:
     if not instances.is_dir():
         return 0
     for inst in instances.iterdir():
-        # Instance names are "stowaway-<run id>[-<sensor>]"; a run id is three dash-joined parts.
-        run = "-".join(inst.name[len(TRACEFS_INSTANCE_PREFIX):].split("-")[:3])
-        if inst.name.startswith(TRACEFS_INSTANCE_PREFIX) and doomed(run):
+        run = run_of_tracefs_instance(inst.name)
+        if run is not None and doomed(run):
             with contextlib.suppress(OSError):
                 inst.rmdir()
                 removed += 1

@@ -30,7 +30,7 @@ from lab.backends.swarm import SwarmBackend, create_swarm_networks, ensure_swarm
 from lab.bookkeeping import RUN_LABEL, RunRecord, new_run_id, reap, reap_tracefs
 from lab.engine import Engine
 from lab.errors import LabError
-from lab.images import IMAGE_REPOSITORY, ImageRecipe, ensure_base_image
+from lab.images import IMAGE_REPOSITORY, ImageRecipe, ensure_base_image, host_deb
 from lab.networks import LabNetwork, create_lab_networks
 from lab.paths import LabPaths
 from lab.pipeline import BuildRecipe, ImagePipeline
@@ -177,6 +177,15 @@ class Lab(EngineViews):
             LabError: debootstrap or the import failed; the message carries their output.
         """
         return self._session.pipeline.import_signed(recipe).reference
+
+    def host_deb(self, package: str) -> Path:
+        """A Debian package's ``.deb`` fetched on the host (never in a build step, which has no
+        network), cached, for a platform build to ``COPY`` and ``dpkg -i``.
+
+        Raises:
+            LabError: not a package name, or the download failed.
+        """
+        return host_deb(self.engine, package)
 
     def create_volume(self, name: str) -> str:
         """A named volume on the engine, carrying the run label (so the reaper finds it), removed

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from detectors.engine import Monitor
 from harness.bench.report import Figure, percentile
-from lab import LabSession, Logging, WorkloadSpec
-from lab.lab import Lab
+from lab import Lab, LabSession, Logging, WorkloadSpec
 
 Progress = Callable[[str], None]
 

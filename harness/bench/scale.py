@@ -22,10 +22,7 @@ import orjson
 import psutil
 
 from harness.bench.report import Figure
-from lab import LabSession, Resources, WorkloadSpec
-from lab.bookkeeping import RUN_LABEL
-from lab.engine import live_leases
-from lab.lab import Lab
+from lab import RUN_LABEL, Lab, LabSession, Resources, WorkloadSpec, live_leases
 
 Progress = Callable[[str], None]
 # No network: a lab network is a /24, so 500 containers on it run out of addresses after ~250

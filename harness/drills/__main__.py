@@ -27,7 +27,7 @@ def _progress(message: str) -> None:
 
 def _interrupt(work: Path) -> list[Figure]:
     from harness.drills import interruption, pack
-    from lab.paths import LabPaths
+    from lab import LabPaths
 
     paths = LabPaths.default()
     scenarios = pack.write(work)

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench.report import Figure
-from lab.bookkeeping import RunRecord
-from lab.paths import LabPaths
+from lab import LabPaths, RunRecord
 
 Progress = Callable[[str], None]
 ONE = "docker.logging.log-driver-none"  # a short real scenario, for cases whose broken file is a detector's

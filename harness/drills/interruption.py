@@ -20,8 +20,7 @@ import docker
 
 from harness.bench.report import Figure
 from harness.drills import leftovers
-from lab.engine import live_leases, stop_private
-from lab.paths import LabPaths
+from lab import LabPaths, live_leases, stop_private
 
 Progress = Callable[[str], None]
 _RUN_ID = re.compile(r"bringing up run (\S+)")

@@ -14,8 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from lab.bookkeeping import IPTABLES_COMMENT_PREFIX, RUN_LABEL, TRACEFS_INSTANCE_PREFIX, RunRecord
-from lab.paths import LabPaths
+from lab import IPTABLES_COMMENT_PREFIX, RUN_LABEL, TRACEFS_INSTANCE_PREFIX, LabPaths, RunRecord
 
 TRACEFS_INSTANCES = Path("/sys/kernel/tracing/instances")
 DOCKER_OWN_NAT = ("DOCKER_OUTPUT", "DOCKER_POSTROUTING")

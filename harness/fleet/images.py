@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import BuildRecipe
-from lab.images import ImageRecipe
+from lab import BuildRecipe, ImageRecipe
 
 ASSETS = Path(__file__).parent / "assets"
 SOURCE = "https://git.internal.example/platform/images"

@@ -34,6 +34,7 @@ from lab.engine import Engine
 from lab.errors import LabError
 from lab.kind.gobuild import build_tool
 from lab.kind.recipe import NodeRecipe, digest, state_dir
+from lab.naming import is_bookkeeping_label
 
 ASSETS = Path(__file__).parent / "assets"
 PAUSE_VERSION = "3.10.1"
@@ -307,7 +308,7 @@ def assemble(engine: Engine, recipe: NodeRecipe, base_tag: str, bins: dict[str, 
         _cli(engine, "build", "-q", "-t", tag, str(dockerfile))
         engine.cli("rmi", committed)
         labels = engine.client.images.get(tag).labels or {}
-        if any(key.startswith("io.stowaway.") for key in labels):
+        if any(is_bookkeeping_label(key) for key in labels):
             raise LabError(f"the node image carries lab bookkeeping labels {labels}: reapers would take its nodes")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -14,7 +13,7 @@ from harness.fleet import checks, usage
 from harness.fleet.context import Fleet
 from harness.fleet.images import ASSETS
 from harness.fleet.registry import CheckFailed, Registry, RegistryError, Service
-from harness.fleet.services import SERVICES, ci
+from harness.fleet.services import SERVICES
 from lab import Endpoint, Workload, WorkloadSpec
 
 FORBIDDEN = re.compile(r"benign|fleet|soak|test", re.IGNORECASE)
@@ -78,7 +77,10 @@ class RecordingLab:
     images: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     sinkhole: Endpoint = field(default_factory=lambda: Endpoint(address="198.19.0.10", ports=(80,)))
-    engine: object = field(default_factory=lambda: SimpleNamespace(paths=SimpleNamespace(image_cache=Path("/none"))))
+    deb: Path = Path("/none/make_4.3-4.1_amd64.deb")
+
+    def host_deb(self, package: str) -> Path:
+        return self.deb
 
     def name(self, role: str) -> str:
         return f"{role}-a1b2c3"
@@ -107,8 +109,7 @@ class RecordingLab:
 def started(monkeypatch, tmp_path) -> RecordingLab:
     deb = tmp_path / "make_4.3-4.1_amd64.deb"
     deb.write_bytes(b"!<arch>\n")
-    monkeypatch.setattr(ci, "host_deb", lambda engine, package: deb)
-    lab = RecordingLab()
+    lab = RecordingLab(deb=deb)
     fleet = Fleet(lab, minutes=1)  # type: ignore[arg-type]
     for service in SERVICES.ordered():
         fleet.running[service.name] = service.start(fleet)

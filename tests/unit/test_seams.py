@@ -16,8 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("lab", "detectors", "harness", "scenarios")
-# The signature format the platform's pipeline writes and the detectors verify (cosign simple signing).
-SHARED_WITH_DETECTORS = {"lab.provenance"}
+# The formats the detectors share with the lab: bookkeeping names (labels they drop, tracefs
+# instances they own) and the signatures the platform's pipeline writes (cosign simple signing).
+SHARED_WITH_DETECTORS = {"lab.naming", "lab.provenance"}
 
 
 def modules(package: str) -> list[Path]:
@@ -62,6 +63,13 @@ def test_detectors_import_only_shared_formats_of_the_lab() -> None:
             top = name.split(".")[0]
             assert top not in ("scenarios", "harness"), f"{rel(path)} imports {name}"
             assert top != "lab" or name in SHARED_WITH_DETECTORS, f"{rel(path)} imports {name}: not a shared format"
+
+
+def test_the_harness_uses_the_labs_public_api() -> None:
+    for path in modules("harness"):
+        for name in imported(ast.parse(path.read_text(), filename=str(path))):
+            assert not name.startswith("lab.") or name in SHARED_WITH_DETECTORS, \
+                f"{rel(path)} imports {name}: import it from `lab` (its public API, lab/__init__.py)"
 
 
 def test_the_check_would_catch_a_raw_client() -> None:

@@ -13,7 +13,6 @@ from harness.fleet.context import RUN_FOR_S, Fleet, Running
 from harness.fleet.images import ASSETS, ci_runner
 from harness.fleet.registry import CheckFailed, Service
 from lab import Resources, WorkloadSpec
-from lab.images import host_deb
 
 CORES = 2
 PIPELINE_FIRST_AFTER_S = 10
@@ -25,7 +24,7 @@ TEST_MODULES = len(re.findall(r"\btest_\w+", (ASSETS / "ci-runner" / "pipeline.m
 
 
 def start_ci(fleet: Fleet) -> Running:
-    image = fleet.image(ci_runner(host_deb(fleet.lab.engine, "make")))
+    image = fleet.image(ci_runner(fleet.lab.host_deb("make")))
     runner = fleet.deploy(WorkloadSpec(
         role="ci-runner", image=image, command=(), networks=("lan",),
         env={"JOBS": str(CORES), "BUILD_TIMEOUT_S": str(PIPELINE_BOUND_S), "RUN_FOR_S": str(RUN_FOR_S)},
@@ -57,7 +56,7 @@ def check_ci(fleet: Fleet, running: Running) -> list[str]:
     seconds = sum(p.seconds or 0 for p in history)
     lines = [f"{len(history)} pipeline(s) passed (byte-compile, then {TEST_MODULES} regression test modules, "
              f"make -j{CORES}) in {seconds} s"]
-    pid = int(fleet.lab.engine.client.api.inspect_container(running.main.id)["State"]["Pid"] or 0)
+    pid = int(fleet.lab.inspect(running.main)["State"]["Pid"] or 0)
     now = usage.sample(running.main.id, pid)
     if now is not None and seconds:
         lines.append(f"{now.cpu_s:.0f} CPU-s used in all: {now.cpu_s / seconds:.2f} cores on average while building")

@@ -38,7 +38,7 @@ def check_recommender(fleet: Fleet, running: Running) -> list[str]:
 
 
 def _pid(fleet: Fleet, running: Running) -> int:
-    return int(fleet.lab.engine.client.api.inspect_container(running.main.id)["State"]["Pid"] or 0)
+    return int(fleet.lab.inspect(running.main)["State"]["Pid"] or 0)
 
 
 def start_api(fleet: Fleet) -> Running:
