@@ -1,24 +1,27 @@
-"""README is the front door: its scenario catalogue must match the registry, and its two commands
-must be the ones CI and nox really run."""
+"""README is the front door and docs/ holds the rest: every generated block must match its source,
+and README's two commands must be the ones CI and nox really run."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from harness.readme import README, render
+import pytest
+
+from harness.readme import BASELINE, README, SCENARIOS_DOC, Block, blocks, render, render_docs, run_summary
 from scenarios.registry import load
 
 ROOT = Path(__file__).parents[2]
 
 
-def test_scenario_catalogue_matches_the_registry():
-    text = README.read_text()
-    assert render(text, load()) == text, "README's scenario catalogue is stale: run `python -m harness.readme`"
+def test_every_generated_block_matches_its_source():
+    stale = [str(doc.relative_to(ROOT)) for doc, text in render_docs(blocks(load())).items()
+             if text != doc.read_text()]
+    assert not stale, f"generated blocks are stale in {stale}: run `python -m harness.readme`"
 
 
-def test_every_scenario_is_in_readme():
-    text = README.read_text()
+def test_every_scenario_is_in_the_catalogue():
+    text = SCENARIOS_DOC.read_text()
     missing = [s.id for s in load().all() if f"`{s.id}`" not in text]
     assert not missing
 
@@ -33,9 +36,16 @@ def test_readme_commands_are_the_real_ones():
 
 
 def test_the_run_summary_says_what_the_baseline_scorecard_says():
-    from harness.readme import BASELINE, run_summary
-
     scorecard = json.loads(BASELINE.read_text())
     text = run_summary(scorecard)
     assert text in README.read_text()
     assert f"{scorecard['summary']['verdicts']['detected']} detected" in text
+
+
+def test_a_block_is_rewritten_between_its_markers_and_a_missing_one_is_refused(tmp_path):
+    doc = tmp_path / "doc.md"
+    block = Block("demo", doc, "a test", lambda: "fresh\n")
+    doc.write_text(f"head\n{block.begin}\nstale\n{block.end}\ntail\n")
+    assert render(doc.read_text(), block) == f"head\n{block.begin}\nfresh\n{block.end}\ntail\n"
+    with pytest.raises(ValueError, match="demo"):
+        render("head\ntail\n", block)
