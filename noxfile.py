@@ -66,7 +66,7 @@ def regression(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def docs(session: nox.Session) -> None:
-    """Regenerate the generated parts of README and docs/ (scenario catalogue, run summary) and docs/detections."""
+    """Regenerate the generated blocks in README and docs/ (catalogue, run, figures) and docs/detections."""
     _install(session)
     session.run("python", "-m", "harness.readme")
     session.run("stowaway", "docs", "--out", "docs/detections")

@@ -3,7 +3,9 @@
 Each block sits between two markers in one document and is rewritten whole from one source:
 
 - ``docs/scenarios.md``: the scenario catalogue, from the registry;
-- ``README.md``: what the committed baseline run measured, from ``harness/baseline/scorecard.json``.
+- ``README.md``: what the committed baseline run measured, from ``harness/baseline/scorecard.json``;
+- ``docs/benchmarks.md``: the bench and drill figures, from ``reports/bench.json`` and
+  ``reports/drills.json`` (written by ``nox -s bench`` and ``nox -s drills``, committed on purpose).
 
 ``python -m harness.readme`` rewrites every block; a unit test fails when a document and its
 source disagree.
@@ -13,18 +15,23 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+from harness.bench.report import figures_markdown
 from scenarios.attack import catalog
 from scenarios.registry import Registry, load
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
 SCENARIOS_DOC = ROOT / "docs" / "scenarios.md"
+BENCHMARKS_DOC = ROOT / "docs" / "benchmarks.md"
 BASELINE = Path(__file__).parent / "baseline" / "scorecard.json"
+BENCH = ROOT / "reports" / "bench.json"
+DRILLS = ROOT / "reports" / "drills.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +89,30 @@ def run_summary(scorecard: dict) -> str:
             f"{summary['latency_median_s']} s, p95 {summary['latency_p95_s']} s.\n")
 
 
-def blocks(registry: Registry | None = None, baseline: Path = BASELINE) -> list[Block]:
+def measured_figures(report: Path, session: str) -> str:
+    """A committed bench or drills report as a table, with where and when it was measured.
+
+    Without the report, a sentence saying how to make it: a figure is never typed in by hand.
+    """
+    name = _shown(report)
+    if not report.exists():
+        return (f"No `{name}` is committed yet: run `nox -s {session}`, then `python -m harness.readme`, "
+                f"and commit both.\n")
+    data = json.loads(report.read_text())
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(data["started_at"]))
+    text = (f"From `{name}`: `nox -s {session}` started {started} on {data['machine']['platform']}.\n\n"
+            f"{figures_markdown(data)}")
+    if data["notes"]:
+        text += "\nNotes from the run:\n\n" + "".join(f"- {note}\n" for note in data["notes"])
+    return text
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: Path = BENCH,
+           drills: Path = DRILLS) -> list[Block]:
     """Every generated block, in the order ``main`` renders them. The registry loads only if needed."""
 
     def catalogue() -> str:
@@ -92,6 +122,8 @@ def blocks(registry: Registry | None = None, baseline: Path = BASELINE) -> list[
         Block("scenarios", SCENARIOS_DOC, "the scenario registry", catalogue),
         Block("run", README, "harness/baseline/scorecard.json",
               lambda: run_summary(json.loads(baseline.read_text()))),
+        Block("bench", BENCHMARKS_DOC, "reports/bench.json", lambda: measured_figures(bench, "bench")),
+        Block("drills", BENCHMARKS_DOC, "reports/drills.json", lambda: measured_figures(drills, "drills")),
     ]
 
 

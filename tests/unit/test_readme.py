@@ -8,7 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from harness.readme import BASELINE, README, SCENARIOS_DOC, Block, blocks, render, render_docs, run_summary
+from harness.bench.report import Figure, Report, figures_markdown
+from harness.readme import (
+    BASELINE,
+    BENCHMARKS_DOC,
+    README,
+    SCENARIOS_DOC,
+    Block,
+    blocks,
+    measured_figures,
+    render,
+    render_docs,
+    run_summary,
+)
 from scenarios.registry import load
 
 ROOT = Path(__file__).parents[2]
@@ -49,3 +61,26 @@ def test_a_block_is_rewritten_between_its_markers_and_a_missing_one_is_refused(t
     assert render(doc.read_text(), block) == f"head\n{block.begin}\nfresh\n{block.end}\ntail\n"
     with pytest.raises(ValueError, match="demo"):
         render("head\ntail\n", block)
+
+
+def test_measured_figures_come_from_the_report_or_say_how_to_make_it(tmp_path):
+    report = Report("bench", started_at=0.0)
+    report.add([Figure("latency.docker-events.p95", "detection latency p95", 0.31, 1.0, unit="s"),
+                Figure("replay.ratio", "replay / parse", 0.165, 0.75, ">=", "x")])
+    report.notes.append("two shared cores")
+    json_path, _md = report.write(tmp_path)
+    text = measured_figures(json_path, "bench")
+    assert text.startswith(f"From `{json_path}`: `nox -s bench` started 1970-01-01 00:00 UTC on ")
+    assert "| `latency.docker-events.p95` | detection latency p95 | 0.31 s | <= 1 s | pass |  |" in text
+    assert "| `replay.ratio` |" in text and "| miss |" in text and "- two shared cores" in text
+    assert figures_markdown(json.loads(json_path.read_text())) in text
+
+    missing = measured_figures(tmp_path / "drills.json", "drills")
+    assert "nox -s drills" in missing and "|" not in missing
+
+
+def test_benchmark_tables_are_generated_from_the_committed_reports():
+    text = BENCHMARKS_DOC.read_text()
+    for block in blocks(load()):
+        if block.name in ("bench", "drills"):
+            assert block.doc == BENCHMARKS_DOC and f"{block.begin}\n{block.body()}{block.end}" in text
