@@ -1,9 +1,11 @@
-"""README is the front door and docs/ holds the rest: every generated block must match its source,
-and README's two commands must be the ones CI and nox really run."""
+"""README is the front door (at most 10 KB) and docs/ holds the rest: every generated block must match
+its source, README's two commands must be the ones CI and nox really run, and every relative link
+resolves."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,43 @@ def test_benchmark_tables_are_generated_from_the_committed_reports():
     for block in blocks(load()):
         if block.name in ("bench", "drills"):
             assert block.doc == BENCHMARKS_DOC and f"{block.begin}\n{block.body()}{block.end}" in text
+
+
+README_LIMIT = 10 * 1024
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def test_readme_stays_a_front_door():
+    size = len(README.read_bytes())
+    assert size <= README_LIMIT, f"README.md is {size} bytes; move detail under docs/ (limit {README_LIMIT})"
+
+
+def _prose(text: str) -> str:
+    """Markdown without code blocks and code spans, where a link is not a link."""
+    return re.sub(r"`[^`\n]*`", "", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M))
+
+
+def _anchors(doc: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens."""
+    out = set()
+    for line in _prose(doc.read_text().replace("`", "")).splitlines():
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip().lower()
+            out.add(re.sub(r"[^\w\- ]", "", heading).replace(" ", "-"))
+    return out
+
+
+def test_every_relative_link_in_the_docs_resolves():
+    docs = [README, *sorted((ROOT / "docs").rglob("*.md"))]
+    broken = []
+    for doc in docs:
+        for target in LINK.findall(_prose(doc.read_text())):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = (doc.parent / path).resolve() if path else doc
+            if not resolved.exists():
+                broken.append(f"{doc.relative_to(ROOT)}: {target}")
+            elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
+                broken.append(f"{doc.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken
