@@ -66,7 +66,7 @@ def regression(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def docs(session: nox.Session) -> None:
-    """Regenerate README's scenario catalogue and the detection (ADS) documents under docs/detections."""
+    """Regenerate the generated blocks in README and docs/ (catalogue, run, figures) and docs/detections."""
     _install(session)
     session.run("python", "-m", "harness.readme")
     session.run("stowaway", "docs", "--out", "docs/detections")

@@ -145,10 +145,10 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
-def markdown(data: dict[str, Any]) -> str:
+def figures_markdown(data: dict[str, Any]) -> str:
+    """The counts line and the figures table of a report's JSON (no title, no notes)."""
     counts = data["counts"]
-    lines = [f"# {data['report']}", "",
-             f"{counts['pass']} pass, {counts['miss']} miss, {counts['skipped']} skipped, "
+    lines = [f"{counts['pass']} pass, {counts['miss']} miss, {counts['skipped']} skipped, "
              f"{counts['reported']} reported only; {data['machine']['cpus']} CPUs, Python {data['machine']['python']}.",
              "", "| figure | measure | value | target | status | missed by |", "|---|---|---|---|---|---|"]
     for fig in data["figures"]:
@@ -160,6 +160,11 @@ def markdown(data: dict[str, Any]) -> str:
             missed = f"{_fmt(gap, fig['unit'])} ({_fmt(miss['factor'])}x)"
         value = f"skipped: {fig['skipped']}" if fig["skipped"] else _fmt(fig["value"], fig["unit"])
         lines.append(f"| `{fig['name']}` | {fig['measure']} | {value} | {target} | {fig['status']} | {missed} |")
-    if data["notes"]:
-        lines += ["", "## Notes", ""] + [f"- {note}" for note in data["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def markdown(data: dict[str, Any]) -> str:
+    text = f"# {data['report']}\n\n{figures_markdown(data)}"
+    if data["notes"]:
+        text += "\n## Notes\n\n" + "".join(f"- {note}\n" for note in data["notes"])
+    return text
