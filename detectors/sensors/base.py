@@ -6,16 +6,13 @@ from collections.abc import Callable
 from typing import ClassVar, Protocol
 
 from detectors.event import Event
+from lab.naming import is_bookkeeping_label
 
 Emit = Callable[[Event], None]
 
-# Labels that belong to the lab's bookkeeping. Sensors drop them before any detector sees an
-# event: a defender's real telemetry would not carry them, and no rule may decide on them.
-BOOKKEEPING_LABEL_PREFIXES = ("io.stowaway.",)
-
-
-def is_bookkeeping_label(key: str) -> bool:
-    return key.startswith(BOOKKEEPING_LABEL_PREFIXES)
+# Labels that belong to the lab's bookkeeping (lab.naming). Sensors drop them before any detector
+# sees an event: a defender's real telemetry would not carry them, and no rule may decide on them.
+__all__ = ["Emit", "Sensor", "is_bookkeeping_label"]
 
 
 class Sensor(Protocol):

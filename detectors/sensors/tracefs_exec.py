@@ -65,6 +65,7 @@ from detectors.sensors.base import Emit
 from detectors.sensors.containers import CGROUP_ROOT, ContainerDirectory, ContainerInfo, cgroup_dirs
 from detectors.sensors.pidmap import PidMap, cgroup_tasks
 from detectors.sensors.procfs import process_fields, start_time
+from lab.naming import tracefs_instance
 
 TRACEFS = Path("/sys/kernel/tracing")
 USER_HZ = os.sysconf("SC_CLK_TCK")  # the unit of /proc/<pid>/stat's start time
@@ -211,7 +212,7 @@ class TracefsExecSensor:
     def __init__(self, directory: ContainerDirectory, run_id: str, root: Path = TRACEFS,
                  cgroup_root: str = CGROUP_ROOT) -> None:
         self.directory = directory
-        self.instance_name = f"stowaway-{run_id}-exec"
+        self.instance_name = tracefs_instance(run_id, "exec")
         self.root = root
         self.cgroup_root = cgroup_root
         self.instance: Path | None = None

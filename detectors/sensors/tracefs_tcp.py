@@ -36,6 +36,7 @@ from detectors.event import Event, new_event
 from detectors.sensors.attribution import attribute_pid
 from detectors.sensors.base import Emit
 from detectors.sensors.netinventory import Inventory
+from lab.naming import tracefs_instance
 
 TRACEFS = Path("/sys/kernel/tracing")
 EVENT = "events/sock/inet_sock_set_state"
@@ -120,7 +121,7 @@ def process_fields(pid: int, proc: str = "/proc") -> dict[str, Any]:
 
 
 def instance_name(run_id: str) -> str:
-    return f"stowaway-{run_id}-tcp"
+    return tracefs_instance(run_id, "tcp")
 
 
 class TcpStateSensor:
