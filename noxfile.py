@@ -32,6 +32,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def unit(session: nox.Session) -> None:
+    """The unit tests alone: no root, no engine, no host packages (the developer loop, about 30 s)."""
+    _install(session)
+    session.run("pytest", "-q", "tests/unit", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff over the whole project."""
     session.install("ruff>=0.5")

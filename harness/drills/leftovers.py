@@ -59,7 +59,7 @@ def run_status(paths: LabPaths, run_id: str) -> str:
     return record.status if record else "unreadable"
 
 
-def count(client: Any, paths: LabPaths, run_id: str) -> dict[str, Any]:
+def count(client: Any, paths: LabPaths, run_id: str, tracefs_root: Path = TRACEFS_INSTANCES) -> dict[str, Any]:
     """Everything the run left, by kind; ``engine`` is False when the engine could not be asked."""
     out: dict[str, Any] = {"containers": 0, "networks": 0, "volumes": 0, "services": 0, "namespace_nat_rules": 0,
                            "engine": client is not None}
@@ -84,7 +84,7 @@ def count(client: Any, paths: LabPaths, run_id: str) -> dict[str, Any]:
             out["engine"] = False
             out["engine_error"] = f"{type(exc).__name__}: {exc}"
     out["host_iptables_rules"] = host_iptables_rules(run_id)
-    out["tracefs_instances"] = tracefs_instances(run_id)
+    out["tracefs_instances"] = tracefs_instances(run_id, tracefs_root)
     out["host_files"] = host_files(paths, run_id)
     out["run_record"] = run_status(paths, run_id)
     return out

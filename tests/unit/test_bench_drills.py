@@ -124,7 +124,7 @@ def test_leftover_counting(tmp_path):
     record = {"run_id": "RUN-1", "pid": 1, "started_at": 0, "status": "aborted"}
     (paths.runs / "RUN-1.json").write_text(json.dumps(record))
     assert leftovers.run_status(paths, "RUN-1") == "aborted"
-    counts = leftovers.count(None, paths, "RUN-1")
+    counts = leftovers.count(None, paths, "RUN-1", tracefs_root=tmp_path / "no-tracefs")
     assert counts["engine"] is False and leftovers.total(counts) == 4
 
 
