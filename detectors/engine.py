@@ -26,7 +26,7 @@ from detectors.analytics.base import Analytic
 from detectors.event import Event, object_ref
 from detectors.policies import Policy, load_policy
 from detectors.routing import Enricher, enrichers_for, observers_for
-from detectors.sensors.base import Sensor
+from detectors.sensors.base import Sensor, SensorHealth
 from detectors.sigma import RuleSet
 
 DEFAULT_RULE_DIR = Path(__file__).parent / "rules"
@@ -252,6 +252,8 @@ class Monitor:
         # each event as the sensor emitted it, before enrichment, on the engine's thread.
         self._taps: list[Callable[[Event], None]] = []
         self.tap_failures = 0
+        self.observer_errors = 0
+        self._failed: dict[str, str] = {}  # sensor name -> why it failed to start or stop
         engine.subscribe(self._keep)
 
     def _keep(self, alert: Alert) -> None:
@@ -281,10 +283,39 @@ class Monitor:
         return emit
 
     def start(self) -> None:
+        """Start the engine's worker and every sensor. A sensor that raises is recorded as failed and
+        left out; the others start anyway (each sensor is optional and independent)."""
         self._worker = threading.Thread(target=self._drain, name="detection-engine", daemon=True)
         self._worker.start()
         for sensor in self.sensors:
-            sensor.start(self._emit_from(sensor.name))
+            try:
+                sensor.start(self._emit_from(sensor.name))
+            except Exception as exc:
+                self._failed[sensor.name] = f"did not start: {type(exc).__name__}: {exc}"
+                with self._lock:
+                    if sensor in self._observers:
+                        self._observers.remove(sensor)
+
+    def health(self) -> list[SensorHealth]:
+        """Each sensor's state now: running, unavailable (with its own reason), failed or stopped."""
+        out = []
+        for sensor in self.sensors:
+            try:
+                stats = dict(sensor.stats)
+            except Exception:
+                stats = {}
+            unavailable = str(getattr(sensor, "unavailable", "") or "")
+            thread = getattr(sensor, "_thread", None)
+            if sensor.name in self._failed:
+                out.append(SensorHealth(sensor.name, "failed", self._failed[sensor.name], stats))
+            elif unavailable:
+                out.append(SensorHealth(sensor.name, "unavailable", unavailable, stats))
+            elif isinstance(thread, threading.Thread) and not thread.is_alive() and self._worker is not None \
+                    and self._worker.is_alive():
+                out.append(SensorHealth(sensor.name, "stopped", "its thread ended while the monitor ran", stats))
+            else:
+                out.append(SensorHealth(sensor.name, "running", "", stats))
+        return out
 
     def _drain(self) -> None:
         last_tick = time.monotonic()
@@ -303,11 +334,14 @@ class Monitor:
                     if ref:
                         with self._lock:
                             self.seen.setdefault(ref, set()).add(event.get("observer.name", "?"))
-                    for observer in self._observers:
-                        observer.observe(event)
                 except Exception:  # a malformed event must not kill the worker, and with it detection
                     self.engine.reject()
                     continue
+                for observer in self._observers:
+                    try:
+                        observer.observe(event)
+                    except Exception:  # one sensor's follow-up failing costs neither detection nor the others
+                        self.observer_errors += 1
                 self.engine.process(event)
             if time.monotonic() - last_tick >= 1.0:
                 last_tick = time.monotonic()
@@ -318,7 +352,10 @@ class Monitor:
 
     def stop(self) -> None:
         for sensor in self.sensors:
-            sensor.stop()
+            try:
+                sensor.stop()
+            except Exception as exc:  # the rest must still stop and release what they hold
+                self._failed.setdefault(sensor.name, f"did not stop: {type(exc).__name__}: {exc}")
         self._queue.put(None)
         if self._worker is not None:
             self._worker.join(timeout=10)

@@ -9,6 +9,7 @@ it whatever happened. Teardown of the whole lab runs on success, failure, SIGINT
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import signal
 import sys
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from detectors.alert import Alert
 from detectors.clock import CLOCK
@@ -98,6 +100,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
     session = LabSession(run_id=options.run_id, docker_host=options.docker_host, backend=options.backend)
     outcomes: list[Outcome] = []
     soak: SoakResult | None = None
+    sensors: list[dict[str, Any]] = []
     status = "aborted"
     with _terminate_as_exception():
         try:
@@ -109,6 +112,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
             with alongside(session, monitor, options.soak_minutes, options.progress) as fleet:
                 outcomes = run_all(scenarios, session, monitor, options)
             soak = fleet.result
+            sensors = [dataclasses.asdict(h) for h in monitor.health()]
             _note_unloaded(outcomes, loaded)
             status = "complete"
         finally:
@@ -122,7 +126,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
     return RunResult(run_id=session.run_id, attack_version=catalog().version, backend=options.backend,
                      started_at=started, finished_at=time.time(), outcomes=outcomes, status=status,
                      environment={"engine": session.engine.base_url, "private_engine": session.engine.private,
-                                  "seed_label": catalog().seed_label}, soak=soak)
+                                  "seed_label": catalog().seed_label, "sensors": sensors}, soak=soak)
 
 
 def _note_unloaded(outcomes: list[Outcome], loaded: set[str]) -> None:

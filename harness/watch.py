@@ -53,10 +53,13 @@ def watch(rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (), dock
         monitor.start()
         rules = len(monitor.engine.rules)
         analytics = len(monitor.engine.analytics)
-        sensors = ", ".join(s.name for s in monitor.sensors)
+        health = monitor.health()
+        sensors = ", ".join(h.name for h in health if h.healthy)
         until = "" if duration is None else f" for {duration:g}s"
         print(f"watching {engine.base_url}{until}: {rules} Sigma rule(s), {analytics} analytic(s), "
               f"sensors {sensors}; alerts go to stdout as JSON lines, Ctrl-C stops", file=sys.stderr, flush=True)
+        for sick in (h for h in health if not h.healthy):  # the others run without it
+            print(f"sensor {sick.name} {sick.state}: {sick.reason}", file=sys.stderr, flush=True)
         deadline = None if duration is None else time.monotonic() + duration
         while not stop.is_set():
             remaining = None if deadline is None else deadline - time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from detectors.event import Event
@@ -13,6 +14,22 @@ Emit = Callable[[Event], None]
 # Labels that belong to the lab's bookkeeping (lab.naming). Sensors drop them before any detector
 # sees an event: a defender's real telemetry would not carry them, and no rule may decide on them.
 __all__ = ["Emit", "Sensor", "is_bookkeeping_label"]
+
+
+@dataclass(frozen=True, slots=True)
+class SensorHealth:
+    """How one sensor fared in a monitor: ``running``, ``unavailable`` (its kernel feature or source
+    is missing here; it said why), ``failed`` (it raised when started or stopped), or ``stopped``
+    (its thread died). The others keep running whatever one of them does."""
+
+    name: str
+    state: str
+    reason: str = ""
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "running"
 
 
 class Sensor(Protocol):

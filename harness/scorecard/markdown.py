@@ -6,6 +6,8 @@ and screen reader, and `grep FAIL` finds them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
 from harness.scorecard.json_report import (
     RulePrecision,
@@ -220,4 +222,18 @@ def to_markdown(run: RunResult) -> str:
         lines += [f"- `{cell(o.scenario_id)}` ({cell(o.backend)}): {cell(o.reason)}" for o in skipped]
     if run.soak is not None:
         lines += ["", "### Soak", "", *_soak_lines(run.soak)]
+    sensors = run.environment.get("sensors")
+    if isinstance(sensors, list) and sensors:
+        lines += ["", "### Sensors", "", *sensor_lines(sensors)]
     return "\n".join(lines) + "\n"
+
+
+def sensor_lines(sensors: list[dict[str, Any]]) -> list[str]:
+    """Which sensors ran; the ones that did not, and why (the scenarios they feed are blind without them)."""
+    running = sorted(str(s.get("name")) for s in sensors if s.get("state") == "running")
+    lines = [f"{len(running)} of {len(sensors)} running: {', '.join(f'`{cell(n)}`' for n in running) or 'none'}."]
+    for sensor in sensors:
+        if sensor.get("state") != "running":
+            lines.append(f"- **{cell(str(sensor.get('state')))}** `{cell(str(sensor.get('name')))}`: "
+                         f"{cell(str(sensor.get('reason') or ''))}")
+    return lines

@@ -129,3 +129,16 @@ def test_soak_section_lists_services_checks_and_every_alert() -> None:
     assert soak.count("**[FAIL] false positive**") == 2
     assert "soak 2 false positive(s)" in text.splitlines()[2]
     assert "### Soak" not in to_markdown(make_run())  # no soak ran
+
+
+def test_sensors_that_did_not_run_are_named_with_their_reason() -> None:
+    run = make_run()
+    run.environment["sensors"] = [
+        {"name": "docker-events", "state": "running", "reason": "", "stats": {"emitted": 10}},
+        {"name": "tracefs-exec", "state": "unavailable", "reason": "no /sys/kernel/tracing", "stats": {}},
+        {"name": "packets", "state": "failed", "reason": "did not start: OSError: no libpcap", "stats": {}},
+    ]
+    text = to_markdown(run)
+    assert "### Sensors" in text and "1 of 3 running: `docker-events`." in text
+    assert "**unavailable** `tracefs-exec`: no /sys/kernel/tracing" in text
+    assert "**failed** `packets`: did not start: OSError: no libpcap" in text
