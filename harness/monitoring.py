@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from detectors.sensors.procfs import ProcfsSensor
 from detectors.sensors.swarm_state import SwarmStateSensor
 from detectors.sensors.tracefs_exec import TracefsExecSensor
 from detectors.sensors.tracefs_tcp import TcpStateSensor
+from detectors.sigma.loader import rule_files
 from lab import Engine
 
 _MONITOR_NUMBERS = itertools.count(1)
@@ -33,10 +35,21 @@ def rule_dirs_or_default(rule_dirs: Sequence[Path]) -> list[Path]:
     return list(rule_dirs) or [DEFAULT_RULE_DIR]
 
 
+def _rule_files_stamp(dirs: tuple[Path, ...]) -> tuple[tuple[str, int], ...]:
+    """Which rule files there are and when each last changed: an edit between two calls reloads."""
+    return tuple((str(f), f.stat().st_mtime_ns) for f in rule_files(dirs))
+
+
+@functools.lru_cache(maxsize=8)
+def _rule_ids(dirs: tuple[Path, ...], stamp: tuple[tuple[str, int], ...]) -> frozenset[str]:
+    return frozenset(rule.rule_id for rule in load_rules(list(dirs)))
+
+
 def known_detector_ids(rule_dirs: Sequence[Path] = ()) -> set[str]:
-    """Every id an expectation may name: the Sigma rules' names plus the analytics' ids."""
-    rules = load_rules(rule_dirs_or_default(rule_dirs))
-    return {rule.rule_id for rule in rules} | analytic_ids()
+    """Every id an expectation may name: the Sigma rules' names plus the analytics' ids. The rules
+    are parsed once per set of files (the CLI and the runner both ask before a run starts)."""
+    dirs = tuple(rule_dirs_or_default(rule_dirs))
+    return set(_rule_ids(dirs, _rule_files_stamp(dirs))) | analytic_ids()
 
 
 def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (), *,

@@ -9,6 +9,7 @@ scenarios nor harness, and of the lab only the modules that define a format both
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +77,24 @@ def test_the_check_would_catch_a_raw_client() -> None:
     tree = ast.parse("import docker\nlab.engine.client.containers.get('x')\n")
     assert "docker" in list(imported(tree))
     assert any(isinstance(n, ast.Attribute) and n.attr == "engine" for n in ast.walk(tree))
+
+
+def test_rule_ids_are_parsed_once_per_set_of_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import monitoring
+
+    calls: list[object] = []
+    real = monitoring.load_rules
+    monkeypatch.setattr(monitoring, "load_rules", lambda dirs: calls.append(dirs) or real(dirs))
+    monitoring._rule_ids.cache_clear()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    source = next((ROOT / "detectors" / "rules").glob("*.yml"))
+    (rules / source.name).write_text(source.read_text())
+    first = monitoring.known_detector_ids([rules])
+    assert monitoring.known_detector_ids([rules]) == first and len(calls) == 1
+    edited = rules / source.name
+    edited.write_text(source.read_text().replace("level:", "# edited\nlevel:", 1))
+    stat = edited.stat()
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # clocks are coarse
+    monitoring.known_detector_ids([rules])
+    assert len(calls) == 2  # an edited file is read again
