@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+import lab.plugins as plugins
 from detectors.event import Event
 
 DEFAULT_POLICY_DIR = Path(__file__).parent / "policy"
@@ -160,4 +161,19 @@ def policy_kinds() -> dict[str, type]:
     import detectors.resource_policy
     import detectors.runtime_policy  # noqa: F401
 
+    # Kinds installed packages declare (``stowaway.policy_kinds`` entry points): loading the class is
+    # not enough, it must carry a ``kind`` and register like the shipped ones.
+    where = "(installed policy kinds)"
+    try:
+        installed = plugins.load("stowaway.policy_kinds")
+    except plugins.PluginError as exc:
+        raise PolicyError(where, "stowaway.policy_kinds", str(exc)) from exc
+    for plugin in installed:
+        kind = getattr(plugin.target, "kind", None)
+        if not isinstance(plugin.target, type) or not isinstance(kind, str):
+            raise PolicyError(where, plugin.name, f"{plugin.where()}: must be a policy kind class with a `kind` name")
+        if POLICY_KINDS.get(kind) not in (None, plugin.target):
+            raise PolicyError(where, plugin.name, f"{plugin.where()}: kind {kind!r} is already taken by "
+                                                  f"{POLICY_KINDS[kind].__module__}")
+        POLICY_KINDS[kind] = plugin.target
     return POLICY_KINDS

@@ -413,12 +413,12 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "soak": cmd_soak, "lab": cmd_lab, 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from harness.runner import Interrupted
-    from lab import EngineUnavailable
+    from lab import EngineUnavailable, plugins
     from scenarios.registry import ScenarioError
 
     try:
         return COMMANDS[args.command](args)
-    except (ScenarioError, SigmaRuleError, PolicyError, BadInput) as exc:
+    except (ScenarioError, SigmaRuleError, PolicyError, BadInput, plugins.PluginError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except EngineUnavailable as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 from detectors.analytics import analytic_ids, default_analytics
 from detectors.engine import DEFAULT_RULE_DIR, DetectionEngine, Monitor, load_rules
 from detectors.policies import DEFAULT_POLICY_DIR, load_policy
+from detectors.sensors.base import Sensor, SensorContext
 from detectors.sensors.cgroup_resources import CgroupResourcesSensor
 from detectors.sensors.container_fim import follow_container_files
 from detectors.sensors.container_logs import ContainerLogSensor
@@ -26,13 +27,31 @@ from detectors.sensors.swarm_state import SwarmStateSensor
 from detectors.sensors.tracefs_exec import TracefsExecSensor
 from detectors.sensors.tracefs_tcp import TcpStateSensor
 from detectors.sigma.loader import rule_files
-from lab import Engine
+from lab import Engine, plugins
 
 _MONITOR_NUMBERS = itertools.count(1)
 
 
 def rule_dirs_or_default(rule_dirs: Sequence[Path]) -> list[Path]:
-    return list(rule_dirs) or [DEFAULT_RULE_DIR]
+    """``rule_dirs`` when given (they replace the shipped rules); else the shipped rules plus the
+    folders installed rule packs declare (``stowaway.rules`` entry points)."""
+    return list(rule_dirs) or [DEFAULT_RULE_DIR, *(p.directory() for p in plugins.load("stowaway.rules"))]
+
+
+def installed_sensors(context: SensorContext) -> list[Sensor]:
+    """Sensors installed packages declare (``stowaway.sensors`` entry points), built with ``context``."""
+    sensors = []
+    for plugin in plugins.load("stowaway.sensors"):
+        try:
+            sensor = plugin.target(context)
+        except Exception as exc:
+            raise plugins.PluginError(f"{plugin.where()}: building the sensor failed: "
+                                      f"{type(exc).__name__}: {exc}") from exc
+        if not all(hasattr(sensor, attr) for attr in ("name", "start", "stop", "stats")):
+            raise plugins.PluginError(f"{plugin.where()}: returned {type(sensor).__name__}, not a Sensor "
+                                      "(name, start, stop, stats)")
+        sensors.append(sensor)
+    return sensors
 
 
 def _rule_files_stamp(dirs: tuple[Path, ...]) -> tuple[tuple[str, int], ...]:
@@ -78,6 +97,7 @@ def build_monitor(engine: Engine, rule_dirs: Sequence[Path] = (), policy_dirs: S
     inventory = Inventory(engine.client)
     sensors += [PacketSensor(engine.client, inventory=inventory), TcpStateSensor(tracefs_id, inventory),
                 NatSensor(engine.client, inventory)]
+    sensors += installed_sensors(SensorContext(engine.client, tracefs_id, engine.data_root))
     return Monitor(detection, sensors)
 
 

@@ -29,7 +29,7 @@ from harness.fleet import alongside
 from harness.judge import judge
 from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
-from lab import Lab, LabError, LabSession
+from lab import Lab, LabError, LabSession, plugins
 from scenarios.api import Kind, Scenario, ScenarioSkipped
 from scenarios.attack import catalog
 from scenarios.registry import ScenarioError, validate_expectation
@@ -95,6 +95,8 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
     # An id that exists nowhere is a typo (bad input). One that exists but is not loaded in this run
     # (a rule dir without it) is a lost detection: the scenario runs and is reported missed.
     check_expectations(scenarios, loaded | (known_detector_ids() if options.rule_dirs else set()))
+    for group in plugins.GROUPS:  # a broken installed plugin stops the run here, before anything starts
+        plugins.load(group)
     monitor: Monitor | None = None
     started = time.time()
     session = LabSession(run_id=options.run_id, docker_host=options.docker_host, backend=options.backend)

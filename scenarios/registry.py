@@ -5,7 +5,9 @@ A scenario's id is its file's path under a scenario root, dotted, with ``_`` wri
 always tells where to find its file. Files whose name starts with ``_`` hold shared helpers.
 
 Built-in scenarios live in this package. Users add their own by giving extra directories (the
-CLI's ``--scenarios DIR``); those load by path and follow the same rules. Duplicate ids are refused.
+CLI's ``--scenarios DIR``), or by installing a scenario pack (a package declared in the
+``stowaway.scenarios`` entry-point group, ``lab.plugins``); those load by path and follow the same
+rules. Duplicate ids are refused.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from lab import plugins
 from scenarios.api import Expectation, Kind, Scenario
 from scenarios.attack import catalog
 
@@ -169,10 +172,19 @@ class Registry:
         return chosen
 
 
+def pack_roots() -> list[Path]:
+    """The directories of installed scenario packs (``stowaway.scenarios`` entry points)."""
+    try:
+        return [plugin.directory().resolve() for plugin in plugins.load("stowaway.scenarios")]
+    except plugins.PluginError as exc:
+        raise ScenarioError("(installed scenario packs)", "stowaway.scenarios", str(exc)) from exc
+
+
 def load(extra_dirs: Iterable[Path | str] = (), include_builtin: bool = True) -> Registry:
-    """Load and validate every scenario. Raises ScenarioError naming the file and field."""
+    """Load and validate every scenario: built-in (unless told not to), installed packs, and
+    ``extra_dirs``. Raises ScenarioError naming the file and field."""
     registry = Registry()
-    roots = ([BUILTIN_ROOT] if include_builtin else []) + [Path(d).resolve() for d in extra_dirs]
+    roots = ([BUILTIN_ROOT, *pack_roots()] if include_builtin else []) + [Path(d).resolve() for d in extra_dirs]
     for root in roots:
         if not root.is_dir():
             raise ScenarioError(root, "(directory)", "not a directory")

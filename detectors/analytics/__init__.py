@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lab.plugins as plugins
 from detectors.analytics.base import Analytic
 from detectors.policies import Policy
 
@@ -13,12 +14,22 @@ from detectors.analytics.resource_baseline import CpuSpike, MemorySpike  # noqa:
 FACTORIES.extend([CpuSpike, MemorySpike])
 
 
+def installed_factories() -> list:
+    """Analytic factories installed packages declare (``stowaway.analytics`` entry points)."""
+    found = []
+    for plugin in plugins.load("stowaway.analytics"):
+        if not callable(plugin.target) or not isinstance(getattr(plugin.target, "rule_id", None), str):
+            raise plugins.PluginError(f"{plugin.where()}: must be a callable(Policy) -> Analytic with a rule_id")
+        found.append(plugin.target)
+    return found
+
+
 def default_analytics(policy: Policy) -> list[Analytic]:
-    return [factory(policy) for factory in FACTORIES]
+    return [factory(policy) for factory in [*FACTORIES, *installed_factories()]]
 
 
 def analytic_ids() -> set[str]:
-    return {factory.rule_id for factory in FACTORIES}
+    return {factory.rule_id for factory in [*FACTORIES, *installed_factories()]}
 
 
 __all__ = ["FACTORIES", "Analytic", "analytic_ids", "default_analytics"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 from detectors.event import Event
 from lab.naming import is_bookkeeping_label
@@ -30,6 +31,15 @@ class SensorHealth:
     @property
     def healthy(self) -> bool:
         return self.state == "running"
+
+
+@dataclass(frozen=True, slots=True)
+class SensorContext:
+    """What a sensor from an installed package (``stowaway.sensors`` entry point) is built with."""
+
+    engine_client: Any  # the Docker SDK client of the engine being watched
+    instance_id: str  # unique per monitor: name tracefs instances lab.naming.tracefs_instance(instance_id, ...)
+    engine_data_root: Path | None = None  # the engine's data root, when it is the lab's own engine
 
 
 class Sensor(Protocol):

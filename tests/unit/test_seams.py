@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OURS = ("lab", "detectors", "harness", "scenarios")
 # The formats the detectors share with the lab: bookkeeping names (labels they drop, tracefs
 # instances they own) and the signatures the platform's pipeline writes (cosign simple signing).
-SHARED_WITH_DETECTORS = {"lab.naming", "lab.provenance"}
+SHARED_WITH_DETECTORS = {"lab.naming", "lab.plugins", "lab.provenance"}
 
 
 def modules(package: str) -> list[Path]:
