@@ -9,6 +9,7 @@ peer, bytes received and the first bytes. It stops by itself after --max-seconds
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import socket
 import struct
@@ -102,7 +103,7 @@ async def main():
     servers = []
     for port in (int(p) for p in args.ports.split(",") if p):
         servers.append(await asyncio.start_server(
-            lambda r, w, port=port: handle_tcp(r, w, port, args.record, budget), "0.0.0.0", port))
+            functools.partial(handle_tcp, port=port, path=args.record, budget=budget), "0.0.0.0", port))
     loop = asyncio.get_running_loop()
     await loop.create_datagram_endpoint(lambda: DnsSinkhole(args.address, args.record, budget),
                                         local_addr=("0.0.0.0", 53))

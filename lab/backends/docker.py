@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import docker
 import docker.errors
@@ -21,12 +21,12 @@ class DockerBackend:
     def __init__(self, client: docker.DockerClient) -> None:
         self.client = client
 
-    def _create_kwargs(self, spec: WorkloadSpec, ctx: DeployContext) -> dict[str, object]:
+    def _create_kwargs(self, spec: WorkloadSpec, ctx: DeployContext) -> dict[str, Any]:
         mounts = [
             docker.types.Mount(target=m.target, source=m.source, type=m.type, read_only=m.read_only)
             for m in spec.mounts
         ]
-        kwargs: dict[str, object] = {
+        kwargs: dict[str, Any] = {  # docker-py's keyword arguments: one value type each
             "image": spec.image or ctx.image,
             "command": list(spec.command) or None,  # none given: the image's own command
             "name": ctx.name,
@@ -81,6 +81,7 @@ class DockerBackend:
             container = self.client.containers.create(**kwargs)
         except docker.errors.APIError as exc:
             raise LabError(f"could not create container {ctx.name}: {exc.explanation or exc}") from exc
+        assert container.id is not None  # a created container has one; docker-py types it optional
         workload = Workload(id=container.id, name=ctx.name, kind="container", backend=self.name,
                             container_ids=[container.id])
         try:
