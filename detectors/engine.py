@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 from detectors.alert import Alert
@@ -102,7 +103,7 @@ class DetectionEngine:
         self.route = route
         self._routes: dict[tuple[Any, Any], _Route] = {}
         self.policy = policy or load_policy()
-        self.analytics = analytics  # type: ignore[assignment]  # the setter keeps a list
+        self.analytics = analytics  # the setter keeps a list
         self.counters = Counters()
         self._raised: dict[tuple[str, str], list[float]] = {}  # key -> [first_seen of the alert, repeats]
         # (first_seen, key) of every fresh alert, so a tick finds the expired keys without a scan of
@@ -150,9 +151,10 @@ class DetectionEngine:
         self.counters.events += 1
         try:
             get = event.get
+            key: tuple[Any, Any] | None
             try:
-                key: tuple[Any, Any] | None = (get("event.module"), get("event.dataset"))
-                route = self._routes.get(key)  # type: ignore[arg-type]
+                key = (get("event.module"), get("event.dataset"))
+                route = self._routes.get(key)
             except TypeError:  # a list where a string belongs: every section and analytic, unrouted
                 key, route = None, None
             if route is None:
@@ -288,11 +290,12 @@ class Monitor:
 
     def _drain(self) -> None:
         last_tick = time.monotonic()
+        event: Event | EllipsisType | None  # ...: nothing came, only time passed
         while True:
             try:
                 event = self._queue.get(timeout=0.2)
             except queue.Empty:
-                event = ...  # type: ignore[assignment]
+                event = ...
             if event is None:
                 return
             if event is not ...:
