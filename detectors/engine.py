@@ -27,7 +27,7 @@ from detectors.analytics.base import Analytic
 from detectors.event import Event, object_ref
 from detectors.policies import Policy, load_policy
 from detectors.routing import Enricher, enrichers_for, observers_for
-from detectors.sensors.base import Sensor
+from detectors.sensors.base import Observer, Sensor
 from detectors.sigma import RuleSet
 
 DEFAULT_RULE_DIR = Path(__file__).parent / "rules"
@@ -247,7 +247,7 @@ class Monitor:
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         # Sensors that follow other telemetry (FIM watching a new container's log file) see every event.
-        self._observers = [s for s in self.sensors if hasattr(s, "observe")]
+        self._observers: list[Observer] = [s for s in self.sensors if isinstance(s, Observer)]
         self.alerts: list[Alert] = []
         self.seen: dict[str, set[str]] = {}  # object ref -> sensors that reported it
         # Read-only observers of the raw stream (recording, the harness's neutrality scan): they see

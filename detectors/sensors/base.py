@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 from detectors.event import Event
 
@@ -31,3 +31,10 @@ class Sensor(Protocol):
     def stats(self) -> dict[str, int]:
         """Counters: events emitted, dropped, errors."""
         ...
+
+
+@runtime_checkable
+class Observer(Protocol):
+    """Follows the other sensors' telemetry (FIM watching a new container's log file): sees every event."""
+
+    def observe(self, event: Event) -> None: ...
