@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import docker
 import docker.errors
@@ -13,6 +13,9 @@ import docker.types
 from lab.backends.base import DeployContext, ExecResult, Workload
 from lab.errors import LabError
 from lab.workload import UnsupportedWorkload, WorkloadSpec
+
+if TYPE_CHECKING:
+    from lab.networks import LabNetwork
 
 
 class DockerBackend:
@@ -59,7 +62,7 @@ class DockerBackend:
             kwargs["network"] = first.name
         return kwargs
 
-    def _network(self, role: str, ctx: DeployContext):  # -> LabNetwork
+    def _network(self, role: str, ctx: DeployContext) -> LabNetwork:
         try:
             return ctx.networks[role]
         except KeyError as exc:
