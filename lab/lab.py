@@ -376,7 +376,7 @@ class LabSession:
             self._guarded = containment.install_guard(self.run_id)
             self._start_sinkhole()
             if self.backend_kind in KUBERNETES_BACKENDS:
-                self.backend.start(self)  # type: ignore[attr-defined]  # _make_backend made a ClusterBackend: its kind cluster, or a named one
+                self.backend.start(self)  # type: ignore[attr-defined]  # a ClusterBackend here; only it has start()
         except BaseException:
             self.down(status="failed")
             raise
