@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 from detectors.alert import Alert
@@ -26,7 +27,7 @@ from detectors.analytics.base import Analytic
 from detectors.event import Event, object_ref
 from detectors.policies import Policy, load_policy
 from detectors.routing import Enricher, enrichers_for, observers_for
-from detectors.sensors.base import Sensor, SensorHealth
+from detectors.sensors.base import Observer, Sensor, SensorHealth
 from detectors.sigma import RuleSet
 
 DEFAULT_RULE_DIR = Path(__file__).parent / "rules"
@@ -102,7 +103,7 @@ class DetectionEngine:
         self.route = route
         self._routes: dict[tuple[Any, Any], _Route] = {}
         self.policy = policy or load_policy()
-        self.analytics = analytics  # type: ignore[assignment]  # the setter keeps a list
+        self.analytics = analytics  # the setter keeps a list
         self.counters = Counters()
         self._raised: dict[tuple[str, str], list[float]] = {}  # key -> [first_seen of the alert, repeats]
         # (first_seen, key) of every fresh alert, so a tick finds the expired keys without a scan of
@@ -150,9 +151,10 @@ class DetectionEngine:
         self.counters.events += 1
         try:
             get = event.get
+            key: tuple[Any, Any] | None
             try:
-                key: tuple[Any, Any] | None = (get("event.module"), get("event.dataset"))
-                route = self._routes.get(key)  # type: ignore[arg-type]
+                key = (get("event.module"), get("event.dataset"))
+                route = self._routes.get(key)
             except TypeError:  # a list where a string belongs: every section and analytic, unrouted
                 key, route = None, None
             if route is None:
@@ -245,7 +247,7 @@ class Monitor:
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         # Sensors that follow other telemetry (FIM watching a new container's log file) see every event.
-        self._observers = [s for s in self.sensors if hasattr(s, "observe")]
+        self._observers: list[Observer] = [s for s in self.sensors if isinstance(s, Observer)]
         self.alerts: list[Alert] = []
         self.seen: dict[str, set[str]] = {}  # object ref -> sensors that reported it
         # Read-only observers of the raw stream (recording, the harness's neutrality scan): they see
@@ -292,9 +294,9 @@ class Monitor:
                 sensor.start(self._emit_from(sensor.name))
             except Exception as exc:
                 self._failed[sensor.name] = f"did not start: {type(exc).__name__}: {exc}"
+                failed: object = sensor  # an observer too, maybe: it must not be fed events now
                 with self._lock:
-                    if sensor in self._observers:
-                        self._observers.remove(sensor)
+                    self._observers = [o for o in self._observers if o is not failed]
 
     def health(self) -> list[SensorHealth]:
         """Each sensor's state now: running, unavailable (with its own reason), failed or stopped."""
@@ -319,11 +321,12 @@ class Monitor:
 
     def _drain(self) -> None:
         last_tick = time.monotonic()
+        event: Event | EllipsisType | None  # ...: nothing came, only time passed
         while True:
             try:
                 event = self._queue.get(timeout=0.2)
             except queue.Empty:
-                event = ...  # type: ignore[assignment]
+                event = ...
             if event is None:
                 return
             if event is not ...:

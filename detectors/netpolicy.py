@@ -218,7 +218,7 @@ class EgressPolicy:
     # Answers of zone() per address and the compiled internal_domains, each for the value of the
     # setting it was computed from (load() extends them; anyone may assign them).
     _zones: tuple[Any, Any] = field(default=(None, None), init=False, repr=False, compare=False)
-    _domains: tuple[Any, GlobTest] = field(default=(None, None), init=False, repr=False, compare=False)
+    _domains: tuple[Any, GlobTest | None] = field(default=(None, None), init=False, repr=False, compare=False)
 
     def bind(self, policy: Any) -> None:
         self.platform = Platform(policy)

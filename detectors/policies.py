@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import yaml
 
@@ -80,6 +80,13 @@ def glob_test(globs: Iterable[str]) -> GlobTest:
 POLICY_KINDS: dict[str, type] = {}
 
 
+class _PolicyKind(Protocol):
+    kind: ClassVar[str]
+
+
+_Kind = TypeVar("_Kind", bound=type[_PolicyKind])
+
+
 @dataclass(slots=True)
 class Policy:
     sections: dict[str, Any] = field(default_factory=dict)
@@ -119,7 +126,7 @@ def _refuse_duplicate_names(kind: str, body: dict[str, Any], path: Path,
             named[where] = path
 
 
-def register_policy_kind(cls: type) -> type:
+def register_policy_kind(cls: _Kind) -> _Kind:
     """Detection slices add their own policy kinds (images, egress, baselines, ...)."""
     if cls.kind in POLICY_KINDS and POLICY_KINDS[cls.kind] is not cls:
         raise ValueError(f"policy kind {cls.kind!r} registered twice")

@@ -32,7 +32,7 @@ class ResourceSanction:
     memory_bytes: int | None
 
 
-def _positive(value: Any, path: Path, name: str, kind: type | tuple[type, ...]) -> Any:
+def _positive(value: Any, path: Path, name: str, kind: type[int] | tuple[type[int], type[float]]) -> Any:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:

@@ -29,11 +29,16 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from detectors.policies import DEFAULT_POLICY_DIR, PolicyError, load_policy
 from detectors.sigma import SigmaRuleError
 from harness.outcome import RunResult, SoakResult, Verdict
 from harness.scorecard.json_report import ScorecardFormatError
+
+if TYPE_CHECKING:  # the CLI imports scenarios only when a command needs them
+    from scenarios.api import Scenario
+    from scenarios.registry import Registry
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -150,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 # --- validation shared by commands that load scenarios and detectors ---------------------------------
 
 
-def _load_registry(extra: Sequence[Path]):  # -> Registry
+def _load_registry(extra: Sequence[Path]) -> Registry:
     from scenarios.registry import load
 
     return load(extra)
@@ -167,7 +172,7 @@ def _validate_detectors(rule_dirs: Sequence[Path], policy_dirs: Sequence[Path]) 
     load_policy(list(policy_dirs) or [DEFAULT_POLICY_DIR])
 
 
-def _for_backend(chosen: list, backend: str) -> list:  # list[type[Scenario]]
+def _for_backend(chosen: list[type[Scenario]], backend: str) -> list[type[Scenario]]:
     """A kubernetes run takes the scenarios written for Kubernetes; any other run leaves out those
     that exist only there (they need a cluster, and would only be rows of "skipped")."""
     if backend in ("kubernetes", "kind"):
@@ -175,7 +180,7 @@ def _for_backend(chosen: list, backend: str) -> list:  # list[type[Scenario]]
     return [s for s in chosen if tuple(s.backends) != ("kubernetes",)]
 
 
-def _select(args: argparse.Namespace):  # -> list[type[Scenario]]
+def _select(args: argparse.Namespace) -> list[type[Scenario]]:
     registry = _load_registry(args.scenarios)
     try:
         chosen = registry.select(ids=args.ids, tags=args.tag, techniques=args.technique)
@@ -194,8 +199,9 @@ def _select(args: argparse.Namespace):  # -> list[type[Scenario]]
 
 def cmd_list(args: argparse.Namespace) -> int:
     registry = _load_registry(args.scenarios)
-    rows = [{"id": s.id, "kind": s.kind.value, "techniques": list(s.techniques), "backends": list(s.backends),
-             "twin": s.twin, "tags": list(s.tags), "title": s.title} for s in registry.all()]
+    rows: list[dict[str, Any]] = [
+        {"id": s.id, "kind": s.kind.value, "techniques": list(s.techniques), "backends": list(s.backends),
+         "twin": s.twin, "tags": list(s.tags), "title": s.title} for s in registry.all()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_PASS

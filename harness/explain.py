@@ -64,7 +64,7 @@ def explain(scenario_id: str, registry: Registry, rule_dirs: Sequence[Path] = ()
         lines.append(_wrap("Any other detector that alerts on this scenario's objects counts as a false positive "
                            "too: an honest workload must stay quiet under every rule. Its sanctioned context "
                            "lives in the policy files (" + ", ".join(str(p) for p in policy_dirs or
-                                                                   ["detectors/policy"]) + ").", "  "))
+                                                                   [Path("detectors/policy")]) + ").", "  "))
     if cls.twin:
         try:
             twin = registry.get(cls.twin)

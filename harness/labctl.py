@@ -177,8 +177,8 @@ def status(paths: LabPaths, out: TextIO, docker_host: str | None = None) -> int:
         print(f"         {record.run_id}  {record.status}{notes}", file=out)
     if client is None:
         return 0
-    lease = f"status-{os.getpid()}"
-    engine = engine_mod.acquire(lease, docker_host, paths) if not docker_host else None
+    status_lease = f"status-{os.getpid()}"
+    engine = engine_mod.acquire(status_lease, docker_host, paths) if not docker_host else None
     try:
         use = engine.client if engine else client
         objects: Counter[tuple[str, str]] = Counter()
@@ -198,7 +198,7 @@ def status(paths: LabPaths, out: TextIO, docker_host: str | None = None) -> int:
             print(f"         {run_id}: {counts}{tag}", file=out)
     finally:
         if engine is not None:
-            engine_mod.release(engine, lease)
+            engine_mod.release(engine, status_lease)
     return 0
 
 

@@ -47,11 +47,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from harness.outcome import Outcome, Verdict
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr  # pytest exports no public name for it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -250,10 +253,10 @@ class ScenarioItem(pytest.Item):
         if left:
             raise ScenarioFailed(f"{wanted.value}, but left behind on the host: {left}")
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, ScenarioFailed):
             return f"{self.scenario_id}: {excinfo.value}"
-        return super().repr_failure(excinfo)  # type: ignore[return-value]
+        return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return Path(self.source), 0, f"scenario {self.scenario_id}"

@@ -70,7 +70,7 @@ class Engine:
         )
 
 
-def _ping(base_url: str, timeout: float = 3.0) -> docker.DockerClient | None:
+def _ping(base_url: str, timeout: int = 3) -> docker.DockerClient | None:
     try:
         client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout)
         client.ping()

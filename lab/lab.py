@@ -9,6 +9,7 @@ runner unwinds last-in-first-out, whether the scenario passed, raised, or the ru
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import json
 import secrets
@@ -24,7 +25,7 @@ import docker.errors
 
 from lab import containment, platform_networks
 from lab import engine as engine_mod
-from lab.backends.base import DeployContext, ExecResult, Workload
+from lab.backends.base import Backend, DeployContext, ExecResult, Workload
 from lab.backends.docker import DockerBackend
 from lab.backends.swarm import SwarmBackend, create_swarm_networks, ensure_swarm
 from lab.bookkeeping import RUN_LABEL, RunRecord, new_run_id, reap, reap_tracefs
@@ -146,8 +147,7 @@ class Lab(EngineViews):
         if subnet is None:
             raise LabError(f"the engine gave network {name} no subnet")
         with self._lock:
-            self._own_networks[name] = LabNetwork(role=name, name=network.name, id=network.id,
-                                                  subnet=ipaddress.ip_network(subnet))
+            self._own_networks[name] = LabNetwork.of(name, network, ipaddress.IPv4Network(subnet))
         return name
 
     def swarm_networks(self) -> dict[str, LabNetwork]:
@@ -264,7 +264,7 @@ class Lab(EngineViews):
         for workload in workloads:
             with self._lock:
                 self.workloads.append(workload)
-            self.cleanup(f"delete {workload.ref}", lambda w=workload: backend.remove(w))
+            self.cleanup(f"delete {workload.ref}", functools.partial(backend.remove, workload))
         return workloads
 
     def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> ExecResult:
@@ -348,7 +348,7 @@ class LabSession:
         self.backend_kind = backend
         self.prefix = f"stw-{self.run_id[-6:]}"
         self.engine: Engine
-        self.backend: DockerBackend
+        self.backend: Backend
         self.image = ""
         self.pipeline: ImagePipeline
         self.networks: dict[str, LabNetwork] = {}
@@ -387,21 +387,21 @@ class LabSession:
             self._guarded = containment.install_guard(self.run_id)
             self._start_sinkhole()
             if self.backend_kind in KUBERNETES_BACKENDS:
-                self.backend.start(self)  # type: ignore[attr-defined] - the run's kind cluster, or a named one
+                self.backend.start(self)  # type: ignore[attr-defined]  # a ClusterBackend here; only it has start()
         except BaseException:
             self.down(status="failed")
             raise
         return self
 
-    def _make_backend(self) -> DockerBackend:
+    def _make_backend(self) -> Backend:
         if self.backend_kind == "docker":
             return DockerBackend(self.engine.client)
         if self.backend_kind == "swarm":
-            return self.swarm()  # type: ignore[return-value]
+            return self.swarm()
         if self.backend_kind in KUBERNETES_BACKENDS:
             from lab.kind.provider import ClusterBackend
 
-            return ClusterBackend(self.engine, self.run_id, self.paths)  # type: ignore[return-value]
+            return ClusterBackend(self.engine, self.run_id, self.paths)
         raise LabError(f"unknown backend {self.backend_kind!r}: choose docker, swarm or kubernetes")
 
     def swarm(self) -> SwarmBackend:
@@ -424,7 +424,7 @@ class LabSession:
                 platform_networks.publish(self.paths, self._swarm_networks.values(), orchestrated=True)
             return self._swarm_networks
 
-    def backend_named(self, name: str | None) -> DockerBackend | SwarmBackend:
+    def backend_named(self, name: str | None) -> Backend:
         if name is None or name == self.backend.name:
             return self.backend
         if name == "docker":
@@ -517,7 +517,7 @@ class LabSession:
 
     def leftovers(self) -> dict[str, int]:
         client = self.engine.client
-        flt = {"label": f"{RUN_LABEL}={self.run_id}"}
+        flt: dict[str, str | list[str] | bool] = {"label": f"{RUN_LABEL}={self.run_id}"}
         counts = {
             "containers": len(client.containers.list(all=True, filters=flt, sparse=True)),
             "networks": len(client.networks.list(filters=flt)),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import docker.errors
 import docker.types
@@ -21,7 +22,10 @@ import docker.types
 from lab.bookkeeping import RUN_LABEL
 from lab.errors import LabError
 
-LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+if TYPE_CHECKING:
+    from docker.models.networks import Network
+
+LAB_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 ROLES = ("lan", "dev", "inet")
 SLOTS = 96  # 198.19.192.0/18 stays free for the engine's own pool
 
@@ -33,6 +37,12 @@ class LabNetwork:
     id: str
     subnet: ipaddress.IPv4Network
 
+    @classmethod
+    def of(cls, role: str, network: Network, subnet: ipaddress.IPv4Network) -> LabNetwork:
+        """A network the engine has just created (docker-py types its name and id as optional)."""
+        assert network.name is not None and network.id is not None
+        return cls(role=role, name=network.name, id=network.id, subnet=subnet)
+
     def host(self, n: int) -> str:
         """The n-th address of the subnet (n >= 2: .1 is the bridge gateway)."""
         return str(self.subnet.network_address + n)
@@ -40,13 +50,13 @@ class LabNetwork:
 
 def _subnets(slot: int) -> dict[str, ipaddress.IPv4Network]:
     return {
-        "lan": ipaddress.ip_network(f"198.18.{2 * slot}.0/24"),
-        "dev": ipaddress.ip_network(f"198.18.{2 * slot + 1}.0/24"),
-        "inet": ipaddress.ip_network(f"198.19.{slot}.0/24"),
+        "lan": ipaddress.IPv4Network(f"198.18.{2 * slot}.0/24"),
+        "dev": ipaddress.IPv4Network(f"198.18.{2 * slot + 1}.0/24"),
+        "inet": ipaddress.IPv4Network(f"198.19.{slot}.0/24"),
     }
 
 
-def _used_subnets(client: docker.DockerClient) -> set[ipaddress.IPv4Network]:
+def _used_subnets(client: docker.DockerClient) -> set[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     used = set()
     for network in client.networks.list():
         for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
@@ -70,7 +80,7 @@ def create_lab_networks(client: docker.DockerClient, run_id: str, prefix: str) -
                     f"{prefix}-{role}", driver="bridge", internal=True, ipam=ipam,
                     labels={RUN_LABEL: run_id}, options={"com.docker.network.bridge.name": f"{prefix}-{role}"[:15]},
                 )
-                created[role] = LabNetwork(role=role, name=network.name, id=network.id, subnet=subnet)
+                created[role] = LabNetwork.of(role, network, subnet)
             return created
         except docker.errors.APIError as exc:
             for net in created.values():

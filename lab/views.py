@@ -142,7 +142,7 @@ class EngineViews:
             node = client.nodes.get(node_id or client.info()["Swarm"]["NodeID"])
         except (KeyError, docker.errors.APIError) as exc:
             raise LabError(f"the lab engine is not a Swarm node: {exc}") from exc
-        return SwarmNode(id=node.id, hostname=node.attrs["Description"]["Hostname"],
+        return SwarmNode(id=str(node.id), hostname=node.attrs["Description"]["Hostname"],
                          labels=dict(node.attrs["Spec"].get("Labels") or {}))
 
     def set_node_labels(self, node_id: str, labels: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ cannot honour make it raise ``UnsupportedWorkload`` rather than silently run som
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from lab.errors import LabError
 
@@ -20,7 +21,7 @@ class Mount:
     source: str  # host path (bind) or volume name (volume)
     target: str  # path inside the workload
     read_only: bool = False
-    type: str = "bind"  # "bind" | "volume" | "tmpfs"
+    type: Literal["bind", "volume", "tmpfs"] = "bind"
 
 
 @dataclass(frozen=True, slots=True)

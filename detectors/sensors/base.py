@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from detectors.event import Event
 from lab.naming import is_bookkeeping_label
@@ -55,3 +55,10 @@ class Sensor(Protocol):
     def stats(self) -> dict[str, int]:
         """Counters: events emitted, dropped, errors."""
         ...
+
+
+@runtime_checkable
+class Observer(Protocol):
+    """Follows the other sensors' telemetry (FIM watching a new container's log file): sees every event."""
+
+    def observe(self, event: Event) -> None: ...

@@ -52,7 +52,7 @@ class DockerEventsSensor:
         since = time.time()
         while not self._stopping.is_set():
             try:
-                self._stream = self.client.events(decode=True, since=since)
+                self._stream = self.client.events(decode=True, since=since)  # type: ignore[call-overload]  # the API takes a float since; stubs: int
                 ready.set()
                 for raw in self._stream:
                     since = raw.get("time", since)

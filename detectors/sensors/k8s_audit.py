@@ -187,7 +187,9 @@ class AuditNormaliser:
 
     @staticmethod
     def _output_fields(containers: list[Any], event: Event) -> None:
-        redirected, targets, unparsed = [], [], False
+        redirected: list[str] = []
+        targets: list[str] = []
+        unparsed = False
         for container in containers:
             if not isinstance(container, dict):
                 continue

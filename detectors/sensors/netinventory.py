@@ -26,6 +26,7 @@ from detectors.sensors.base import is_bookkeeping_label
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 DEFAULT_BRIDGE_PATTERN = "stw-*"  # which engine bridges to sniff; never used to judge traffic
 GRACE_S = 120.0
+Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network  # an engine network may have both
 _NAME_SUFFIX = re.compile(r"[-_.](?:[0-9a-f]{6,}|\d+|[0-9a-z]{25})$")  # hex ids, replica numbers, swarm task ids
 
 
@@ -105,7 +106,7 @@ class Inventory:
         self._by_ip: dict[str, ContainerInfo] = {}
         self._by_id: dict[str, ContainerInfo] = {}
         self._gone: dict[str, float] = {}  # container id -> when it was last seen
-        self._subnets: dict[str, tuple[str, tuple[ipaddress.IPv4Network, ...]]] = {}  # id -> (name, subnets)
+        self._subnets: dict[str, tuple[str, tuple[Subnet, ...]]] = {}  # id -> (name, subnets)
         self._commands: dict[str, tuple[str, ...]] = {}  # container id -> configured command
         self._bridges: list[BridgeInfo] = []
         self._lock = threading.Lock()

@@ -310,7 +310,7 @@ class _Parser:
         self.take()  # the subject
         self.newlines()
         self.expect_word("in")
-        bodies = []
+        bodies: list[list[Item]] = []
         while True:
             self.newlines()
             if self.is_word("esac"):
@@ -326,7 +326,7 @@ class _Parser:
                 self.pos += 1
 
     def redirects(self) -> list[Redirect]:
-        out = []
+        out: list[Redirect] = []
         while True:
             fd: int | None = None
             token = self.peek()
@@ -373,8 +373,9 @@ class _Parser:
 def parse(script: str) -> list[Item]:
     parser = _Parser(tokenize(script))
     items = parser.items()
-    if parser.peek() is not None:
-        raise ShellSyntaxError(f"unexpected {parser.peek().text!r}")  # type: ignore[union-attr]
+    leftover = parser.peek()
+    if leftover is not None:
+        raise ShellSyntaxError(f"unexpected {leftover.text!r}")
     return items
 
 

@@ -230,10 +230,10 @@ class TcpStateSensor:
             self._pending[change.skaddr] = fields
             return [self._event("connection_attempted", created, fields)]
         if change.oldstate == "SYN_SENT":
-            fields = self._pending.pop(change.skaddr, None)
-            if fields is None:
+            pending = self._pending.pop(change.skaddr, None)
+            if pending is None:
                 return []  # its SYN_SENT happened before we started
-            fields = {**fields, "source.ip": change.saddr, "source.port": change.sport}
+            fields = {**pending, "source.ip": change.saddr, "source.port": change.sport}
             action = "connection_established" if change.newstate == "ESTABLISHED" else "connection_failed"
             return [self._event(action, created, fields)]
         if change.oldstate == "SYN_RECV" and change.newstate == "ESTABLISHED":

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-Matcher = Callable[[dict[str, Any]], bool]
+Matcher = Callable[[Mapping[str, Any]], bool]
 Pins = Mapping[str, frozenset[str]]
 RANK_EXACT, RANK_FIELD, RANK_OR, RANK_NOT, RANK_LAST = 0, 1, 2, 3, 4
 
@@ -85,7 +85,7 @@ def conjunction(matchers: Sequence[Matcher]) -> Matcher:
         return lambda event: first(event) and second(event) and third(event)
     frozen = tuple(matchers)
 
-    def every(event: dict[str, Any]) -> bool:
+    def every(event: Mapping[str, Any]) -> bool:
         for matcher in frozen:  # noqa: SIM110 - a plain loop beats any()/all() on a generator here
             if not matcher(event):
                 return False
@@ -105,7 +105,7 @@ def _or(matchers: list[Matcher]) -> Matcher:
         return lambda event: first(event) or second(event) or third(event)
     frozen = tuple(matchers)
 
-    def some(event: dict[str, Any]) -> bool:
+    def some(event: Mapping[str, Any]) -> bool:
         for matcher in frozen:  # noqa: SIM110 - a plain loop beats any()/all() on a generator here
             if matcher(event):
                 return True

@@ -245,7 +245,7 @@ def _fieldref_target(value: Any) -> str:
 
 
 def _fieldref_matcher(field: str, other: str) -> Matcher:
-    def matcher(event: dict[str, Any]) -> bool:
+    def matcher(event: Mapping[str, Any]) -> bool:
         left = event.get(field)
         right = event.get(other)
         if left is None or right is None:
@@ -311,7 +311,7 @@ def _string_field_matcher(
     texts = [pattern.text for pattern in patterns]
     if cased or len(kinds) != 1 or (kinds == {"contains"} and len(texts) != 1):
 
-        def generic(event: dict[str, Any]) -> bool:
+        def generic(event: Mapping[str, Any]) -> bool:
             value = event.get(field)
             if type(value) is str:
                 return str_test(value)
@@ -324,7 +324,7 @@ def _string_field_matcher(
     if kind == "exact" and len(set(texts)) == 1:
         literal = texts[0]
 
-        def equals(event: dict[str, Any]) -> bool:
+        def equals(event: Mapping[str, Any]) -> bool:
             value = event.get(field)
             if type(value) is str:
                 return value.lower() == literal
@@ -336,7 +336,7 @@ def _string_field_matcher(
     if kind == "exact":
         members = frozenset(texts)
 
-        def member(event: dict[str, Any]) -> bool:
+        def member(event: Mapping[str, Any]) -> bool:
             value = event.get(field)
             if type(value) is str:
                 return value.lower() in members
@@ -348,7 +348,7 @@ def _string_field_matcher(
     if kind == "prefix":
         prefixes = tuple(texts)
 
-        def starts(event: dict[str, Any]) -> bool:
+        def starts(event: Mapping[str, Any]) -> bool:
             value = event.get(field)
             if type(value) is str:
                 return value.lower().startswith(prefixes)
@@ -360,7 +360,7 @@ def _string_field_matcher(
     if kind == "suffix":
         suffixes = tuple(texts)
 
-        def ends(event: dict[str, Any]) -> bool:
+        def ends(event: Mapping[str, Any]) -> bool:
             value = event.get(field)
             if type(value) is str:
                 return value.lower().endswith(suffixes)
@@ -372,7 +372,7 @@ def _string_field_matcher(
     if kind == "contains":
         infix = texts[0]
 
-        def contains(event: dict[str, Any]) -> bool:
+        def contains(event: Mapping[str, Any]) -> bool:
             value = event.get(field)
             if type(value) is str:
                 return infix in value.lower()

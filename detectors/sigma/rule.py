@@ -66,7 +66,7 @@ class CompiledRule:
             return False
         if source.service is not None and event.get("event.dataset") != source.dataset:
             return False
-        return self.detection.matcher(event)  # type: ignore[arg-type]
+        return self.detection.matcher(event)
 
 
 def load_rule(path: str | Path, placeholders: Placeholders | None = None) -> CompiledRule:
@@ -134,7 +134,7 @@ def _tactics(tags: Sequence[str]) -> list[str]:
 
 
 def _category_clause(category: str) -> Clause:
-    def matcher(event: dict[str, Any]) -> bool:
+    def matcher(event: Mapping[str, Any]) -> bool:
         value = event.get("event.category")
         if type(value) is list or type(value) is tuple:
             return category in value

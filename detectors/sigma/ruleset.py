@@ -96,7 +96,7 @@ class RuleSet:
         # A plain loop: on Python 3.11 a comprehension builds a function object on every call.
         matched: list[CompiledRule] = []
         for rule, matcher in candidates:
-            if matcher(event):  # type: ignore[arg-type]
+            if matcher(event):
                 matched.append(rule)
         return matched
 

@@ -95,12 +95,12 @@ def compile_pattern(value: str, *, cased: bool, lead_any: bool = False, trail_an
         return Pattern("contains", fold(literals[0]))
     parts = []
     for token in tokens:
-        if token is _ANY:
+        if isinstance(token, str):
+            parts.append(re.escape(fold(token)))
+        elif token is _ANY:
             parts.append(".*")
-        elif token is _ONE:
+        else:  # _ONE
             parts.append(".")
-        else:
-            parts.append(re.escape(fold(token)))  # type: ignore[arg-type]
     return Pattern("glob", value, re.compile("".join(parts), re.DOTALL))
 
 

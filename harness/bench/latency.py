@@ -11,58 +11,59 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from detectors.engine import Monitor
 from harness.bench.report import Figure, percentile
-from lab import Lab, LabSession, Logging, WorkloadSpec
+from lab import Lab, LabSession, Logging, Workload, WorkloadSpec
 
 Progress = Callable[[str], None]
+Handle = TypeVar("Handle")
 
 
 @dataclass(frozen=True, slots=True)
-class Probe:
+class Probe(Generic[Handle]):
     key: str  # figure name part: "docker-events"
     sensor: str  # the sensor kind it exercises, in words
     rule_id: str
-    prepare: Callable[[Lab], object]  # deploy what the action needs (not timed); returns a handle
-    act: Callable[[Lab, object], None]  # the action (timed from lab.action)
+    prepare: Callable[[Lab], Handle]  # deploy what the action needs (not timed); returns a handle
+    act: Callable[[Lab, Handle], None]  # the action (timed from lab.action)
     timeout_s: float = 15.0
 
 
-def _docker_prepare(lab: Lab) -> object:
+def _docker_prepare(lab: Lab) -> None:
     return None
 
 
-def _docker_act(lab: Lab, _: object) -> None:
+def _docker_act(lab: Lab, _: None) -> None:
     lab.action("start a container with the log driver none")
     lab.deploy(WorkloadSpec(role="batch", logging=Logging(driver="none")))
 
 
-def _exec_prepare(lab: Lab) -> object:
+def _exec_prepare(lab: Lab) -> Workload:
     worker = lab.deploy(WorkloadSpec(role="worker"))
     lab.exec(worker, "cp", "/bin/true", "/tmp/.cache-helper")
     time.sleep(1.0)  # the exec sensor attributes by the container directory: let it learn the container
     return worker
 
 
-def _exec_act(lab: Lab, worker: object) -> None:
+def _exec_act(lab: Lab, worker: Workload) -> None:
     lab.action("run a program from /tmp")
-    lab.exec(worker, "/tmp/.cache-helper")  # type: ignore[arg-type]
+    lab.exec(worker, "/tmp/.cache-helper")
 
 
-def _flow_prepare(lab: Lab) -> object:
+def _flow_prepare(lab: Lab) -> Workload:
     app = lab.deploy(WorkloadSpec(role="reports", networks=("lan", "inet")))
     time.sleep(1.0)  # the packet sensor's inventory learns the container's addresses from engine events
     return app
 
 
-def _flow_act(lab: Lab, app: object) -> None:
+def _flow_act(lab: Lab, app: Workload) -> None:
     lab.action("open a connection to an outside endpoint")
-    lab.exec(app, "sh", "-c", f"echo hello | nc -w 2 -q 1 {lab.sinkhole.address} 8080", check=False,  # type: ignore[arg-type]
-             detach=True)
+    lab.exec(app, "sh", "-c", f"echo hello | nc -w 2 -q 1 {lab.sinkhole.address} 8080", check=False, detach=True)
 
 
-PROBES = (
+PROBES: tuple[Probe[Any], ...] = (
     Probe("docker-events", "Docker events", "stowaway.docker.logging-disabled", _docker_prepare, _docker_act),
     Probe("tracefs-exec", "kernel tracepoint (sched_process_exec)", "stowaway.host.exec-from-temp-dir",
           _exec_prepare, _exec_act),

@@ -8,11 +8,12 @@ when a run starts). A case that *did* start would run one small scenario, never 
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ class Case:
     argv: tuple[str, ...]  # {dir} is the case's directory
     file: str  # what stderr must name (a path suffix)
     field: str  # what stderr must name as the field
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # the field above shadows field()
 
 
 SC = "bad/case/broken.py"
@@ -212,7 +213,7 @@ def _message(stderr: str) -> str:
 
 def run(work: Path, progress: Progress, current_scorecard: dict[str, Any]) -> list[Figure]:
     paths = LabPaths.default()
-    results = []
+    results: list[dict[str, Any]] = []
     for i, case in enumerate(CASES):
         directory = work / f"bad-{i:02d}"
         directory.mkdir(parents=True, exist_ok=True)

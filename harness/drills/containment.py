@@ -67,7 +67,7 @@ def lab_bridges(client: Any) -> set[str]:
     bridges = set()
     for net in client.api.networks():
         subnets = [c.get("Subnet") for c in (net.get("IPAM") or {}).get("Config") or [] if c.get("Subnet")]
-        inside = [s for s in subnets if ":" not in s and ipaddress.ip_network(s).subnet_of(LAB_RANGE)]
+        inside = [s for s in subnets if ":" not in s and ipaddress.IPv4Network(s).subnet_of(LAB_RANGE)]
         if net.get("Driver") == "bridge" and inside:
             bridges.add((net.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}")
     return bridges

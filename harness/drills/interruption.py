@@ -95,7 +95,7 @@ def _figure(name: str, measure: str, counts: dict[str, Any], detail: dict[str, A
 def sigint_mid_scenario(work: Path, pack: Path, paths: LabPaths, progress: Progress) -> Figure:
     child = Child(work, "sigint", ["--scenarios", str(pack), "drill.wait-halfway"])
     run_id = child.run_id()
-    halfway = bool(run_id) and wait_marker(paths, run_id, child)
+    halfway = bool(run_id and wait_marker(paths, run_id, child))
     child.proc.send_signal(signal.SIGINT)
     code = child.wait()
     progress(f"drills: SIGINT mid-scenario: run {run_id} exited {code}")
@@ -108,7 +108,7 @@ def sigint_mid_scenario(work: Path, pack: Path, paths: LabPaths, progress: Progr
 def sigkill_then_fresh(work: Path, pack: Path, paths: LabPaths, progress: Progress) -> list[Figure]:
     child = Child(work, "sigkill", ["--scenarios", str(pack), "drill.wait-halfway"])
     run_id = child.run_id()
-    halfway = bool(run_id) and wait_marker(paths, run_id, child)
+    halfway = bool(run_id and wait_marker(paths, run_id, child))
     child.proc.send_signal(signal.SIGKILL)
     code = child.wait()
     before = leftovers.count(_client(paths), paths, run_id or "?")
@@ -150,7 +150,7 @@ def engine_stopped(work: Path, pack: Path, paths: LabPaths, progress: Progress) 
         return [Figure("interrupt.engine-stopped", "engine stopped halfway", None, 0, skipped=why)]
     child = Child(work, "engine", ["--scenarios", str(pack), "drill.wait-halfway"])
     run_id = child.run_id()
-    halfway = bool(run_id) and wait_marker(paths, run_id, child)
+    halfway = bool(run_id and wait_marker(paths, run_id, child))
     others = sorted(p.name for p in live_leases(paths) if p.name != run_id)
     if others:  # someone started a run meanwhile: do not stop the engine under them
         child.proc.send_signal(signal.SIGINT)

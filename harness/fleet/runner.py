@@ -168,8 +168,8 @@ class Soak:
             if waiting:
                 time.sleep(1.0)
         for running in waiting:
-            states = ", ".join(f"{cid[:12]} {h.state}" for cid, h in self._health(running))
-            self.broken.setdefault(running.name, f"never became healthy within {timeout:.0f}s ({states})")
+            summary = ", ".join(f"{cid[:12]} {h.state}" for cid, h in self._health(running))
+            self.broken.setdefault(running.name, f"never became healthy within {timeout:.0f}s ({summary})")
         return not waiting
 
     def _wait_ready(self) -> None:

@@ -89,10 +89,12 @@ def to_junit(run: RunResult) -> ET.Element:
         suite = ET.SubElement(
             root,
             "testsuite",
-            name=f"stowaway.{run.backend}.{kind}",
-            timestamp=iso_utc(run.started_at),
-            time=f"{suite_time:.3f}",
-            **{k: str(v) for k, v in counts.items()},
+            {
+                "name": f"stowaway.{run.backend}.{kind}",
+                "timestamp": iso_utc(run.started_at),
+                "time": f"{suite_time:.3f}",
+                **{k: str(v) for k, v in counts.items()},
+            },
         )
         props = ET.SubElement(suite, "properties")
         for name, value in (
@@ -112,8 +114,8 @@ def to_junit(run: RunResult) -> ET.Element:
         for key in totals:
             totals[key] += counts[key]
         total_time += max(0.0, run.soak.finished_at - run.soak.started_at)
-    for key, value in totals.items():
-        root.set(key, str(value))
+    for key, total in totals.items():
+        root.set(key, str(total))
     root.set("time", f"{total_time:.3f}")
     return root
 
@@ -123,8 +125,9 @@ def _soak_suite(root: ET.Element, run: RunResult, soak: SoakResult) -> dict[str,
     duration = max(0.0, soak.finished_at - soak.started_at)
     failed, errored = int(bool(soak.alerts)), int(soak.status != "complete")
     counts = {"tests": 1, "failures": failed, "errors": errored if not failed else 0, "skipped": 0}
-    suite = ET.SubElement(root, "testsuite", name=f"stowaway.{run.backend}.soak", timestamp=iso_utc(soak.started_at),
-                          time=f"{duration:.3f}", **{k: str(v) for k, v in counts.items()})
+    suite = ET.SubElement(root, "testsuite", {"name": f"stowaway.{run.backend}.soak",
+                                              "timestamp": iso_utc(soak.started_at), "time": f"{duration:.3f}",
+                                              **{k: str(v) for k, v in counts.items()}})
     case = ET.SubElement(suite, "testcase", name="soak", classname=f"stowaway.{run.backend}.soak",
                          time=f"{duration:.3f}")
     props = ET.SubElement(case, "properties")

@@ -6,35 +6,40 @@ peer, bytes received and the first bytes. It stops by itself after --max-seconds
 --max-connections, so it can never outlive a forgotten run for long.
 """
 
+from __future__ import annotations
+
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import socket
 import struct
 import time
+from typing import Any, cast
 
 HTTP_PORTS = {80, 443, 8080, 3128}
 
 
-def record(path, **fields):
+def record(path: str, **fields: Any) -> None:
     fields["ts"] = time.time()
     with open(path, "a") as out:
         out.write(json.dumps(fields) + "\n")
 
 
 class Budget:
-    def __init__(self, limit):
+    def __init__(self, limit: int) -> None:
         self.left = limit
         self.done = asyncio.Event()
 
-    def take(self):
+    def take(self) -> None:
         self.left -= 1
         if self.left <= 0:
             self.done.set()
 
 
-async def handle_tcp(reader, writer, port, path, budget):
+async def handle_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int, path: str,
+                     budget: Budget) -> None:
     peer = writer.get_extra_info("peername")[0]
     first = b""
     total = 0
@@ -66,15 +71,15 @@ async def handle_tcp(reader, writer, port, path, budget):
 class DnsSinkhole(asyncio.DatagramProtocol):
     """Answers every A question with the sinkhole's own address, as a hijacking resolver would."""
 
-    def __init__(self, answer, path, budget):
+    def __init__(self, answer: str, path: str, budget: Budget) -> None:
         self.answer = socket.inet_aton(answer)
         self.path = path
         self.budget = budget
 
-    def connection_made(self, transport):
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)  # a datagram endpoint's, always
 
-    def datagram_received(self, data, addr):
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) < 12:
             return
         name, offset = [], 12
@@ -90,7 +95,7 @@ class DnsSinkhole(asyncio.DatagramProtocol):
         self.budget.take()
 
 
-async def main():
+async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ports", default="80,443,4444,8080")
     parser.add_argument("--address", required=True)
@@ -102,7 +107,7 @@ async def main():
     servers = []
     for port in (int(p) for p in args.ports.split(",") if p):
         servers.append(await asyncio.start_server(
-            lambda r, w, port=port: handle_tcp(r, w, port, args.record, budget), "0.0.0.0", port))
+            functools.partial(handle_tcp, port=port, path=args.record, budget=budget), "0.0.0.0", port))
     loop = asyncio.get_running_loop()
     await loop.create_datagram_endpoint(lambda: DnsSinkhole(args.address, args.record, budget),
                                         local_addr=("0.0.0.0", 53))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import docker
 import docker.errors
@@ -14,6 +14,9 @@ from lab.backends.base import DeployContext, ExecResult, Workload
 from lab.errors import LabError
 from lab.workload import UnsupportedWorkload, WorkloadSpec
 
+if TYPE_CHECKING:
+    from lab.networks import LabNetwork
+
 
 class DockerBackend:
     name: ClassVar[str] = "docker"
@@ -21,12 +24,12 @@ class DockerBackend:
     def __init__(self, client: docker.DockerClient) -> None:
         self.client = client
 
-    def _create_kwargs(self, spec: WorkloadSpec, ctx: DeployContext) -> dict[str, object]:
+    def _create_kwargs(self, spec: WorkloadSpec, ctx: DeployContext) -> dict[str, Any]:
         mounts = [
             docker.types.Mount(target=m.target, source=m.source, type=m.type, read_only=m.read_only)
             for m in spec.mounts
         ]
-        kwargs: dict[str, object] = {
+        kwargs: dict[str, Any] = {  # docker-py's keyword arguments: one value type each
             "image": spec.image or ctx.image,
             "command": list(spec.command) or None,  # none given: the image's own command
             "name": ctx.name,
@@ -59,7 +62,7 @@ class DockerBackend:
             kwargs["network"] = first.name
         return kwargs
 
-    def _network(self, role: str, ctx: DeployContext):  # -> LabNetwork
+    def _network(self, role: str, ctx: DeployContext) -> LabNetwork:
         try:
             return ctx.networks[role]
         except KeyError as exc:
@@ -81,6 +84,7 @@ class DockerBackend:
             container = self.client.containers.create(**kwargs)
         except docker.errors.APIError as exc:
             raise LabError(f"could not create container {ctx.name}: {exc.explanation or exc}") from exc
+        assert container.id is not None  # a created container has one; docker-py types it optional
         workload = Workload(id=container.id, name=ctx.name, kind="container", backend=self.name,
                             container_ids=[container.id])
         try:

@@ -101,7 +101,7 @@ def ensure_swarm(client: docker.DockerClient, paths: LabPaths) -> str:
         return str(client.info()["Swarm"]["NodeID"])
 
 
-def _used_subnets(client: docker.DockerClient) -> set[ipaddress.IPv4Network]:
+def _used_subnets(client: docker.DockerClient) -> set[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     used = set()
     for network in client.networks.list():
         for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
@@ -116,7 +116,7 @@ def create_swarm_networks(client: docker.DockerClient, paths: LabPaths, run_id: 
     created: dict[str, LabNetwork] = {}
     with _swarm_lock(paths):
         used = _used_subnets(client)
-        free = (ipaddress.ip_network(f"198.19.{slot}.0/24") for slot in SWARM_NET_SLOTS)
+        free = (ipaddress.IPv4Network(f"198.19.{slot}.0/24") for slot in SWARM_NET_SLOTS)
         for role in SWARM_ROLES:
             subnet = next((s for s in free if not any(s.overlaps(u) for u in used)), None)
             if subnet is None:
@@ -127,7 +127,7 @@ def create_swarm_networks(client: docker.DockerClient, paths: LabPaths, run_id: 
                                                  attachable=True, scope="swarm", ipam=ipam, labels={RUN_LABEL: run_id})
             except docker.errors.APIError as exc:
                 raise LabError(f"could not create the swarm network for {role}: {exc}") from exc
-            created[role] = LabNetwork(role=role, name=network.name, id=network.id, subnet=subnet)
+            created[role] = LabNetwork.of(role, network, subnet)
             used.add(subnet)
     return created
 
@@ -282,6 +282,7 @@ class SwarmBackend:
         """Remove every service of this run and wait for its tasks, so the run's overlays can go."""
         with contextlib.suppress(docker.errors.APIError):
             for service in self.client.services.list(filters={"label": f"{RUN_LABEL}={run_id}"}):
+                assert service.id is not None  # a listed service has one; docker-py types it optional
                 self.remove(Workload(id=service.id, name=service.name, kind="service", backend=self.name))
         # The swarm allocator frees a network's endpoints a moment after the tasks are gone.
         deadline = time.monotonic() + 20

@@ -124,8 +124,8 @@ def build_tool(tool: GoTool, state: Path, log: Callable[[str], None] = print) ->
     if tool.debs:
         env = cgo_env(env, unpack_debs(tool.debs, state))
     replaces = staging_replaces(tool.module, tool.version, work, env) if tool.staging_replaces else {}
-    for stale in ("go.mod", "go.sum", "tools.go", "main.go"):
-        (work / stale).unlink(missing_ok=True)
+    for generated in ("go.mod", "go.sum", "tools.go", "main.go"):
+        (work / generated).unlink(missing_ok=True)
     for name, text in wrapper_files(tool, replaces).items():
         (work / name).write_text(text)
     if not tool.go_directive:

@@ -355,6 +355,7 @@ def build_node_image(engine: Engine, recipe: NodeRecipe | None = None, log: Log 
     (state / "node-image.json").write_text(json.dumps({"image": report.image, "images": images}, indent=2))
     for old in engine.client.images.list(name="stowaway/kind-node"):  # earlier recipes' node images
         if report.image not in old.tags:
+            assert old.id is not None  # a listed image has one; docker-py types it optional
             with contextlib.suppress(docker.errors.APIError):
                 engine.client.images.remove(old.id, force=False)
     return report

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg2
@@ -169,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
             "bytes": len(data), "ms": round((time.monotonic() - started) * 1000, 1), "source": source,
             "agent": self.headers.get("User-Agent", "")}))
 
-    def _guarded(self, handle) -> None:
+    def _guarded(self, handle: Callable[[float], None]) -> None:
         started = time.monotonic()
         if not self.app.slots.acquire(blocking=False):
             self._send(503, {"error": "busy"}, started)
