@@ -111,6 +111,7 @@ class Inventory:
         self._bridges: list[BridgeInfo] = []
         self._lock = threading.Lock()
         self._refreshed = 0.0
+        self._view_at = 0.0  # wall time the last listing was asked for: the view holds what ran then
         self._missed: dict[str, float] = {}  # key -> when a miss last forced a refresh
         self.errors = 0
 
@@ -119,6 +120,7 @@ class Inventory:
         if not force and now - self._refreshed < self.miss_refresh_s:
             return
         self._refreshed = now
+        view_at = time.time()
         try:
             listing = self.client.api.containers()
             networks = self.client.api.networks()
@@ -153,6 +155,7 @@ class Inventory:
                 for address in info.addresses:
                     by_ip[address] = info
             self._by_ip = by_ip
+            self._view_at = view_at
             self._bridges = bridges
             self._subnets = subnets
 
@@ -172,13 +175,16 @@ class Inventory:
         if time.monotonic() - self._refreshed > self.refresh_s:
             self.refresh()
 
-    def by_ip(self, address: str) -> ContainerInfo | None:
-        return self._lookup("_by_ip", address)
+    def by_ip(self, address: str, at: float | None = None) -> ContainerInfo | None:
+        """The container holding ``address``. ``at``: when the packet was seen (wall time). A departed
+        container's address is only trusted for a packet seen before the view was taken; for a later
+        one the engine is asked again, since it may have handed the address to a new container."""
+        return self._lookup("_by_ip", address, at)
 
     def by_id(self, container_id: str) -> ContainerInfo | None:
         return self._lookup("_by_id", container_id)
 
-    def _lookup(self, table: Literal["_by_ip", "_by_id"], key: str) -> ContainerInfo | None:
+    def _lookup(self, table: Literal["_by_ip", "_by_id"], key: str, at: float | None = None) -> ContainerInfo | None:
         """``table`` is named, not passed: a refresh replaces the address table with a new dict, and a
         lookup after it must read the new one."""
         self._maybe_refresh()
@@ -188,9 +194,11 @@ class Inventory:
         if info is not None and not departed:
             return info
         if departed:
-            # Refreshes for departed hits are throttled as a whole (every address of a removed
-            # container can hit at once), not per address: the next container may take it any moment.
-            if time.monotonic() - self._refreshed < self.miss_refresh_s:
+            # A packet seen after the view was taken may be the next container's: look again. Without
+            # a time, refreshes for departed hits are throttled as a whole (every address of a removed
+            # container can hit at once), not per address.
+            seen_before_view = at is not None and at <= self._view_at
+            if seen_before_view or (at is None and time.monotonic() - self._refreshed < self.miss_refresh_s):
                 return info
             self.refresh(force=True)
             with self._lock:

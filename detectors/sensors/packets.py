@@ -208,10 +208,13 @@ class PacketSensor:
         """container.* for the side that opened the flow (or asked the question); destination.container.*
         for the peer when it is a container too."""
         fields: dict[str, Any] = {}
-        source = self.inventory.by_ip(record["source.ip"])
+        # When the flow's latest packet (a DNS message's only one) was seen.
+        at = record.get("event.end") or record.get("event.start")
+        seen = float(at) if isinstance(at, (int, float)) else None
+        source = self.inventory.by_ip(record["source.ip"], seen)
         if source is not None:
             fields.update(source.fields("container"))
-        peer = self.inventory.by_ip(record["destination.ip"])
+        peer = self.inventory.by_ip(record["destination.ip"], seen)
         if peer is not None:
             fields.update(peer.fields("destination.container"))
         for side in ("source", "destination"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from detectors.sensors.netinventory import Inventory
@@ -70,3 +71,16 @@ def test_a_container_newer_than_the_view_is_found_by_its_first_packet() -> None:
     client.api.running = [container("c" * 64, "198.18.8.9")]  # started after the last refresh
     assert inventory.by_ip("198.18.8.9").id == "c" * 64
     assert inventory.by_id("c" * 64).addresses == ("198.18.8.9",)
+
+
+def test_a_packet_seen_after_the_view_is_not_pinned_on_a_departed_container() -> None:
+    client = FakeClient()
+    inventory = Inventory(client, refresh_s=3600, miss_refresh_s=60)  # the throttle alone would return stale
+    client.api.running = [container("a" * 64, "198.18.8.5")]
+    inventory.refresh(force=True)
+    client.api.running = []
+    inventory.refresh(force=True)
+    view_taken = time.time()
+    assert inventory.by_ip("198.18.8.5", at=view_taken - 1).id == "a" * 64  # its own last packets
+    client.api.running = [container("b" * 64, "198.18.8.5")]  # started since, on the same address
+    assert inventory.by_ip("198.18.8.5", at=time.time() + 0.001).id == "b" * 64
