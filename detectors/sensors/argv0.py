@@ -109,7 +109,7 @@ def resolve_in_root(root: str, path: str, cwd: str = "/") -> str | None:
     return resolved if os.path.exists(root + resolved) else None
 
 
-def _identity(path: str) -> tuple[int, int] | None:
+def file_identity(path: str) -> tuple[int, int] | None:
     try:
         stat = os.stat(path)
     except OSError:
@@ -148,7 +148,7 @@ def judge_argv0(argv0: str, exec_path: str, *, root: str, exe: str, cwd: str = "
         return Argv0Judgement(True, "", "claims-nothing")
     if exec_path and (claimed == exec_path or ("/" not in claimed and claimed == posixpath.basename(exec_path))):
         return Argv0Judgement(True, exec_path, "exec-path")  # the name it was exec'd by
-    program = _identity(exe)
+    program = file_identity(exe)
     if program is None or not os.path.isdir(root):
         return Argv0Judgement(names_match(argv0, exec_path, executable), "", "name-only")
     first = ""
@@ -157,9 +157,10 @@ def judge_argv0(argv0: str, exec_path: str, *, root: str, exe: str, cwd: str = "
         if resolved is None:
             continue
         first = first or resolved
-        if _identity(root + resolved) == program:
+        if file_identity(root + resolved) == program:
             return Argv0Judgement(True, resolved, "resolved")
     return Argv0Judgement(False, first, "unresolved")
 
 
-__all__ = ["SEARCH_PATH", "Argv0Judgement", "claimed_name", "judge_argv0", "names_match", "resolve_in_root"]
+__all__ = ["SEARCH_PATH", "Argv0Judgement", "claimed_name", "file_identity", "judge_argv0", "names_match",
+           "resolve_in_root"]

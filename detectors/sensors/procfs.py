@@ -22,7 +22,7 @@ import threading
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
-from detectors.sensors.argv0 import judge_argv0
+from detectors.sensors.argv0 import file_identity, judge_argv0
 from detectors.sensors.base import Emit
 from detectors.sensors.containers import ContainerDirectory, ContainerInfo, cgroup_dirs
 
@@ -103,6 +103,11 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
     fields["process.name"] = name
     # No argv once the process is gone: the argv fields stay absent (not empty), so no rule that
     # judges argv decides on a process it never saw.
+    # /proc is read field by field while the process runs: if it execs between reads (``env`` handing
+    # over to ``python3``), the argv read may belong to the next program and the executable to the
+    # first. The executable's identity is taken before and after the argv is read and judged; if it
+    # changed, the process was replaced under inspection and its argv is not judged at all.
+    program = None if unread else file_identity(f"{proc}/{pid}/exe")
     cmdline = None if unread else _read(f"{proc}/{pid}/cmdline")
     if cmdline:
         args = [a.decode(errors="replace") for a in cmdline.rstrip(b"\0").split(b"\0")]
@@ -115,8 +120,12 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
             cwd = os.readlink(f"{proc}/{pid}/cwd")
         judgement = judge_argv0(argv0, filename, root=f"{proc}/{pid}/root", exe=f"{proc}/{pid}/exe", cwd=cwd,
                                 executable=executable)
-        fields["process.argv0_matches_executable"] = judgement.matches
-        fields["process.argv0_resolved"] = judgement.resolved
+        after = file_identity(f"{proc}/{pid}/exe")  # None: it exited, which replaced nothing
+        if program is not None and after in (None, program):
+            fields["process.argv0_matches_executable"] = judgement.matches
+            fields["process.argv0_resolved"] = judgement.resolved
+        else:
+            fields["process.replaced_before_inspection"] = True
     ppid = (0 if gone else _ppid(pid, proc)) or ppid
     if ppid:
         fields["process.parent.pid"] = ppid

@@ -177,3 +177,30 @@ def test_a_replaced_process_lends_no_argv(root: Path, tmp_path: Path):
     assert fields["process.executable"] == "/usr/local/bin/healthd"
     assert fields["process.replaced_before_inspection"] is True
     assert fields["process.exited_before_inspection"] is False
+
+
+def test_a_process_that_execs_while_it_is_read_is_not_judged(root: Path, tmp_path: Path, monkeypatch):
+    # `#!/usr/bin/env python3`: the sensor reads env's exe, then env execs python3 before the argv
+    # is judged. Judging env's argv against python3's file would call an honest script a masquerade.
+    from detectors.sensors import procfs
+
+    pid = tmp_path / "proc" / "4244"
+    pid.mkdir(parents=True)
+    (pid / "cmdline").write_bytes(b"/usr/bin/env\0python3\0/usr/local/bin/healthd\0")
+    (pid / "comm").write_bytes(b"env\n")
+    os.symlink(root, pid / "root")
+    os.symlink(root / "usr/bin/env", pid / "exe")
+    os.symlink("/", pid / "cwd")
+    real_read = procfs._read
+
+    def read_then_exec(path: str, limit: int = 4096) -> bytes | None:
+        data = real_read(path, limit)
+        if path.endswith("/cmdline"):  # env hands over to python3 right after its argv was read
+            os.unlink(pid / "exe")
+            os.symlink(root / "usr/bin/python3.11", pid / "exe")
+        return data
+
+    monkeypatch.setattr(procfs, "_read", read_then_exec)
+    fields = process_fields(4244, None, "/usr/local/bin/healthd", str(tmp_path / "proc"))
+    assert "process.argv0_matches_executable" not in fields
+    assert fields["process.replaced_before_inspection"] is True
