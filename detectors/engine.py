@@ -195,8 +195,12 @@ class DetectionEngine:
         alerts: list[Alert] = []
         for analytic in self._analytics:
             declared = ",".join(getattr(analytic, "data_sources", ()) or ())
-            alerts.extend(a if a.data_source else dataclasses.replace(a, data_source=declared)
-                          for a in analytic.tick(now))
+            try:
+                raised = analytic.tick(now)
+            except Exception:  # one analytic's timer failing must cost neither the others nor the caller
+                self.counters.tick_errors += 1
+                continue
+            alerts.extend(a if a.data_source else dataclasses.replace(a, data_source=declared) for a in raised)
         return self._emit(alerts)
 
     def _from_rule(self, rule: Any, event: Event) -> Alert:

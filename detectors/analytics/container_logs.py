@@ -40,11 +40,12 @@ class ContainerLogDeleted:
 
     def observe(self, event: Event) -> list[Alert]:
         cid = str(event.get("container.id") or "")
-        if not cid:
-            return []
+        created = event.get("event.created")
+        if not cid or isinstance(created, bool) or not isinstance(created, (int, float)):
+            return []  # kept until a later tick does arithmetic on its time: a malformed one is never kept
         if event.get("event.module") == "docker" and event.get("event.type") == "container" \
                 and event.get("event.action") in ("die", "destroy"):
-            self._ended[cid] = float(event["event.created"])
+            self._ended[cid] = float(created)
             self._pending.pop(cid, None)
         elif event.get("event.dataset") == "docker.container_logs" and event.get("event.action") == "deleted" \
                 and cid not in self._ended:

@@ -107,3 +107,40 @@ def test_each_change_to_a_shared_object_is_its_own_alert():
     assert len(det.process(first)) == 1
     assert det.process(echo) == []
     assert len(det.process(later)) == 1
+
+
+def test_an_analytic_whose_timer_raises_costs_the_others_nothing() -> None:
+    from detectors.alert import Alert
+
+    class Broken:
+        rule_id = "test.broken"
+
+        def observe(self, event):
+            return []
+
+        def tick(self, now):
+            raise ValueError("could not convert string to float: ''")
+
+    class Steady:
+        rule_id = "test.steady"
+
+        def observe(self, event):
+            return []
+
+        def tick(self, now):
+            return [Alert(rule_id="test.steady", title="t", severity="low", techniques=(), object="container:x",
+                          evidence=("e1",), first_seen=now)]
+
+    engine = DetectionEngine(load_rules([DEFAULT_RULE_DIR]), Policy(), [Broken(), Steady()])
+    assert [a.rule_id for a in engine.tick(1000.0)] == ["test.steady"]
+    assert engine.counters.tick_errors == 1
+
+
+def test_a_log_deletion_with_a_malformed_time_is_not_kept_for_later() -> None:
+    from detectors.analytics.container_logs import GRACE_S, ContainerLogDeleted
+
+    analytic = ContainerLogDeleted(Policy())
+    bad = new_event("docker", "docker.container_logs", "deleted", container__id="c1")
+    bad["event.created"] = ""  # found by the malformed-telemetry drill
+    analytic.observe(bad)
+    assert analytic.tick(10_000.0 + GRACE_S) == []
