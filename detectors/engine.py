@@ -241,6 +241,16 @@ class DetectionEngine:
         return fresh
 
 
+def _thread_ended(sensor: Sensor) -> bool:
+    """Did the sensor's thread end? Asked through ``alive`` (``ThreadedSensor``); a sensor without
+    it may still keep its thread in ``_thread``; one with neither has no thread to lose."""
+    alive = getattr(sensor, "alive", None)
+    if isinstance(alive, bool):
+        return not alive
+    thread = getattr(sensor, "_thread", None)
+    return isinstance(thread, threading.Thread) and not thread.is_alive()
+
+
 class Monitor:
     """Sensors feeding one engine on a worker thread: the thing `stowaway watch` and the harness run."""
 
@@ -311,14 +321,13 @@ class Monitor:
             except Exception:
                 stats = {}
             unavailable = str(getattr(sensor, "unavailable", "") or "")
-            thread = getattr(sensor, "_thread", None)
             if sensor.name in self._failed:
                 out.append(SensorHealth(sensor.name, "failed", self._failed[sensor.name], stats))
             elif unavailable:
                 out.append(SensorHealth(sensor.name, "unavailable", unavailable, stats))
-            elif isinstance(thread, threading.Thread) and not thread.is_alive() and self._worker is not None \
-                    and self._worker.is_alive():
-                out.append(SensorHealth(sensor.name, "stopped", "its thread ended while the monitor ran", stats))
+            elif _thread_ended(sensor) and self._worker is not None and self._worker.is_alive():
+                reason = str(getattr(sensor, "failure", "") or "") or "its thread ended while the monitor ran"
+                out.append(SensorHealth(sensor.name, "stopped", reason, stats))
             else:
                 out.append(SensorHealth(sensor.name, "running", "", stats))
         return out

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detectors.event import new_event
-from detectors.sensors.base import Emit
+from detectors.sensors.base import Emit, ThreadedSensor
 from detectors.sensors.containers import ContainerDirectory, ContainerInfo, cgroup_dirs
 
 INTERVAL_S = 1.0
@@ -72,28 +72,24 @@ def _v2_cpu_ns(fd: int) -> int:
     return -1
 
 
-class CgroupResourcesSensor:
+class CgroupResourcesSensor(ThreadedSensor):
     name: ClassVar[str] = "cgroup-resources"
 
     def __init__(self, directory: ContainerDirectory, interval_s: float = INTERVAL_S) -> None:
+        super().__init__(extra_stats=("containers", "sample_us"))
         self.directory = directory
         self.interval_s = interval_s
         self._tracked: dict[str, _Tracked] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "containers": 0, "sample_us": 0}
 
     @property
     def stats(self) -> dict[str, int]:
         with self._lock:
-            self._stats["containers"] = len(self._tracked)
-        return dict(self._stats)
+            self._stats.extra["containers"] = len(self._tracked)
+        return super().stats
 
-    def start(self, emit: Emit) -> None:
+    def open(self) -> None:
         self.directory.listen(self._on_container)
-        self._thread = threading.Thread(target=self._loop, args=(emit,), name=self.name, daemon=True)
-        self._thread.start()
 
     def observe(self, event: dict[str, Any]) -> None:
         self.directory.observe(event)
@@ -105,12 +101,12 @@ class CgroupResourcesSensor:
             else:
                 self._track(info)
         except Exception:  # called from another sensor's thread: count it, never raise into it
-            self._stats["errors"] += 1
+            self._stats.errors += 1
 
     def _track(self, info: ContainerInfo) -> None:
         dirs = cgroup_dirs(info.id, info.pid)
         if "v2" not in dirs and not ("cpu" in dirs and "memory" in dirs):
-            self._stats["errors"] += 1  # no cgroup (the container died between listing and now)
+            self._stats.errors += 1  # no cgroup (the container died between listing and now)
             return
         if "v2" in dirs:
             base = dirs["v2"]
@@ -122,7 +118,7 @@ class CgroupResourcesSensor:
                                _open(f"{mem}/memory.max_usage_in_bytes"), _open(f"{mem}/memory.limit_in_bytes"),
                                v2=False)
         if tracked.cpu_fd < 0 or tracked.mem_fd < 0:
-            self._stats["errors"] += 1  # no cgroup (the container died already): nothing to sample
+            self._stats.errors += 1  # no cgroup (the container died already): nothing to sample
             self._close(tracked)
             return
         with self._lock:
@@ -144,7 +140,7 @@ class CgroupResourcesSensor:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    def _loop(self, emit: Emit) -> None:
+    def run(self) -> None:
         # Containers come and go under our feet (other runs share the engine): one that vanished, or
         # a cgroup file that reads oddly, is counted, and the sampling goes on. A dead sampler would
         # blind every resource detector for the rest of the run.
@@ -152,15 +148,15 @@ class CgroupResourcesSensor:
             try:
                 self._track(info)
             except Exception:  # counted, never fatal
-                self._stats["errors"] += 1
+                self._stats.errors += 1
         next_at = time.monotonic()
         while not self._stop.is_set():
             started = time.perf_counter()
             try:
-                self.sample(emit)
+                self.sample(self.send)
             except Exception:  # counted, never fatal
-                self._stats["errors"] += 1
-            self._stats["sample_us"] = int((time.perf_counter() - started) * 1e6)
+                self._stats.errors += 1
+            self._stats.extra["sample_us"] = int((time.perf_counter() - started) * 1e6)
             next_at += self.interval_s
             delay = next_at - time.monotonic()
             if delay < 0:  # we fell behind (a loaded host): skip ahead instead of bursting
@@ -176,7 +172,7 @@ class CgroupResourcesSensor:
             cpu_ns = _v2_cpu_ns(item.cpu_fd) if item.v2 else _read_int(item.cpu_fd)
             memory = _read_int(item.mem_fd)
             if cpu_ns < 0 or memory < 0:
-                self._stats["dropped"] += 1
+                self._stats.dropped += 1
                 continue
             previous, previous_at = item.last_cpu_ns, item.last_at
             item.last_cpu_ns, item.last_at = cpu_ns, now
@@ -195,13 +191,8 @@ class CgroupResourcesSensor:
             if 0 <= limit < 1 << 60:  # v1 reports "no limit" as a huge number
                 event["container.memory.limit_bytes"] = limit
             emit(event)
-            self._stats["emitted"] += 1
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def close(self) -> None:
         with self._lock:
             tracked, self._tracked = list(self._tracked.values()), {}
         for item in tracked:

@@ -22,35 +22,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
-import struct
 import threading
 import time
 from typing import ClassVar
 
 from detectors.event import Event, new_event
 from detectors.sensors import inotify as ino
-from detectors.sensors.base import Emit
+from detectors.sensors.base import ThreadedSensor
 
-_HEADER = struct.Struct("iIII")
 ROTATION_SETTLE_S = 2.0
 MASK = ino.IN_MODIFY | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_CREATE | ino.IN_DELETE
-
-
-def read_events(fd: int) -> list[tuple[int, int, int, str]]:
-    """(wd, mask, cookie, name) for every pending inotify event; the cookie pairs a rename's halves."""
-    try:
-        data = os.read(fd, 64 * 1024)
-    except BlockingIOError:
-        return []
-    out, offset = [], 0
-    while offset + _HEADER.size <= len(data):
-        wd, mask, cookie, length = _HEADER.unpack_from(data, offset)
-        offset += _HEADER.size
-        name = data[offset:offset + length].split(b"\0", 1)[0].decode(errors="replace")
-        offset += length
-        out.append((wd, mask, cookie, name))
-    return out
 
 
 def log_event(action: str, path: str, container_id: str, size: int | None, previous: int | None,
@@ -70,31 +51,21 @@ def log_event(action: str, path: str, container_id: str, size: int | None, previ
     return event
 
 
-class ContainerLogSensor:
+class ContainerLogSensor(ThreadedSensor):
     name: ClassVar[str] = "container-logs"
+    reports_overflows: ClassVar[bool] = True
 
     def __init__(self) -> None:
-        self._notify: ino.Inotify | None = None
-        self._dirs: dict[int, str] = {}
+        super().__init__()
+        self._watcher: ino.Watcher | None = None
         self._logs: dict[str, str] = {}  # log path -> container id
         self._sizes: dict[str, int] = {}
         self._inodes: dict[str, int] = {}  # a rotation gives the path a new inode; a truncation keeps it
         self._rotated_at: dict[str, float] = {}  # log path -> when a rename or create of it was last seen
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._emit: Emit | None = None
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "overflows": 0}
 
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
-
-    def start(self, emit: Emit) -> None:
-        self._emit = emit
-        self._notify = ino.Inotify()
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
+    def open(self) -> None:
+        self._watcher = ino.Watcher(self._stats)
 
     def observe(self, event: Event) -> None:
         path = event.get("container.log_path")
@@ -102,18 +73,17 @@ class ContainerLogSensor:
             self.follow(str(path), str(event.get("container.id") or ""))
 
     def follow(self, path: str, container_id: str) -> None:
-        if self._notify is None:
+        if self._watcher is None:
             return
         directory = os.path.dirname(path)
         with self._lock:
             if path in self._logs:
                 return
             try:
-                wd = self._notify.add(directory, MASK)
+                self._watcher.add(directory, MASK)
             except OSError:
-                self._stats["errors"] += 1
+                self._stats.errors += 1
                 return
-            self._dirs[wd] = directory
             self._logs[path] = container_id
             self._sizes[path], self._inodes[path] = self._size(path), self._inode(path)
 
@@ -142,39 +112,24 @@ class ContainerLogSensor:
         except OSError:
             return -1
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            notify = self._notify
-            if notify is None:
-                return
-            ready, _, _ = select.select([notify.fd], [], [], 0.2)
-            if not ready:
-                continue
-            batch = read_events(notify.fd)
-            moved_to = {cookie: (wd, name) for wd, mask, cookie, name in batch if mask & ino.IN_MOVED_TO}
+    def run(self) -> None:
+        assert self._watcher is not None
+        for batch in self._watcher.batches(self._stop):
             self._note_rotations(batch)
-            for wd, mask, cookie, name in batch:
-                if mask & ino.IN_Q_OVERFLOW:
-                    self._stats["overflows"] += 1
-                    continue
-                directory = self._dirs.get(wd)
-                if directory is None or not name:
-                    continue
+            for change in batch:
                 with contextlib.suppress(Exception):
-                    self._changed(os.path.join(directory, name), mask, moved_to.get(cookie) if cookie else None)
+                    self._changed(change.path, change.mask, change.moved_to)
 
-    def _note_rotations(self, batch: list[tuple[int, int, int, str]]) -> None:
+    def _note_rotations(self, batch: list[ino.Change]) -> None:
         """Stamp every log this read renames or recreates before judging any of its writes: a write
         queued before a rotation is read back after it."""
         now = time.monotonic()
-        for wd, mask, _, name in batch:
-            directory = self._dirs.get(wd)
-            if directory and name and mask & (ino.IN_MOVED_FROM | ino.IN_CREATE):
-                path = os.path.join(directory, name)
-                if path in self._logs:
-                    self._rotated_at[path] = now
+        for change in batch:
+            if change.mask & (ino.IN_MOVED_FROM | ino.IN_CREATE) and change.path in self._logs:
+                self._rotated_at[change.path] = now
 
-    def _changed(self, path: str, mask: int, moved_to: tuple[int, str] | None) -> None:
+    def _changed(self, path: str, mask: int, moved_to: str | None) -> None:
+        """``moved_to``: for a MOVED_FROM, where its MOVED_TO half (same read) put the file."""
         with self._lock:
             container_id = self._logs.get(path)
             if container_id is None:
@@ -184,8 +139,7 @@ class ContainerLogSensor:
             if mask & ino.IN_DELETE:
                 action, after = "deleted", None
             elif mask & ino.IN_MOVED_FROM:
-                to_dir = self._dirs.get(moved_to[0]) if moved_to else None
-                target = os.path.join(to_dir, moved_to[1]) if moved_to and to_dir else None
+                target = moved_to
                 # A rename to <name>.<n> in the same directory is the driver's rotation.
                 rotated = target is not None and os.path.dirname(target) == os.path.dirname(path) and \
                     os.path.basename(target).startswith(os.path.basename(path) + ".")
@@ -212,17 +166,9 @@ class ContainerLogSensor:
                 action = "truncated"
             if after is None:
                 self._sizes[path] = -1
-        self._send(log_event(action, path, container_id, after, before if before >= 0 else None, target))
+        self.send(log_event(action, path, container_id, after, before if before >= 0 else None, target))
 
-    def _send(self, event: Event) -> None:
-        if self._emit is not None:
-            self._emit(event)
-            self._stats["emitted"] += 1
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._notify is not None:
-            self._notify.close()
-            self._notify = None
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None

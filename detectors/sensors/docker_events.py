@@ -17,56 +17,53 @@ import docker
 import docker.errors
 
 from detectors.event import Event, new_event
-from detectors.sensors.base import Emit, is_bookkeeping_label
+from detectors.sensors.base import Emit, ThreadedSensor, is_bookkeeping_label
 from detectors.sensors.docker_inspect import SWARM_TASK_LABEL, container_fields
 
 INSPECTED_ACTIONS = {"create", "start"}
 TASK_VERIFY_S = 3.0  # how long the orchestrator may take to record a task's container id
 
 
-class DockerEventsSensor:
+class DockerEventsSensor(ThreadedSensor):
     name: ClassVar[str] = "docker-events"
 
     def __init__(self, client: docker.DockerClient) -> None:
+        super().__init__(extra_stats=("task_claims", "tasks_unverified"))
         self.client = client
         self._stream: Any = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "task_claims": 0, "tasks_unverified": 0}
-        self._claims: queue.SimpleQueue[tuple[Event, Emit] | None] = queue.SimpleQueue()
+        self._ready = threading.Event()  # the stream is open (or failed once): start() may return
+        self._claims: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
         self._verifier: threading.Thread | None = None
 
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
-
     def start(self, emit: Emit) -> None:
+        super().start(emit)
+        # Whatever the caller does after start() returns is in the stream: wait until it is open.
+        if self._thread is not None:
+            self._ready.wait(10)
+
+    def open(self) -> None:
+        # Claims wait on the orchestrator on a thread of their own: the stream must not.
         self._verifier = threading.Thread(target=self._verify_claims, name=f"{self.name}-tasks", daemon=True)
         self._verifier.start()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(emit, ready), name=self.name, daemon=True)
-        self._thread.start()
-        ready.wait(10)
 
-    def _loop(self, emit: Emit, ready: threading.Event) -> None:
+    def run(self) -> None:
         since = time.time()
-        while not self._stopping.is_set():
+        while not self._stop.is_set():
             try:
                 self._stream = self.client.events(decode=True, since=since)  # type: ignore[call-overload]  # the API takes a float since; stubs: int
-                ready.set()
+                self._ready.set()
                 for raw in self._stream:
                     since = raw.get("time", since)
                     event = self.normalise(raw)
                     if event is not None and event.get("orchestrator.task.claimed"):
-                        self._claims.put((event, emit))  # emitted once the orchestrator has answered
+                        self._claims.put(event)  # emitted once the orchestrator has answered
                     elif event is not None:
-                        emit(event)
-                        self._stats["emitted"] += 1
+                        self.send(event)
             except Exception:  # the stream dies with the engine: retry until told to stop
-                ready.set()
-                if self._stopping.is_set():
+                self._ready.set()
+                if self._stop.is_set():
                     return
-                self._stats["errors"] += 1
+                self._stats.errors += 1
                 time.sleep(0.5)
 
     def normalise(self, raw: dict[str, Any]) -> Event | None:
@@ -114,26 +111,24 @@ class DockerEventsSensor:
         """A container that claims to be a Swarm task (by its labels, which anyone can set) is one
         only if the orchestrator has that task running this very container."""
         while True:
-            item = self._claims.get()
-            if item is None:
+            event = self._claims.get()
+            if event is None:
                 return
-            event, emit = item
-            self._stats["task_claims"] += 1
+            self._stats.extra["task_claims"] += 1
             verified = self._task_runs(str(event.get(f"container.labels.{SWARM_TASK_LABEL}") or ""),
                                        str(event.get("container.id") or ""))
             event["orchestrator.task.verified"] = verified
             if verified:
                 event["orchestrator.type"] = "swarm"
             else:
-                self._stats["tasks_unverified"] += 1
-            emit(event)
-            self._stats["emitted"] += 1
+                self._stats.extra["tasks_unverified"] += 1
+            self.send(event)
 
     def _task_runs(self, task_id: str, container_id: str) -> bool:
         if not task_id or not container_id:
             return False
         deadline = time.monotonic() + TASK_VERIFY_S
-        while not self._stopping.is_set():
+        while not self._stop.is_set():
             try:
                 tasks = self.client.api.tasks(filters={"id": task_id})
             except Exception:  # not a manager, or the engine is gone: not verified
@@ -151,9 +146,8 @@ class DockerEventsSensor:
 
     def stop(self) -> None:
         self._claims.put(None)
-        self._stopping.set()
-        if self._stream is not None:
+        self._stop.set()
+        if self._stream is not None:  # unblocks run(), which waits on the stream, not on the stop switch
             with contextlib.suppress(Exception):
                 self._stream.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().stop()

@@ -11,14 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
-import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
 from detectors.sensors import inotify as ino
-from detectors.sensors.base import Emit
+from detectors.sensors.base import ThreadedSensor
 
 MASK = ino.IN_CLOSE_WRITE | ino.IN_MOVED_TO | ino.IN_CREATE | ino.IN_DELETE | ino.IN_MOVED_FROM
 # Settings whose new value is copied onto the event for rules and responders.
@@ -62,43 +60,34 @@ def config_event(action: str, path: str, before: dict[str, Any] | None, after: d
     return event
 
 
-class EngineConfigSensor:
+class EngineConfigSensor(ThreadedSensor):
     name: ClassVar[str] = "engine-config"
 
     def __init__(self, path: str | Path) -> None:
+        super().__init__()
         self.path = os.path.abspath(str(path))
         self._config: dict[str, Any] | None = None
         self._exists = False
-        self._notify: ino.Inotify | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._emit: Emit | None = None
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0}
+        self._watcher: ino.Watcher | None = None
 
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
-
-    def start(self, emit: Emit) -> None:
-        self._emit = emit
+    def open(self) -> None:
         self._config, self._exists = _load(self.path)
-        self._notify = ino.Inotify()
+        self._watcher = ino.Watcher(self._stats)
         try:
-            self._notify.add(os.path.dirname(self.path), MASK)
-        except OSError:
-            self._stats["errors"] += 1
-            return
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
+            self._watcher.add(os.path.dirname(self.path), MASK)
+        except OSError as exc:
+            self._stats.errors += 1
+            self.unavailable = f"cannot watch {os.path.dirname(self.path)}: {exc.strerror or exc}"
 
-    def _loop(self) -> None:
+    def run(self) -> None:
+        assert self._watcher is not None
         name = os.path.basename(self.path)
-        while not self._stop.is_set():
-            notify = self._notify
-            if notify is None:
-                return
-            ready, _, _ = select.select([notify.fd], [], [], 0.2)
-            if ready and any(n == name for _, _, n in notify.read()):
+        overflows = self._stats.overflows
+        for batch in self._watcher.batches(self._stop):
+            # After an overflow the file's change may be among the events lost: look anyway (a
+            # rewrite with the same settings reports nothing).
+            lost, overflows = self._stats.overflows != overflows, self._stats.overflows
+            if lost or any(change.name == name for change in batch):
                 with contextlib.suppress(Exception):
                     self._check()
 
@@ -115,14 +104,9 @@ class EngineConfigSensor:
             return  # rewritten with the same settings: nothing changed that matters
         event = config_event(action, self.path, self._config, after)
         self._config, self._exists = after, exists
-        if self._emit is not None:
-            self._emit(event)
-            self._stats["emitted"] += 1
+        self.send(event)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._notify is not None:
-            self._notify.close()
-            self._notify = None
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None

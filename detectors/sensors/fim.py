@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import os
 import queue
-import select
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
 from detectors.sensors import inotify as ino
-from detectors.sensors.base import Emit
+from detectors.sensors.base import ThreadedSensor
 
 HASH_LIMIT = 16 * 1024 * 1024  # files larger than this are tracked by size only
 # A recursive watch may land on a real host tree (a container mounting the host's / read-write
@@ -71,36 +70,26 @@ def _digest(path: str) -> str | None:
         return None
 
 
-class FimSensor:
+class FimSensor(ThreadedSensor):
     name: ClassVar[str] = "fim"
+    reports_overflows: ClassVar[bool] = True
 
     def __init__(self, watches: Iterable[Watch] = (), follow: Callable[[Event], list[Watch]] | None = None) -> None:
+        super().__init__(extra_stats=("truncated_trees",))
         self._initial = list(watches)
         self._follow = follow
-        self._notify: ino.Inotify | None = None
-        self._dirs: dict[int, str] = {}  # wd -> directory
+        self._watcher: ino.Watcher | None = None
         self._by_dir: dict[str, list[Watch]] = {}
         self._state: dict[str, _State] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._emit: Emit | None = None
         # Watches asked for by other telemetry are set up on this sensor's own thread: baselining a
         # tree means hashing files, and the monitor's worker must never wait for that.
         self._pending: queue.SimpleQueue[Watch] = queue.SimpleQueue()
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "overflows": 0, "truncated_trees": 0}
 
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
-
-    def start(self, emit: Emit) -> None:
-        self._emit = emit
-        self._notify = ino.Inotify()
+    def open(self) -> None:
+        self._watcher = ino.Watcher(self._stats)
         for watch in self._initial:
             self.watch(watch)
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
 
     def observe(self, event: Event) -> None:
         """Called by the monitor with every event: lets other telemetry add watches."""
@@ -109,21 +98,20 @@ class FimSensor:
                 self._pending.put(watch)
 
     def watch(self, watch: Watch) -> None:
-        if self._notify is None:
-            return  # stopped
+        if self._watcher is None:
+            return  # not started, or stopped
         path = os.path.abspath(watch.path)
         directory = path if os.path.isdir(path) else os.path.dirname(path)
         with self._lock:
             if not os.path.isdir(directory):
-                self._stats["errors"] += 1
+                self._stats.errors += 1
                 return
             if directory not in self._by_dir:
                 try:
-                    wd = self._notify.add(directory)
+                    self._watcher.add(directory)
                 except OSError:
-                    self._stats["errors"] += 1
+                    self._stats.errors += 1
                     return
-                self._dirs[wd] = directory
                 self._by_dir[directory] = []
             self._by_dir[directory].append(dataclasses.replace(watch, path=path))
             targets = [path] if os.path.isfile(path) else self._files_under(path, watch.recursive)
@@ -154,7 +142,7 @@ class FimSensor:
         for root, _, names in os.walk(path):
             found.extend(os.path.join(root, n) for n in names)
             if len(found) >= TREE_FILE_LIMIT:
-                self._stats["truncated_trees"] += 1  # counted, so a report can say the baseline is partial
+                self._stats.extra["truncated_trees"] += 1  # counted, so a report can say the baseline is partial
                 return found[:TREE_FILE_LIMIT]
         return found
 
@@ -176,9 +164,12 @@ class FimSensor:
                 return watch
         return None
 
-    def _loop(self) -> None:
-        assert self._notify is not None
-        while not self._stop.is_set():
+    def run(self) -> None:
+        assert self._watcher is not None
+        for batch in self._watcher.batches(self._stop, timeout=0.1):
+            for change in batch:
+                with contextlib.suppress(Exception):
+                    self._changed(change.directory, change.path, change.mask)
             while True:
                 try:
                     pending = self._pending.get_nowait()
@@ -186,18 +177,6 @@ class FimSensor:
                     break
                 with contextlib.suppress(Exception):
                     self.watch(pending)
-            ready, _, _ = select.select([self._notify.fd], [], [], 0.1)
-            if not ready:
-                continue
-            for wd, mask, name in self._notify.read():
-                if mask & ino.IN_Q_OVERFLOW:
-                    self._stats["overflows"] += 1  # counted: an overflow means changes we cannot see
-                    continue
-                directory = self._dirs.get(wd)
-                if directory is None or not name:
-                    continue
-                with contextlib.suppress(Exception):
-                    self._changed(directory, os.path.join(directory, name), mask)
 
     def _adopt_dir(self, watch: Watch, path: str) -> None:
         """A directory appeared inside a recursive watch (``mkdir ~/.ssh``): watch it too, and report
@@ -269,14 +248,9 @@ class FimSensor:
             event["file.path_in_container"] = (watch.view.rstrip("/") + path[len(watch.root.rstrip("/")):]) or "/"
         for key, value in watch.fields:
             event.setdefault(key, value)
-        if self._emit is not None:
-            self._emit(event)
-            self._stats["emitted"] += 1
+        self.send(event)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._notify is not None:
-            self._notify.close()
-            self._notify = None
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None

@@ -32,14 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
-from detectors.sensors.base import Emit, is_bookkeeping_label
+from detectors.sensors.base import ThreadedSensor, is_bookkeeping_label
 from detectors.sensors.shell_output import container_output
 
 FINAL_STAGES = {"ResponseComplete", "ResponseStarted", "Panic"}
@@ -242,35 +241,30 @@ def _singular(resource: str) -> str:
     return special.get(resource, resource.rstrip("s"))
 
 
-class K8sAuditSensor:
+class K8sAuditSensor(ThreadedSensor):
     """Follows an audit log file (rotation-aware) from its end, one event per audited request."""
 
     name: ClassVar[str] = "k8s-audit"
 
     def __init__(self, path: Path | str, from_start: bool = False, poll: float = 0.1) -> None:
+        super().__init__(extra_stats=("learned",))
         self.path = Path(path)
         self.from_start = from_start
         self.poll = poll
         self.normaliser = AuditNormaliser()
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "learned": 0}
+        self._start_offset = 0
 
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
+    def open(self) -> None:
+        # Taken now, on the caller's thread: whatever is written after start() returns is news.
+        self._start_offset = 0 if self.from_start or not self.path.exists() else self.path.stat().st_size
 
-    def start(self, emit: Emit) -> None:
-        offset = 0 if self.from_start or not self.path.exists() else self.path.stat().st_size
-        self._thread = threading.Thread(target=self._loop, args=(emit, offset), name=self.name, daemon=True)
-        self._thread.start()
-
-    def _loop(self, emit: Emit, offset: int) -> None:
+    def run(self) -> None:
+        offset = self._start_offset
         inode = self.path.stat().st_ino if self.path.exists() else None
         if offset:
             self._learn(offset)
         pending = b""
-        while not self._stopping.is_set():
+        while not self._stop.is_set():
             try:
                 stat = self.path.stat()
             except FileNotFoundError:
@@ -286,7 +280,7 @@ class K8sAuditSensor:
                 lines = (pending + chunk).split(b"\n")
                 pending = lines.pop()
                 for line in lines:
-                    self._handle(line, emit)
+                    self._handle(line)
             else:
                 time.sleep(self.poll)
 
@@ -297,31 +291,25 @@ class K8sAuditSensor:
         with open(self.path, "rb") as handle:
             for line in handle:
                 read += len(line)
-                if read > upto or self._stopping.is_set():
+                if read > upto or self._stop.is_set():
                     break
                 if line.strip():
                     with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
                         self.normaliser.normalise(json.loads(line))
-                        self._stats["learned"] += 1
+                        self._stats.extra["learned"] += 1
 
-    def _handle(self, line: bytes, emit: Emit) -> None:
+    def _handle(self, line: bytes) -> None:
         if not line.strip():
             return
         try:
             event = self.normaliser.normalise(json.loads(line))
         except (ValueError, KeyError, TypeError, AttributeError):
-            self._stats["errors"] += 1
+            self._stats.errors += 1
             return
         if event is None:
-            self._stats["dropped"] += 1
+            self._stats.dropped += 1
             return
-        emit(event)
-        self._stats["emitted"] += 1
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self.send(event)
 
 
 def read_audit_file(path: Path | str) -> list[Event]:

@@ -28,7 +28,7 @@ import time
 from typing import ClassVar
 
 from detectors.event import Event, new_event
-from detectors.sensors.base import Emit
+from detectors.sensors.base import ThreadedSensor
 
 CHECK_AFTER_START_S = (0.5, 2.0, 5.0)
 RESCAN_EVERY_S = 5.0
@@ -116,28 +116,16 @@ def stdio_event(container_id: str, pid: int, parent: int, comm: str, age: float,
     return event
 
 
-class ProcessStdioSensor:
+class ProcessStdioSensor(ThreadedSensor):
     name: ClassVar[str] = "process-stdio"
 
     def __init__(self, proc: str = "/proc") -> None:
+        super().__init__()
         self.proc = proc
         self._containers: dict[str, int] = {}  # container id -> init pid, while running
         self._due: list[tuple[float, str]] = []  # (monotonic time, container id)
         self._reported: set[tuple[int, float, str, str]] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._emit: Emit | None = None
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0}
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
-
-    def start(self, emit: Emit) -> None:
-        self._emit = emit
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
 
     def observe(self, event: Event) -> None:
         if event.get("event.module") != "docker" or event.get("event.type") != "container":
@@ -151,7 +139,7 @@ class ProcessStdioSensor:
             elif action in ("die", "destroy"):
                 self._containers.pop(cid, None)
 
-    def _loop(self) -> None:
+    def run(self) -> None:
         last_rescan = time.monotonic()
         while not self._stop.wait(0.25):
             now = time.monotonic()
@@ -166,7 +154,7 @@ class ProcessStdioSensor:
                 try:
                     self._inspect(cid, root)
                 except Exception: # a process vanishing mid-read is normal; count, go on
-                    self._stats["errors"] += 1
+                    self._stats.errors += 1
 
     def _inspect(self, container_id: str, root: int) -> None:
         now = uptime(self.proc)
@@ -193,9 +181,7 @@ class ProcessStdioSensor:
             self._reported.add(key)
             event = stdio_event(container_id, pid, parent, comm, age, stdout, stderr, self._cmdline(pid),
                                 holds_output, holds_output and keeps_stream(pid, log_stream, self.proc))
-            if self._emit is not None:
-                self._emit(event)
-                self._stats["emitted"] += 1
+            self.send(event)
 
     def _cmdline(self, pid: int) -> str:
         try:
@@ -204,7 +190,3 @@ class ProcessStdioSensor:
         except OSError:
             return ""
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
 from detectors.sensors.argv0 import file_identity, judge_argv0
-from detectors.sensors.base import Emit
+from detectors.sensors.base import Emit, ThreadedSensor
 from detectors.sensors.containers import ContainerDirectory, ContainerInfo, cgroup_dirs
 
 DELETED_SUFFIX = " (deleted)"
@@ -148,38 +147,28 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
     return fields
 
 
-class ProcfsSensor:
+class ProcfsSensor(ThreadedSensor):
     """Periodic scan of lab containers' processes for executables deleted after start."""
 
     name: ClassVar[str] = "procfs"
 
     def __init__(self, directory: ContainerDirectory, interval_s: float = SCAN_INTERVAL_S, proc: str = "/proc") -> None:
+        super().__init__(extra_stats=("scans", "processes_checked"))
         self.directory = directory
         self.interval_s = interval_s
         self.proc = proc
         self._reported: set[tuple[int, int]] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "scans": 0, "processes_checked": 0}
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
-
-    def start(self, emit: Emit) -> None:
-        self._thread = threading.Thread(target=self._loop, args=(emit,), name=self.name, daemon=True)
-        self._thread.start()
 
     def observe(self, event: Event) -> None:
         self.directory.observe(event)
 
-    def _loop(self, emit: Emit) -> None:
+    def run(self) -> None:
         self.directory.load_running()
         while not self._stop.wait(self.interval_s):
             try:
-                self.scan(emit)
+                self.scan(self.send)
             except Exception:
-                self._stats["errors"] += 1
+                self._stats.errors += 1
 
     def _pids(self, info: ContainerInfo) -> list[int]:
         dirs = cgroup_dirs(info.id, info.pid)
@@ -188,11 +177,11 @@ class ProcfsSensor:
         return [int(p) for p in raw.split()] if raw else []
 
     def scan(self, emit: Emit) -> None:
-        self._stats["scans"] += 1
+        self._stats.extra["scans"] += 1
         alive: set[tuple[int, int]] = set()
         for info in self.directory.running():
             for pid in self._pids(info):
-                self._stats["processes_checked"] += 1
+                self._stats.extra["processes_checked"] += 1
                 try:
                     exe = os.readlink(f"{self.proc}/{pid}/exe")
                 except OSError:
@@ -210,11 +199,4 @@ class ProcfsSensor:
                 event.update(info.fields())
                 event.update(process_fields(pid, info, proc=self.proc))
                 emit(event)
-                self._stats["emitted"] += 1
         self._reported &= alive  # forget processes that ended: memory stays bounded
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import threading
 from typing import Any, ClassVar
 
 import docker
 import docker.errors
 
 from detectors.event import Event, new_event
-from detectors.sensors.base import Emit, is_bookkeeping_label
+from detectors.sensors.base import ThreadedSensor, is_bookkeeping_label
 
 
 def _labels(raw: dict[str, str] | None) -> dict[str, str]:
@@ -123,37 +122,28 @@ def node_event(action: str, inspect: dict[str, Any], previous_labels: dict[str, 
     return event
 
 
-class SwarmStateSensor:
+class SwarmStateSensor(ThreadedSensor):
     name: ClassVar[str] = "swarm-state"
 
     def __init__(self, client: docker.DockerClient) -> None:
+        super().__init__()
         self.client = client
         self._work: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
         self._nodes: dict[str, dict[str, str]] = {}  # node id -> labels last seen
-        self._thread: threading.Thread | None = None
-        self._emit: Emit | None = None
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0}
 
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
-
-    def start(self, emit: Emit) -> None:
-        self._emit = emit
+    def open(self) -> None:
         with contextlib.suppress(docker.errors.APIError):
             # A node label change is judged against the labels the node had: learn them now.
             if (self.client.info().get("Swarm") or {}).get("ControlAvailable"):
                 for node in self.client.api.nodes():
                     self._nodes[node["ID"]] = _labels((node.get("Spec") or {}).get("Labels"))
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
 
     def observe(self, event: Event) -> None:
         if event.get("event.module") == "docker" and event.get("event.type") in ("service", "node") \
                 and event.get("event.action") in ("create", "update"):
             self._work.put(event)
 
-    def _loop(self) -> None:
+    def run(self) -> None:
         while True:
             event = self._work.get()
             if event is None:
@@ -161,14 +151,13 @@ class SwarmStateSensor:
             try:
                 out = self._inspect(event)
             except docker.errors.NotFound:
-                self._stats["dropped"] += 1  # gone before we looked: nothing to judge
+                self._stats.dropped += 1  # gone before we looked: nothing to judge
                 continue
             except Exception: # one failed inspect must not stop the sensor
-                self._stats["errors"] += 1
+                self._stats.errors += 1
                 continue
-            if out is not None and self._emit is not None:
-                self._emit(out)
-                self._stats["emitted"] += 1
+            if out is not None:
+                self.send(out)
 
     def _image_id(self, reference: str) -> str | None:
         if not reference:
@@ -199,6 +188,5 @@ class SwarmStateSensor:
         return node_event(action, inspect, previous if previous is not None else {})
 
     def stop(self) -> None:
-        self._work.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._work.put(None)  # wakes run(), which waits on the queue, not on the stop switch
+        super().stop()

@@ -49,11 +49,8 @@ per-CPU ring buffer statistics, read at every pass of the loop and on stop.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
-import select
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -61,13 +58,13 @@ from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
 from detectors.sensors.attribution import parse_cgroup, parse_cgroup_path
-from detectors.sensors.base import Emit
+from detectors.sensors.base import Emit, ThreadedSensor
 from detectors.sensors.containers import CGROUP_ROOT, ContainerDirectory, ContainerInfo, cgroup_dirs
 from detectors.sensors.pidmap import PidMap, cgroup_tasks
 from detectors.sensors.procfs import process_fields, start_time
+from detectors.sensors.tracefs import TRACEFS, TracefsUnavailable, TraceInstance
 from lab.naming import tracefs_instance
 
-TRACEFS = Path("/sys/kernel/tracing")
 USER_HZ = os.sysconf("SC_CLK_TCK")  # the unit of /proc/<pid>/stat's start time
 BUFFER_KB_PER_CPU = 8192  # ~100k exec records per CPU: absorbs a burst of thousands of execs a second
 EVENTS = ("sched/sched_process_exec", "sched/sched_process_fork", "sched/sched_process_exit",
@@ -191,81 +188,45 @@ def replaced_ahead(records: list[Record]) -> list[bool]:
     return out
 
 
-class TracefsUnavailable(RuntimeError):
-    pass
-
-
-def ensure_tracefs(root: Path = TRACEFS) -> Path:
-    """Mount tracefs if it is not mounted yet (needs root). Returns the instances directory."""
-    instances = root / "instances"
-    if not instances.is_dir():
-        result = subprocess.run(["mount", "-t", "tracefs", "nodev", str(root)], capture_output=True, text=True,
-                                check=False)
-        if not instances.is_dir():
-            raise TracefsUnavailable(f"tracefs is not available at {root}: {result.stderr.strip()}")
-    return instances
-
-
-class TracefsExecSensor:
+class TracefsExecSensor(ThreadedSensor):
     name: ClassVar[str] = "tracefs-exec"
 
     def __init__(self, directory: ContainerDirectory, run_id: str, root: Path = TRACEFS,
                  cgroup_root: str = CGROUP_ROOT) -> None:
+        super().__init__(extra_stats=("host_execs", "overrun", "lost", "exited_early", "by_map", "by_proc", "forks",
+                                      "exits", "attaches", "seeded", "reseeds", "malformed", "pidmap_size",
+                                      "pidmap_evicted"))
         self.directory = directory
         self.instance_name = tracefs_instance(run_id, "exec")
         self.root = root
         self.cgroup_root = cgroup_root
-        self.instance: Path | None = None
-        self.unavailable = ""  # why the sensor could not start, when it could not
+        self.trace = TraceInstance(self.instance_name, root)
         self.pids = PidMap()
         self.parser = TraceParser()
-        self._fd = -1
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._reseed = False
-        self._boot_clock = False
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "host_execs": 0, "overrun": 0, "lost": 0,
-                       "exited_early": 0, "by_map": 0, "by_proc": 0, "forks": 0, "exits": 0, "attaches": 0,
-                       "seeded": 0, "reseeds": 0, "malformed": 0, "pidmap_size": 0, "pidmap_evicted": 0}
+        self._boot_clock = False  # the boot clock is the one /proc/<pid>/stat's start time counts in
 
     @property
     def stats(self) -> dict[str, int]:
         self._read_buffer_stats()
-        self._stats["pidmap_size"] = len(self.pids)
-        self._stats["pidmap_evicted"] = self.pids.evicted_by_cap
-        self._stats["malformed"] = self.parser.malformed
-        return dict(self._stats)
+        extra = self._stats.extra
+        extra["pidmap_size"] = len(self.pids)
+        extra["pidmap_evicted"] = self.pids.evicted_by_cap
+        extra["malformed"] = self.parser.malformed
+        return super().stats
 
-    def start(self, emit: Emit) -> None:
+    def open(self) -> None:
         try:
-            instances = ensure_tracefs(self.root)
-            self.instance = instances / self.instance_name
-            with contextlib.suppress(FileExistsError):
-                self.instance.mkdir()
-            (self.instance / "buffer_size_kb").write_text(str(BUFFER_KB_PER_CPU))
-            try:  # the boot clock is the one /proc/<pid>/stat's start time counts in
-                (self.instance / "trace_clock").write_text("boot")
-                self._boot_clock = True
-            except OSError:
-                self._boot_clock = False
-            for event in EVENTS:
-                (self.instance / "events" / event / "enable").write_text("1")
-            (self.instance / "tracing_on").write_text("1")
-            self._fd = os.open(self.instance / "trace_pipe", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            self.trace.create(EVENTS, buffer_kb=BUFFER_KB_PER_CPU)
         except (OSError, TracefsUnavailable) as exc:
             # Sensors are optional: without tracefs (no root, a locked-down kernel) the others still
             # run, and the scorecard shows this data source missing instead of the run failing.
             self.unavailable = str(exc)
-            self._stats["errors"] += 1
-            self._remove_instance()
+            self._stats.errors += 1
             return
-        except BaseException:
-            self._remove_instance()
-            raise
+        self._boot_clock = self.trace.boot_clock
         self.directory.listen(self._container_changed)
-        self._thread = threading.Thread(target=self._loop, args=(emit,), name=self.name, daemon=True)
-        self._thread.start()
 
     def observe(self, event: Event) -> None:
         self.directory.observe(event)
@@ -286,48 +247,32 @@ class TracefsExecSensor:
         else:
             base, hierarchy, tasks = dirs["cpu"], f"{self.cgroup_root}/cpuacct", "tasks"
         for attribution, tids in cgroup_tasks(base, hierarchy, tasks):
-            self._stats["seeded"] += self.pids.seed(tids, attribution)
+            self._stats.extra["seeded"] += self.pids.seed(tids, attribution)
 
     def _seed_all(self) -> None:
         for info in self.directory.load_running():
             try:
                 self._seed(info)
             except Exception:
-                self._stats["errors"] += 1
+                self._stats.errors += 1
 
-    def _loop(self, emit: Emit) -> None:
-        pending = b""
+    def run(self) -> None:
         last_stats = time.monotonic()
         self._seed_all()
-        try:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([self._fd], [], [], 0.2)
-                if time.monotonic() - last_stats > 5:
-                    self._read_buffer_stats()
-                    last_stats = time.monotonic()
-                    if self._reseed:
-                        # Events were lost: exits and forks may be missing, so the map may hold
-                        # tasks that are gone (and whose pids are reused). Start over from the
-                        # cgroups' task lists, which are the truth now.
-                        self._reseed = False
-                        self._stats["reseeds"] += 1
-                        self.pids.clear()
-                        self._seed_all()
-                if not ready:
-                    continue
-                try:
-                    chunk = os.read(self._fd, 1 << 16)
-                except BlockingIOError:
-                    continue
-                except OSError as exc:
-                    if exc.errno in (errno.EAGAIN, errno.EINTR):
-                        continue
-                    raise
-                lines = (pending + chunk).split(b"\n")
-                pending = lines.pop()
-                self._handle_lines(lines, emit)
-        except Exception:
-            self._stats["errors"] += 1
+        for lines in self.trace.lines(self._stop):
+            if time.monotonic() - last_stats > 5:
+                self._read_buffer_stats()
+                last_stats = time.monotonic()
+                if self._reseed:
+                    # Events were lost: exits and forks may be missing, so the map may hold
+                    # tasks that are gone (and whose pids are reused). Start over from the
+                    # cgroups' task lists, which are the truth now.
+                    self._reseed = False
+                    self._stats.extra["reseeds"] += 1
+                    self.pids.clear()
+                    self._seed_all()
+            if lines:
+                self._handle_lines(lines, self.send)
 
     def _handle_lines(self, lines: list[bytes], emit: Emit) -> None:
         records: list[Record] = []
@@ -336,12 +281,12 @@ class TracefsExecSensor:
             try:
                 record = self.parser.feed(line)
             except Exception:  # one odd line must not end the sensor
-                self._stats["errors"] += 1
+                self._stats.errors += 1
                 continue
             if record is not None:
                 records.append(record)
         if self.parser.lost != lost:
-            self._stats["lost"] = max(self._stats["lost"], self.parser.lost)
+            self._stats.extra["lost"] = max(self._stats.extra["lost"], self.parser.lost)
             self._reseed = True
         # In kernel order: a fork is in the map before its child's exec is attributed, and an
         # exit evicts only after the exec it follows.
@@ -349,25 +294,24 @@ class TracefsExecSensor:
             try:
                 self._handle(record, gone, emit, replaced=replaced)
             except Exception:  # a process gone mid-read must not end the sensor
-                self._stats["errors"] += 1
+                self._stats.errors += 1
 
     def _handle(self, record: Record, gone: bool, emit: Emit, *, replaced: bool = False) -> None:
         kind = record[0]
         if kind == "fork":
-            self._stats["forks"] += 1
+            self._stats.extra["forks"] += 1
             self.pids.fork(record[1], record[2])
         elif kind == "exit":
-            self._stats["exits"] += 1
+            self._stats.extra["exits"] += 1
             self.pids.exit(record[1])
         elif kind == "attach":
-            self._stats["attaches"] += 1
+            self._stats.extra["attaches"] += 1
             self.pids.attach(record[1], parse_cgroup_path(record[2]))
         else:
             event = self.build_event(record[1], record[3], old_pid=record[2], gone=gone, stamp=record[4],
                                      replaced=replaced)
             if event is not None:
                 emit(event)
-                self._stats["emitted"] += 1
 
     def build_event(self, pid: int, filename: str, proc: str = "/proc", *, old_pid: int = 0,
                     gone: bool = False, stamp: float = 0.0, replaced: bool = False) -> Event | None:
@@ -385,16 +329,16 @@ class TracefsExecSensor:
             # parent's) and a process the stream never showed starting (lost events).
             attribution = parse_cgroup(cgroup)
             if attribution is None:
-                self._stats["host_execs"] += 1  # host processes are not this sensor's business
+                self._stats.extra["host_execs"] += 1  # host processes are not this sensor's business
                 return None
-            self._stats["by_proc"] += 1
+            self._stats.extra["by_proc"] += 1
             if known is None or known[0] != attribution:
                 self.pids.remember(pid, attribution, ppid)  # for its descendants
         elif known is not None:
             attribution = known[0]  # gone already: the kernel's fork/attach events say where it ran
-            self._stats["by_map"] += 1
+            self._stats.extra["by_map"] += 1
         else:
-            self._stats["host_execs"] += 1  # gone, and never seen in a container
+            self._stats.extra["host_execs"] += 1  # gone, and never seen in a container
             return None
         # A process in a pod of a kind node is nested: the node is what the engine knows, the pod's
         # container (innermost id) is what it belongs to. The node's inspect data would describe the
@@ -412,7 +356,7 @@ class TracefsExecSensor:
         fields: dict[str, Any] = process_fields(pid, info, filename, proc, gone=gone, ppid=ppid,
                                                 replaced=replaced and not gone)
         if fields.get("process.exited_before_inspection"):
-            self._stats["exited_early"] += 1
+            self._stats.extra["exited_early"] += 1
         event.update(fields)
         event["process.exec_path"] = filename  # the path as given to execve, before symlinks
         return event
@@ -427,10 +371,10 @@ class TracefsExecSensor:
         return not started or started / USER_HZ <= stamp + 1.0 / USER_HZ
 
     def _read_buffer_stats(self) -> None:
-        if self.instance is None:
-            return
+        if not self.trace.live:
+            return  # not made yet, or removed: the last counts read stand
         overrun = lost = 0
-        for stats in (self.instance / "per_cpu").glob("cpu*/stats"):
+        for stats in (self.trace.path / "per_cpu").glob("cpu*/stats"):
             with contextlib.suppress(OSError, ValueError):
                 for line in stats.read_text().splitlines():
                     key, _, value = line.partition(":")
@@ -438,35 +382,16 @@ class TracefsExecSensor:
                         overrun += int(value)
                     elif key.strip() == "dropped events":
                         lost += int(value)
-        if overrun > self._stats["overrun"] or lost > self._stats["lost"]:
-            self._reseed = True  # the map may have missed forks and exits: see _loop
-        self._stats["overrun"] = overrun
-        self._stats["lost"] = max(self._stats["lost"], lost)
+        extra = self._stats.extra
+        if overrun > extra["overrun"] or lost > extra["lost"]:
+            self._reseed = True  # the map may have missed forks and exits: see run
+        extra["overrun"] = overrun
+        extra["lost"] = max(extra["lost"], lost)
 
-    def _remove_instance(self) -> None:
-        if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = -1
-        if self.instance is not None and self.instance.exists():
-            with contextlib.suppress(OSError):
-                (self.instance / "tracing_on").write_text("0")
-            for _ in range(20):  # rmdir fails with EBUSY while a reader still holds trace_pipe
-                try:
-                    self.instance.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.1)
-
-    def stop(self) -> None:
-        self._stop.set()
+    def close(self) -> None:
         try:
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-                self._thread = None
             self._read_buffer_stats()
         finally:
             with self._lock:
-                self._remove_instance()
+                if not self.trace.remove():
+                    self._stats.errors += 1  # left behind: the lab's reaper removes it later

@@ -23,10 +23,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import select
 import socket
 import struct
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +32,12 @@ from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
 from detectors.sensors.attribution import attribute_pid
-from detectors.sensors.base import Emit
+from detectors.sensors.base import ThreadedSensor
 from detectors.sensors.netinventory import Inventory
+from detectors.sensors.tracefs import TRACEFS, TracefsUnavailable, TraceInstance
 from lab.naming import tracefs_instance
 
-TRACEFS = Path("/sys/kernel/tracing")
-EVENT = "events/sock/inet_sock_set_state"
+EVENT = "sock/inet_sock_set_state"
 STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT",
           7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW_SYN_RECV"}
 _LINE = re.compile(r"^\s*(?P<comm>.+?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+\S+\s+(?P<ts>[\d.]+):\s+"
@@ -124,91 +122,43 @@ def instance_name(run_id: str) -> str:
     return tracefs_instance(run_id, "tcp")
 
 
-class TcpStateSensor:
+class TcpStateSensor(ThreadedSensor):
     name: ClassVar[str] = "tracefs-tcp"
 
     def __init__(self, run_id: str, inventory: Inventory | None = None, tracefs: Path = TRACEFS,
                  proc: str = "/proc") -> None:
-        self.instance = tracefs / "instances" / instance_name(run_id)
+        super().__init__(extra_stats=("unattributed",))
+        self.trace = TraceInstance(instance_name(run_id), tracefs)
         self.tracefs = tracefs
         self.inventory = inventory
         self.proc = proc
         self._pending: dict[str, dict[str, Any]] = {}  # skaddr -> fields known at SYN_SENT
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._emit: Emit | None = None
         # trace clock (boot-based) -> wall clock, measured once at start
         self._offset = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "unattributed": 0}
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
 
     # --- tracefs set-up and teardown --------------------------------------------------------
-    def _mount(self) -> None:
-        if (self.tracefs / "instances").is_dir():
-            return
-        import subprocess
-
-        subprocess.run(["mount", "-t", "tracefs", "nodev", str(self.tracefs)], check=True, capture_output=True,
-                       timeout=10)
-
-    def _setup(self) -> None:
-        self._mount()
-        self.instance.mkdir(exist_ok=True)
-        (self.instance / "options" / "fields").write_text("1")
-        # The boot clock, so the offset measured at start turns trace time into wall time.
-        with contextlib.suppress(OSError):
-            (self.instance / "trace_clock").write_text("boot")
-        (self.instance / EVENT / "filter").write_text("family == 2")
-        (self.instance / EVENT / "enable").write_text("1")
-
-    def _teardown(self) -> None:
-        with contextlib.suppress(OSError):
-            (self.instance / EVENT / "enable").write_text("0")
-        for _ in range(50):
-            try:
-                self.instance.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.1)  # busy while a reader still holds trace_pipe open
-        self._stats["errors"] += 1
-
-    def start(self, emit: Emit) -> None:
-        self._emit = emit
+    def open(self) -> None:
         try:
-            self._setup()
-        except OSError:
-            self._stats["errors"] += 1
-            self._teardown()
-            raise
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
+            # Every field by name (``skaddr`` joins a socket's transitions); the boot clock, so the
+            # offset measured at start turns trace time into wall time; IPv4 only.
+            self.trace.create([EVENT], filters={EVENT: "family == 2"}, options=["fields"])
+        except (OSError, TracefsUnavailable) as exc:
+            # Optional, like every sensor: without tracefs or this tracepoint the others still run,
+            # and the monitor reports this one unavailable, with why.
+            self.unavailable = str(exc)
+            self._stats.errors += 1
 
-    def _loop(self) -> None:
-        fd = os.open(self.instance / "trace_pipe", os.O_RDONLY | os.O_NONBLOCK)
-        buffer = b""
-        try:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([fd], [], [], 0.2)
-                if not ready:
-                    continue
+    def close(self) -> None:
+        if not self.trace.remove():
+            self._stats.errors += 1  # left behind: the lab's reaper removes it later
+
+    def run(self) -> None:
+        for lines in self.trace.lines(self._stop):
+            for raw in lines:
                 try:
-                    chunk = os.read(fd, 65536)
-                except BlockingIOError:
-                    continue
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for raw in lines:
-                    try:
-                        self._handle(raw.decode(errors="replace"))
-                    except Exception:  # one odd line (a process gone mid-read) must not end the sensor
-                        self._stats["errors"] += 1
-        finally:
-            os.close(fd)
+                    self._handle(raw.decode(errors="replace"))
+                except Exception:  # one odd line (a process gone mid-read) must not end the sensor
+                    self._stats.errors += 1
 
     # --- state changes -> events ------------------------------------------------------------
     def _handle(self, line: str) -> None:
@@ -216,9 +166,7 @@ class TcpStateSensor:
         if change is None or change.protocol != socket.IPPROTO_TCP:
             return
         for event in self.events_for(change):
-            if self._emit is not None:
-                self._emit(event)
-                self._stats["emitted"] += 1
+            self.send(event)
 
     def events_for(self, change: StateChange) -> list[Event]:
         """Turn one state change into events, keeping per-socket state. Separate from I/O for tests."""
@@ -253,7 +201,7 @@ class TcpStateSensor:
         fields.update(process_fields(change.pid, self.proc))
         attribution = attribute_pid(change.pid, self.proc)
         if attribution is None:
-            self._stats["unattributed"] += 1
+            self._stats.extra["unattributed"] += 1
             return fields
         fields["container.id"] = attribution.workload_id
         if attribution.inner_ids:  # a pod in a kind node: the node's inventory entry is not the pod's
@@ -281,9 +229,3 @@ class TcpStateSensor:
         event["event.category"] = "network"
         event.update(fields)
         return event
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._teardown()

@@ -12,7 +12,7 @@ def sensor_on(path: str) -> tuple[ContainerLogSensor, list[dict]]:
     out: list[dict] = []
     sensor = ContainerLogSensor()
     sensor._emit = out.append  # no thread: the test feeds inotify masks by hand
-    sensor._notify = ino.Inotify()
+    sensor.open()
     sensor.follow(path, "c" * 64)
     return sensor, out
 
@@ -25,7 +25,7 @@ def test_unpaired_move_of_a_rotated_log_is_rotation(tmp_path):
     log.write_text("")
     sensor._changed(str(log), ino.IN_MOVED_FROM, None)  # its IN_MOVED_TO is still in the next read
     assert [e["event.action"] for e in out] == ["rotated"]
-    sensor._notify.close()
+    sensor.close()
 
 
 def test_a_log_moved_out_of_the_way_is_not_rotation(tmp_path):
@@ -35,11 +35,11 @@ def test_a_log_moved_out_of_the_way_is_not_rotation(tmp_path):
     os.rename(log, tmp_path / "elsewhere")
     sensor._changed(str(log), ino.IN_MOVED_FROM, None)
     assert [e["event.action"] for e in out] == ["deleted"]
-    sensor._notify.close()
+    sensor.close()
 
 
 
-def recycled_rotation(tmp_path) -> tuple[ContainerLogSensor, list[dict], str, int]:
+def recycled_rotation(tmp_path) -> tuple[ContainerLogSensor, list[dict], str]:
     """A 1000-byte log rotated to .1, the new file holding 10 bytes on the inode the sensor remembers:
     what a fast rotation looks like when the old .1's freed inode goes to the next file."""
     log = tmp_path / "c-json.log"
@@ -48,36 +48,38 @@ def recycled_rotation(tmp_path) -> tuple[ContainerLogSensor, list[dict], str, in
     os.rename(log, tmp_path / "c-json.log.1")
     log.write_text("y" * 10)
     sensor._inodes[str(log)] = os.stat(log).st_ino  # the recycled inode
-    wd = next(iter(sensor._dirs))
-    return sensor, out, str(log), wd
+    return sensor, out, str(log)
 
 
 def test_a_shrink_read_back_after_a_rotation_of_the_same_log_is_not_a_truncation(tmp_path):
-    sensor, out, log, wd = recycled_rotation(tmp_path)
-    batch = [(wd, ino.IN_MODIFY, 0, "c-json.log"), (wd, ino.IN_MOVED_FROM, 7, "c-json.log"),
-             (wd, ino.IN_MOVED_TO, 7, "c-json.log.1"), (wd, ino.IN_CREATE, 0, "c-json.log")]
+    sensor, out, log = recycled_rotation(tmp_path)
+    directory = str(tmp_path)
+    batch = [ino.Change(directory, "c-json.log", ino.IN_MODIFY),
+             ino.Change(directory, "c-json.log", ino.IN_MOVED_FROM, 7, moved_to=log + ".1"),
+             ino.Change(directory, "c-json.log.1", ino.IN_MOVED_TO, 7),
+             ino.Change(directory, "c-json.log", ino.IN_CREATE)]
     sensor._note_rotations(batch)  # the loop stamps rotations before it judges any write of the read
     sensor._changed(log, ino.IN_MODIFY, None)
     assert out == []
-    sensor._notify.close()
+    sensor.close()
 
 
 def test_without_the_rotation_the_same_shrink_is_a_truncation(tmp_path):
-    sensor, out, log, _ = recycled_rotation(tmp_path)
+    sensor, out, log = recycled_rotation(tmp_path)
     sensor._changed(log, ino.IN_MODIFY, None)
     assert [e["event.action"] for e in out] == ["truncated"]
-    sensor._notify.close()
+    sensor.close()
 
 
 def test_a_truncation_after_the_rotation_settled_is_judged(tmp_path, monkeypatch):
     from detectors.sensors import container_logs
 
-    sensor, out, log, wd = recycled_rotation(tmp_path)
-    sensor._note_rotations([(wd, ino.IN_CREATE, 0, "c-json.log")])
+    sensor, out, log = recycled_rotation(tmp_path)
+    sensor._note_rotations([ino.Change(str(tmp_path), "c-json.log", ino.IN_CREATE)])
     later = container_logs.time.monotonic() + container_logs.ROTATION_SETTLE_S + 1
     monkeypatch.setattr(container_logs.time, "monotonic", lambda: later)
     sensor._sizes[log] = 10
     os.truncate(log, 0)
     sensor._changed(log, ino.IN_MODIFY, None)
     assert [e["event.action"] for e in out] == ["truncated"]
-    sensor._notify.close()
+    sensor.close()

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from detectors.clock import DetectorClock, parse_moment
-from detectors.sensors import inotify as ino
 from detectors.sensors.cgroup_resources import CgroupResourcesSensor, _Tracked
 from detectors.sensors.containers import ContainerInfo, _epoch, info_from_inspect
 from detectors.sensors.fim import FimSensor, Watch
@@ -66,13 +65,13 @@ def test_fim_reports_changes_made_before_the_watch(tmp_path: Path):
     (root / "etc/ld.so.preload").write_text("/lib/evil.so\n")  # written after the "start"
     sent: list[dict] = []
     sensor = FimSensor()
-    sensor._notify = ino.Inotify()
     sensor._emit = sent.append
+    sensor.open()  # no thread: the watches are added by hand
     try:
         for name in ("passwd", "ld.so.preload"):
             sensor.watch(Watch(str(root / "etc" / name), root=str(root), changed_since=old + 10))
     finally:
-        sensor._notify.close()
+        sensor.close()
     assert [e["file.path_in_container"] for e in sent] == ["/etc/ld.so.preload"]
 
 
