@@ -12,7 +12,9 @@ class ExecIntoPod(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1609",)
     backends = ("kubernetes",)
-    expect = Expectation(fires=("stowaway.k8s.exec-into-pod",), within_s=20)
+    expect = Expectation(fires=("stowaway.k8s.exec-into-pod",), within_s=20, may_fire={
+        "stowaway.host.exec-from-temp-dir": "It really runs the script it dropped into the pod's /tmp (/tmp/.u).",
+    })
     tags = ("kubernetes", "execution")
     description = (
         "Runs a web server pod (python3 http.server), then, through kubectl exec, reads its "
