@@ -149,16 +149,22 @@ def test_name_comparison_fallback(argv0: str, paths: tuple[str, ...], matches: b
     assert names_match(argv0, *paths) is matches
 
 
+def fake_proc(tmp_path: Path, pid: int, root: Path, argv: bytes, comm: bytes, exe: str) -> Path:
+    """A fake /proc/<pid> whose root is the image above: what the sensor reads for one exec."""
+    path = tmp_path / "proc" / str(pid)
+    path.mkdir(parents=True)
+    (path / "cmdline").write_bytes(argv)
+    (path / "comm").write_bytes(comm)
+    os.symlink(root, path / "root")
+    os.symlink(root / exe, path / "exe")
+    os.symlink("/", path / "cwd")
+    return path
+
+
 def test_process_fields_judge_in_the_process_root(root: Path, tmp_path: Path):
-    # A fake /proc/<pid> whose root is the image above and whose exe is its dash: what the sensor
-    # reads for the entrypoint's exec.
-    pid = tmp_path / "proc" / "4242"
-    pid.mkdir(parents=True)
-    (pid / "cmdline").write_bytes(b"/bin/sh\0/usr/local/bin/docker-entrypoint.sh\0webd\0")
-    (pid / "comm").write_bytes(b"docker-entrypoi\n")
-    os.symlink(root, pid / "root")
-    os.symlink(root / "usr/bin/dash", pid / "exe")
-    os.symlink("/", pid / "cwd")
+    # The entrypoint's exec: its exe is the image's dash.
+    fake_proc(tmp_path, 4242, root, b"/bin/sh\0/usr/local/bin/docker-entrypoint.sh\0webd\0", b"docker-entrypoi\n",
+              "usr/bin/dash")
     fields = process_fields(4242, None, "/usr/local/bin/docker-entrypoint.sh", str(tmp_path / "proc"))
     assert fields["process.argv0"] == "/bin/sh"
     assert fields["process.argv0_matches_executable"] is True
@@ -184,13 +190,7 @@ def test_a_process_that_execs_while_it_is_read_is_not_judged(root: Path, tmp_pat
     # is judged. Judging env's argv against python3's file would call an honest script a masquerade.
     from detectors.sensors import procfs
 
-    pid = tmp_path / "proc" / "4244"
-    pid.mkdir(parents=True)
-    (pid / "cmdline").write_bytes(b"/usr/bin/env\0python3\0/usr/local/bin/healthd\0")
-    (pid / "comm").write_bytes(b"env\n")
-    os.symlink(root, pid / "root")
-    os.symlink(root / "usr/bin/env", pid / "exe")
-    os.symlink("/", pid / "cwd")
+    pid = fake_proc(tmp_path, 4244, root, b"/usr/bin/env\0python3\0/usr/local/bin/healthd\0", b"env\n", "usr/bin/env")
     real_read = procfs._read
 
     def read_then_exec(path: str, limit: int = 4096) -> bytes | None:
