@@ -19,13 +19,14 @@ from lab.engine import Engine, live_leases, stop_private
 from lab.engine_config import EngineConfig, EngineNotPrivate
 from lab.errors import EngineUnavailable, LabError
 from lab.images import ImageRecipe, ensure_base_image
-from lab.lab import Endpoint, Lab, LabSession
+from lab.lab import Endpoint, Lab
 from lab.naming import IPTABLES_COMMENT_PREFIX, RUN_LABEL, TRACEFS_INSTANCE_PREFIX
 from lab.networks import LAB_RANGE, LabNetwork
 from lab.paths import LabPaths
 from lab.pipeline import BuildRecipe
 from lab.platform_networks import read as read_platform_networks
 from lab.provenance import signature_file
+from lab.session import LabSession
 from lab.views import LogsUnavailable, SwarmNode
 from lab.workload import Logging, Mount, Resources, UnsupportedWorkload, WorkloadSpec
 

@@ -23,7 +23,7 @@ from lab.errors import LabError
 from lab.workload import Logging, Mount
 
 if TYPE_CHECKING:
-    from lab.lab import LabSession
+    from lab.session import LabSession
 
 Target = Workload | str  # a workload, or a container id the engine knows
 

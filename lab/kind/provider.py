@@ -28,7 +28,7 @@ from lab.kind.recipe import NodeRecipe
 from lab.paths import LabPaths
 
 if TYPE_CHECKING:
-    from lab.lab import LabSession
+    from lab.session import LabSession
 
 
 class NodeImageMissing(LabError):
