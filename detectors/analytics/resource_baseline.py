@@ -54,9 +54,10 @@ Decision
 
 Blind spots
     A miner throttled below the ceiling (say 0.3 cores on an unknown workload, or within a known
-    workload's band at its peak hour) is not flagged; a workload label can be forged to borrow a
-    known workload's peak-hour band; history is only as good as the export it came from (and the
-    shipped history is synthetic, not an export).
+    workload's band at its peak hour) is not flagged; the genuine signed image run as built, and
+    steered through its inputs (environment, mounted files), keeps its workload's peak-hour band (a
+    rebuilt, retagged or relabelled copy, or the image with another command, has none); history is
+    only as good as the export it came from (and the shipped history is synthetic, not an export).
     The memory learning period lets through an adversary that starts at its full level: a container
     of an unknown workload that allocates 400 MiB within its first 10 s and never grows beyond
     1.25 times that is learned as its own level and never raises memory-spike (restarting the
@@ -342,7 +343,9 @@ class CpuSpike(_SeasonalSpike):
     blindspots: ClassVar[tuple[str, ...]] = (
         "A miner throttled below the ceiling (0.3 cores on an unknown workload, or within a known workload's "
         "band at its peak hour) is not flagged.",
-        "The workload label can be forged to borrow a known workload's peak-hour band.",
+        "Whoever can start containers can run the genuine signed image as built (platform/reports) and steer "
+        "it through its inputs (environment, mounted files) within that workload's peak-hour band; a rebuilt, "
+        "retagged or relabelled copy, or the image with another command, has no history to borrow.",
         "The shipped history (detectors/baselines/resources/reports.json) is synthetic, not an export.",
     )
     falsepositives: ClassVar[tuple[str, ...]] = (
@@ -372,7 +375,9 @@ class MemorySpike(_SeasonalSpike):
         "as its own level and never raises memory-spike (nor does one restarted at that level).",
         "Growth that stays under 256 MiB, or under a quarter of the learned level, is not flagged.",
         "A container first seen by a monitor that started after it learns its level from then on.",
-        "The workload label can be forged to borrow a known workload's band.",
+        "Whoever can start containers can run the genuine signed image as built (platform/reports) and steer "
+        "it through its inputs (environment, mounted files) within that workload's peak-hour band; a rebuilt, "
+        "retagged or relabelled copy, or the image with another command, has no history to borrow.",
     )
     falsepositives: ClassVar[tuple[str, ...]] = (
         "A service without history that loads its data set after its first 10 s (a lazily warmed cache), or "
