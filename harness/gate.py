@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
-from harness.scorecard.json_report import ScorecardFormatError, from_json, iso_utc, load_json, write_json_dict
+from harness.scorecard.figures import iso_utc
+from harness.scorecard.json_report import ScorecardFormatError, from_json, load_json, write_json_dict
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 

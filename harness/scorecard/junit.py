@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
-from harness.scorecard.json_report import iso_utc
+from harness.scorecard.figures import iso_utc
 
 FAILURE_TYPES = {Verdict.MISSED: "missed_detection", Verdict.FALSE_POSITIVE: "false_positive"}
 COLLATERAL_FAILURE = "unlisted_collateral"

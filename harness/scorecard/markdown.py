@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
-from harness.scorecard.json_report import (
+from harness.scorecard.figures import (
     RulePrecision,
     attention_rank,
     concluded,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.outcome import RunResult
-from harness.scorecard.json_report import coverage_score, iso_utc, techniques_of
+from harness.scorecard.figures import coverage_score, iso_utc, techniques_of
 
 NAVIGATOR_VERSION = "4.9.1"
 LAYER_VERSION = "4.5"

@@ -4,7 +4,7 @@ sensor that merely saw the scenario."""
 from __future__ import annotations
 
 from harness.outcome import Outcome, RuleResult, Verdict, Visibility
-from harness.scorecard.html import cell_state
+from harness.scorecard.html_charts import cell_state
 
 
 def detected(alert_source: str | None) -> Outcome:

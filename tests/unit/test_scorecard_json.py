@@ -23,14 +23,13 @@ from scorecard_fixtures import (
 
 from harness.outcome import Collateral, Verdict
 from harness.scorecard import write_all
+from harness.scorecard.figures import percentile, rule_precision
 from harness.scorecard.json_report import (
     SCHEMA_PATH,
     SCHEMA_VERSION,
     ScorecardFormatError,
     from_json,
     load_json,
-    percentile,
-    rule_precision,
     to_json,
     write_json,
 )
