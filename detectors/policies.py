@@ -163,6 +163,7 @@ def policy_kinds() -> dict[str, type]:
     imported; they are imported here, on first use, because they import this module themselves."""
     import detectors.host_policy
     import detectors.k8s_policy
+    import detectors.logging_policy
     import detectors.netpolicy
     import detectors.platform
     import detectors.resource_policy
