@@ -126,5 +126,4 @@ class LogRetentionPolicy:
         event["policy.logging.retention_below_minimum"] = kept is not None and kept < self.minimum_bytes
 
 
-
 register_policy_kind(LogRetentionPolicy)
