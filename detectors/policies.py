@@ -4,16 +4,18 @@ Rules stay pure Sigma: instead of each rule knowing the policy, the engine enric
 with what the policy says about it (``policy.logging.sanctioned: true``), the way a SIEM enriches
 with lookup tables. A Sigma rule then filters on those fields, and stays portable.
 
-A policy file is YAML with a ``kind`` and that kind's body. Each kind is a small class (in its
-slice's module, registered with ``register_policy_kind``) with ``load`` (strict: unknown fields are
-errors naming the file and field) and ``enrich``. What a sanction may bind to is in
-``detectors.sanction``; what the platform publishes for it (signers, its networks) in
+A policy file is YAML with a ``kind`` and that kind's body. Each kind is one module in
+``detectors/policy_kinds/``: a ``PolicyKind`` dataclass whose fields are the file's schema
+(``detectors.schema`` loads it strictly: unknown or missing fields are errors naming the file and
+field) and whose ``enrich`` turns it into fields on events. What a sanction may bind to is in
+``detectors.sanction``; what the platform publishes for it (signers, its networks) is read through
 ``detectors.platform``.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,36 +25,15 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import yaml
 
 import lab.plugins as plugins
+from detectors import schema
 from detectors.event import Event
+from detectors.policy_kinds import SHIPPED
+from detectors.schema import PolicyError, expect
+
+__all__ = ["DEFAULT_POLICY_DIR", "POLICY_KINDS", "GlobTest", "Policy", "PolicyError", "PolicyKind", "glob_test",
+           "load_policy", "policy_kinds", "register_policy_kind"]
 
 DEFAULT_POLICY_DIR = Path(__file__).parent / "policy"
-
-
-class PolicyError(ValueError):
-    def __init__(self, path: Path | str, field_name: str, message: str) -> None:
-        super().__init__(f"{path}: {field_name}: {message}")
-        self.path = str(path)
-        self.field = field_name
-
-
-def _expect(value: Any, kind: type | tuple[type, ...], path: Path, name: str) -> Any:
-    if not isinstance(value, kind):
-        want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise PolicyError(path, name, f"expected {want}, got {type(value).__name__}")
-    return value
-
-
-def _strings(value: Any, path: Path, name: str) -> tuple[str, ...]:
-    items = _expect(value, list, path, name)
-    for i, item in enumerate(items):
-        _expect(item, str, path, f"{name}[{i}]")
-    return tuple(items)
-
-
-def _known(data: dict[str, Any], allowed: Iterable[str], path: Path, where: str) -> None:
-    for key in data:
-        if key not in allowed:
-            raise PolicyError(path, f"{where}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
 
 
 GlobTest = Callable[[Any], object]
@@ -78,6 +59,38 @@ def glob_test(globs: Iterable[str]) -> GlobTest:
 
 
 POLICY_KINDS: dict[str, type] = {}
+
+
+class PolicyKind:
+    """A policy kind whose dataclass fields (those a file may give) are its files' schema.
+
+    Several files may be of one kind: lists add up, maps are merged, and a single value takes the
+    last file's (a kind overrides ``merge`` where that would be wrong). ``bind`` hands the loaded
+    policy to kinds that consult the platform's sections; ``enrich`` writes ``policy.*`` fields.
+    """
+
+    __slots__ = ()
+    kind: ClassVar[str]
+    sanction_lists: ClassVar[tuple[str, ...]] = ()  # its lists whose entries make something benign
+
+    def load(self, body: dict[str, Any], path: Path) -> None:
+        loaded = schema.load(type(self), body, path, "", ignore=("kind",))
+        for setting in schema.given(type(self), body):
+            self.merge(setting.name, getattr(loaded, setting.name))
+
+    def merge(self, name: str, value: Any) -> None:
+        current = getattr(self, name)
+        if isinstance(current, tuple):
+            value = (*current, *value)
+        elif isinstance(current, dict):
+            value = {**current, **value}
+        setattr(self, name, value)
+
+    def bind(self, policy: Policy) -> None:
+        return None
+
+    def enrich(self, event: Event) -> None:
+        return None
 
 
 class _PolicyKind(Protocol):
@@ -145,7 +158,7 @@ def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
                 body = yaml.safe_load(path.read_text())
             except yaml.YAMLError as exc:
                 raise PolicyError(path, "(document)", f"not valid YAML: {exc}") from exc
-            body = _expect(body, dict, path, "(document)")
+            body = expect(body, dict, path, "(document)")
             kind = body.get("kind")
             if kind not in kinds:
                 known = ", ".join(sorted(kinds))
@@ -161,13 +174,8 @@ def load_policy(dirs: Iterable[Path] = (DEFAULT_POLICY_DIR,)) -> Policy:
 def policy_kinds() -> dict[str, type]:
     """Every registered policy kind. The shipped slices register theirs when their modules are
     imported; they are imported here, on first use, because they import this module themselves."""
-    import detectors.host_policy
-    import detectors.k8s_policy
-    import detectors.logging_policy
-    import detectors.netpolicy
-    import detectors.platform
-    import detectors.resource_policy
-    import detectors.runtime_policy  # noqa: F401
+    for module in SHIPPED:
+        importlib.import_module(f"detectors.policy_kinds.{module}")
 
     # Kinds installed packages declare (``stowaway.policy_kinds`` entry points): loading the class is
     # not enough, it must carry a ``kind`` and register like the shipped ones.

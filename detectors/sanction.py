@@ -21,72 +21,52 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from detectors.event import Event
-from detectors.platform import NETWORK_PURPOSES, UNBOUND, Platform
-from detectors.policies import GlobTest, PolicyError, _expect, _known, _strings, glob_test
+from detectors.platform import UNBOUND, Platform
+from detectors.policies import GlobTest, Policy, PolicyKind, glob_test
+from detectors.policy_kinds.platform_networks import NETWORK_PURPOSES
+from detectors.schema import PolicyError, nonempty, one_of, setting
 
 SELF_DESCRIBED = {
     "names": "a container's name",
     "labels": "a workload's labels",
     "images": "an image reference (a tag anyone can apply)",
 }
+_WHY = ("whoever starts the workload chooses it, so an adversary can copy it: bind the sanction to `image` "
+        "(a verified signature) or `networks` (networks the platform created)")
 
 
 @dataclass(frozen=True, slots=True)
 class SignedImage:
-    signer: str
-    identities: tuple[str, ...]
-    as_built: bool = True
+    """An image a trusted signer signed, as one of the identities it built."""
+
+    signer: str = setting(doc="a signer of the `trust` kind")
+    identities: tuple[str, ...] = setting(doc="globs of what the signer built the image as (`platform/egress-proxy`)",
+                                          check=nonempty("name at least one identity the signer built"))
+    as_built: bool = setting(True, doc="the container must also run the command the image was built with")
     _identities: GlobTest = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_identities", glob_test(self.identities))
-
-    @classmethod
-    def load(cls, data: Any, path: Path, where: str) -> SignedImage:
-        _expect(data, dict, path, where.rstrip("."))
-        _known(data, ("signer", "identities", "as_built"), path, where)
-        for name in ("signer", "identities"):
-            if name not in data:
-                raise PolicyError(path, f"{where}{name}", "missing")
-        identities = _strings(data["identities"], path, f"{where}identities")
-        if not identities:
-            raise PolicyError(path, f"{where}identities", "name at least one identity the signer built")
-        return cls(signer=_expect(data["signer"], str, path, f"{where}signer"), identities=identities,
-                   as_built=_expect(data.get("as_built", True), bool, path, f"{where}as_built"))
 
 
 @dataclass(frozen=True, slots=True)
 class Provenanced:
     """A sanction's ``match``: a signed image, platform networks, or both (every key given must hold)."""
 
-    image: SignedImage | None = None
-    networks: tuple[str, ...] = ()  # platform network purposes
+    REFUSED: ClassVar[dict[str, str]] = {key: f"{what}: {_WHY}" for key, what in SELF_DESCRIBED.items()}
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("image", "networks")
+    image: SignedImage | None = setting(None, doc="a verified signature over the container's image id")
+    networks: tuple[str, ...] = setting((), each=one_of(NETWORK_PURPOSES, "network purpose"),
+                                        doc="every network the container joins is one the platform created for one "
+                                            "of these purposes (lan, dev, internet)")
 
-    @classmethod
-    def load(cls, data: Any, path: Path, where: str) -> Provenanced:
-        _expect(data, dict, path, where.rstrip("."))
-        for key in data:
-            if key in SELF_DESCRIBED:
-                raise PolicyError(path, f"{where}{key}", f"{SELF_DESCRIBED[key]} is chosen by whoever starts the "
-                                  "workload, so an adversary can copy it: bind the sanction to `image` (a verified "
-                                  "signature) or `networks` (networks the platform created)")
-        _known(data, cls.FIELDS, path, where)
-        if not data:
-            raise PolicyError(path, where.rstrip("."), "an empty match would sanction everything")
-        networks = _strings(data.get("networks", []), path, f"{where}networks")
-        for i, purpose in enumerate(networks):
-            if purpose not in NETWORK_PURPOSES:
-                raise PolicyError(path, f"{where}networks[{i}]",
-                                  f"unknown network purpose {purpose!r} (known: {', '.join(NETWORK_PURPOSES)})")
-        image = SignedImage.load(data["image"], path, f"{where}image.") if "image" in data else None
-        if image is None and not networks:
-            raise PolicyError(path, where.rstrip("."), "bind the sanction to `image` or `networks`")
-        return cls(image=image, networks=networks)
+    def validate(self, path: Path, where: str) -> None:
+        if self.image is None and not self.networks:
+            raise PolicyError(path, where.rstrip("."), "an empty match would sanction everything: bind the "
+                                                       "sanction to `image` or `networks`")
 
     def matches(self, event: Event, platform: Platform = UNBOUND, prefix: str = "container") -> bool:
         if self.image is not None and not self._image_holds(event, platform, prefix):
@@ -116,3 +96,13 @@ class Provenanced:
             if network is None or network.purpose not in self.networks:
                 return False
         return True
+
+
+@dataclass(slots=True)
+class ProvenanceKind(PolicyKind):
+    """A policy kind whose entries match on provenance: it is bound to the platform's answers."""
+
+    platform: Platform = field(default=UNBOUND, init=False, repr=False)
+
+    def bind(self, policy: Policy) -> None:
+        self.platform = Platform(policy)

@@ -5,7 +5,8 @@ Each block sits between two markers in one document and is rewritten whole from 
 - ``docs/scenarios.md``: the scenario catalogue, from the registry;
 - ``README.md``: what the committed baseline run measured, from ``harness/baseline/scorecard.json``;
 - ``docs/benchmarks.md``: the bench and drill figures, from ``reports/bench.json`` and
-  ``reports/drills.json`` (written by ``nox -s bench`` and ``nox -s drills``, committed on purpose).
+  ``reports/drills.json`` (written by ``nox -s bench`` and ``nox -s drills``, committed on purpose);
+- ``docs/policy.md``: the policy file reference, from the policy kinds' schemas.
 
 ``python -m harness.readme`` rewrites every block; a unit test fails when a document and its
 source disagree.
@@ -22,6 +23,7 @@ from itertools import groupby
 from pathlib import Path
 
 from harness.bench.report import figures_markdown
+from harness.policy_reference import reference
 from scenarios.attack import catalog
 from scenarios.registry import Registry, load
 
@@ -29,6 +31,7 @@ ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
 SCENARIOS_DOC = ROOT / "docs" / "scenarios.md"
 BENCHMARKS_DOC = ROOT / "docs" / "benchmarks.md"
+POLICY_DOC = ROOT / "docs" / "policy.md"
 BASELINE = Path(__file__).parent / "baseline" / "scorecard.json"
 BENCH = ROOT / "reports" / "bench.json"
 DRILLS = ROOT / "reports" / "drills.json"
@@ -124,6 +127,7 @@ def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: P
               lambda: run_summary(json.loads(baseline.read_text()))),
         Block("bench", BENCHMARKS_DOC, "reports/bench.json", lambda: measured_figures(bench, "bench")),
         Block("drills", BENCHMARKS_DOC, "reports/drills.json", lambda: measured_figures(drills, "drills")),
+        Block("policy-reference", POLICY_DOC, "the schemas in detectors/policy_kinds/", reference),
     ]
 
 

@@ -3,7 +3,7 @@
 Which services: those the ``network-baseline`` policy monitors (by workload labels; the batch tier
 in the shipped policy). Services nobody declared are not judged: no baseline, no claim.
 
-What "the same service" is: ``netpolicy.service_identity``: the identity the platform's pipeline
+What "the same service" is: ``detectors.identity.service_identity``: the identity the platform's pipeline
 signed its image as (``image=platform/report-sync``), for a container that runs that image as it
 was built, so a redeployed container with a new id keeps its baseline and nobody else can borrow
 it. Any other container (no signature, or the signed base image started with a command of its own)
@@ -33,17 +33,18 @@ held to a baseline) are never judged by this analytic.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.alert import Alert
 from detectors.analytics.net_common import is_flow, make_alert, peer_key
 from detectors.event import Event
-from detectors.netpolicy import BaselinePolicy
 from detectors.policies import Policy
+from detectors.policy_kinds.network_baseline import BaselinePolicy
 
 
-def load_stored(directories: list[Path]) -> dict[str, set[str]]:
+def load_stored(directories: Iterable[Path]) -> dict[str, set[str]]:
     """Reviewed baselines: service identity -> peers. Raises ValueError naming a malformed file."""
     stored: dict[str, set[str]] = {}
     for directory in directories:
@@ -57,7 +58,7 @@ def load_stored(directories: list[Path]) -> dict[str, set[str]]:
                 raise ValueError(f"{path}: 'service' must be a string and 'peers' a list")
             if not service.startswith("image="):
                 # A reviewed baseline sanctions peers: it binds to what the pipeline signed, never to
-                # a label any container can claim (see netpolicy.service_identity).
+                # a label any container can claim (see detectors.identity.service_identity).
                 raise ValueError(f"{path}: 'service' must name a signed identity (image=<repository>), "
                                  f"not {service!r}")
             stored.setdefault(service, set()).update(str(p) for p in peers)

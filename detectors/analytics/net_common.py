@@ -6,8 +6,9 @@ from typing import Any
 
 from detectors.alert import Alert
 from detectors.event import Event
-from detectors.netpolicy import EgressPolicy, service_identity
+from detectors.identity import service_identity
 from detectors.policies import Policy
+from detectors.policy_kinds.egress import EgressPolicy
 
 FLOW = "network.flow"
 ALERT_FIELDS = ("container.name", "container.image.name", "source.ip", "destination.ip", "destination.port",

@@ -3,7 +3,7 @@ this hour of this weekday?
 
 Workload identity
     The identity the platform's pipeline signed the container's image as, for a container that runs
-    that image as built (``image=platform/reports``; ``netpolicy.signed_identity``): a rebuilt
+    that image as built (``image=platform/reports``; ``detectors.identity.signed_identity``): a rebuilt
     image keeps its history, and nobody can borrow it. A name, a label or an image reference can be
     copied by anyone, so a container without a signed identity has no history: it is judged as a
     workload nobody knows.
@@ -79,7 +79,7 @@ from typing import ClassVar
 from detectors.alert import Alert
 from detectors.clock import CLOCK, DetectorClock
 from detectors.event import Event, object_ref
-from detectors.netpolicy import signed_identity
+from detectors.identity import signed_identity
 from detectors.platform import UNBOUND, Platform
 from detectors.policies import Policy
 

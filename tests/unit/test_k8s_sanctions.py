@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from detectors.k8s_policy import K8sMatch
 from detectors.policies import PolicyError, load_policy
+from detectors.policy_kinds.kubernetes import K8sMatch
 from detectors.sensors.k8s_audit import AuditNormaliser, K8sAuditSensor
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kubernetes"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.netpolicy import service_identity
+from detectors.identity import service_identity
 from detectors.platform import Platform
 from detectors.policies import PolicyError, load_policy
 from tests.unit.platform_kit import PlatformKit

@@ -9,9 +9,9 @@ import pytest
 from detectors.analytics.container_logs import GRACE_S, ContainerLogDeleted
 from detectors.analytics.swarm_drift import ServiceSpecDrift
 from detectors.event import new_event
-from detectors.logging_policy import retained_bytes
 from detectors.policies import DEFAULT_POLICY_DIR, PolicyError, load_policy
-from detectors.runtime_policy import repository_of
+from detectors.policy_kinds.images import repository_of
+from detectors.policy_kinds.log_retention import retained_bytes
 from detectors.sensors.engine_config import config_event
 from detectors.sensors.swarm_state import changed_aspects, node_event, service_event
 from tests.unit.platform_kit import PlatformKit

@@ -31,15 +31,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event
-from detectors.policies import GlobTest, PolicyError, _expect, _known, _strings, glob_test, register_policy_kind
+from detectors.policies import GlobTest, PolicyKind, glob_test, register_policy_kind
+from detectors.schema import Entry, PolicyError, setting
 
 MATCH_FIELDS = ("namespaces", "namespace_creators", "service_accounts", "users")
 GLOB_CHARS = frozenset("*?[")
-REFUSED = {
-    "controllers": "is read from the pod's own metadata.ownerReferences, which whoever creates a pod "
-                   "writes; bind to users instead (the controller's authenticated identity, e.g. "
-                   "system:serviceaccount:kube-system:daemon-set-controller for a DaemonSet's pods)",
-}
 
 
 def _values(event: Event, key: str) -> list[str]:
@@ -60,44 +56,55 @@ def _has_glob(value: str) -> bool:
     return any(c in GLOB_CHARS for c in value)
 
 
+def _identity_glob(value: str) -> str | None:
+    """A glob over identities may span users of one kind, never their provenance: ``*`` matches
+    everyone, and ``system:serviceaccount:*:deployer`` matches a ``deployer`` account made in any
+    namespace by whoever may create one there."""
+    if value[:1] in GLOB_CHARS:
+        return f"{value!r} starts with a glob: it would match any identity"
+    if value.startswith("system:serviceaccount:"):
+        namespace = value.removeprefix("system:serviceaccount:").split(":", 1)[0]
+        if _has_glob(namespace):
+            return (f"{value!r}: a service account's namespace is its provenance; name it exactly (a glob there "
+                    "matches the same name in any namespace)")
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class K8sMatch:
     """Every key given must match; within a key any glob may match."""
 
-    namespaces: tuple[str, ...] = ()  # objectRef.namespace; exact names are RBAC-guarded, globs are not
-    namespace_creators: tuple[str, ...] = ()  # who created that namespace, as the audit log showed it
-    service_accounts: tuple[str, ...] = ()  # the pod's spec.serviceAccountName: narrows, never binds
-    users: tuple[str, ...] = ()  # who made the request, as the API server authenticated it (user.username)
+    REFUSED: ClassVar[dict[str, str]] = {
+        "controllers": "is read from the pod's own metadata.ownerReferences, which whoever creates a pod writes; "
+                       "bind to users instead (the controller's authenticated identity, e.g. "
+                       "system:serviceaccount:kube-system:daemon-set-controller for a DaemonSet's pods)",
+    }
+
+    namespaces: tuple[str, ...] = setting((), doc="objectRef.namespace; exact names are RBAC-guarded, globs need "
+                                                  "namespace_creators")
+    namespace_creators: tuple[str, ...] = setting((), each=_identity_glob,
+                                                  doc="who created that namespace, as the audit log showed it")
+    service_accounts: tuple[str, ...] = setting((), doc="the pod's spec.serviceAccountName: narrows, never binds")
+    users: tuple[str, ...] = setting((), each=_identity_glob,
+                                     doc="who made the request, as the API server authenticated it (user.username)")
     _tests: dict[str, GlobTest] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_tests", {name: glob_test(getattr(self, name)) for name in MATCH_FIELDS})
 
-    @classmethod
-    def load(cls, data: Any, path: Path, where: str) -> K8sMatch:
-        match = _expect(data, dict, path, where.rstrip("."))
-        for key, why in REFUSED.items():
-            if key in match:
-                raise PolicyError(path, f"{where}{key}", why)
-        _known(match, MATCH_FIELDS, path, where)
-        if not match:
+    def validate(self, path: Path, where: str) -> None:
+        if not any(getattr(self, name) for name in MATCH_FIELDS):
             raise PolicyError(path, where.rstrip("."), "an empty match would sanction everything")
-        values = {key: _strings(value, path, f"{where}{key}") for key, value in match.items()}
-        for i, user in enumerate(values.get("users", ())):
-            _check_identity_glob(user, path, f"{where}users[{i}]")
-        for i, user in enumerate(values.get("namespace_creators", ())):
-            _check_identity_glob(user, path, f"{where}namespace_creators[{i}]")
-        globbed = [n for n in values.get("namespaces", ()) if _has_glob(n)]
-        if globbed and not values.get("namespace_creators"):
+        globbed = [n for n in self.namespaces if _has_glob(n)]
+        if globbed and not self.namespace_creators:
             raise PolicyError(path, f"{where}namespaces",
                               f"{globbed[0]!r} is a glob that anyone who may create a namespace can satisfy: list "
                               "exact names, or add namespace_creators (who must have created the namespace)")
-        exact_namespaces = any(not _has_glob(n) for n in values.get("namespaces", ()))
-        if not (values.get("users") or values.get("namespace_creators") or exact_namespaces):
+        exact_namespaces = any(not _has_glob(n) for n in self.namespaces)
+        if not (self.users or self.namespace_creators or exact_namespaces):
             raise PolicyError(path, where.rstrip("."),
                               "binds to nothing the platform controls (service account names are chosen by whoever "
                               "creates the pod): add users, namespace_creators or exact namespaces")
-        return cls(**values)
 
     def matches(self, event: Event) -> bool:
         tests = self._tests
@@ -115,39 +122,9 @@ class K8sMatch:
         return not (self.service_accounts and not any(tests["service_accounts"](v) for v in accounts))
 
 
-def _check_identity_glob(value: str, path: Path, name: str) -> None:
-    """A glob over identities may span users of one kind, never their provenance: ``*`` matches
-    everyone, and ``system:serviceaccount:*:deployer`` matches a ``deployer`` account made in any
-    namespace by whoever may create one there."""
-    if value[:1] in GLOB_CHARS:
-        raise PolicyError(path, name, f"{value!r} starts with a glob: it would match any identity")
-    if value.startswith("system:serviceaccount:"):
-        namespace = value.removeprefix("system:serviceaccount:").split(":", 1)[0]
-        if _has_glob(namespace):
-            raise PolicyError(path, name, f"{value!r}: a service account's namespace is its provenance; name it "
-                                          "exactly (a glob there matches the same name in any namespace)")
-
-
 @dataclass(frozen=True, slots=True)
-class K8sSanction:
-    name: str
-    description: str
-    owner: str
-    match: K8sMatch
-
-    @classmethod
-    def load(cls, data: Any, path: Path, where: str) -> K8sSanction:
-        _expect(data, dict, path, where.rstrip("."))
-        _known(data, ("name", "description", "owner", "match"), path, where)
-        for required in ("name", "description", "owner", "match"):
-            if required not in data:
-                raise PolicyError(path, f"{where}{required}", "missing")
-        return cls(
-            name=_expect(data["name"], str, path, f"{where}name"),
-            description=_expect(data["description"], str, path, f"{where}description"),
-            owner=_expect(data["owner"], str, path, f"{where}owner"),
-            match=K8sMatch.load(data["match"], path, f"{where}match."),
-        )
+class K8sSanction(Entry):
+    match: K8sMatch = setting(doc="who or where, as the API server vouches for it")
 
 
 SECTIONS = {
@@ -157,29 +134,29 @@ SECTIONS = {
 }
 
 
+@register_policy_kind
 @dataclass(slots=True)
-class KubernetesPolicy:
+class KubernetesPolicy(PolicyKind):
     kind: ClassVar[str] = "kubernetes"
     sanction_lists: ClassVar[tuple[str, ...]] = tuple(SECTIONS)  # every list it has makes something benign
     applies_to: ClassVar[frozenset[str]] = frozenset({"kubernetes.audit"})  # enrich tests it first
-    sanctions: dict[str, list[K8sSanction]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
+    sanctioned_workloads: tuple[K8sSanction, ...] = setting(
+        (), doc="pods that may run privileged, mount host paths or share host namespaces (node agents)")
+    approved_deployers: tuple[K8sSanction, ...] = setting(
+        (), doc="identities whose rollouts and system-namespace changes are expected")
+    sanctioned_minimal_logging: tuple[K8sSanction, ...] = setting(
+        (), doc="namespaces whose pods may opt out of log shipping")
 
-    def load(self, body: dict[str, Any], path: Path) -> None:
-        _known(body, ("kind", *SECTIONS), path, "")
-        for section in SECTIONS:
-            entries = _expect(body.get(section, []), list, path, section)
-            for i, entry in enumerate(entries):
-                self.sanctions[section].append(K8sSanction.load(entry, path, f"{section}[{i}]."))
+    @property
+    def sanctions(self) -> dict[str, tuple[K8sSanction, ...]]:
+        return {section: getattr(self, section) for section in SECTIONS}
 
     def enrich(self, event: Event) -> None:
         if event.get("event.dataset") != "kubernetes.audit":
             return
         for section, short in SECTIONS.items():
-            hit = next((s for s in self.sanctions[section] if s.match.matches(event)), None)
+            hit = next((s for s in getattr(self, section) if s.match.matches(event)), None)
             event[f"policy.k8s.{short}_sanctioned" if short != "deployer" else "policy.k8s.deployer_approved"] = (
                 hit is not None)
             if hit is not None:
                 event[f"policy.k8s.{short}_sanction"] = hit.name
-
-
-register_policy_kind(KubernetesPolicy)

@@ -16,52 +16,27 @@ the declared image inherits the declaration (a file event does not say which pro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from detectors.event import Event
-from detectors.platform import UNBOUND, Platform
-from detectors.policies import GlobTest, PolicyError, _expect, _known, _strings, glob_test, register_policy_kind
-from detectors.sanction import Provenanced
+from detectors.policies import GlobTest, glob_test, register_policy_kind
+from detectors.sanction import Provenanced, ProvenanceKind
+from detectors.schema import Entry, nonempty, one_of, setting
 
 ACTIVITIES = ("file_change", "exec")
 
 
 @dataclass(frozen=True, slots=True)
-class Declaration:
-    name: str
-    description: str
-    owner: str
-    match: Provenanced
-    paths: tuple[str, ...]  # globs on the path inside the container
-    activities: tuple[str, ...]  # "file_change", "exec"
+class Declaration(Entry):
+    match: Provenanced = setting(doc="the context the change happens in, by provenance")
+    paths: tuple[str, ...] = setting(doc="globs on the path inside the container",
+                                     check=nonempty("declare at least one path"))
+    activities: tuple[str, ...] = setting(doc="what may happen there: file_change, exec",
+                                          each=one_of(ACTIVITIES, "activity"))
     _paths: GlobTest = field(init=False, repr=False, compare=False)  # the paths, compiled once
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_paths", glob_test(self.paths))
-
-    FIELDS: ClassVar[tuple[str, ...]] = ("name", "description", "owner", "match", "paths", "activities")
-
-    @classmethod
-    def load(cls, data: Any, path: Path, where: str) -> Declaration:
-        _expect(data, dict, path, where.rstrip("."))
-        _known(data, cls.FIELDS, path, where)
-        for required in cls.FIELDS:
-            if required not in data:
-                raise PolicyError(path, f"{where}{required}", "missing")
-        activities = _strings(data["activities"], path, f"{where}activities")
-        for i, activity in enumerate(activities):
-            if activity not in ACTIVITIES:
-                raise PolicyError(path, f"{where}activities[{i}]",
-                                  f"unknown activity {activity!r} (known: {', '.join(ACTIVITIES)})")
-        paths = _strings(data["paths"], path, f"{where}paths")
-        if not paths:
-            raise PolicyError(path, f"{where}paths", "declare at least one path")
-        return cls(name=_expect(data["name"], str, path, f"{where}name"),
-                   description=_expect(data["description"], str, path, f"{where}description"),
-                   owner=_expect(data["owner"], str, path, f"{where}owner"),
-                   match=Provenanced.load(data["match"], path, f"{where}match."),
-                   paths=paths, activities=activities)
 
 
 def _subject(event: Event) -> tuple[str, str] | None:
@@ -75,20 +50,10 @@ def _subject(event: Event) -> tuple[str, str] | None:
 
 @register_policy_kind
 @dataclass(slots=True)
-class DeclaredChangesPolicy:
+class DeclaredChangesPolicy(ProvenanceKind):
     kind: ClassVar[str] = "declared_changes"
     sanction_lists: ClassVar[tuple[str, ...]] = ("declared",)
-    declared: list[Declaration] = field(default_factory=list)
-    platform: Platform = UNBOUND
-
-    def bind(self, policy: Any) -> None:
-        self.platform = Platform(policy)
-
-    def load(self, body: dict[str, Any], path: Path) -> None:
-        _known(body, ("kind", "declared"), path, "")
-        entries = _expect(body.get("declared", []), list, path, "declared")
-        for i, entry in enumerate(entries):
-            self.declared.append(Declaration.load(entry, path, f"declared[{i}]."))
+    declared: tuple[Declaration, ...] = setting((), doc="declared file changes and new executables")
 
     def enrich(self, event: Event) -> None:
         subject = _subject(event)
