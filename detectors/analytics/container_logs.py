@@ -13,23 +13,30 @@ from __future__ import annotations
 from typing import ClassVar
 
 from detectors.alert import Alert
+from detectors.analytics.base import About, AnalyticBase
 from detectors.event import Event
 from detectors.policies import Policy
 
 GRACE_S = 3.0
 
 
-class ContainerLogDeleted:
-    rule_id: ClassVar[str] = "stowaway.analytic.container-log-deleted"
-    title: ClassVar[str] = "A running container's log file was deleted on the host"
-    severity: ClassVar[str] = "high"
-    techniques: ClassVar[tuple[str, ...]] = ("T1070.002", "T1562.006")
-    description: ClassVar[str] = ("The json-file log of a container was unlinked or moved away while the container "
-                                  "kept running: its output since then is unreadable by `docker logs` and shippers.")
-    response: ClassVar[str] = ("Capture the container's processes and open files now (the engine still holds the "
-                               "unlinked log open: /proc/<pid>/fd of dockerd). Find who had write access to the "
-                               "engine's data root on the host.")
-    data_sources: ClassVar[tuple[str, ...]] = ("container-logs", "docker-events")
+ABOUT = About(
+    rule_id="stowaway.analytic.container-log-deleted",
+    title="A running container's log file was deleted on the host",
+    severity="high",
+    techniques=("T1070.002", "T1562.006"),
+    description=(
+        "The json-file log of a container was unlinked or moved away while the container "
+        "kept running: its output since then is unreadable by `docker logs` and shippers."),
+    response=(
+        "Capture the container's processes and open files now (the engine still holds the "
+        "unlinked log open: /proc/<pid>/fd of dockerd). Find who had write access to the "
+        "engine's data root on the host."),
+    data_sources=("container-logs", "docker-events"),
+)
+
+
+class ContainerLogDeleted(AnalyticBase, about=ABOUT):
     # observe acts on docker engine events (any dataset) and on container-log events (any module).
     datasets: ClassVar[frozenset[str]] = frozenset({"docker.container_logs"})
     modules: ClassVar[frozenset[str]] = frozenset({"docker"})

@@ -35,9 +35,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from detectors.alert import Alert
+from detectors.analytics.base import About, AnalyticBase
 from detectors.analytics.net_common import is_flow, make_alert, peer_key
 from detectors.event import Event
 from detectors.policies import Policy
@@ -65,17 +66,19 @@ def load_stored(directories: Iterable[Path]) -> dict[str, set[str]]:
     return stored
 
 
-class NewPeerAnalytic:
-    rule_id: ClassVar[str] = "stowaway.analytic.net-new-peer"
-    title: ClassVar[str] = "Baselined service talks to a peer outside its baseline"
-    severity: ClassVar[str] = "medium"
-    techniques: ClassVar[tuple[str, ...]] = ("T1071",)
-    description: ClassVar[str] = __doc__ or ""
-    response: ClassVar[str] = (
+ABOUT = About(
+    rule_id="stowaway.analytic.net-new-peer",
+    title="Baselined service talks to a peer outside its baseline",
+    severity="medium",
+    techniques=("T1071",),
+    response=(
         "Ask the service owner whether the new peer is expected (a release can add one); if not, find the "
-        "process (tracefs-tcp events) and what changed in the container (exec events, file diff)."
-    )
-    data_sources: ClassVar[tuple[str, ...]] = ("packets", "docker-events")
+        "process (tracefs-tcp events) and what changed in the container (exec events, file diff)."),
+    data_sources=("packets", "docker-events"),
+)
+
+
+class NewPeerAnalytic(AnalyticBase, about=ABOUT):
 
     def __init__(self, policy: Policy) -> None:
         section: BaselinePolicy = policy.section("network-baseline") or BaselinePolicy()

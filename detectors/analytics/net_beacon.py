@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from detectors.alert import Alert
+from detectors.analytics.base import About, AnalyticBase
 from detectors.analytics.net_common import FLOW, is_flow, make_alert
 from detectors.event import Event
 from detectors.policies import Policy
@@ -70,17 +71,19 @@ def periodicity(starts: Sequence[float]) -> Periodicity | None:
     return Periodicity(period_s=period, jitter=mad / period, regular=regular, connections=len(times))
 
 
-class BeaconAnalytic:
-    rule_id: ClassVar[str] = "stowaway.analytic.net-beacon"
-    title: ClassVar[str] = "Container calls an outside endpoint at a regular interval (beaconing)"
-    severity: ClassVar[str] = "high"
-    techniques: ClassVar[tuple[str, ...]] = ("T1071", "T1071.001")
-    description: ClassVar[str] = __doc__ or ""
-    response: ClassVar[str] = (
+ABOUT = About(
+    rule_id="stowaway.analytic.net-beacon",
+    title="Container calls an outside endpoint at a regular interval (beaconing)",
+    severity="high",
+    techniques=("T1071", "T1071.001"),
+    response=(
         "Identify the process making the calls (tracefs-tcp events for the same container and destination), "
-        "capture one exchange, and isolate the container from the outside network while you look."
-    )
-    data_sources: ClassVar[tuple[str, ...]] = ("packets",)
+        "capture one exchange, and isolate the container from the outside network while you look."),
+    data_sources=("packets",),
+)
+
+
+class BeaconAnalytic(AnalyticBase, about=ABOUT):
     datasets: ClassVar[frozenset[str]] = frozenset({FLOW})  # observe tests it first
 
     def __init__(self, policy: Policy) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from detectors.alert import Alert
+from detectors.analytics.base import About, AnalyticBase
 from detectors.analytics.net_common import FLOW, make_alert
 from detectors.event import Event
 from detectors.policies import Policy
@@ -38,17 +39,19 @@ class _Leg:
     peer: str
 
 
-class RelayAnalytic:
-    rule_id: ClassVar[str] = "stowaway.analytic.net-relay"
-    title: ClassVar[str] = "Container relays internal traffic to an outside endpoint"
-    severity: ClassVar[str] = "high"
-    techniques: ClassVar[tuple[str, ...]] = ("T1090", "T1090.001", "T1090.002")
-    description: ClassVar[str] = __doc__ or ""
-    response: ClassVar[str] = (
+ABOUT = About(
+    rule_id="stowaway.analytic.net-relay",
+    title="Container relays internal traffic to an outside endpoint",
+    severity="high",
+    techniques=("T1090", "T1090.001", "T1090.002"),
+    response=(
         "Find which internal client sends through it (the inbound legs in the evidence), stop the relay process, "
-        "and check what that client sent."
-    )
-    data_sources: ClassVar[tuple[str, ...]] = ("packets",)
+        "and check what that client sent."),
+    data_sources=("packets",),
+)
+
+
+class RelayAnalytic(AnalyticBase, about=ABOUT):
     datasets: ClassVar[frozenset[str]] = frozenset({FLOW})  # observe tests it first
 
     def __init__(self, policy: Policy) -> None:

@@ -20,22 +20,24 @@ from collections import deque
 from typing import ClassVar
 
 from detectors.alert import Alert
+from detectors.analytics.base import About, AnalyticBase
 from detectors.analytics.net_common import FLOW, egress_policy, is_flow, leaves, make_alert
 from detectors.event import Event
 from detectors.policies import Policy
 
-
-class VolumeAnalytic:
-    rule_id: ClassVar[str] = "stowaway.analytic.net-volume"
-    title: ClassVar[str] = "Container sends an unusual volume of data out of the internal network"
-    severity: ClassVar[str] = "high"
-    techniques: ClassVar[tuple[str, ...]] = ("T1041", "T1048")
-    description: ClassVar[str] = __doc__ or ""
-    response: ClassVar[str] = (
+ABOUT = About(
+    rule_id="stowaway.analytic.net-volume",
+    title="Container sends an unusual volume of data out of the internal network",
+    severity="high",
+    techniques=("T1041", "T1048"),
+    response=(
         "Find what was sent (the flow's destination, the process from tracefs-tcp), cut the container's outside "
-        "access, and check what data it could read."
-    )
-    data_sources: ClassVar[tuple[str, ...]] = ("packets",)
+        "access, and check what data it could read."),
+    data_sources=("packets",),
+)
+
+
+class VolumeAnalytic(AnalyticBase, about=ABOUT):
     datasets: ClassVar[frozenset[str]] = frozenset({FLOW})  # observe tests it first
 
     def __init__(self, policy: Policy) -> None:

@@ -77,6 +77,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from detectors.alert import Alert
+from detectors.analytics.base import About, AnalyticBase
 from detectors.clock import CLOCK, DetectorClock
 from detectors.event import Event, object_ref
 from detectors.identity import signed_identity
@@ -192,16 +193,9 @@ def load_baselines(*directories: Path) -> dict[str, dict[str, Baseline]]:
     return out
 
 
-class _SeasonalSpike:
+class _SeasonalSpike(AnalyticBase):
     """Shared logic; subclasses pick the metric."""
 
-    rule_id: ClassVar[str]
-    title: ClassVar[str]
-    severity: ClassVar[str] = "high"
-    techniques: ClassVar[tuple[str, ...]]
-    description: ClassVar[str]
-    response: ClassVar[str]
-    data_sources: ClassVar[tuple[str, ...]] = ("cgroup-resources",)
     datasets: ClassVar[frozenset[str]] = frozenset({"linux.resources"})  # observe tests it first
     metric: ClassVar[str]  # "cpu" | "memory"
     field: ClassVar[str]
@@ -332,26 +326,34 @@ class _SeasonalSpike:
             self._levels.pop(cid, None)
 
 
-class CpuSpike(_SeasonalSpike):
-    rule_id: ClassVar[str] = "stowaway.analytic.cpu-spike"
-    title: ClassVar[str] = "Container CPU use far above its workload's seasonal baseline"
-    techniques: ClassVar[tuple[str, ...]] = ("T1496", "T1496.001")
-    description: ClassVar[str] = "Sustained CPU use above the (weekday, hour) baseline of the workload, or above " \
-                                 "0.4 cores for a workload without one: miner-like compute hijacking."
-    response: ClassVar[str] = "List the container's processes (docker top) and their network peers; a miner " \
-                              "talks to a pool. Stop it if its owner does not recognise the load."
-    blindspots: ClassVar[tuple[str, ...]] = (
+CPU_SPIKE = About(
+    severity="high",
+    data_sources=("cgroup-resources",),
+    rule_id="stowaway.analytic.cpu-spike",
+    title="Container CPU use far above its workload's seasonal baseline",
+    techniques=("T1496", "T1496.001"),
+    description=(
+        "Sustained CPU use above the (weekday, hour) baseline of the workload, or above "
+        "0.4 cores for a workload without one: miner-like compute hijacking."),
+    response=(
+        "List the container's processes (docker top) and their network peers; a miner "
+        "talks to a pool. Stop it if its owner does not recognise the load."),
+    blindspots=(
         "A miner throttled below the ceiling (0.3 cores on an unknown workload, or within a known workload's "
         "band at its peak hour) is not flagged.",
         "Whoever can start containers can run the genuine signed image as built (platform/reports) and steer "
         "it through its inputs (environment, mounted files) within that workload's peak-hour band; a rebuilt, "
         "retagged or relabelled copy, or the image with another command, has no history to borrow.",
         "The shipped history (detectors/baselines/resources/reports.json) is synthetic, not an export.",
-    )
-    falsepositives: ClassVar[tuple[str, ...]] = (
+    ),
+    falsepositives=(
         "A new workload without history that is CPU-bound from its start (a batch job, a build): give it a "
         "history file.",
-    )
+    ),
+)
+
+
+class CpuSpike(_SeasonalSpike, about=CPU_SPIKE):
     metric: ClassVar[str] = "cpu"
     field: ClassVar[str] = "container.cpu.cores"
     budget_field: ClassVar[str] = "policy.resources.cpu_cores_budget"
@@ -360,16 +362,20 @@ class CpuSpike(_SeasonalSpike):
     unit: ClassVar[str] = " cores"
 
 
-class MemorySpike(_SeasonalSpike):
-    rule_id: ClassVar[str] = "stowaway.analytic.memory-spike"
-    title: ClassVar[str] = "Container memory use far above its workload's seasonal baseline"
-    techniques: ClassVar[tuple[str, ...]] = ("T1496",)
-    description: ClassVar[str] = "Sustained memory use above the (weekday, hour) baseline of the workload, or, for " \
-                                 "a workload without one, growth beyond what the container held in its first " \
-                                 "10 s (and beyond 256 MiB): a memory balloon."
-    response: ClassVar[str] = "Look at what holds the memory (docker top, /proc/<pid>/status VmRSS); a balloon " \
-                              "starves neighbours on the node. Limit or stop it."
-    blindspots: ClassVar[tuple[str, ...]] = (
+MEMORY_SPIKE = About(
+    severity="high",
+    data_sources=("cgroup-resources",),
+    rule_id="stowaway.analytic.memory-spike",
+    title="Container memory use far above its workload's seasonal baseline",
+    techniques=("T1496",),
+    description=(
+        "Sustained memory use above the (weekday, hour) baseline of the workload, or, for "
+        "a workload without one, growth beyond what the container held in its first "
+        "10 s (and beyond 256 MiB): a memory balloon."),
+    response=(
+        "Look at what holds the memory (docker top, /proc/<pid>/status VmRSS); a balloon "
+        "starves neighbours on the node. Limit or stop it."),
+    blindspots=(
         "The learning period lets through an adversary that starts at its full level: a container of an unknown "
         "workload that allocates 400 MiB within its first 10 s and never grows beyond 1.25 times that is learned "
         "as its own level and never raises memory-spike (nor does one restarted at that level).",
@@ -378,11 +384,15 @@ class MemorySpike(_SeasonalSpike):
         "Whoever can start containers can run the genuine signed image as built (platform/reports) and steer "
         "it through its inputs (environment, mounted files) within that workload's peak-hour band; a rebuilt, "
         "retagged or relabelled copy, or the image with another command, has no history to borrow.",
-    )
-    falsepositives: ClassVar[tuple[str, ...]] = (
+    ),
+    falsepositives=(
         "A service without history that loads its data set after its first 10 s (a lazily warmed cache), or "
         "leaks memory: give it a history file.",
-    )
+    ),
+)
+
+
+class MemorySpike(_SeasonalSpike, about=MEMORY_SPIKE):
     metric: ClassVar[str] = "memory"
     field: ClassVar[str] = "container.memory.usage_bytes"
     budget_field: ClassVar[str] = "policy.resources.memory_bytes_budget"

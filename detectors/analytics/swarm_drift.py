@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from detectors.alert import Alert
+from detectors.analytics.base import About, AnalyticBase
 from detectors.event import Event
 from detectors.platform import Platform
 from detectors.policies import Policy
@@ -24,17 +25,23 @@ WATCHED_ASPECTS = ("image", "logging", "mounts", "capabilities")
 PREVIOUS = "orchestrator.service.previous."
 
 
-class ServiceSpecDrift:
-    rule_id: ClassVar[str] = "stowaway.analytic.swarm-service-drift"
-    title: ClassVar[str] = "Swarm service updated to an undeclared spec"
-    severity: ClassVar[str] = "high"
-    techniques: ClassVar[tuple[str, ...]] = ("T1610", "T1562.001", "T1543.005")
-    description: ClassVar[str] = ("A service update changed its image, logging, mounts or capabilities outside what "
-                                  "the orchestration policy declares for it.")
-    response: ClassVar[str] = ("Compare `docker service inspect` Spec and PreviousSpec; roll back with "
-                               "`docker service rollback` if no approved change explains it, and find who holds "
-                               "manager access.")
-    data_sources: ClassVar[tuple[str, ...]] = ("swarm-state",)
+ABOUT = About(
+    rule_id="stowaway.analytic.swarm-service-drift",
+    title="Swarm service updated to an undeclared spec",
+    severity="high",
+    techniques=("T1610", "T1562.001", "T1543.005"),
+    description=(
+        "A service update changed its image, logging, mounts or capabilities outside what "
+        "the orchestration policy declares for it."),
+    response=(
+        "Compare `docker service inspect` Spec and PreviousSpec; roll back with "
+        "`docker service rollback` if no approved change explains it, and find who holds "
+        "manager access."),
+    data_sources=("swarm-state",),
+)
+
+
+class ServiceSpecDrift(AnalyticBase, about=ABOUT):
     datasets: ClassVar[frozenset[str]] = frozenset({"swarm.services"})  # observe tests it first
 
     def __init__(self, policy: Policy) -> None:
