@@ -31,7 +31,7 @@ from detectors.policy_kinds import SHIPPED
 from detectors.schema import PolicyError, expect
 
 __all__ = ["DEFAULT_POLICY_DIR", "POLICY_KINDS", "GlobTest", "Policy", "PolicyError", "PolicyKind", "glob_test",
-           "load_policy", "policy_kinds", "register_policy_kind"]
+           "load_policy", "policy_kinds", "record", "register_policy_kind"]
 
 DEFAULT_POLICY_DIR = Path(__file__).parent / "policy"
 
@@ -137,6 +137,14 @@ def _refuse_duplicate_names(kind: str, body: dict[str, Any], path: Path,
                 raise PolicyError(path, f"{key}[{i}].name",
                                   f"duplicate name {entry['name']!r} (already in {named[where]})")
             named[where] = path
+
+
+def record(event: Event, verdict: str, entry_field: str, hit: Any) -> None:
+    """Write whether an entry covered the event (``verdict``: true or false) and, if one did, its name
+    (``entry_field``), so an alert can say which entry made an event benign."""
+    event[verdict] = hit is not None
+    if hit is not None:
+        event[entry_field] = hit.name
 
 
 def register_policy_kind(cls: _Kind) -> _Kind:

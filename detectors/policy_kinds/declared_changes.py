@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from detectors.event import Event
-from detectors.policies import GlobTest, glob_test, register_policy_kind
+from detectors.policies import GlobTest, glob_test, record, register_policy_kind
 from detectors.sanction import Provenanced, ProvenanceKind
 from detectors.schema import Entry, nonempty, one_of, setting
 
@@ -66,6 +66,4 @@ class DeclaredChangesPolicy(ProvenanceKind):
                     and declaration.match.matches(event, self.platform):
                 hit = declaration
                 break
-        event["policy.change.declared"] = hit is not None
-        if hit is not None:
-            event["policy.change.declaration"] = hit.name
+        record(event, "policy.change.declared", "policy.change.declaration", hit)

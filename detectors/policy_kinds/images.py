@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from detectors.event import Event
-from detectors.policies import GlobTest, glob_test, register_policy_kind
+from detectors.policies import GlobTest, glob_test, record, register_policy_kind
 from detectors.sanction import ProvenanceKind, SignedImage
 from detectors.schema import Entry, setting
 
@@ -67,6 +67,4 @@ class ImagesPolicy(ProvenanceKind):
         signed = self.platform.provenance(image_id)
         hit = next((t for t in self.trusted for p in signed
                     if p.signer == t.image.signer and t.image._identities(p.identity)), None)
-        event["policy.image.approved"] = hit is not None
-        if hit is not None:
-            event["policy.image.approval"] = hit.name
+        record(event, "policy.image.approved", "policy.image.approval", hit)

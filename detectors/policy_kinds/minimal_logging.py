@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from detectors.event import Event
-from detectors.policies import register_policy_kind
+from detectors.policies import record, register_policy_kind
 from detectors.sanction import Provenanced, ProvenanceKind
 from detectors.schema import Entry, setting
 
@@ -34,6 +34,4 @@ class LoggingPolicy(ProvenanceKind):
         if "container.logging.driver" not in event:
             return
         hit = next((s for s in self.sanctioned if s.match.matches(event, self.platform)), None)
-        event["policy.logging.sanctioned"] = hit is not None
-        if hit is not None:
-            event["policy.logging.sanction"] = hit.name
+        record(event, "policy.logging.sanctioned", "policy.logging.sanction", hit)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from detectors.event import Event
-from detectors.policies import register_policy_kind
+from detectors.policies import record, register_policy_kind
 from detectors.sanction import Provenanced, ProvenanceKind
 from detectors.schema import Entry, setting
 
@@ -69,6 +69,4 @@ class PrivilegedAgentsPolicy(ProvenanceKind):
             return
         hit = next((s for s in self.sanctioned if s.allow.covers(event) and s.match.matches(event, self.platform)),
                    None)
-        event["policy.privilege.sanctioned"] = hit is not None
-        if hit is not None:
-            event["policy.privilege.sanction"] = hit.name
+        record(event, "policy.privilege.sanctioned", "policy.privilege.sanction", hit)
