@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from lab import RUN_LABEL, LabPaths, RunRecord, reap
+from lab import RUN_LABEL, LabPaths, RunRecord, poll, reap
 from lab import engine as engine_mod
 
 HOLDER_LEASE = "lab-up"
@@ -131,10 +131,7 @@ def down(paths: LabPaths, out: TextIO, progress: Any, timeout: float = 60.0) -> 
     progress(f"lab: stopping the holder (pid {state.pid}); it releases its engine lease")
     with contextlib.suppress(ProcessLookupError):
         os.kill(state.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and engine_mod._pid_alive(state.pid):
-        time.sleep(0.2)
-    if engine_mod._pid_alive(state.pid):
+    if not poll(lambda: not engine_mod._pid_alive(state.pid), timeout):
         print(f"error: the holder (pid {state.pid}) did not stop within {timeout:.0f}s", file=sys.stderr)
         return 1
     others = engine_mod.live_leases(paths)

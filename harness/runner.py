@@ -29,7 +29,7 @@ from harness.fleet import alongside
 from harness.judge import judge
 from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
-from lab import Lab, LabError, LabSession, plugins
+from lab import Lab, LabError, LabSession, plugins, poll
 from scenarios.api import Kind, Scenario, ScenarioSkipped
 from scenarios.attack import catalog
 from scenarios.registry import ScenarioError, validate_expectation
@@ -237,8 +237,7 @@ COLLATERAL_SETTLE_S = 2.0
 
 
 def _wait(predicate: Callable[[], bool], until: float) -> None:
-    while time.time() < until and not predicate():
-        time.sleep(0.1)
+    poll(predicate, until - time.time(), 0.1, clock=time.time)
 
 
 def _judge(cls: type[Scenario], lab: Lab, monitor: Monitor, outcome: Outcome, progress: Progress) -> None:

@@ -28,6 +28,7 @@ from lab.platform_networks import read as read_platform_networks
 from lab.provenance import signature_file
 from lab.session import LabSession
 from lab.views import LogsUnavailable, SwarmNode
+from lab.waiting import poll
 from lab.workload import Logging, Mount, Resources, UnsupportedWorkload, WorkloadSpec
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "ensure_base_image",
     "live_leases",
     "new_run_id",
+    "poll",
     "read_platform_networks",
     "reap",
     "signature_file",

@@ -20,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import docker.errors
 from lab.errors import EngineUnavailable
 from lab.mounts import detach_under
 from lab.paths import LabPaths
+from lab.waiting import poll
 
 INSTALL_HINT = (
     "install Docker and run as root: `apt-get install -y docker.io` (Debian/Ubuntu), "
@@ -170,14 +170,10 @@ def _start_private(paths: LabPaths, timeout: float) -> docker.DockerClient:
             [dockerd, "--config-file", str(paths.engine_config)],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        client = _ping(f"unix://{paths.engine_socket}", timeout=2)
-        if client is not None:
-            return client
-        if process.poll() is not None:
-            break
-        time.sleep(0.25)
+    client = poll(lambda: _ping(f"unix://{paths.engine_socket}", timeout=2), timeout, 0.25,
+                  give_up=lambda: process.poll() is not None)
+    if client is not None:
+        return client
     tail = paths.engine_log.read_text(errors="replace")[-2000:] if paths.engine_log.exists() else ""
     with contextlib.suppress(ProcessLookupError):
         process.kill()
@@ -228,14 +224,9 @@ def stop_private(paths: LabPaths, timeout: float = 30.0) -> bool:
     if not _pid_alive(pid):
         return False
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(pid):
-        time.sleep(0.2)
-    if _pid_alive(pid):
+    if not poll(lambda: not _pid_alive(pid), timeout):
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and _pid_alive(pid):
-            time.sleep(0.1)
+        poll(lambda: not _pid_alive(pid), 5, 0.1)
     # dockerd leaves the network namespaces of its sandboxes (swarm's ingress, the default one)
     # bind-mounted under its exec root when it stops; a stopped lab leaves no mounts.
     if not _pid_alive(pid):

@@ -30,6 +30,7 @@ from lab.images import ImageRecipe, host_deb
 from lab.networks import LabNetwork
 from lab.pipeline import BuildRecipe
 from lab.views import EngineViews
+from lab.waiting import poll
 from lab.workload import WorkloadSpec
 
 if TYPE_CHECKING:
@@ -284,12 +285,8 @@ class Lab(EngineViews):
             self.workloads.append(workload)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(interval)
-        raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
+        if not poll(predicate, timeout, interval):
+            raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
 
     def sinkhole_records(self, peer: str | None = None) -> list[dict[str, Any]]:
         return self._session.sinkhole_records(peer)

@@ -25,6 +25,7 @@ from lab.lab import Endpoint, Lab
 from lab.networks import LabNetwork, create_lab_networks
 from lab.paths import LabPaths
 from lab.pipeline import ImagePipeline
+from lab.waiting import poll
 from lab.workload import WorkloadSpec
 
 SINKHOLE_PORTS = (80, 443, 4444, 8080)
@@ -156,12 +157,8 @@ class LabSession:
         )
         self.sinkhole = backend.deploy(spec, ctx)
         self.sinkhole_endpoint = Endpoint(address=address, ports=SINKHOLE_PORTS)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if any(r.get("head") == "ready" for r in self.sinkhole_records()):
-                return
-            time.sleep(0.2)
-        raise LabError("the sinkhole did not become ready within 20s")
+        if not poll(lambda: any(r.get("head") == "ready" for r in self.sinkhole_records()), 20):
+            raise LabError("the sinkhole did not become ready within 20s")
 
     def sinkhole_records(self, peer: str | None = None) -> list[dict[str, Any]]:
         if self.sinkhole is None:

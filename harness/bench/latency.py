@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from detectors.engine import Monitor
 from harness.bench.report import Figure, percentile
-from lab import Lab, LabSession, Logging, Workload, WorkloadSpec
+from lab import Lab, LabSession, Logging, Workload, WorkloadSpec, poll
 
 Progress = Callable[[str], None]
 Handle = TypeVar("Handle")
@@ -76,13 +76,9 @@ BURN = ("python3", "-c", "import hashlib, os, time\nos.fork()\nend = time.time()
 
 
 def _wait_alert(monitor: Monitor, lab: Lab, rule_id: str, since: float, timeout_s: float) -> float | None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        hits = [a for a in monitor.alerts_for(lab.object_refs(), since=since) if a.rule_id == rule_id]
-        if hits:
-            return min(a.raised_at for a in hits)
-        time.sleep(0.02)
-    return None
+    hits = poll(lambda: [a for a in monitor.alerts_for(lab.object_refs(), since=since) if a.rule_id == rule_id],
+                timeout_s, 0.02)
+    return min(a.raised_at for a in hits) if hits else None
 
 
 def run_probe(session: LabSession, monitor: Monitor, probe: Probe, repetitions: int,

@@ -19,6 +19,7 @@ import orjson
 
 from harness.bench.report import Figure
 from harness.bench.telemetry import generate, load_templates
+from lab import poll
 
 Progress = Callable[[str], None]
 WEIRD: tuple[Any, ...] = (None, 0, -1, 2**70, 1.5e308, True, "", [], {}, ["a", 1], {"x": {"y": None}}, "\x00",
@@ -108,9 +109,7 @@ def run(progress: Progress, count: int = 120_000) -> list[Figure]:
               "container.name": "batch-canary",
               "container.logging.driver": "none", "container.network.names": ["stw-lan"]}
     monitor._emit_from("fuzz")(canary)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not monitor.alerts_for(["container:" + "c" * 64]):
-        time.sleep(0.1)
+    poll(lambda: monitor.alerts_for(["container:" + "c" * 64]), 60, 0.1)
     alive = monitor._worker is not None and monitor._worker.is_alive()
     canary_alerted = bool(monitor.alerts_for(["container:" + "c" * 64]))
     monitor.stop()

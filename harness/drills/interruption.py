@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import docker
 
 from harness.bench.report import Figure
 from harness.drills import leftovers
-from lab import LabPaths, live_leases, stop_private
+from lab import LabPaths, live_leases, poll, stop_private
 
 Progress = Callable[[str], None]
 _RUN_ID = re.compile(r"bringing up run (\S+)")
@@ -40,15 +39,9 @@ class Child:
                                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def run_id(self, timeout: float = 120) -> str | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = _RUN_ID.search(self.log.read_text(errors="replace"))
-            if match:
-                return match.group(1)
-            if self.proc.poll() is not None:
-                return None
-            time.sleep(0.2)
-        return None
+        match = poll(lambda: _RUN_ID.search(self.log.read_text(errors="replace")), timeout,
+                     give_up=lambda: self.proc.poll() is not None)
+        return match.group(1) if match else None
 
     def wait(self, timeout: float = 300) -> int:
         try:
@@ -64,14 +57,8 @@ class Child:
 
 
 def wait_marker(paths: LabPaths, run_id: str, child: Child, timeout: float = 120) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any((paths.host_root / run_id).glob("*/state/marker")):
-            return True
-        if child.proc.poll() is not None:
-            return False
-        time.sleep(0.2)
-    return False
+    return bool(poll(lambda: any((paths.host_root / run_id).glob("*/state/marker")), timeout,
+                     give_up=lambda: child.proc.poll() is not None))
 
 
 def _client(paths: LabPaths) -> Any:

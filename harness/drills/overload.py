@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.bench.report import Figure, ratio
-from lab import LabSession, Resources, WorkloadSpec
+from lab import LabSession, Resources, WorkloadSpec, poll
 
 Progress = Callable[[str], None]
 RATE, SECONDS, WORKERS = 5000, 10, 4
@@ -79,12 +79,8 @@ def run(progress: Progress) -> list[Figure]:
             lab.wait_for(lambda: lab.exec(worker, "cat", "/tmp/burst.out", check=False).output.strip().isdigit(),
                          timeout=SECONDS * 6, what="the burst to finish")
             happened = int(lab.exec(worker, "cat", "/tmp/burst.out").output.strip())  # execs of /bin/true
-            deadline = time.time() + 30
-            hits: list[Any] = []
-            while time.time() < deadline and not hits:
-                hits = [a for a in monitor.alerts_for(lab.object_refs(), since=lab.started_at)
-                        if a.rule_id == "stowaway.host.exec-from-temp-dir"]
-                time.sleep(0.2)
+            hits = poll(lambda: [a for a in monitor.alerts_for(lab.object_refs(), since=lab.started_at)
+                          if a.rule_id == "stowaway.host.exec-from-temp-dir"], 30) or []
             time.sleep(3)  # let the sensor drain its ring buffer
             after = dict(tracefs.stats)
         finally:

@@ -20,12 +20,12 @@ import contextlib
 import json
 import shlex
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 from lab.backends.base import DeployContext, ExecResult, Workload
 from lab.errors import LabError
+from lab.waiting import poll
 from lab.workload import UnsupportedWorkload, WorkloadSpec
 
 DEFAULT_NAMESPACE = "default"
@@ -215,16 +215,16 @@ class KubernetesBackend:
         return workload
 
     def _wait_running(self, name: str, namespace: str) -> dict[str, Any]:
-        deadline = time.monotonic() + self.ready_timeout
         last: dict[str, Any] = {}
-        while time.monotonic() < deadline:
+
+        def phase() -> str | None:
+            nonlocal last
             last = self.get("pod", name, namespace) or {}
-            phase = last.get("status", {}).get("phase")
-            if phase in ("Running", "Succeeded"):
-                return last
-            if phase == "Failed":
-                break
-            time.sleep(0.5)
+            return last.get("status", {}).get("phase")
+
+        if poll(lambda: phase() in ("Running", "Succeeded"), self.ready_timeout, 0.5,
+                give_up=lambda: last.get("status", {}).get("phase") == "Failed"):
+            return last
         raise LabError(f"pod {namespace}/{name} did not start: {json.dumps(last.get('status', {}))[-1500:]}")
 
     def remove(self, workload: Workload) -> None:

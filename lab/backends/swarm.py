@@ -31,6 +31,7 @@ from lab.bookkeeping import RUN_LABEL
 from lab.errors import LabError
 from lab.networks import LabNetwork
 from lab.paths import LabPaths
+from lab.waiting import poll
 from lab.workload import UnsupportedWorkload, WorkloadSpec
 
 SWARM_POOL = "198.19.128.0/18"  # ingress and overlays; inside the lab range, clear of the run slots
@@ -246,15 +247,11 @@ class SwarmBackend:
         """Remove the service and wait until its task containers are gone (so its networks can go)."""
         with contextlib.suppress(docker.errors.NotFound):
             self.client.api.remove_service(workload.id)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            # Sparse: a full listing inspects each container, and a task container that vanishes
-            # between the list and the inspect (which is what we are waiting for) raises NotFound.
-            left = self.client.containers.list(all=True, filters={"label": f"{SERVICE_LABEL}={workload.id}"},
-                                               sparse=True)
-            if not left:
-                return
-            time.sleep(0.2)
+        # Sparse: a full listing inspects each container, and a task container that vanishes
+        # between the list and the inspect (which is what we are waiting for) raises NotFound.
+        if poll(lambda: not self.client.containers.list(
+                all=True, filters={"label": f"{SERVICE_LABEL}={workload.id}"}, sparse=True), timeout):
+            return
         for container in self.client.containers.list(all=True, filters={"label": f"{SERVICE_LABEL}={workload.id}"},
                                                      sparse=True):
             with contextlib.suppress(docker.errors.NotFound):
