@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
-from lab.backends.base import DeployContext, ExecResult, Workload
+from lab.backends.base import ClusterOps, DeployContext, ExecResult, Workload
 from lab.bookkeeping import RUN_LABEL
 from lab.engine import Engine
 from lab.errors import LabError
@@ -246,23 +246,31 @@ class Lab(EngineViews):
         Each object is tracked (alerts are attributed by its uid) and deleted at cleanup. ``token``
         acts as another identity (a service account's bearer token) instead of the lab's admin.
         """
-        backend = self._session.backend
-        if not hasattr(backend, "apply_objects"):
-            raise LabError(f"Lab.apply needs the kubernetes backend; this run uses {backend.name}")
+        backend = self._cluster("Lab.apply")
         workloads = backend.apply_objects(list(manifests), token=token)
         for workload in workloads:
             with self._lock:
                 self.workloads.append(workload)
-            self.cleanup(f"delete {workload.ref}", functools.partial(backend.remove, workload))
+            self.cleanup(f"delete {workload.ref}", functools.partial(self._session.backend.remove, workload))
         return workloads
 
     def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> ExecResult:
         """Kubernetes only: run kubectl against the run's cluster as the lab's admin."""
+        return self._cluster("Lab.kubectl").cli(*args, check=check, timeout=timeout)
+
+    def node_exec(self, node: str, *command: str) -> ExecResult:
+        """Kubernetes only: run a command on a node itself, outside the cluster (kind: in the node container).
+
+        Raises:
+            LabError: the run's backend is not a cluster, it is one the lab cannot enter, or no such node.
+        """
+        return self._cluster("Lab.node_exec").node_exec(node, list(command))
+
+    def _cluster(self, what: str) -> ClusterOps:
         backend = self._session.backend
-        if not hasattr(backend, "run"):
-            raise LabError(f"Lab.kubectl needs the kubernetes backend; this run uses {backend.name}")
-        result = backend.run(*args, check=check, timeout=timeout)
-        return ExecResult(exit_code=result.returncode, output=result.stdout + result.stderr)
+        if not isinstance(backend, ClusterOps):
+            raise LabError(f"{what} needs the kubernetes backend; this run uses {backend.name}")
+        return backend
 
     def host_dir(self, name: str) -> Path:
         """A lab-owned host directory for this scope (stands in for host system paths). Its path is

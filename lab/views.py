@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import docker.types
 
-from lab.backends.base import ExecResult, Workload
-from lab.backends.docker import DockerBackend
+from lab.backends.base import Workload
 from lab.engine_config import EngineConfig
 from lab.errors import LabError
 from lab.workload import Logging, Mount
@@ -149,18 +148,3 @@ class EngineViews:
         """Replace a Swarm node's labels (the rest of its spec unchanged)."""
         node = self._session.engine.client.nodes.get(node_id)
         node.update({**node.attrs["Spec"], "Labels": dict(labels)})
-
-    # --- Kubernetes ---------------------------------------------------------------------------
-    def node_exec(self, node: str, *command: str) -> ExecResult:
-        """Run a command on a Kubernetes node itself, outside the cluster (kind: in the node container).
-
-        Raises:
-            LabError: the run has no kind cluster on the lab engine, or no such node.
-        """
-        if self._session.backend_kind not in ("kind", "kubernetes"):
-            raise LabError(f"Lab.node_exec needs the run's kind cluster; this run uses {self._session.backend_kind}")
-        try:
-            return DockerBackend(self._session.engine.client).exec(
-                Workload(id=node, name=node, kind="container", backend="docker"), list(command))
-        except docker.errors.NotFound as exc:
-            raise LabError(f"no node container {node!r} on the lab engine (a cluster the lab did not make?)") from exc

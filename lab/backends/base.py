@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from lab.networks import LabNetwork
@@ -50,3 +50,22 @@ class Backend(Protocol):
 
     def exec(self, workload: Workload, command: list[str], *, detach: bool = False, user: str | None = None,
              privileged: bool = False, timeout: float = 120) -> ExecResult: ...
+
+
+@runtime_checkable
+class ClusterOps(Protocol):
+    """What a backend that is a cluster offers beyond workloads (Kubernetes): objects of any kind,
+    its own command line, and its nodes. ``Lab.apply``, ``Lab.kubectl`` and ``Lab.node_exec`` need a
+    backend with these, and say so by name when the run's backend has none."""
+
+    def apply_objects(self, manifests: list[dict[str, Any]], token: str | None = None) -> list[Workload]:
+        """Create the objects (as ``token``'s identity when given); one tracked Workload each."""
+        ...
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> ExecResult:
+        """Run the cluster's command line (kubectl) as the lab's admin."""
+        ...
+
+    def node_exec(self, node: str, command: list[str]) -> ExecResult:
+        """Run a command on a node itself, outside the cluster."""
+        ...

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
-from lab.backends.base import Workload
+from lab.backends.base import ExecResult, Workload
+from lab.backends.docker import DockerBackend
 from lab.backends.kubernetes import KubernetesBackend
 from lab.engine import Engine
 from lab.errors import LabError
@@ -92,6 +93,22 @@ class ClusterBackend(KubernetesBackend):
             self._kinds[workload.id] = obj["kind"]
             workloads.append(workload)
         return workloads
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> ExecResult:
+        result = self.run(*args, check=check, timeout=timeout)
+        return ExecResult(exit_code=result.returncode, output=result.stdout + result.stderr)
+
+    def node_exec(self, node: str, command: list[str]) -> ExecResult:
+        """kind's nodes are containers on the lab engine: the command runs in the node's container.
+        A cluster the lab did not make (``STOWAWAY_KUBECONFIG``) has no node the lab can enter."""
+        if self.cluster is None:
+            raise LabError("Lab.node_exec needs the run's own kind cluster; a cluster named by "
+                           "STOWAWAY_KUBECONFIG has no node the lab can enter")
+        try:
+            return DockerBackend(self.engine.client).exec(
+                Workload(id=node, name=node, kind="container", backend="docker"), command)
+        except docker.errors.NotFound as exc:
+            raise LabError(f"no node container {node!r} in the run's kind cluster") from exc
 
     def remove(self, workload: Workload) -> None:
         kind = self._kinds.get(workload.id, "pod")

@@ -9,7 +9,10 @@ from typing import Any
 import docker.errors
 import pytest
 
-from lab import LabError, Logging, LogsUnavailable, Mount, Workload
+from lab import Lab, LabError, Logging, LogsUnavailable, Mount, Workload
+from lab.backends.base import ClusterOps
+from lab.backends.docker import DockerBackend
+from lab.kind.provider import ClusterBackend
 from lab.views import EngineViews
 
 
@@ -89,6 +92,22 @@ def test_engine_socket_only_for_a_unix_engine() -> None:
     assert views(base_url="tcp://127.0.0.1:2375").engine_socket() is None
 
 
-def test_node_exec_needs_the_runs_cluster() -> None:
-    with pytest.raises(LabError, match="kind cluster"):
-        views(backend="docker").node_exec("node-1", "true")
+def lab_on(backend: Any) -> Lab:
+    lab = Lab.__new__(Lab)  # the cluster operations read only the session's backend
+    lab._session = SimpleNamespace(backend=backend)  # type: ignore[assignment]
+    return lab
+
+
+@pytest.mark.parametrize("call", [lambda lab: lab.node_exec("node-1", "true"), lambda lab: lab.kubectl("get", "ns"),
+                                  lambda lab: lab.apply({"kind": "Namespace"})])
+def test_cluster_operations_need_a_cluster_backend(call: Any) -> None:
+    with pytest.raises(LabError, match="needs the kubernetes backend; this run uses docker"):
+        call(lab_on(DockerBackend(SimpleNamespace())))
+
+
+def test_node_exec_needs_a_cluster_the_lab_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOWAWAY_KUBECONFIG", "/somewhere/kubeconfig")
+    backend = ClusterBackend(SimpleNamespace(), "run-1", SimpleNamespace())  # type: ignore[arg-type]
+    assert isinstance(backend, ClusterOps)
+    with pytest.raises(LabError, match="own kind cluster"):
+        lab_on(backend).node_exec("node-1", "true")
