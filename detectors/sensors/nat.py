@@ -23,17 +23,17 @@ Events (module ``netns``, dataset ``netns.nat``): ``nat_rule_present`` (seen at 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import queue
 import shlex
 import shutil
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
-from detectors.sensors.base import Emit
+from detectors.sensors.base import ThreadedSensor
 from detectors.sensors.netinventory import Inventory
 
 REDIRECT_TARGETS = ("DNAT", "REDIRECT", "SNAT", "MASQUERADE")
@@ -127,34 +127,26 @@ def read_nat_rules(pid: int, timeout: float = 5.0) -> list[NatRule]:
     return rules
 
 
-class NatSensor:
+class NatSensor(ThreadedSensor):
+    """One thread looks: at what the docker events ask for (queued by ``observe``), at looks that
+    are due later (a second after an exec started), and every ``recheck_s`` at the capable ones."""
+
     name: ClassVar[str] = "netns-nat"
 
     def __init__(self, client: Any, inventory: Inventory | None = None, recheck_s: float = 3.0) -> None:
+        super().__init__(extra_stats=("looks",))
         self.client = client
         self.inventory = inventory or Inventory(client)
         self.recheck_s = recheck_s
         self._queue: queue.Queue[tuple[float, str, str]] = queue.Queue()
+        self._later: list[tuple[float, str, str]] = []  # a heap of looks not due yet (the thread's own)
         self._known: dict[str, set[NatRule]] = {}  # container id -> rules at the last look
         self._capable: dict[str, int] = {}  # container id -> pid, for the periodic re-check
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._emit: Emit | None = None
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "looks": 0}
 
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
-
-    def start(self, emit: Emit) -> None:
-        self._emit = emit
+    def open(self) -> None:
         with contextlib.suppress(Exception):  # containers that were running before the sensor
             for item in self.client.api.containers():
                 self._queue.put((0.0, item["Id"], "running"))
-        for target, name in ((self._work, "nat-look"), (self._recheck, "nat-recheck")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
 
     def observe(self, event: Event) -> None:
         if event.get("event.module") != "docker" or event.get("event.type") != "container":
@@ -172,25 +164,28 @@ class NatSensor:
             self._capable.pop(cid, None)
             self._known.pop(cid, None)
 
-    def _recheck(self) -> None:
-        while not self._stop.wait(self.recheck_s):
-            for cid in list(self._capable):
-                self._queue.put((0.0, cid, "recheck"))
-
-    def _work(self) -> None:
+    def run(self) -> None:
+        next_recheck = time.monotonic() + self.recheck_s
         while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_recheck:
+                next_recheck = now + self.recheck_s
+                for cid in list(self._capable):
+                    self._queue.put((0.0, cid, "recheck"))
+            while self._later and self._later[0][0] <= now:
+                _, cid, why = heapq.heappop(self._later)
+                self._queue.put((0.0, cid, why))
             try:
                 not_before, cid, why = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            delay = not_before - time.monotonic()
-            if delay > 0:
-                threading.Timer(delay, self._queue.put, args=((0.0, cid, why),)).start()
+            if not_before > time.monotonic():
+                heapq.heappush(self._later, (not_before, cid, why))
                 continue
             try:
                 self.look(cid, why)
             except Exception:  # one container's failure must not stop the others
-                self._stats["errors"] += 1
+                self._stats.errors += 1
 
     def look(self, cid: str, why: str) -> list[Event]:
         inspect = self.client.api.inspect_container(cid)
@@ -202,7 +197,7 @@ class NatSensor:
         caps = {c.upper() for c in host.get("CapAdd") or []}
         if host.get("Privileged") or caps & set(CAPABLE):
             self._capable[cid] = pid
-        self._stats["looks"] += 1
+        self._stats.extra["looks"] += 1
         rules = set(read_nat_rules(pid))
         before = self._known.get(cid)
         self._known[cid] = rules
@@ -215,9 +210,7 @@ class NatSensor:
             events += [self._event("nat_rule_removed", cid, rule, why, inspect)
                        for rule in sorted(before - rules, key=str)]
         for event in events:
-            if self._emit is not None:
-                self._emit(event)
-                self._stats["emitted"] += 1
+            self.send(event)
         return events
 
     def _event(self, action: str, cid: str, rule: NatRule, why: str, inspect: dict[str, Any]) -> Event:
@@ -237,7 +230,3 @@ class NatSensor:
             event["nat.to.network.id"], event["nat.to.network.name"] = network
         return event
 
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
-from detectors.sensors.base import Emit
+from detectors.sensors.base import ThreadedSensor
 from detectors.sensors.flows import FlowTable, dns_record, packet_from_bytes
 from detectors.sensors.netinventory import DEFAULT_BRIDGE_PATTERN, Inventory
 
@@ -46,7 +46,10 @@ class _Capture:
     running: bool = field(default=True)
 
 
-class PacketSensor:
+class PacketSensor(ThreadedSensor):
+    """The sensor's own thread closes idle flows every ``flush_s`` and looks for new or gone bridges
+    every ``discover_s``; each bridge has a reader thread of its own (``_sniff``)."""
+
     name: ClassVar[str] = "packets"
 
     def __init__(self, client: Any, bridge_pattern: str = DEFAULT_BRIDGE_PATTERN,
@@ -61,23 +64,28 @@ class PacketSensor:
         self._lock = threading.Lock()
         self._sniffers: dict[str, Any] = {}
         self._writers: dict[str, Any] = {}
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._emit: Emit | None = None
-        self._stats = {"emitted": 0, "dropped": 0, "errors": 0, "packets": 0, "bridges": 0}
+        super().__init__(extra_stats=("packets", "bridges"))
 
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._stats)
-
-    def start(self, emit: Emit) -> None:
-        self._emit = emit
+    def open(self) -> None:
         self.inventory.refresh(force=True)
         self._sync_bridges()
-        for target, name in ((self._discover_loop, "packets-discover"), (self._flush_loop, "packets-flush")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+
+    def run(self) -> None:
+        next_discovery = time.monotonic() + self.discover_s
+        while not self._stop.wait(self.flush_s):
+            self._flush()
+            if time.monotonic() >= next_discovery:
+                next_discovery = time.monotonic() + self.discover_s
+                try:
+                    self.inventory.refresh(force=True)
+                    self._sync_bridges()
+                except Exception:  # keep sniffing what we have
+                    self._stats.errors += 1
+
+    def close(self) -> None:
+        for iface in list(self._sniffers):
+            self._drop(iface)
+        self._flush(everything=True)  # what is still open is reported as it stands
 
     def observe(self, event: Event) -> None:
         # A network created or a container connected: look now rather than within the next second.
@@ -85,14 +93,6 @@ class PacketSensor:
             self.inventory.refresh(force=True)
 
     # --- bridges ----------------------------------------------------------------------------
-    def _discover_loop(self) -> None:
-        while not self._stop.wait(self.discover_s):
-            try:
-                self.inventory.refresh(force=True)
-                self._sync_bridges()
-            except Exception:  # keep sniffing what we have
-                self._stats["errors"] += 1
-
     def _sync_bridges(self) -> None:
         wanted = {b.interface for b in self.inventory.bridges(self.bridge_pattern)}
         present = {p.name for p in Path("/sys/class/net").iterdir()}
@@ -103,7 +103,7 @@ class PacketSensor:
                 self._drop(iface)
         for iface in sorted(wanted - set(self._sniffers)):
             self._sniff(iface)
-        self._stats["bridges"] = len(self._sniffers)
+        self._stats.extra["bridges"] = len(self._sniffers)
 
     def _sniff(self, iface: str) -> None:
         # The link layers must be registered before a socket opens, or frames arrive as raw bytes.
@@ -113,7 +113,7 @@ class PacketSensor:
         try:
             sock = conf.L2listen(iface=iface, filter=BPF_FILTER)
         except Exception:  # the bridge vanished between our look and our open
-            self._stats["errors"] += 1
+            self._stats.errors += 1
             return
         # A transfer fills the default buffer in milliseconds; a deep one rides out a slow moment.
         with contextlib.suppress(OSError):
@@ -142,9 +142,9 @@ class PacketSensor:
                     try:
                         self._on_frame(frame, float(ts or time.time()), iface)
                     except Exception:  # a frame we cannot parse is counted, and capture goes on
-                        self._stats["errors"] += 1
+                        self._stats.errors += 1
         except OSError:
-            self._stats["errors"] += 1  # the bridge went away under us; discovery drops it
+            self._stats.errors += 1  # the bridge went away under us; discovery drops it
         finally:
             if capture is not None:
                 capture.running = False
@@ -163,7 +163,7 @@ class PacketSensor:
 
     # --- packets -> events ------------------------------------------------------------------
     def _on_frame(self, frame: bytes, ts: float, iface: str) -> None:
-        self._stats["packets"] += 1
+        self._stats.extra["packets"] += 1
         writer = self._writers.get(iface)
         if writer is not None:
             with contextlib.suppress(Exception):
@@ -171,7 +171,7 @@ class PacketSensor:
         try:
             info = packet_from_bytes(frame, ts)
         except (IndexError, ValueError, struct.error):  # a truncated frame is dropped, and counted
-            self._stats["dropped"] += 1
+            self._stats.dropped += 1
             return
         if info is None:
             return
@@ -184,25 +184,21 @@ class PacketSensor:
             dns["observer.ingress.interface.name"] = iface
             self._send("network.dns", dns)
 
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_s):
-            try:
-                with self._lock:
-                    records = self.table.flush(time.time())
-                for record in records:
-                    self._send("network.flow", record)
-            except Exception:  # counted: the flush must keep running or flows never close
-                self._stats["errors"] += 1
+    def _flush(self, everything: bool = False) -> None:
+        try:
+            with self._lock:
+                records = self.table.flush(time.time(), everything=everything)
+            for record in records:
+                self._send("network.flow", record)
+        except Exception:  # counted: the flush must keep running or flows never close
+            self._stats.errors += 1
 
     def _send(self, dataset: str, record: dict[str, Any]) -> None:
-        if self._emit is None:
-            return
         created = record.get("event.start") if record["event.action"] in ("start", "dns_query", "dns_answer") else None
         event = new_event("network", dataset, record["event.action"], created=created)
         event.update(record)
         event.update(self.attribute(record))
-        self._emit(event)
-        self._stats["emitted"] += 1
+        self.send(event)
 
     def attribute(self, record: dict[str, Any]) -> dict[str, Any]:
         """container.* for the side that opened the flow (or asked the question); destination.container.*
@@ -226,14 +222,3 @@ class PacketSensor:
             # Where each answer lives, as the engine sees it (an engine network, or none), for the zone.
             fields["dns.resolved_network_ids"] = [(self.inventory.network_at(a) or ("",))[0] for a in answers]
         return fields
-
-    def stop(self) -> None:
-        self._stop.set()
-        for iface in list(self._sniffers):
-            self._drop(iface)
-        for thread in self._threads:
-            thread.join(timeout=5)
-        with self._lock:
-            records = self.table.flush(time.time(), everything=True)
-        for record in records:
-            self._send("network.flow", record)
