@@ -1,9 +1,13 @@
 """Host guard rules: belt and braces on top of internal networks.
 
 The engine's internal networks already drop traffic that leaves a lab subnet. The lab adds its own
-host FORWARD rules so that, even if an engine setting is wrong, nothing from the lab range is
-forwarded to any address outside it and nothing outside reaches in. Each rule's comment names the
-run, so teardown and the reaper remove exactly the rules that run added.
+host rules so that, even if an engine setting is wrong, nothing from the lab range is forwarded to
+any address outside it and nothing outside reaches in (FORWARD); and so that nothing in the lab (a
+container, a pod, a kind node) opens a connection to the host itself (INPUT): an internal network
+still reaches whatever listens on its bridge's host address, and the host's own services are not a
+lab target. Replies to what the host opened (the harness's path to a kind API server, the engine's
+own traffic) still come back. Each rule's comment names the run, so teardown and the reaper remove
+exactly the rules that run added.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from lab.bookkeeping import IPTABLES_COMMENT_PREFIX
 from lab.networks import LAB_RANGE
 
 
-def _rules(run_id: str) -> list[list[str]]:
+def _rules(run_id: str) -> list[tuple[str, list[str]]]:
     comment = ["-m", "comment", "--comment", f"{IPTABLES_COMMENT_PREFIX}{run_id}"]
     lab = str(LAB_RANGE)
     return [
-        ["-s", lab, "!", "-d", lab, *comment, "-j", "DROP"],
-        ["-d", lab, "!", "-s", lab, *comment, "-j", "DROP"],
+        ("FORWARD", ["-s", lab, "!", "-d", lab, *comment, "-j", "DROP"]),
+        ("FORWARD", ["-d", lab, "!", "-s", lab, *comment, "-j", "DROP"]),
+        # A new connection from the lab to the host; what the host opened answers as ESTABLISHED.
+        ("INPUT", ["-s", lab, "-m", "conntrack", "--ctstate", "NEW,INVALID", *comment, "-j", "DROP"]),
     ]
 
 
@@ -28,15 +34,15 @@ def install_guard(run_id: str) -> bool:
     """Insert the guard rules; returns False where iptables is absent (reported, not fatal)."""
     if shutil.which("iptables") is None:
         return False
-    for rule in _rules(run_id):
-        subprocess.run(["iptables", "-I", "FORWARD", "1", *rule], check=True, capture_output=True, timeout=20)
+    for chain, rule in _rules(run_id):
+        subprocess.run(["iptables", "-I", chain, "1", *rule], check=True, capture_output=True, timeout=20)
     return True
 
 
 def remove_guard(run_id: str) -> None:
     if shutil.which("iptables") is None:
         return
-    for rule in _rules(run_id):
+    for chain, rule in _rules(run_id):
         # Delete every copy: a rule inserted twice must not outlive its run.
-        while subprocess.run(["iptables", "-D", "FORWARD", *rule], capture_output=True, timeout=20).returncode == 0:
+        while subprocess.run(["iptables", "-D", chain, *rule], capture_output=True, timeout=20).returncode == 0:
             pass

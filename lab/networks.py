@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import docker.errors
@@ -57,12 +58,37 @@ def _subnets(slot: int) -> dict[str, ipaddress.IPv4Network]:
 
 
 def _used_subnets(client: docker.DockerClient) -> set[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    used = set()
+    """What the engine's networks hold, and what the host already routes: a bridge another engine
+    made (a second lab state directory, a leftover device) makes a subnet taken even though this
+    engine has never heard of it; two bridges with one subnet make the host route to the wrong one."""
+    used: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set(host_routes())
     for network in client.networks.list():
         for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
             if config.get("Subnet"):
                 used.add(ipaddress.ip_network(config["Subnet"], strict=False))
     return used
+
+
+def host_routes(table: Path = Path("/proc/net/route")) -> list[ipaddress.IPv4Network]:
+    """The IPv4 destinations the host routes inside the lab range (not its default route)."""
+    found = []
+    try:
+        lines = table.read_text().splitlines()[1:]
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        try:  # destination and mask are little-endian hex
+            address = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
+            mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
+            network = ipaddress.IPv4Network(f"{address}/{mask}", strict=False)
+        except ValueError:
+            continue
+        if network.prefixlen and network.overlaps(LAB_RANGE):
+            found.append(network)
+    return found
 
 
 def create_lab_networks(client: docker.DockerClient, run_id: str, prefix: str) -> dict[str, LabNetwork]:

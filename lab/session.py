@@ -160,6 +160,11 @@ class LabSession:
         if not poll(lambda: any(r.get("head") == "ready" for r in self.sinkhole_records()), 20):
             raise LabError("the sinkhole did not become ready within 20s")
 
+    @property
+    def guarded(self) -> bool:
+        """Whether the host's iptables guard rules (``lab.containment``) are installed for this run."""
+        return self._guarded
+
     def sinkhole_records(self, peer: str | None = None) -> list[dict[str, Any]]:
         if self.sinkhole is None:
             return []
