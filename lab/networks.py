@@ -71,7 +71,7 @@ def _used_subnets(client: docker.DockerClient) -> set[ipaddress.IPv4Network | ip
 
 def host_routes(table: Path = Path("/proc/net/route")) -> list[ipaddress.IPv4Network]:
     """The IPv4 destinations the host routes inside the lab range (not its default route)."""
-    found = []
+    found: list[ipaddress.IPv4Network] = []
     try:
         lines = table.read_text().splitlines()[1:]
     except OSError:
