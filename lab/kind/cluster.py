@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker.errors
@@ -26,7 +26,8 @@ import docker.types
 from lab.bookkeeping import RUN_LABEL
 from lab.engine import Engine
 from lab.errors import LabError
-from lab.kind.recipe import KIND_VERSION, POD_SUBNET, SERVICE_SUBNET, go_tools, state_dir
+from lab.kind import network as pod_network
+from lab.kind.recipe import KIND_VERSION, POD_SUBNET, SERVICE_SUBNET, WORKERS, go_tools, state_dir
 
 ASSETS = Path(__file__).parent / "assets" / "cluster"
 NODE_AUDIT_DIR = "/var/log/kubernetes/audit"
@@ -57,13 +58,13 @@ def kubectl_binary() -> Path:
     raise LabError("kubectl is missing: run `nox -s kind-image` (it builds kubectl) or install one")
 
 
-def kind_config(audit_dir: Path, policy_dir: Path) -> str:
+def kind_config(audit_dir: Path, policy_dir: Path, workers: int = WORKERS) -> str:
     # kind 0.30 generates kubeadm v1beta3 for 1.34, so the patch uses v1beta3's map-style extraArgs.
     return f"""kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 networking:
-  disableDefaultCNI: true   # the node image carries a bridge CNI config instead of kindnetd
-  kubeProxyMode: none       # no kube-proxy image is built; pods talk to addresses directly
+  disableDefaultCNI: true   # the lab sets up pod networking itself (lab/kind/network.py)
+  kubeProxyMode: iptables   # Services route through kube-proxy (its image: the node base + the binary)
   podSubnet: {POD_SUBNET}
   serviceSubnet: {SERVICE_SUBNET}
 nodes:
@@ -94,7 +95,7 @@ nodes:
               hostPath: {NODE_AUDIT_DIR}
               mountPath: {NODE_AUDIT_DIR}
               pathType: DirectoryOrCreate
-"""
+""" + "".join("  - role: worker\n" for _ in range(workers))
 
 
 @dataclass(slots=True)
@@ -107,7 +108,9 @@ class KindCluster:
     workdir: Path  # lab-owned: kind config, kubeconfig, audit log, policy
     name: str = ""
     network: str = ""
-    node_address: str = ""
+    node_address: str = ""  # the control plane's, where the API server answers
+    workers: int = WORKERS
+    nodes: list[str] = field(default_factory=list)  # node names, which are their containers' names
 
     def __post_init__(self) -> None:
         self.name = self.name or f"stw-{self.run_id[-6:]}"
@@ -188,7 +191,20 @@ class KindCluster:
             self._wait_ready(timeout=120 if not failure else 20)
         except (LabError, docker.errors.NotFound, KeyError) as exc:
             raise LabError(failure or f"the kind cluster does not answer: {exc}") from exc
+        self.nodes = [n.name for n in pod_network.configure(self.kubectl, self._node_shell, expected=1 + self.workers)]
         return self
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(kubectl_binary()), "--kubeconfig", str(self.kubeconfig), *args], input=input,
+                                capture_output=True, text=True, timeout=timeout, check=False)
+        if check and result.returncode != 0:
+            raise LabError(f"kubectl {' '.join(args)} failed: {result.stderr[-1500:]}")
+        return result
+
+    def _node_shell(self, node: str, script: str) -> tuple[int, str]:
+        result = self.engine.cli("exec", "-i", node, "sh", "-s", input=script.encode())
+        return result.returncode, (result.stdout + result.stderr).decode(errors="replace")
 
     def _wait_ready(self, timeout: float) -> None:
         """Until the API server answers /readyz through the kubeconfig the lab will use."""
@@ -223,18 +239,26 @@ class KindCluster:
         if result.returncode != 0:
             raise LabError(f"kind load docker-image {tag} failed: {result.stderr[-2000:]}")
 
-    def connect(self, network_name: str) -> str:
-        """Give the node a leg on a lab network (the lab internet, for pods' egress). Returns its address."""
+    def connect(self, network_name: str) -> dict[str, str]:
+        """Give every node a leg on a lab network (the lab internet, for pods' egress). Returns each
+        node's address on it."""
         network = self.engine.client.networks.get(network_name)
-        with contextlib.suppress(docker.errors.APIError):
-            network.connect(self.node_container)
-        node = self.engine.client.containers.get(self.node_container)
-        return node.attrs["NetworkSettings"]["Networks"][network_name]["IPAddress"]
+        addresses = {}
+        for name in self.nodes or [self.node_container]:
+            with contextlib.suppress(docker.errors.APIError):
+                network.connect(name)
+            node = self.engine.client.containers.get(name)
+            addresses[name] = node.attrs["NetworkSettings"]["Networks"][network_name]["IPAddress"]
+        return addresses
 
     def delete(self) -> None:
         result = self._kind("delete", "cluster", "--name", self.name, timeout=300)
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):  # kind failed half-way
-            self.engine.client.containers.get(self.node_container).remove(force=True, v=True)
+        # kind failed half-way: every node it made carries its cluster label.
+        with contextlib.suppress(docker.errors.APIError):
+            for node in self.engine.client.containers.list(
+                    all=True, filters={"label": f"io.x-k8s.kind.cluster={self.name}"}):
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    node.remove(force=True, v=True)
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             self.engine.client.networks.get(self.network).remove()
         if result.returncode != 0 and "not found" not in result.stderr.lower():

@@ -33,7 +33,7 @@ import docker.errors
 from lab.engine import Engine
 from lab.errors import LabError
 from lab.kind.gobuild import build_tool
-from lab.kind.recipe import NodeRecipe, digest, state_dir
+from lab.kind.recipe import NETWORK_POLICY_IMAGE, NodeRecipe, digest, state_dir
 from lab.naming import is_bookkeeping_label
 
 ASSETS = Path(__file__).parent / "assets"
@@ -178,6 +178,8 @@ def expected_images(kubeadm: Path, kubernetes: str) -> dict[str, str]:
 
 
 def _plan(bins: dict[str, Path]) -> dict[str, tuple[Path, str, str | None]]:
+    """The images that are one static binary each. kube-proxy is not one of them: it runs iptables,
+    so its image is the node base (bookworm's iptables and nftables) with the binary added."""
     return {  # short name -> (binary, path in the image, entrypoint)
         "kube-apiserver": (bins["kubernetes"] / "kube-apiserver", "/usr/local/bin/kube-apiserver", None),
         "kube-controller-manager": (bins["kubernetes"] / "kube-controller-manager",
@@ -186,23 +188,34 @@ def _plan(bins: dict[str, Path]) -> dict[str, tuple[Path, str, str | None]]:
         "etcd": (bins["etcd"] / "etcd", "/usr/local/bin/etcd", None),
         "coredns": (bins["coredns"] / "coredns", "/coredns", "/coredns"),
         "pause": (bins["pause"] / "pause", "/pause", "/pause"),
+        "kube-network-policies": (bins["kube-network-policies"] / "cmd", "/usr/local/bin/kube-network-policies",
+                                  "/usr/local/bin/kube-network-policies"),
     }
 
 
-def control_plane_archive(bins: dict[str, Path], images: dict[str, str], state: Path) -> Path:
+def _image_names(images: dict[str, str]) -> dict[str, str]:
+    """kubeadm's images, and the lab's own network-policy agent."""
+    return {**images, "kube-network-policies": NETWORK_POLICY_IMAGE}
+
+
+def control_plane_archive(bins: dict[str, Path], images: dict[str, str], state: Path, base_tag: str = "") -> Path:
     plan = _plan(bins)
-    key = digest({name: (images.get(name), str(src.parent), target) for name, (src, target, _) in plan.items()})
+    names = _image_names(images)
+    key = digest({name: (names.get(name), str(src.parent), target) for name, (src, target, _) in plan.items()},
+                 names.get("kube-proxy"), str(bins["kubernetes"]), base_tag)
     return state / "images" / f"control-plane-{key}.tar"
 
 
 def control_plane_images(engine: Engine, bins: dict[str, Path], images: dict[str, str], state: Path,
-                         log: Log) -> Path:
-    """One docker archive with every image kubeadm needs, each a static binary in a tiny rootfs."""
+                         log: Log, base_tag: str) -> Path:
+    """One docker archive with every image the cluster runs: kubeadm's (each a static binary in a tiny
+    rootfs, kube-proxy on the node base) and the network-policy agent."""
     plan = _plan(bins)
-    missing = set(plan) - set(images)
+    images = _image_names(images)
+    missing = (set(plan) | {"kube-proxy"}) - set(images)
     if missing:
         raise LabError(f"kubeadm does not list images for {sorted(missing)}: {images}")
-    archive = control_plane_archive(bins, images, state)
+    archive = control_plane_archive(bins, images, state, base_tag)
     if archive.exists():
         return archive
     archive.parent.mkdir(parents=True, exist_ok=True)
@@ -214,10 +227,20 @@ def control_plane_images(engine: Engine, bins: dict[str, Path], images: dict[str
         result = engine.cli("import", *changes, "-", images[name], input=_single_binary_rootfs(binary, target))
         if result.returncode != 0:
             raise LabError(f"docker import {images[name]} failed: {result.stderr.decode(errors='replace')}")
+    _kube_proxy_image(engine, bins["kubernetes"] / "kube-proxy", base_tag, images["kube-proxy"], log)
     partial = archive.with_suffix(".partial")
-    _cli(engine, "save", "-o", str(partial), *[images[name] for name in plan])
+    _cli(engine, "save", "-o", str(partial), *[images[name] for name in (*plan, "kube-proxy")])
     partial.rename(archive)
     return archive
+
+
+def _kube_proxy_image(engine: Engine, binary: Path, base_tag: str, tag: str, log: Log) -> None:
+    log(f"  docker build {tag} (node base + kube-proxy)")
+    with tempfile.TemporaryDirectory(prefix="kube-proxy-") as tmp:
+        shutil.copy2(binary, Path(tmp) / "kube-proxy")
+        (Path(tmp) / "Dockerfile").write_text(f"FROM {base_tag}\nCOPY kube-proxy /usr/local/bin/kube-proxy\n"
+                                              'ENTRYPOINT ["/usr/local/bin/kube-proxy"]\n')
+        _cli(engine, "build", "-q", "-t", tag, tmp)
 
 
 # --- step 5: assemble the node image ------------------------------------------------------
@@ -225,7 +248,7 @@ NODE_SETUP = r"""
 set -eu
 cp -a /ctx/rootfs/. /
 sed -i "s|@PAUSE_VERSION@|$PAUSE_VERSION|" /etc/containerd/config.toml
-sed -i "s|@POD_SUBNET@|$POD_SUBNET|" /etc/cni/net.d/10-lab-bridge.conflist
+mkdir -p /etc/cni/net.d  # each node's CNI config is written at cluster time, with its own pod range
 printf 'v%s\n' "$KUBERNETES" > /kind/version
 mkdir -p /etc/kubernetes/manifests /var/lib/kubelet /var/lib/containerd /var/log/kubernetes/audit
 # A node container starts only what Kubernetes needs: no gettys, no udev, no kernel log reader.
@@ -282,8 +305,6 @@ def _stage_context(ctx: Path, bins: dict[str, Path], archive: Path) -> None:
 
 def assemble(engine: Engine, recipe: NodeRecipe, base_tag: str, bins: dict[str, Path], archive: Path,
              tag: str, state: Path, log: Log) -> None:
-    from lab.kind.recipe import POD_SUBNET
-
     # No run label on the build container: `docker commit` copies a container's labels into the
     # image, every node started from it would carry the label, and any run's reaper would take
     # those nodes for a dead run's leftovers. The container is removed in `finally` instead.
@@ -295,7 +316,7 @@ def assemble(engine: Engine, recipe: NodeRecipe, base_tag: str, bins: dict[str, 
         try:
             _cli(engine, "run", "-d", "--name", name, "--privileged", "--network", "none",
                  "-v", f"{ctx}:/ctx:ro", "--entrypoint", "/bin/sleep", base_tag, "infinity")
-            output = _cli(engine, "exec", "-e", f"PAUSE_VERSION={PAUSE_VERSION}", "-e", f"POD_SUBNET={POD_SUBNET}",
+            output = _cli(engine, "exec", "-e", f"PAUSE_VERSION={PAUSE_VERSION}",
                           "-e", f"KUBERNETES={recipe.kubernetes}", name, "sh", "-c", NODE_SETUP)
             log("  images in the node's containerd:\n    " + "\n    ".join(output.split()))
             _cli(engine, "commit", "--change", "CMD []", "--change", 'ENTRYPOINT ["/usr/local/bin/entrypoint"]',
@@ -347,9 +368,9 @@ def build_node_image(engine: Engine, recipe: NodeRecipe | None = None, log: Log 
         if not _image_exists(engine, base_tag):
             import_base(engine, tarball, base_tag)
     images = expected_images(bins["kubernetes"] / "kubeadm", recipe.kubernetes)
-    cp_done = control_plane_archive(bins, images, state).exists()
-    with report.step("control-plane images", cached=cp_done, log=log):
-        archive = control_plane_images(engine, bins, images, state, log)
+    cp_done = control_plane_archive(bins, images, state, base_tag).exists()
+    with report.step("cluster images", cached=cp_done, log=log):
+        archive = control_plane_images(engine, bins, images, state, log, base_tag)
     with report.step("assemble node image", cached=False, log=log):
         assemble(engine, recipe, base_tag, bins, archive, report.image, state, log)
     (state / "node-image.json").write_text(json.dumps({"image": report.image, "images": images}, indent=2))

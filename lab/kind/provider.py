@@ -61,7 +61,7 @@ class ClusterBackend(KubernetesBackend):
         self.cluster: KindCluster | None = None
         audit = os.environ.get("STOWAWAY_K8S_AUDIT_LOG")
         self.audit_log: Path | None = Path(audit) if audit else None
-        self.node_addresses: dict[str, str] = {}
+        self.node_addresses: dict[str, str] = {}  # node -> its address on the lab internet
 
     def start(self, session: LabSession) -> None:
         if self.kubeconfig:
@@ -73,7 +73,7 @@ class ClusterBackend(KubernetesBackend):
         self.kubeconfig = str(self.cluster.kubeconfig)
         self.audit_log = self.cluster.audit_log
         self.cluster.load_image(session.image)
-        self.node_addresses["inet"] = self.cluster.connect(session.networks["inet"].name)
+        self.node_addresses = self.cluster.connect(session.networks["inet"].name)  # node -> its inet address
 
     def close(self) -> None:
         if self.cluster is not None:

@@ -1,0 +1,100 @@
+"""Pod networking for the lab's multi-node kind cluster, set up by the lab once the nodes exist.
+
+What kind's own CNI (kindnetd) would do, done here because its module is not on the Go module proxy
+this lab builds from (its NetworkPolicy engine is, and runs as a DaemonSet):
+
+- each node's CNI config: a bridge on the node's own pod range (the /24 kube-controller-manager
+  gave it, ``spec.podCIDR``), no masquerade between pods, so a NetworkPolicy sees the real source;
+- routes: every node reaches the other nodes' pod ranges through their addresses on the kind network;
+- masquerade: a pod's traffic that leaves the cluster's pod range (to the lab internet, the
+  sinkhole) takes its node's address;
+- NetworkPolicy: kube-network-policies, one per node (``assets/cluster/network-policies.yaml``).
+
+Services are kube-proxy's (iptables mode, on the node base image). Nodes are static for a run, so
+this runs once, after ``kind create cluster`` and before the nodes are Ready.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.kind.recipe import NETWORK_POLICY_IMAGE, POD_SUBNET
+from lab.waiting import poll
+
+ASSETS = Path(__file__).parent / "assets" / "cluster"
+CNI_CONFIG = "/etc/cni/net.d/10-lab-bridge.conflist"
+MASQ_COMMENT = "stowaway-pod-egress"
+
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+NodeExec = Callable[[str, str], tuple[int, str]]  # (node, shell script) -> (exit code, output)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    pod_cidr: str
+    address: str  # InternalIP: its address on the kind network
+
+
+def cni_config(pod_cidr: str) -> str:
+    return json.dumps({
+        "cniVersion": "1.0.0",
+        "name": "lab-pods",
+        "plugins": [
+            {"type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": False, "hairpinMode": True,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }, indent=2)
+
+
+def node_script(node: Node, others: list[Node]) -> str:
+    """The shell a node runs: its CNI config (written whole, then renamed: kubelet never reads half a
+    file), routes to the other nodes' pods, and the masquerade for traffic leaving the pod range."""
+    lines = ["set -eu", f"cat > {CNI_CONFIG}.tmp <<'EOF'", cni_config(node.pod_cidr), "EOF",
+             f"mv {CNI_CONFIG}.tmp {CNI_CONFIG}"]
+    lines += [f"ip route replace {other.pod_cidr} via {other.address}" for other in others]
+    rule = (f"POSTROUTING -s {POD_SUBNET} ! -d {POD_SUBNET} -m addrtype ! --dst-type LOCAL "
+            f"-m comment --comment {MASQ_COMMENT} -j MASQUERADE")
+    lines.append(f"iptables -t nat -C {rule} 2>/dev/null || iptables -t nat -A {rule}")
+    return "\n".join(lines) + "\n"
+
+
+def read_nodes(kubectl: Kubectl) -> list[Node]:
+    result = kubectl("get", "nodes", "-o", "json", check=False)
+    if result.returncode != 0:
+        return []
+    nodes = []
+    for item in json.loads(result.stdout).get("items", []):
+        addresses = {a["type"]: a["address"] for a in item.get("status", {}).get("addresses", [])}
+        cidr = item.get("spec", {}).get("podCIDR")
+        if cidr and addresses.get("InternalIP"):
+            nodes.append(Node(item["metadata"]["name"], cidr, addresses["InternalIP"]))
+    return nodes
+
+
+def configure(kubectl: Kubectl, node_exec: NodeExec, expected: int, timeout: float = 120) -> list[Node]:
+    """Wait for every node to have its pod range, set each node up, start the policy agent, and wait
+    until every node is Ready. Raises LabError naming what did not happen."""
+    nodes = poll(lambda: (found := read_nodes(kubectl)) and len(found) >= expected and found, timeout, 1.0)
+    if not nodes:
+        raise LabError(f"the cluster's {expected} nodes did not all get a pod range within {timeout:.0f}s: "
+                       f"{read_nodes(kubectl)}")
+    for node in nodes:
+        code, output = node_exec(node.name, node_script(node, [n for n in nodes if n is not node]))
+        if code != 0:
+            raise LabError(f"setting up pod networking on {node.name} failed: {output[-1500:]}")
+    manifest = (ASSETS / "network-policies.yaml").read_text().replace("@IMAGE@", NETWORK_POLICY_IMAGE)
+    applied = kubectl("apply", "-f", "-", input=manifest, check=False)
+    if applied.returncode != 0:
+        raise LabError(f"the network-policy agent could not be installed: {applied.stderr[-1500:]}")
+    ready = kubectl("wait", "--for=condition=Ready", "nodes", "--all", f"--timeout={int(timeout)}s", check=False,
+                    timeout=timeout + 30)
+    if ready.returncode != 0:
+        raise LabError(f"the nodes did not become Ready: {(ready.stdout + ready.stderr)[-1500:]}")
+    return nodes
