@@ -71,10 +71,12 @@ class NodeAgentDaemonSet(Scenario):
             return status.get("status", {}).get("numberReady", 0) >= 1
 
         lab.wait_for(ready, timeout=60, what="the node agent DaemonSet to be ready")
-        node = lab.kubectl("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=node-agent", "-o",
-                           "jsonpath={.items[0].spec.nodeName}").output.strip()
-        lab.cleanup("remove the agent's state on the node",
-                    lambda: lab.node_exec(node, "rm", "-rf", "/var/lib/node-agent"))
+        nodes = lab.kubectl("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=node-agent", "-o",
+                            "jsonpath={.items[*].spec.nodeName}").output.split()
+        node = nodes[0]
+        for each in nodes:  # one agent per node, each with its state directory
+            lab.cleanup(f"remove the agent's state on {each}",
+                        lambda each=each: lab.node_exec(each, "rm", "-rf", "/var/lib/node-agent"))
 
         def reported() -> bool:
             return "procs=" in lab.node_exec(node, "cat", "/var/lib/node-agent/status").output

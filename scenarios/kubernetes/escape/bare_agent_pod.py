@@ -14,7 +14,7 @@ POD_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet of the suffix Kuberne
 
 class BareAgentPod(Scenario):
     id = "kubernetes.escape.bare-agent-pod"
-    title = "Bare pod copies the node agent's namespace, account and DaemonSet owner, reads the node's admin kubeconfig"
+    title = "Bare pod copies the node agent's namespace, account and DaemonSet owner, reads the node's kubeconfigs"
     kind = Kind.ADVERSARY
     techniques = ("T1610", "T1611", "T1036.005")
     backends = ("kubernetes",)
@@ -33,8 +33,9 @@ class BareAgentPod(Scenario):
         "controller: true (an owner uid that does not exist has the garbage collector delete the pod at "
         "once). Its labels say node-agent too but leave out the DaemonSet's selector, so the "
         "DaemonSet does not prune it as a second copy on the node. The pod is privileged, shares the "
-        "node's PID namespace and mounts the node's / read-only: it counts the client certificates in "
-        "the node's /etc/kubernetes/admin.conf (the cluster-admin kubeconfig) and runs hostname in the "
+        "node's PID namespace and mounts the node's / read-only: it counts the client certificates "
+        "named in the node's kubeconfigs (kubelet.conf, the node's credential; admin.conf, the cluster "
+        "admin's, on a control plane) and runs hostname in the "
         "node's namespaces through nsenter --target 1. The scenario reads the pod's log (no exec) and "
         "checks it holds the certificate count and the node's name."
     )
@@ -72,7 +73,8 @@ class BareAgentPod(Scenario):
         agent = agent_pod()
         node = agent["spec"]["nodeName"]
         name = "node-agent-" + "".join(secrets.choice(POD_SUFFIX) for _ in range(5))
-        script = ("grep -c client-certificate-data /host/etc/kubernetes/admin.conf; "
+        script = ("cat /host/etc/kubernetes/kubelet.conf /host/etc/kubernetes/admin.conf 2>/dev/null "
+                  "| grep -c client-certificate; "
                   "nsenter --target 1 --mount --uts -- hostname; sleep 3600")
         labels = {"app.kubernetes.io/component": "node-agent", "app.kubernetes.io/part-of": "node-agent"}
         lab.action("create a bare pod carrying the node agent's DaemonSet owner reference")
