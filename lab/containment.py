@@ -46,3 +46,30 @@ def remove_guard(run_id: str) -> None:
         # Delete every copy: a rule inserted twice must not outlive its run.
         while subprocess.run(["iptables", "-D", chain, *rule], capture_output=True, timeout=20).returncode == 0:
             pass
+
+
+def allow_within_bridge(run_id: str, bridge: str) -> bool:
+    """Let traffic that enters and leaves one lab bridge pass Docker's internal-network isolation.
+
+    A kind cluster's nodes share one internal network; pods on different nodes talk through it with
+    pod addresses, which are not in that network's subnet, so Docker's isolation rules (which the
+    host applies to bridged frames too) would drop them. In and out of the same lab bridge, the
+    traffic never leaves that network. Returns False where iptables is absent."""
+    if shutil.which("iptables") is None:
+        return False
+    comment = ["-m", "comment", "--comment", f"{IPTABLES_COMMENT_PREFIX}{run_id}"]
+    subprocess.run(["iptables", "-I", "DOCKER-USER", "1", "-i", bridge, "-o", bridge, *comment, "-j", "ACCEPT"],
+                   check=True, capture_output=True, timeout=20)
+    return True
+
+
+def remove_within_bridge(run_id: str) -> None:
+    """Undo ``allow_within_bridge`` for this run (every copy; the reaper catches a killed run's)."""
+    if shutil.which("iptables") is None:
+        return
+    dump = subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True, timeout=20).stdout
+    tag = f"{IPTABLES_COMMENT_PREFIX}{run_id}"
+    for line in dump.splitlines():
+        if line.startswith("-A DOCKER-USER ") and tag in line:
+            rule = [token.strip('"') for token in line.split()[2:]]
+            subprocess.run(["iptables", "-D", "DOCKER-USER", *rule], capture_output=True, timeout=20)

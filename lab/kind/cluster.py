@@ -23,6 +23,7 @@ from pathlib import Path
 import docker.errors
 import docker.types
 
+from lab import containment
 from lab.bookkeeping import RUN_LABEL
 from lab.engine import Engine
 from lab.errors import LabError
@@ -173,6 +174,8 @@ class KindCluster:
         config = self.workdir / "kind.yaml"
         config.write_text(kind_config(self.workdir / "audit", policy_dir))
         self._make_network()
+        # Pods on different nodes talk over this network with pod addresses (lab/kind/network.py).
+        containment.allow_within_bridge(self.run_id, self.network[:15])
         started = time.monotonic()
         result = self._kind("create", "cluster", "--name", self.name, "--image", self.image, "--config", str(config),
                             "--kubeconfig", str(self.workdir / "kubeconfig.kind"), "--retain", "-v", "1",
@@ -261,6 +264,7 @@ class KindCluster:
                     node.remove(force=True, v=True)
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             self.engine.client.networks.get(self.network).remove()
+        containment.remove_within_bridge(self.run_id)
         if result.returncode != 0 and "not found" not in result.stderr.lower():
             raise LabError(f"kind delete cluster failed: {result.stderr[-1000:]}")
 

@@ -8,7 +8,12 @@ this lab builds from (its NetworkPolicy engine is, and runs as a DaemonSet):
 - routes: every node reaches the other nodes' pod ranges through their addresses on the kind network;
 - masquerade: a pod's traffic that leaves the cluster's pod range (to the lab internet, the
   sinkhole) takes its node's address;
-- NetworkPolicy: kube-network-policies, one per node (``assets/cluster/network-policies.yaml``).
+- NetworkPolicy: kube-network-policies, one per node (``assets/cluster/network-policies.yaml``);
+- cluster DNS: CoreDNS serves the cluster's names and forwards nothing (``cluster_dns_only``).
+
+Between nodes, pods talk with their own addresses over the kind network, so the host must let
+traffic that stays on that bridge pass Docker's internal-network isolation
+(``lab.containment.allow_within_bridge``, a rule named after the run).
 
 Services are kube-proxy's (iptables mode, on the node base image). Nodes are static for a run, so
 this runs once, after ``kind create cluster`` and before the nodes are Ready.
@@ -17,6 +22,7 @@ this runs once, after ``kind create cluster`` and before the nodes are Ready.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,6 +84,24 @@ def read_nodes(kubectl: Kubectl) -> list[Node]:
     return nodes
 
 
+def cluster_dns_only(kubectl: Kubectl, timeout: float = 120) -> None:
+    """CoreDNS answers the cluster's own names and forwards nothing. Its default forwards to the
+    node's resolver, Docker's embedded one at 127.0.0.11: from a pod's namespace that address is the
+    pod itself, CoreDNS's loop check sees its own query come back, and it stops. Inside the lab there
+    is no world to resolve anyway; a scenario that needs names (a DNS hijack) brings its own."""
+    current = json.loads(kubectl("get", "configmap", "-n", "kube-system", "coredns", "-o", "json").stdout)
+    corefile = current["data"]["Corefile"]
+    pruned = re.sub(r"\n[ \t]*forward \. /etc/resolv\.conf(?: \{[^}]*\})?", "", corefile)
+    if pruned != corefile:
+        current["data"]["Corefile"] = pruned
+        kubectl("replace", "-f", "-", input=json.dumps(current))
+        kubectl("rollout", "restart", "deployment/coredns", "-n", "kube-system")
+    status = kubectl("rollout", "status", "deployment/coredns", "-n", "kube-system", f"--timeout={int(timeout)}s",
+                     check=False, timeout=timeout + 30)
+    if status.returncode != 0:
+        raise LabError(f"CoreDNS did not become ready: {(status.stdout + status.stderr)[-1500:]}")
+
+
 def configure(kubectl: Kubectl, node_exec: NodeExec, expected: int, timeout: float = 120) -> list[Node]:
     """Wait for every node to have its pod range, set each node up, start the policy agent, and wait
     until every node is Ready. Raises LabError naming what did not happen."""
@@ -97,4 +121,5 @@ def configure(kubectl: Kubectl, node_exec: NodeExec, expected: int, timeout: flo
                     timeout=timeout + 30)
     if ready.returncode != 0:
         raise LabError(f"the nodes did not become Ready: {(ready.stdout + ready.stderr)[-1500:]}")
+    cluster_dns_only(kubectl, timeout)
     return nodes

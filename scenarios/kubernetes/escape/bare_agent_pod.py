@@ -84,7 +84,8 @@ class BareAgentPod(Scenario):
                          "labels": labels,
                          "ownerReferences": agent["metadata"]["ownerReferences"]},
             "spec": {
-                "serviceAccountName": "node-agent", "hostPID": True,
+                # On the agent's node, as a DaemonSet's pod would be (its controller sets nodeName too).
+                "nodeName": node, "serviceAccountName": "node-agent", "hostPID": True,
                 "automountServiceAccountToken": False, "terminationGracePeriodSeconds": 1, "restartPolicy": "Never",
                 "containers": [{"name": "agent", "image": lab.image, "imagePullPolicy": "IfNotPresent",
                                 "command": ["sh", "-c", script], "securityContext": {"privileged": True},
