@@ -44,7 +44,8 @@ MAX_SYMLINKS = 40  # the kernel's own limit on links followed in one lookup
 class Argv0Judgement:
     matches: bool
     resolved: str  # the container path argv[0] led to ("" when it led nowhere or was not looked up)
-    how: str  # "exec-path" | "resolved" | "claims-nothing" | "kernel-thread-name" | "name-only" | "unresolved"
+    how: str  # "exec-path" | "exe-name" | "resolved" | "claims-nothing" | "kernel-thread-name" | "name-only"
+    #           | "unresolved"
 
 
 def claimed_name(argv0: str) -> str:
@@ -148,6 +149,12 @@ def judge_argv0(argv0: str, exec_path: str, *, root: str, exe: str, cwd: str = "
         return Argv0Judgement(True, "", "claims-nothing")
     if exec_path and (claimed == exec_path or ("/" not in claimed and claimed == posixpath.basename(exec_path))):
         return Argv0Judgement(True, exec_path, "exec-path")  # the name it was exec'd by
+    if executable and "/" not in claimed and claimed == posixpath.basename(executable):
+        # The file the kernel runs has that very name, even where its directory is not visible from
+        # the process's root (a container runtime re-executing a sealed copy of itself on a private
+        # mount: "runc init", executable /runc). Naming a file by its own name hides nothing: a
+        # renamed copy (/tmp/kworker) would resolve the same way through its directory.
+        return Argv0Judgement(True, executable, "exe-name")
     program = file_identity(exe)
     if program is None or not os.path.isdir(root):
         return Argv0Judgement(names_match(argv0, exec_path, executable), "", "name-only")

@@ -204,3 +204,16 @@ def test_a_process_that_execs_while_it_is_read_is_not_judged(root: Path, tmp_pat
     fields = process_fields(4244, None, "/usr/local/bin/healthd", str(tmp_path / "proc"))
     assert "process.argv0_matches_executable" not in fields
     assert fields["process.replaced_before_inspection"] is True
+
+
+def test_a_runtime_re_executing_a_sealed_copy_of_itself_names_its_own_file(root: Path, tmp_path: Path):
+    """runc init: exec'd through /proc/self/exe from a copy on a mount only runc sees (executable
+    /runc); its name is that file's own, though the search path in the root leads elsewhere."""
+    sealed = tmp_path / "private" / "runc"
+    sealed.parent.mkdir()
+    sealed.write_bytes(b"\x7fELF")
+    verdict = judge_argv0("runc init", "/proc/self/exe", root=str(root), exe=str(sealed), executable="/runc")
+    assert verdict.matches and verdict.how == "exe-name"
+    # The name of another file is still a mismatch: /usr/bin/sleep started as "runc" names nothing it is.
+    assert not judge_argv0("runc init", "/usr/bin/sleep", root=str(root), exe=str(root / "usr/bin/sleep"),
+                           executable="/usr/bin/sleep").matches
