@@ -15,8 +15,6 @@ from pathlib import Path
 
 KUBERNETES_VERSION = "1.34.4"  # 1.34: the last minor that accepts cgroup v1 without failCgroupV1: false
 KIND_VERSION = "0.30.0"  # its node config template targets kubeadm v1beta4 (1.31+)
-KUBE_NETWORK_POLICIES_VERSION = "v0.8.0"
-NETWORK_POLICY_IMAGE = f"stowaway/kube-network-policies:{KUBE_NETWORK_POLICIES_VERSION}"
 WORKERS = 2  # scenarios land on workers; the control plane keeps its NoSchedule taint
 # Pods and services live inside the lab range too: no address a node hands out leaves 198.18.0.0/15.
 # Taken elsewhere: lab lan/dev 198.18.0-191.x, lab inet 198.19.0-95.x, kind node networks
@@ -105,10 +103,6 @@ def go_tools(kubernetes: str = KUBERNETES_VERSION) -> tuple[GoTool, ...]:
                      for p in ("main/bridge", "main/loopback", "ipam/host-local", "meta/portmap"))),
         GoTool("etcd", "go.etcd.io/etcd/server/v3", "v3.6.16", (), main_source=ETCD_MAIN),
         GoTool("coredns", "github.com/coredns/coredns", "v1.14.7", ("github.com/coredns/coredns",)),
-        # NetworkPolicy enforcement (nftables + NFQUEUE over netlink), the library kind's own CNI uses,
-        # run standalone: the lab routes pods between nodes itself (lab/kind/network.py).
-        GoTool("kube-network-policies", "sigs.k8s.io/kube-network-policies", KUBE_NETWORK_POLICIES_VERSION,
-               ("sigs.k8s.io/kube-network-policies/cmd",)),
     )
 
 
