@@ -75,6 +75,30 @@ def scenario_catalogue(registry: Registry) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+BACKENDS = (("docker", "Docker"), ("swarm", "Swarm"), ("kubernetes", "Kubernetes (kind)"))
+
+
+def backend_table(registry: Registry) -> str:
+    """Scenario families (the second part of an id) by backend: adversary / benign scenarios each."""
+    counts: dict[str, dict[tuple[str, bool], int]] = {}
+    for cls in registry.all():
+        family = cls.id.split(".")[1]
+        for backend, _ in BACKENDS:
+            if backend in cls.backends:
+                key = (backend, cls.expect.fires != ())
+                counts.setdefault(family, {})[key] = counts.get(family, {}).get(key, 0) + 1
+    lines = ["| family | " + " | ".join(title for _, title in BACKENDS) + " |",
+             "|---|" + "---|" * len(BACKENDS)]
+    for family in sorted(counts):
+        cells = []
+        for backend, _ in BACKENDS:
+            adversary, benign = counts[family].get((backend, True), 0), counts[family].get((backend, False), 0)
+            cells.append(f"{adversary} / {benign}" if adversary or benign else "·")
+        lines.append(f"| {family} | " + " | ".join(cells) + " |")
+    return ("Scenarios per family and backend, adversary / benign (a Swarm scenario runs on the lab "
+            "engine in Swarm mode, in the Docker run):\n\n" + "\n".join(lines) + "\n")
+
+
 def run_summary(scorecard: dict) -> str:
     """One paragraph: what the committed baseline run ran, how long it took, what it found."""
     summary, soak = scorecard["summary"], scorecard.get("soak")
@@ -123,6 +147,8 @@ def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: P
 
     return [
         Block("scenarios", SCENARIOS_DOC, "the scenario registry", catalogue),
+        Block("backends", README, "the scenario registry",
+              lambda: backend_table(registry if registry is not None else load())),
         Block("run", README, "harness/baseline/scorecard.json",
               lambda: run_summary(json.loads(baseline.read_text()))),
         Block("bench", BENCHMARKS_DOC, "reports/bench.json", lambda: measured_figures(bench, "bench")),

@@ -1,4 +1,5 @@
-"""Containment drill: capture on every host interface that is not a lab bridge while the whole suite runs.
+"""Containment drill: capture on every host interface that is not a lab bridge while the whole suite runs;
+then check that a lab container cannot open a connection to the host itself.
 
 Counted: packets to or from the lab range on host interfaces (eth0, lo, tunnels, ...), and packets
 on any lab bridge from the lab range to an address outside it (broadcast and multicast stay on the
@@ -13,6 +14,7 @@ import contextlib
 import ipaddress
 import os
 import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -137,9 +139,10 @@ def run(work: Path, progress: Progress) -> list[Figure]:
     lease = f"drill-containment-{os.getpid()}"
     engine = engine_mod.acquire(lease)
     try:
-        return _capture_during_suite(engine.client, work, progress, run_suite)
+        figures = _capture_during_suite(engine.client, work, progress, run_suite)
     finally:
         engine_mod.release(engine, lease)
+    return [*figures, host_reach_figure(progress)]
 
 
 def _capture_during_suite(client: Any, work: Path, progress: Progress, run_suite: Callable[..., Any]) -> list[Figure]:
@@ -171,3 +174,68 @@ def _capture_during_suite(client: Any, work: Path, progress: Progress, run_suite
                "bridge), whole suite", sum(c.count for c in bridges) if valid else None, 0, "<=", "packets",
                detail={"escaped": escaped}, skipped=why),
     ]
+
+
+@dataclass
+class HostReach:
+    """A container's attempt to open a connection to a listener on its bridge's host address."""
+
+    address: str
+    port: int
+    connect_result: str  # what connect_ex returned inside the container ("0": connected)
+    accepted: list[str]  # peers the host listener accepted
+
+    @property
+    def reached(self) -> bool:
+        return self.connect_result == "0" or bool(self.accepted)
+
+
+def probe_host_reach(lab: Any, gateway: str) -> HostReach:
+    """Listen on ``gateway`` (a lab bridge's host address) for as long as one container on that
+    network tries to connect (bounded: 3 s connect timeout, the listener polls every 0.2 s and stops
+    with the probe). The lab's INPUT guard must refuse it."""
+    from lab import WorkloadSpec
+
+    server = socket.create_server((gateway, 0))
+    server.settimeout(0.2)
+    stop, accepted = threading.Event(), []
+
+    def serve() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                peer, where = server.accept()
+                accepted.append(where[0])
+                peer.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        port = server.getsockname()[1]
+        box = lab.deploy(WorkloadSpec(role="probe", networks=("lan",)))
+        probe = ("python3 -c \"import socket; s=socket.socket(); s.settimeout(3); "
+                 f"print(s.connect_ex(('{gateway}', {port})))\"")
+        result = lab.exec(box, "sh", "-c", probe, check=False).output.strip()
+        return HostReach(gateway, port, result, accepted)
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        server.close()
+
+
+def host_reach_figure(progress: Progress) -> Figure:
+    """The drill's second question: can a lab container open a connection to the host itself?"""
+    from lab import LabSession
+
+    with LabSession() as session:
+        lab = session.scope("drill-host-reach")
+        try:
+            reach = probe_host_reach(lab, session.networks["lan"].host(1))
+        finally:
+            lab.unwind()
+        guarded = session.guarded
+    progress(f"drills: a lab container connecting to the host's {reach.address}:{reach.port}: "
+             f"{'reached it' if reach.reached else 'refused'}")
+    return Figure("containment.host-reach", "connections a lab container opened to a listener on its bridge's "
+                  "host address", 1 if reach.reached else 0, 0, "<=", "connections",
+                  detail={"connect_ex": reach.connect_result, "accepted": reach.accepted, "guarded": guarded},
+                  skipped="" if guarded else "the host's iptables guard could not be installed")

@@ -18,7 +18,14 @@ import threading
 import pytest
 
 # The capture code is the containment drill's own: the test and `nox -s drills` judge with one tool.
-from harness.drills.containment import ESCAPE_FILTER, LEAK_FILTER, Capture, host_interfaces, lab_bridges
+from harness.drills.containment import (
+    ESCAPE_FILTER,
+    LEAK_FILTER,
+    Capture,
+    host_interfaces,
+    lab_bridges,
+    probe_host_reach,
+)
 from harness.outcome import Verdict
 from lab import WorkloadSpec
 from scenarios.registry import load
@@ -62,49 +69,19 @@ def test_no_packet_leaves_the_lab_networks(lab_session, run_scenario):
     assert not escaped, f"lab containers sent outside the lab range: {escaped}"
 
 
-def _listen(address: str, stop: threading.Event, accepted: list[str]) -> tuple[socket.socket, threading.Thread]:
-    """A TCP listener on a host address that accepts for as long as the test runs (bounded: it stops
-    with ``stop``, and each accept waits 0.2 s at most)."""
-    server = socket.create_server((address, 0))
-    server.settimeout(0.2)
-
-    def serve() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                peer, where = server.accept()
-                accepted.append(where[0])
-                peer.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return server, thread
-
-
 def test_a_lab_container_cannot_open_a_connection_to_the_host(lab_session, lab):
     """The host listens on the LAN bridge's own address (where an internal network still reaches it);
     a container on that network is refused by the lab's INPUT guard, while the host's own connection
     to the container (the harness's path to what it runs) works both ways."""
     if not lab_session.guarded:
         pytest.fail("the lab's iptables guard is not installed on this host")
-    lan = lab_session.networks["lan"]
-    gateway = lan.host(1)
-    stop, accepted = threading.Event(), []
-    server, thread = _listen(gateway, stop, accepted)
-    try:
-        port = server.getsockname()[1]
-        box = lab.deploy(WorkloadSpec(role="app", networks=("lan",),
-                                      command=("python3", "-m", "http.server", "8080", "--bind", "0.0.0.0")))
-        probe = ("python3 -c \"import socket,sys; s=socket.socket(); s.settimeout(3); "
-                 f"print(s.connect_ex(('{gateway}', {port})))\"")
-        refused = lab.exec(box, "sh", "-c", probe, check=False).output.strip()
-        assert refused != "0" and not accepted, f"the container reached the host's {gateway}:{port} ({refused})"
-        # The host still opens connections into the lab, and the answers come back.
-        address = box.addresses["lan"]
-        lab.wait_for(lambda: _answers(address, 8080), timeout=20, what="the container's web server")
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        server.close()
+    reach = probe_host_reach(lab, lab_session.networks["lan"].host(1))
+    assert not reach.reached, f"the container reached the host's {reach.address}:{reach.port} ({reach})"
+    # The host still opens connections into the lab, and the answers come back.
+    box = lab.deploy(WorkloadSpec(role="app", networks=("lan",),
+                                  command=("python3", "-m", "http.server", "8080", "--bind", "0.0.0.0")))
+    address = box.addresses["lan"]
+    lab.wait_for(lambda: _answers(address, 8080), timeout=20, what="the container's web server")
 
 
 def _answers(address: str, port: int) -> bool:
