@@ -93,12 +93,13 @@ class ReapReport:
     iptables_rules: int = 0
     tracefs_instances: int = 0
     host_dirs: int = 0
+    node_labels: int = 0  # changes to the Swarm node's labels a dead run made, undone
     runs_marked_aborted: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return self.containers + self.services + self.networks + self.volumes + self.iptables_rules + \
-            self.tracefs_instances + self.host_dirs
+            self.tracefs_instances + self.host_dirs + self.node_labels
 
 
 def _run_of(labels: dict[str, str] | None) -> str | None:
@@ -140,6 +141,11 @@ def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[s
                     container.remove(force=True, v=True)
                     report.containers += 1
         report.containers += _reap_kind_nodes(client, paths, doomed)
+        from lab import journal  # imports lab.paths, like this module's callers
+
+        for run in journal.journalled_runs(paths):
+            if doomed(run):
+                report.node_labels += journal.undo(client, paths, run)
         for network in client.networks.list(filters={"label": _label_filter(only)}):
             if doomed(_run_of(network.attrs.get("Labels"))):
                 with contextlib.suppress(docker.errors.APIError):

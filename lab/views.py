@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import docker.types
 
+from lab import journal
 from lab.backends.base import Workload
 from lab.engine_config import EngineConfig
 from lab.errors import LabError
@@ -145,6 +146,12 @@ class EngineViews:
                          labels=dict(node.attrs["Spec"].get("Labels") or {}))
 
     def set_node_labels(self, node_id: str, labels: dict[str, str]) -> None:
-        """Replace a Swarm node's labels (the rest of its spec unchanged)."""
+        """Replace a Swarm node's labels (the rest of its spec unchanged). Each change is journalled
+        first (``lab.journal``), so the reaper can undo it if the run dies before its cleanup."""
         node = self._session.engine.client.nodes.get(node_id)
+        current = dict(node.attrs["Spec"].get("Labels") or {})
+        for key in sorted(set(current) | set(labels)):
+            if current.get(key) != labels.get(key):
+                journal.record_node_label(self._session.paths, self._session.run_id, node_id, key,
+                                          current.get(key), labels.get(key))
         node.update({**node.attrs["Spec"], "Labels": dict(labels)})

@@ -1,0 +1,75 @@
+"""A dead run's changes to the Swarm node's labels are undone by the reaper, not others' changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab import journal
+from lab.bookkeeping import reap
+from lab.paths import LabPaths
+
+
+class FakeNode:
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.attrs: dict[str, Any] = {"Spec": {"Role": "manager", "Labels": dict(labels)}}
+
+    def update(self, spec: dict[str, Any]) -> None:
+        self.attrs["Spec"] = spec
+
+
+class FakeClient:
+    def __init__(self, node: FakeNode) -> None:
+        self.node = node
+        self.nodes = self
+
+    def get(self, node_id: str) -> FakeNode:
+        return self.node
+
+
+def paths(tmp_path) -> LabPaths:
+    return LabPaths(state=tmp_path / "state", runtime=tmp_path / "run")
+
+
+def test_a_dead_runs_label_is_restored_and_its_journal_goes(tmp_path):
+    lab_paths = paths(tmp_path)
+    node = FakeNode({"zone": "eu-1", "zone.vault": "vault-ab12cd"})
+    journal.record_node_label(lab_paths, "run-1", "n1", "zone.vault", None, "vault-ab12cd")
+    journal.record_node_label(lab_paths, "run-1", "n1", "zone", "eu-0", "eu-1")
+    assert journal.undo(FakeClient(node), lab_paths, "run-1") == 2
+    assert node.attrs["Spec"]["Labels"] == {"zone": "eu-0"} and node.attrs["Spec"]["Role"] == "manager"
+    assert journal.journalled_runs(lab_paths) == []
+
+
+def test_a_value_changed_since_by_someone_else_is_left_alone(tmp_path):
+    lab_paths = paths(tmp_path)
+    node = FakeNode({"zone.vault": "theirs"})
+    journal.record_node_label(lab_paths, "run-1", "n1", "zone.vault", None, "vault-ab12cd")
+    assert journal.undo(FakeClient(node), lab_paths, "run-1") == 0
+    assert node.attrs["Spec"]["Labels"] == {"zone.vault": "theirs"}
+
+
+def test_the_reaper_undoes_only_doomed_runs(tmp_path):
+    lab_paths = paths(tmp_path)
+    node = FakeNode({"a": "1", "b": "2"})
+    journal.record_node_label(lab_paths, "dead", "n1", "a", None, "1")
+    journal.record_node_label(lab_paths, "mine", "n1", "b", None, "2")
+
+    class Client(FakeClient):
+        def info(self) -> dict[str, Any]:
+            return {}
+
+        class _Empty:
+            def list(self, **kwargs: Any) -> list:
+                return []
+
+        containers = networks = volumes = services = _Empty()
+
+        class api:  # the SDK's attribute name
+            @staticmethod
+            def networks() -> list:
+                return []
+
+    report = reap(Client(node), lab_paths, keep={"mine"})
+    assert report.node_labels == 1
+    assert node.attrs["Spec"]["Labels"] == {"b": "2"}
+    assert journal.journalled_runs(lab_paths) == ["mine"]
