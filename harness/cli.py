@@ -69,11 +69,25 @@ def _engine_option(parser: argparse.ArgumentParser) -> None:
                         help="use this engine instead of the lab's private one (also DOCKER_HOST)")
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), and the ATT&CK version the catalogue pins."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from scenarios.attack import catalog
+
+    try:
+        mine = version("stowaway")
+    except PackageNotFoundError:
+        mine = "(not installed)"
+    return f"{mine} (ATT&CK v{catalog().version})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stowaway", description="Purple-team lab: adversaries hiding in containers, real detections.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit status: 0 pass, 1 fail, 2 bad input (nothing started)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="scenarios with their ATT&CK ids, kind, backends and twin")

@@ -11,11 +11,34 @@ count unit tests.
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
 from harness.scorecard.figures import iso_utc
+
+# Characters XML 1.0 cannot carry at all, escaped or not (ElementTree would write them raw and the
+# file would be ill-formed): a scenario's reason can hold any of them (a terminal colour code in an
+# error message, a NUL from a container's output).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with every character XML cannot hold written out as a visible escape (``\x1b``)."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
+
+
+def _sanitise(root: ET.Element) -> None:
+    for element in root.iter():
+        for key, value in element.attrib.items():
+            element.set(key, xml_safe(value))
+        if element.text:
+            element.text = xml_safe(element.text)
+        if element.tail:
+            element.tail = xml_safe(element.tail)
+
 
 FAILURE_TYPES = {Verdict.MISSED: "missed_detection", Verdict.FALSE_POSITIVE: "false_positive"}
 COLLATERAL_FAILURE = "unlisted_collateral"
@@ -148,6 +171,7 @@ def _soak_suite(root: ET.Element, run: RunResult, soak: SoakResult) -> dict[str,
 
 def to_junit_xml(run: RunResult) -> str:
     root = to_junit(run)
+    _sanitise(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -459,3 +459,11 @@ def test_setup_installs_as_root_on_debian(monkeypatch, capsys):
     monkeypatch.setattr(system, "apply", lambda p: applied.append(p.missing) or 0)
     assert cli.main(["setup"]) == 0
     assert applied == [("libpcap0.8",)]
+
+
+def test_version_names_the_package_and_the_attack_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("stowaway ") and "ATT&CK v" in out

@@ -121,3 +121,13 @@ def test_quiet_soak_passes_and_a_broken_one_is_an_error() -> None:
     run.soak.status, run.soak.reason = "error", "the ledger-db never accepted a write"
     error = _case(_parse(run), "soak").find("error")
     assert error is not None and error.get("message") == "the ledger-db never accepted a write"
+
+
+def test_a_reason_with_control_characters_stays_well_formed_and_visible() -> None:
+    run = make_run()
+    error = next(o for o in run.outcomes if o.scenario_id == MISSED_ID)
+    error.reason = "exec failed: \x1b[31mpermission denied\x1b[0m\x00 (exit 126)\ufffe"
+    root = _parse(run)  # ET.fromstring raises on an ill-formed file
+    failure = _case(root, MISSED_ID).find("failure")
+    assert failure is not None
+    assert failure.get("message") == "exec failed: \\x1b[31mpermission denied\\x1b[0m\\x00 (exit 126)\\ufffe"
