@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="scenarios with their ATT&CK ids, kind, backends and twin")
     _dirs(p, detectors=False)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--kind", choices=("adversary", "benign"), help="only adversaries, or only benign twins")
+    p.add_argument("--backend", choices=("docker", "swarm", "kubernetes"), help="only scenarios that run there")
+    p.add_argument("--technique", action="append", default=[],
+                   help="only this ATT&CK technique; T1562 also selects T1562.001 (repeatable)")
+    p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag (repeatable)")
 
     p = sub.add_parser("run", help="run scenarios with the detectors attached and write the scorecards")
     p.add_argument("ids", nargs="*", metavar="ID", help="scenario ids (default: every scenario)")
@@ -213,17 +218,19 @@ def _select(args: argparse.Namespace) -> list[type[Scenario]]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     registry = _load_registry(args.scenarios)
+    chosen = registry.select(tags=args.tag, techniques=args.technique, backend=args.backend)
     rows: list[dict[str, Any]] = [
         {"id": s.id, "kind": s.kind.value, "techniques": list(s.techniques), "backends": list(s.backends),
-         "twin": s.twin, "tags": list(s.tags), "title": s.title} for s in registry.all()]
+         "twin": s.twin, "tags": list(s.tags), "title": s.title}
+        for s in chosen if args.kind is None or s.kind.value == args.kind]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_PASS
-    width = max((len(r["id"]) for r in rows), default=10)
-    print(f"{'ID':<{width}}  {'KIND':<9}  {'ATT&CK':<22}  {'BACKENDS':<14}  TWIN")
-    for row in rows:
-        print(f"{row['id']:<{width}}  {row['kind']:<9}  {','.join(row['techniques']):<22}  "
-              f"{','.join(row['backends']):<14}  {row['twin'] or '-'}")
+    table = [("ID", "KIND", "ATT&CK", "BACKENDS", "TWIN")] + [
+        (r["id"], r["kind"], ",".join(r["techniques"]), ",".join(r["backends"]), r["twin"] or "-") for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
+    for line in table:  # every column as wide as its widest cell: the columns stay aligned
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[-1])
     from scenarios.attack import catalog
 
     print(f"\n{len(rows)} scenario(s); technique ids refer to ATT&CK {catalog().domain} v{catalog().version}")

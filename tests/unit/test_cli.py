@@ -467,3 +467,14 @@ def test_version_names_the_package_and_the_attack_version(capsys):
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("stowaway ") and "ATT&CK v" in out
+
+
+def test_list_filters_by_kind_backend_and_technique_with_aligned_columns(capsys):
+    assert cli.main(["list", "--backend", "kubernetes", "--kind", "benign"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("ID ", "kubernetes."))]
+    assert len(lines) >= 2 and all(" benign " in line for line in lines[1:])
+    assert len({line.index("BACKENDS") if i == 0 else line.index("kubernetes  ") for i, line in enumerate(lines)}) \
+        == 1  # the BACKENDS column starts at the same place on every line
+    assert cli.main(["list", "--technique", "T1036", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(any(t.startswith("T1036") for t in r["techniques"]) for r in rows)
