@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soak", type=float, default=None, metavar="MINUTES",
                    help="also run the realistic benign fleet beside the scenarios for at least this long "
                         "(until the scenarios are done); every alert on it is a false positive")
+    p.add_argument("--variants", default="0", metavar="K|all",
+                   help="also run K sampled variants of each scenario that declares dimensions (all: every "
+                        "one); the scorecard gets a robustness section")
+    p.add_argument("--seed", type=int, default=1, metavar="S", help="what the variants are drawn from (reproducible)")
     _dirs(p)
     _engine_option(p)
 
@@ -242,6 +246,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BadInput(f"--parallel: must be at least 1, not {args.parallel}")
     if args.soak is not None and args.soak <= 0:
         raise BadInput(f"--soak: must be a positive number of minutes, not {args.soak:g}")
+    if args.variants == "all":
+        variants: int | None = None
+    elif args.variants.isdigit():
+        variants = int(args.variants)
+    else:
+        raise BadInput(f"--variants: a number of variants or 'all', not {args.variants!r}")
     selected = _select(args)
     _validate_detectors(args.rules, args.policy)
     from harness.monitoring import known_detector_ids
@@ -254,7 +264,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress(f"run: {len(selected)} scenario(s) on the {args.backend} backend, {args.parallel} at once")
         result = run(selected, RunOptions(backend=args.backend, docker_host=args.docker_host,
                                           parallel=args.parallel, rule_dirs=args.rules, policy_dirs=args.policy,
-                                          progress=progress, soak_minutes=args.soak))
+                                          progress=progress, soak_minutes=args.soak, variants=variants,
+                                          seed=args.seed))
         written = write_all(result, args.out)
     passed = result.passed_with(allow_skips=args.allow_skips)
     print(f"run {result.run_id}: {'PASS' if passed else 'FAIL'} ({_verdict_counts(result)})")

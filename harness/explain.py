@@ -11,6 +11,7 @@ from harness.detector_catalog import DetectorInfo, all_detectors
 from scenarios.api import Kind, Scenario
 from scenarios.attack import catalog
 from scenarios.registry import Registry
+from scenarios.variants import space_size
 
 WIDTH = 100
 
@@ -46,6 +47,13 @@ def explain(scenario_id: str, registry: Registry, rule_dirs: Sequence[Path] = ()
     lines += [f"  {t:<10} {attack.name(t)}" for t in cls.techniques]
     lines += ["", f"Backends: {', '.join(cls.backends)}    Tags: {', '.join(cls.tags) or '-'}    "
                   f"Runs in parallel: {'yes' if cls.parallel_safe else 'no, alone'}", ""]
+    if cls.dimensions:
+        lines.append(f"Variation ({space_size(cls)} variants; the first value of each dimension is the canonical "
+                     "run; `stowaway run --variants K --seed S` draws others):")
+        for dimension in cls.dimensions:
+            lines += [f"  {dimension.name}: {', '.join(str(v) for v in dimension.values)}",
+                      _wrap(dimension.doc, "      ")]
+        lines.append("")
     expect = cls.expect
     if cls.kind is Kind.ADVERSARY:
         lines.append(f"Must fire within {expect.within_s:g}s of its recorded action (else: missed):")

@@ -74,6 +74,10 @@ class Outcome:
     # Alerts on an adversary's objects from rules outside its expected ones (benign: always empty,
     # every alert there is a false positive and decides the verdict).
     collateral: list[Collateral] = field(default_factory=list)
+    # A variant run (scenarios.variants): the scenario it varies, and the value of each dimension it
+    # did. A canonical run of a scenario that declares dimensions records its values too.
+    variant_of: str | None = None
+    variant: dict[str, Any] = field(default_factory=dict)
 
     @property
     def unlisted_collateral(self) -> list[Collateral]:

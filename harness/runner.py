@@ -33,6 +33,7 @@ from lab import Lab, LabError, LabSession, plugins, poll
 from scenarios.api import Kind, Scenario, ScenarioSkipped
 from scenarios.attack import catalog
 from scenarios.registry import ScenarioError, validate_expectation
+from scenarios.variants import Variant, canonical, sample, variant_id
 
 Progress = Callable[[str], None]
 
@@ -51,6 +52,8 @@ class RunOptions:
     progress: Progress = _stderr
     run_id: str | None = None
     soak_minutes: float | None = None  # also run the benign fleet beside the scenarios (harness/fleet)
+    variants: int | None = 0  # sampled variants per scenario besides the canonical run; None: every one
+    seed: int = 1  # what the variants are drawn from (scenarios.variants.sample)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -128,7 +131,9 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
     return RunResult(run_id=session.run_id, attack_version=catalog().version, backend=options.backend,
                      started_at=started, finished_at=time.time(), outcomes=outcomes, status=status,
                      environment={"engine": session.engine.base_url, "private_engine": session.engine.private,
-                                  "seed_label": catalog().seed_label, "sensors": sensors}, soak=soak)
+                                  "seed_label": catalog().seed_label, "sensors": sensors,
+                                  "variants": {"requested": "all" if options.variants is None else options.variants,
+                                               "seed": options.seed}}, soak=soak)
 
 
 def _note_unloaded(outcomes: list[Outcome], loaded: set[str]) -> None:
@@ -143,30 +148,50 @@ def scenario_backend(backend: str) -> str:
     return "kubernetes" if backend == "kind" else backend
 
 
+Work = tuple[type[Scenario], Variant | None]  # a scenario, and the variant to run (None: canonical)
+
+
+def work_items(scenarios: Sequence[type[Scenario]], variants: int | None, seed: int) -> list[Work]:
+    """Each scenario's canonical run, then its sampled variants (reproducible from ``seed``)."""
+    items: list[Work] = []
+    for cls in scenarios:
+        items.append((cls, None))
+        if cls.dimensions and (variants is None or variants > 0):
+            items += [(cls, variant) for variant in sample(cls, variants, seed)]
+    return items
+
+
 def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: Monitor,
              options: RunOptions) -> list[Outcome]:
-    total = len(scenarios)
-    order = {cls.id: i for i, cls in enumerate(scenarios)}
+    items = work_items(scenarios, options.variants, options.seed)
+    total = len(items)
+    order = {_item_id(item): i for i, item in enumerate(items)}
     done: list[Outcome] = []
     counter = iter(range(1, total + 1))
     lock = threading.Lock()
 
-    def one(cls: type[Scenario]) -> Outcome:
+    def one(item: Work) -> Outcome:
+        cls, variant = item
         with lock:
             n = next(counter)
-        options.progress(f"[{n}/{total}] {cls.id}: detonating ({cls.kind.value})")
-        outcome = execute(cls, session, monitor, scenario_backend(options.backend), options.progress)
-        options.progress(f"[{n}/{total}] {cls.id}: {outcome.verdict.value} - {outcome.reason}")
+        options.progress(f"[{n}/{total}] {_item_id(item)}: detonating ({cls.kind.value})")
+        outcome = execute(cls, session, monitor, scenario_backend(options.backend), options.progress, variant)
+        options.progress(f"[{n}/{total}] {_item_id(item)}: {outcome.verdict.value} - {outcome.reason}")
         return outcome
 
-    parallel = [c for c in scenarios if c.parallel_safe]
-    serial = [c for c in scenarios if not c.parallel_safe]
+    parallel = [item for item in items if item[0].parallel_safe]
+    serial = [item for item in items if not item[0].parallel_safe]
     if parallel:
         with ThreadPoolExecutor(max_workers=max(1, options.parallel), thread_name_prefix="scenario") as pool:
             done.extend(pool.map(one, parallel))
-    for cls in serial:
-        done.append(one(cls))
+    for item in serial:
+        done.append(one(item))
     return sorted(done, key=lambda o: order[o.scenario_id])
+
+
+def _item_id(item: Work) -> str:
+    cls, variant = item
+    return cls.id if variant is None else variant_id(cls, variant)
 
 
 @contextlib.contextmanager
@@ -191,21 +216,25 @@ def _shared_state_turn(session: LabSession, cls: type[Scenario], progress: Progr
 
 
 def execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend: str,
-            progress: Progress = _stderr) -> Outcome:
+            progress: Progress = _stderr, variant: Variant | None = None) -> Outcome:
     with _shared_state_turn(session, cls, progress):
-        return _execute(cls, session, monitor, backend, progress)
+        return _execute(cls, session, monitor, backend, progress, variant)
 
 
 def _execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend: str,
-             progress: Progress) -> Outcome:
-    outcome = Outcome(scenario_id=cls.id, title=cls.title, kind=cls.kind.value, techniques=list(cls.techniques),
-                      backend=backend, verdict=Verdict.ERROR, reason="", started_at=time.time())
+             progress: Progress, variant: Variant | None = None) -> Outcome:
+    outcome = Outcome(scenario_id=cls.id if variant is None else variant_id(cls, variant), title=cls.title,
+                      kind=cls.kind.value, techniques=list(cls.techniques), backend=backend, verdict=Verdict.ERROR,
+                      reason="", started_at=time.time(), variant_of=None if variant is None else cls.id,
+                      variant=dict(variant if variant is not None else canonical(cls)))
     if backend not in cls.backends:
         outcome.verdict, outcome.reason = Verdict.SKIPPED, f"does not support the {backend} backend"
         outcome.finished_at = time.time()
         return outcome
     lab = session.scope(f"{cls.id}-{int(time.time() * 1000) % 100000}")
     scenario = cls()
+    if variant is not None:
+        scenario.variant = variant
     # A scenario may run at a chosen calendar moment (seasonal baselines); it runs alone, and the
     # detectors' clock is restored whatever happens.
     clock = CLOCK.simulated(cls.simulated_time) if cls.simulated_time else contextlib.nullcontext()

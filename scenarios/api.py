@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
+from scenarios.variants import Dimension
+
 if TYPE_CHECKING:
     from lab import Lab
 
@@ -76,6 +78,19 @@ class Scenario:
     # ISO 8601 moment the detectors' calendar is set to while this scenario runs (seasonal
     # baselines judge "usual for this weekday and hour"). Such a scenario must set parallel_safe = False.
     simulated_time: ClassVar[str | None] = None
+    # The ways the same technique can be done differently (scenarios.variants). The first value of
+    # each dimension is what the canonical scenario does; a variant run sets ``self.variant``.
+    dimensions: ClassVar[tuple[Dimension, ...]] = ()
+
+    @property
+    def variant(self) -> Mapping[str, str | int]:
+        """The value of each dimension this run does (the canonical ones unless the runner chose)."""
+        chosen = getattr(self, "_variant", None)
+        return chosen if chosen is not None else {d.name: d.values[0] for d in self.dimensions}
+
+    @variant.setter
+    def variant(self, value: Mapping[str, str | int]) -> None:
+        self._variant = MappingProxyType(dict(value))
 
     def detonate(self, lab: Lab) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

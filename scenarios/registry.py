@@ -24,10 +24,11 @@ from types import ModuleType
 from lab import plugins
 from scenarios.api import Expectation, Kind, Scenario
 from scenarios.attack import catalog
+from scenarios.variants import Dimension
 
 BUILTIN_ROOT = Path(__file__).parent
 BACKENDS = ("docker", "swarm", "kubernetes")
-_NOT_SCENARIOS = {"api.py", "registry.py", "attack.py", "__init__.py"}
+_NOT_SCENARIOS = {"api.py", "registry.py", "attack.py", "__init__.py", "variants.py"}
 
 
 class ScenarioError(ValueError):
@@ -134,6 +135,17 @@ def _validate(cls: type[Scenario], path: Path, expected_id: str) -> None:
     assert isinstance(expect, Expectation)
     validate_expectation(expect, kind, path)  # type: ignore[arg-type]
     need("tags", tuple)
+    dimensions = need("dimensions", tuple)
+    seen: set[str] = set()
+    for i, dimension in enumerate(dimensions):  # type: ignore[arg-type]
+        if not isinstance(dimension, Dimension):
+            raise ScenarioError(path, f"dimensions[{i}]", f"expected Dimension, got {type(dimension).__name__}")
+        problems = dimension.problems()
+        if problems:
+            raise ScenarioError(path, f"dimensions[{i}]", "; ".join(problems))
+        if dimension.name in seen:
+            raise ScenarioError(path, f"dimensions[{i}].name", f"{dimension.name!r} is declared twice")
+        seen.add(dimension.name)
     if "detonate" not in vars(cls) and cls.detonate is Scenario.detonate:
         raise ScenarioError(path, "detonate", "not implemented")
 

@@ -49,7 +49,7 @@ from harness.scorecard.figures import (  # re-exported: every format reads its f
 
 # 1.1: per-rule precision, collateral on each outcome, the soak, the run's state. 1.0 files
 # (without them) are still read: see from_json.
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"  # 1.2: variant rows (variant_of, variant) and their robustness
 SCHEMA_PATH = Path(__file__).with_name("schema") / "scorecard.schema.json"
 
 
@@ -187,6 +187,12 @@ def _service(raw: Any, where: str) -> FleetService:
     )
 
 
+def _optional_string(value: Any, where: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ScorecardFormatError(where, "expected a string or null")
+    return value
+
+
 def _outcome(row: Any, where: str) -> Outcome:
     if not isinstance(row, dict):
         raise ScorecardFormatError(where, "expected an object")
@@ -225,6 +231,8 @@ def _outcome(row: Any, where: str) -> Outcome:
         data_sources=_list_of(row, "data_sources", str, where),
         objects=_list_of(row, "objects", str, where),
         collateral=collateral,
+        variant_of=_optional_string(row.get("variant_of"), f"{where}.variant_of"),
+        variant=dict(_get(row, "variant", dict, f"{where}.variant")) if "variant" in row else {},
     )
 
 

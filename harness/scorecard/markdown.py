@@ -20,6 +20,7 @@ from harness.scorecard.figures import (
     summarize,
     techniques_of,
 )
+from harness.scorecard.robustness import markdown_lines as robustness_lines
 
 MARKERS: dict[Verdict, str] = {
     Verdict.DETECTED: "[ok] detected",
@@ -222,6 +223,9 @@ def to_markdown(run: RunResult) -> str:
         lines += [f"- `{cell(o.scenario_id)}` ({cell(o.backend)}): {cell(o.reason)}" for o in skipped]
     if run.soak is not None:
         lines += ["", "### Soak", "", *_soak_lines(run.soak)]
+    robustness = robustness_lines(run)
+    if robustness:
+        lines += ["", "### Robustness over variants", "", *robustness]
     sensors = run.environment.get("sensors")
     if isinstance(sensors, list) and sensors:
         lines += ["", "### Sensors", "", *sensor_lines(sensors)]

@@ -1,0 +1,109 @@
+"""How well detection generalises: per scenario and per detector, over the variants a run drew.
+
+A scenario's family is its canonical run plus its variant rows (``variant_of``). An adversary
+variant counts as detected when it passed (its expected rules fired, nothing unlisted); a benign
+variant when it stayed silent. Per detector: of the adversary variants that expect a rule, how many
+saw it fire, and the dimension values of the ones that did not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from harness.outcome import RunResult, Verdict
+
+CONCLUDED = (Verdict.DETECTED, Verdict.MISSED, Verdict.SILENT, Verdict.FALSE_POSITIVE)
+
+
+@dataclass(slots=True)
+class FamilyRobustness:
+    scenario_id: str
+    kind: str
+    canonical_passed: bool | None  # None: the canonical run was not in this run
+    variants_run: int = 0  # concluded variant runs (errors and skips are not counted)
+    variants_passed: int = 0
+    failed: list[str] = field(default_factory=list)  # the failed variants' ids
+    errors: list[str] = field(default_factory=list)  # variant runs that concluded nothing
+
+    @property
+    def ratio(self) -> float | None:
+        return self.variants_passed / self.variants_run if self.variants_run else None
+
+
+@dataclass(slots=True)
+class DetectorRobustness:
+    rule_id: str
+    expected: int = 0  # adversary variant runs that expect this rule and concluded
+    fired: int = 0
+    missed_values: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # dimension -> values
+
+    @property
+    def ratio(self) -> float | None:
+        return self.fired / self.expected if self.expected else None
+
+
+def families(run: RunResult) -> list[FamilyRobustness]:
+    variants = [o for o in run.outcomes if o.variant_of]
+    if not variants:
+        return []
+    canonical = {o.scenario_id: o for o in run.outcomes if not o.variant_of}
+    found: dict[str, FamilyRobustness] = {}
+    for outcome in variants:
+        base = outcome.variant_of or ""
+        family = found.get(base)
+        if family is None:
+            head = canonical.get(base)
+            family = found[base] = FamilyRobustness(base, outcome.kind, None if head is None else head.passed)
+        if outcome.verdict not in CONCLUDED:
+            family.errors.append(outcome.scenario_id)
+            continue
+        family.variants_run += 1
+        if outcome.passed:
+            family.variants_passed += 1
+        else:
+            family.failed.append(outcome.scenario_id)
+    return [found[k] for k in sorted(found)]
+
+
+def detectors(run: RunResult) -> list[DetectorRobustness]:
+    found: dict[str, DetectorRobustness] = {}
+    for outcome in run.outcomes:
+        if not outcome.variant_of or outcome.kind != "adversary" or outcome.verdict not in CONCLUDED:
+            continue
+        for rule in outcome.rules:
+            entry = found.setdefault(rule.rule_id, DetectorRobustness(rule.rule_id))
+            entry.expected += 1
+            if rule.fired:
+                entry.fired += 1
+            else:
+                for dimension, value in outcome.variant.items():
+                    entry.missed_values[dimension].add(str(value))
+    return [found[k] for k in sorted(found)]
+
+
+def markdown_lines(run: RunResult) -> list[str]:
+    rows = families(run)
+    if not rows:
+        return []
+    variants = run.environment.get("variants") or {}
+    lines = [f"Variants drawn with seed {variants.get('seed', '?')} ({variants.get('requested', '?')} per "
+             "scenario). A variant passes as its scenario would: an adversary detected with nothing unlisted, a "
+             "benign twin silent. Errors and skips are not counted.", "",
+             "| scenario | kind | canonical | variants passed | failed variants |", "|---|---|---|---|---|"]
+    for row in rows:
+        head = "-" if row.canonical_passed is None else ("pass" if row.canonical_passed else "FAIL")
+        failed = ", ".join(f"`{v.split('@', 1)[1]}`" for v in row.failed) or "none"
+        if row.errors:
+            failed += f" ({len(row.errors)} error(s))"
+        lines.append(f"| `{row.scenario_id}` | {row.kind} | {head} | {row.variants_passed}/{row.variants_run} | "
+                     f"{failed} |")
+    rules = detectors(run)
+    if rules:
+        lines += ["", "| detector | fired on adversary variants | dimension values it missed |", "|---|---|---|"]
+        for rule in rules:
+            missed = "; ".join(f"{d}: {', '.join(sorted(v))}" for d, v in sorted(rule.missed_values.items()))
+            lines.append(f"| `{rule.rule_id}` | {rule.fired}/{rule.expected} | {missed or 'none'} |")
+    return lines
+
+
