@@ -94,3 +94,12 @@ def test_explain_lists_the_dimensions(tmp_path: Path):
         "{dimensions}", 'Dimension("mechanism", ("none", "local-tiny"), doc="how output is lost")')))
     text = explain("custom.varied", load([tmp_path], include_builtin=False))
     assert "Variation (2 variants" in text and "mechanism: none, local-tiny" in text
+
+
+def test_a_run_does_the_canonical_scenario_then_its_sampled_variants():
+    from harness.runner import work_items
+
+    assert work_items([Family], 0, seed=1) == [(Family, None)]
+    items = work_items([Family], 2, seed=1)
+    assert items[0] == (Family, None) and [v for _, v in items[1:]] == sample(Family, 2, seed=1)
+    assert len(work_items([Family], None, seed=1)) == 12  # the canonical run and every other variant
