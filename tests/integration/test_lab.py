@@ -105,7 +105,7 @@ def test_teardown_leaves_nothing(observer):
     lab = session.scope("t")
     lab.deploy(WorkloadSpec(role="web", networks=("lan", "inet")))
     assert cli_view(observer, session.run_id)["containers"]
-    assert iptables_mentions(session.run_id) == 2
+    assert iptables_mentions(session.run_id) == 3  # the guard: FORWARD out, FORWARD in, INPUT to the host
     assert session.down() == []
     assert cli_view(observer, session.run_id) == {"containers": [], "networks": [], "volumes": []}
     assert iptables_mentions(session.run_id) == 0
@@ -133,7 +133,7 @@ def test_sigkill_halfway_then_a_fresh_run_reaps_everything(observer):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-    assert iptables_mentions(run_id) == 2  # the kill really left things behind...
+    assert iptables_mentions(run_id) == 3  # the kill really left things behind (the three guard rules)...
     fresh = LabSession().up()  # ...and the next run's reaper removes them
     try:
         assert cli_view(observer, run_id) == {"containers": [], "networks": [], "volumes": []}
