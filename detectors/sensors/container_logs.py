@@ -11,7 +11,10 @@ shrinks in place (``truncate``, ``: > file``).
 Sizes are read when an inotify event is processed, after the fact. A log that rotates fast (a 1 KB
 max-size, or a chatty container) hands the freed inode of the old ``.1`` to its next file, so a new
 small file can look like the old one shrunk. A shrink within ``ROTATION_SETTLE_S`` of a rotation of
-the same log (seen in the same read or before) is taken as the rotation's, not judged.
+the same log (seen in the same read or before) is taken as the rotation's, not judged. A busy inotify
+queue can also hand over the write that shows the new file before the rename that made it (the two
+land in different reads): so a shrink is held for ``SUSPECT_WAIT_S`` and dropped if a rotation of the
+same log arrives meanwhile; only then is it reported as a truncation.
 
 It learns each log path from the docker sensor's ``start`` events (``observe``), and says which
 container a file belongs to, so that an analytic can tell a log removed with its container from
@@ -31,6 +34,7 @@ from detectors.sensors import inotify as ino
 from detectors.sensors.base import ThreadedSensor
 
 ROTATION_SETTLE_S = 2.0
+SUSPECT_WAIT_S = 1.0  # how long a shrink waits for a rotation of the same log read after it
 MASK = ino.IN_MODIFY | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_CREATE | ino.IN_DELETE
 
 
@@ -62,6 +66,7 @@ class ContainerLogSensor(ThreadedSensor):
         self._sizes: dict[str, int] = {}
         self._inodes: dict[str, int] = {}  # a rotation gives the path a new inode; a truncation keeps it
         self._rotated_at: dict[str, float] = {}  # log path -> when a rename or create of it was last seen
+        self._suspects: dict[str, tuple[float, Event]] = {}  # log path -> (report after, its truncation)
         self._lock = threading.Lock()
 
     def open(self) -> None:
@@ -119,6 +124,15 @@ class ContainerLogSensor(ThreadedSensor):
             for change in batch:
                 with contextlib.suppress(Exception):
                     self._changed(change.path, change.mask, change.moved_to)
+            self._report_suspects(time.monotonic())
+
+    def _report_suspects(self, now: float, everything: bool = False) -> None:
+        """Shrinks no rotation explained within their wait are truncations."""
+        with self._lock:
+            due = [p for p, (at, _) in self._suspects.items() if everything or at <= now]
+            events = [self._suspects.pop(p)[1] for p in due]
+        for event in events:
+            self.send(event)
 
     def _note_rotations(self, batch: list[ino.Change]) -> None:
         """Stamp every log this read renames or recreates before judging any of its writes: a write
@@ -127,6 +141,8 @@ class ContainerLogSensor(ThreadedSensor):
         for change in batch:
             if change.mask & (ino.IN_MOVED_FROM | ino.IN_CREATE) and change.path in self._logs:
                 self._rotated_at[change.path] = now
+                with self._lock:
+                    self._suspects.pop(change.path, None)  # the shrink held for it was this rotation's
 
     def _changed(self, path: str, mask: int, moved_to: str | None) -> None:
         """``moved_to``: for a MOVED_FROM, where its MOVED_TO half (same read) put the file."""
@@ -163,12 +179,15 @@ class ContainerLogSensor(ThreadedSensor):
                     return  # a log growing is a log working; a vanished file is reported by its unlink or move
                 if time.monotonic() - self._rotated_at.get(path, float("-inf")) < ROTATION_SETTLE_S:
                     return  # the rotation's new file on a recycled inode, not a truncation
-                action = "truncated"
+                event = log_event("truncated", path, container_id, after, before, None)
+                self._suspects[path] = (time.monotonic() + SUSPECT_WAIT_S, event)
+                return
             if after is None:
                 self._sizes[path] = -1
         self.send(log_event(action, path, container_id, after, before if before >= 0 else None, target))
 
     def close(self) -> None:
+        self._report_suspects(time.monotonic(), everything=True)  # held shrinks no rotation explained
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None

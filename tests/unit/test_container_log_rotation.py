@@ -64,11 +64,37 @@ def test_a_shrink_read_back_after_a_rotation_of_the_same_log_is_not_a_truncation
     sensor.close()
 
 
-def test_without_the_rotation_the_same_shrink_is_a_truncation(tmp_path):
+def test_without_the_rotation_the_same_shrink_is_a_truncation_once_its_wait_is_over(tmp_path):
+    from detectors.sensors import container_logs
+
     sensor, out, log = recycled_rotation(tmp_path)
     sensor._changed(log, ino.IN_MODIFY, None)
+    sensor._report_suspects(container_logs.time.monotonic())
+    assert out == []  # held: the rename that would explain it may be in the next read
+    sensor._report_suspects(container_logs.time.monotonic() + container_logs.SUSPECT_WAIT_S)
     assert [e["event.action"] for e in out] == ["truncated"]
     sensor.close()
+
+
+def test_a_shrink_whose_rotation_arrives_in_the_next_read_is_not_a_truncation(tmp_path):
+    """A busy queue: the write that shows the new small file is read before the rename that made it."""
+    from detectors.sensors import container_logs
+
+    sensor, out, log = recycled_rotation(tmp_path)
+    directory = str(tmp_path)
+    sensor._changed(log, ino.IN_MODIFY, None)  # read N: only the write
+    sensor._note_rotations([ino.Change(directory, "c-json.log", ino.IN_MOVED_FROM, 7, moved_to=log + ".1"),
+                            ino.Change(directory, "c-json.log", ino.IN_CREATE)])  # read N+1: the rotation
+    sensor._report_suspects(container_logs.time.monotonic() + container_logs.SUSPECT_WAIT_S)
+    assert out == []
+    sensor.close()
+
+
+def test_a_truncation_still_held_when_the_sensor_stops_is_reported(tmp_path):
+    sensor, out, log = recycled_rotation(tmp_path)
+    sensor._changed(log, ino.IN_MODIFY, None)
+    sensor.close()
+    assert [e["event.action"] for e in out] == ["truncated"]
 
 
 def test_a_truncation_after_the_rotation_settled_is_judged(tmp_path, monkeypatch):
@@ -81,5 +107,6 @@ def test_a_truncation_after_the_rotation_settled_is_judged(tmp_path, monkeypatch
     sensor._sizes[log] = 10
     os.truncate(log, 0)
     sensor._changed(log, ino.IN_MODIFY, None)
+    sensor._report_suspects(later + container_logs.SUSPECT_WAIT_S)
     assert [e["event.action"] for e in out] == ["truncated"]
     sensor.close()
