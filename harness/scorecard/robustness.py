@@ -36,11 +36,23 @@ class DetectorRobustness:
     rule_id: str
     expected: int = 0  # adversary variant runs that expect this rule and concluded
     fired: int = 0
-    missed_values: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # dimension -> values
+    # (dimension, value) -> [variants with that value where the rule fired, variants with that value]
+    by_value: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
     @property
     def ratio(self) -> float | None:
         return self.fired / self.expected if self.expected else None
+
+    @property
+    def missed_values(self) -> dict[str, dict[str, tuple[int, int]]]:
+        """dimension -> {value: (fired, run)} for every value some variant with it was missed on, the
+        worst first: a value at 0/n is what the detector does not see; one at 4/6 only shares
+        variants with such a value."""
+        out: dict[str, dict[str, tuple[int, int]]] = {}
+        for (dimension, value), (fired, run) in sorted(self.by_value.items(), key=lambda kv: kv[1][0] / kv[1][1]):
+            if fired < run:
+                out.setdefault(dimension, {})[value] = (fired, run)
+        return out
 
 
 def families(run: RunResult) -> list[FamilyRobustness]:
@@ -74,11 +86,11 @@ def detectors(run: RunResult) -> list[DetectorRobustness]:
         for rule in outcome.rules:
             entry = found.setdefault(rule.rule_id, DetectorRobustness(rule.rule_id))
             entry.expected += 1
-            if rule.fired:
-                entry.fired += 1
-            else:
-                for dimension, value in outcome.variant.items():
-                    entry.missed_values[dimension].add(str(value))
+            entry.fired += rule.fired
+            for dimension, value in outcome.variant.items():
+                counts = entry.by_value[(dimension, str(value))]
+                counts[0] += rule.fired
+                counts[1] += 1
     return [found[k] for k in sorted(found)]
 
 
@@ -100,9 +112,11 @@ def markdown_lines(run: RunResult) -> list[str]:
                      f"{failed} |")
     rules = detectors(run)
     if rules:
-        lines += ["", "| detector | fired on adversary variants | dimension values it missed |", "|---|---|---|"]
+        lines += ["", "| detector | fired on adversary variants | values it missed on (fired/run with that value; "
+                  "0/n is what it does not see) |", "|---|---|---|"]
         for rule in rules:
-            missed = "; ".join(f"{d}: {', '.join(sorted(v))}" for d, v in sorted(rule.missed_values.items()))
+            missed = "; ".join(f"{d}: " + ", ".join(f"{v} {f}/{n}" for v, (f, n) in values.items())
+                               for d, values in rule.missed_values.items())
             lines.append(f"| `{rule.rule_id}` | {rule.fired}/{rule.expected} | {missed or 'none'} |")
     return lines
 

@@ -45,7 +45,8 @@ def test_a_family_counts_concluded_variants_and_names_the_failed_ones():
 def test_a_detector_names_the_dimension_values_of_the_variants_it_missed():
     (rule,) = detectors(run(CANONICAL, FILE, PYTHON, CLOSED, BROKEN))
     assert (rule.fired, rule.expected) == (1, 3)  # the canonical run is not a variant; the error concluded nothing
-    assert rule.missed_values == {"target": {"file", "closed"}, "how": {"shell", "python"}}
+    assert rule.missed_values == {"target": {"file": (0, 1), "closed": (0, 1)},
+                                  "how": {"shell": (0, 1), "python": (1, 2)}}
 
 
 def test_benign_variants_pass_by_staying_silent():
@@ -59,4 +60,4 @@ def test_the_scorecard_has_a_robustness_section_only_when_variants_ran():
     assert "Robustness over variants" not in to_markdown(run(CANONICAL))
     text = to_markdown(run(CANONICAL, FILE, PYTHON))
     assert "### Robustness over variants" in text and "| 1/2 |" in text and "`target=file`" in text
-    assert "target: file" in text  # the detector's missed values
+    assert "target: file 0/1" in text  # the detector's missed values

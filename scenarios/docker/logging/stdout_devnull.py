@@ -24,6 +24,9 @@ class StdoutDevNull(Scenario):
         "stowaway.net.egress-not-allowlisted":
             "The same connection really leaves the container for the sinkhole on the lab internet, seen on the "
             "wire, outside the egress allowlist.",
+        "stowaway.analytic.net-beacon":
+            "It really calls the same outside endpoint every two seconds: a beacon, seen once enough calls "
+            "have been made.",
     })
     twin = "docker.logging.foreground-web"
     tags = ("logging", "defense-evasion")
