@@ -30,7 +30,7 @@ def _host_ready(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests, then integration tests against the real engine (the lab's private dockerd), the
     Kubernetes ones on a kind cluster of their own. The first run builds the offline kind node image
-    (about 16 min on two cores, then cached); STOWAWAY_KIND=0 leaves Kubernetes out, visibly."""
+    (9-16 min on two cores, then cached); STOWAWAY_KIND=0 leaves Kubernetes out, visibly."""
     _install(session)
     _host_ready(session)
     env = {}
@@ -62,7 +62,7 @@ def lint(session: nox.Session) -> None:
 def purple_team(session: nox.Session) -> None:
     """Every scenario: Docker and Swarm with a two-minute soak of the benign fleet beside them
     (reports/), then Kubernetes on a kind cluster (reports/kubernetes/; the first run builds the node
-    image, about 16 min). `-- --backend docker` (or kind) runs one backend; STOWAWAY_KIND=0 skips kind."""
+    image, 9-16 min). `-- --backend docker` (or kind) runs one backend; STOWAWAY_KIND=0 skips kind."""
     _install(session)
     _host_ready(session)
     args = list(session.posargs)

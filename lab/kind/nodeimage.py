@@ -344,7 +344,7 @@ def build_node_image(engine: Engine, recipe: NodeRecipe | None = None, log: Log 
         with report.step("node image", cached=True, log=log):
             pass
         return report
-    log(f"building the kind node image {report.image}: the first build on two cores takes about 16 minutes "
+    log(f"building the kind node image {report.image}: the first build on two cores takes 9-16 minutes "
         "(Go builds of Kubernetes, containerd, runc, etcd, CoreDNS; debootstrap); cached steps are skipped, "
         "and later runs reuse the image")
     bins: dict[str, Path] = {}
