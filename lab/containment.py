@@ -19,33 +19,49 @@ from lab.bookkeeping import IPTABLES_COMMENT_PREFIX
 from lab.networks import LAB_RANGE
 
 
+def _comment(run_id: str) -> list[str]:
+    return ["-m", "comment", "--comment", f"{IPTABLES_COMMENT_PREFIX}{run_id}"]
+
+
 def _rules(run_id: str) -> list[tuple[str, list[str]]]:
-    comment = ["-m", "comment", "--comment", f"{IPTABLES_COMMENT_PREFIX}{run_id}"]
     lab = str(LAB_RANGE)
     return [
-        ("FORWARD", ["-s", lab, "!", "-d", lab, *comment, "-j", "DROP"]),
-        ("FORWARD", ["-d", lab, "!", "-s", lab, *comment, "-j", "DROP"]),
+        ("FORWARD", ["-s", lab, "!", "-d", lab, *_comment(run_id), "-j", "DROP"]),
+        ("FORWARD", ["-d", lab, "!", "-s", lab, *_comment(run_id), "-j", "DROP"]),
         # A new connection from the lab to the host; what the host opened answers as ESTABLISHED.
-        ("INPUT", ["-s", lab, "-m", "conntrack", "--ctstate", "NEW,INVALID", *comment, "-j", "DROP"]),
+        ("INPUT", ["-s", lab, "-m", "conntrack", "--ctstate", "NEW,INVALID", *_comment(run_id), "-j", "DROP"]),
     ]
 
 
-def install_guard(run_id: str) -> bool:
-    """Insert the guard rules; returns False where iptables is absent (reported, not fatal)."""
+def _bridge_rules(run_id: str, bridge: str) -> list[tuple[str, list[str]]]:
+    return [("DOCKER-USER", ["-i", bridge, "-o", bridge, *_comment(run_id), "-j", "ACCEPT"])]
+
+
+def _insert(rules: list[tuple[str, list[str]]]) -> bool:
+    """Insert the rules at the top of their chains; False where iptables is absent (reported, not fatal)."""
     if shutil.which("iptables") is None:
         return False
-    for chain, rule in _rules(run_id):
+    for chain, rule in rules:
         subprocess.run(["iptables", "-I", chain, "1", *rule], check=True, capture_output=True, timeout=20)
     return True
 
 
-def remove_guard(run_id: str) -> None:
+def _delete(rules: list[tuple[str, list[str]]]) -> None:
     if shutil.which("iptables") is None:
         return
-    for chain, rule in _rules(run_id):
+    for chain, rule in rules:
         # Delete every copy: a rule inserted twice must not outlive its run.
         while subprocess.run(["iptables", "-D", chain, *rule], capture_output=True, timeout=20).returncode == 0:
             pass
+
+
+def install_guard(run_id: str) -> bool:
+    """Insert the guard rules; returns False where iptables is absent (reported, not fatal)."""
+    return _insert(_rules(run_id))
+
+
+def remove_guard(run_id: str) -> None:
+    _delete(_rules(run_id))
 
 
 def allow_within_bridge(run_id: str, bridge: str) -> bool:
@@ -55,21 +71,9 @@ def allow_within_bridge(run_id: str, bridge: str) -> bool:
     pod addresses, which are not in that network's subnet, so Docker's isolation rules (which the
     host applies to bridged frames too) would drop them. In and out of the same lab bridge, the
     traffic never leaves that network. Returns False where iptables is absent."""
-    if shutil.which("iptables") is None:
-        return False
-    comment = ["-m", "comment", "--comment", f"{IPTABLES_COMMENT_PREFIX}{run_id}"]
-    subprocess.run(["iptables", "-I", "DOCKER-USER", "1", "-i", bridge, "-o", bridge, *comment, "-j", "ACCEPT"],
-                   check=True, capture_output=True, timeout=20)
-    return True
+    return _insert(_bridge_rules(run_id, bridge))
 
 
-def remove_within_bridge(run_id: str) -> None:
-    """Undo ``allow_within_bridge`` for this run (every copy; the reaper catches a killed run's)."""
-    if shutil.which("iptables") is None:
-        return
-    dump = subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True, timeout=20).stdout
-    tag = f"{IPTABLES_COMMENT_PREFIX}{run_id}"
-    for line in dump.splitlines():
-        if line.startswith("-A DOCKER-USER ") and tag in line:
-            rule = [token.strip('"') for token in line.split()[2:]]
-            subprocess.run(["iptables", "-D", "DOCKER-USER", *rule], capture_output=True, timeout=20)
+def remove_within_bridge(run_id: str, bridge: str) -> None:
+    """Undo ``allow_within_bridge`` (the reaper catches a killed run's: the comment names the run)."""
+    _delete(_bridge_rules(run_id, bridge))

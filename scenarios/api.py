@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
-from scenarios.variants import Dimension
+from scenarios.variants import Dimension, canonical
 
 if TYPE_CHECKING:
     from lab import Lab
@@ -86,7 +86,7 @@ class Scenario:
     def variant(self) -> Mapping[str, str | int]:
         """The value of each dimension this run does (the canonical ones unless the runner chose)."""
         chosen = getattr(self, "_variant", None)
-        return chosen if chosen is not None else {d.name: d.values[0] for d in self.dimensions}
+        return chosen if chosen is not None else canonical(type(self))
 
     @variant.setter
     def variant(self, value: Mapping[str, str | int]) -> None:

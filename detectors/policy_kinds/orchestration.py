@@ -21,12 +21,9 @@ from detectors.event import Event
 from detectors.platform import UNBOUND, Platform
 from detectors.policies import register_policy_kind
 from detectors.policy_kinds.platform_networks import NETWORK_PURPOSES
+from detectors.policy_kinds.privileged_agents import capability
 from detectors.sanction import ProvenanceKind, SignedImage
 from detectors.schema import Entry, one_of, setting
-
-
-def _cap(name: str) -> str:
-    return name.upper().removeprefix("CAP_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +57,8 @@ class DeclaredService(Entry):
         for source in spec.get("container.mounts.sources") or []:
             if source.startswith("/") and not any(fnmatch.fnmatchcase(source, g) for g in self.host_mounts):
                 found.append(f"host mount {source}")
-        allowed = {_cap(c) for c in self.capabilities}
-        found += [f"capability {cap}" for cap in spec.get("container.cap_add") or [] if _cap(cap) not in allowed]
+        allowed = {capability(c) for c in self.capabilities}
+        found += [f"capability {cap}" for cap in spec.get("container.cap_add") or [] if capability(cap) not in allowed]
         return found
 
 

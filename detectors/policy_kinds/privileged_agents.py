@@ -19,7 +19,8 @@ from detectors.sanction import Provenanced, ProvenanceKind
 from detectors.schema import Entry, setting
 
 
-def _cap(name: str) -> str:
+def capability(name: str) -> str:
+    """A capability as the kernel names it, without the CAP_ prefix people write or leave out."""
     return name.upper().removeprefix("CAP_")
 
 
@@ -39,8 +40,8 @@ class PrivilegeAllowance:
             return False
         if event.get("container.network_mode") == "host" and not self.host_network:
             return False
-        allowed = {_cap(c) for c in self.capabilities}
-        if any(_cap(c) not in allowed for c in event.get("container.cap_add") or []):
+        allowed = {capability(c) for c in self.capabilities}
+        if any(capability(c) not in allowed for c in event.get("container.cap_add") or []):
             return False
         sources = [s for s in event.get("container.mounts.sources") or [] if s.startswith("/")]
         if any(not any(fnmatch.fnmatchcase(s, g) for g in self.host_mounts) for s in sources):

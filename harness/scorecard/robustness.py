@@ -40,10 +40,6 @@ class DetectorRobustness:
     by_value: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
     @property
-    def ratio(self) -> float | None:
-        return self.fired / self.expected if self.expected else None
-
-    @property
     def missed_values(self) -> dict[str, dict[str, tuple[int, int]]]:
         """dimension -> {value: (fired, run)} for every value some variant with it was missed on, the
         worst first: a value at 0/n is what the detector does not see; one at 4/6 only shares

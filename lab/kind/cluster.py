@@ -214,8 +214,7 @@ class KindCluster:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            result = subprocess.run([str(kubectl_binary()), "--kubeconfig", str(self.kubeconfig), "get", "--raw",
-                                     "/readyz"], capture_output=True, text=True, timeout=30, check=False)
+            result = self.kubectl("get", "--raw", "/readyz", check=False, timeout=30)
             if result.returncode == 0 and result.stdout.strip() == "ok":
                 return
             last = (result.stdout + result.stderr).strip()[-500:]
@@ -264,7 +263,7 @@ class KindCluster:
                     node.remove(force=True, v=True)
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             self.engine.client.networks.get(self.network).remove()
-        containment.remove_within_bridge(self.run_id)
+        containment.remove_within_bridge(self.run_id, self.network[:15])
         if result.returncode != 0 and "not found" not in result.stderr.lower():
             raise LabError(f"kind delete cluster failed: {result.stderr[-1000:]}")
 
