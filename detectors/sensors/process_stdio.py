@@ -13,6 +13,15 @@ container's log as it was. Each event says whether its process is one (``process
 and whether it still keeps the log stream on another fd to restore it (``process.io.log_stream_kept``:
 dash points its own fds 1 and 2 at /dev/null while it runs a command redirected there).
 
+What the log stream is: the pipes the container's runtime shim (the parent of the container's init)
+holds and copies into the engine's log, or the container's terminal. Each of stdout and stderr is
+classified against them (``process.io.stdout.kind``): ``log`` (still reaches the engine), ``devnull``,
+``closed``, ``own-file`` (a file on the container's own overlay or tmpfs, which nothing outside the
+container reads), ``mounted-file`` (a file on a volume or bind mount, where a shipper may collect it),
+``pipe`` or ``socket`` (another process, which may pass it on). Read from the fds themselves, so
+`exec >/dev/null`, `exec >/tmp/x`, `exec >&-` and Python's dup2/close look the same whichever way
+they were done.
+
 When: the container's tree is read shortly after the engine reports it started (0.5, 2 and 5 s,
 because a payload redirects itself a moment after it starts), and again every few seconds while it
 runs (a payload may silence itself later). Only processes that have lived for at least
@@ -34,6 +43,8 @@ CHECK_AFTER_START_S = (0.5, 2.0, 5.0)
 RESCAN_EVERY_S = 5.0
 SETTLED_S = 1.0
 DISCARDING_TARGETS = ("/dev/null",)
+OWN_FILESYSTEMS = ("overlay", "tmpfs")  # a container's writable layer and its private tmpfs mounts
+TERMINALS = ("/dev/pts/", "/dev/console")
 INITS = ("docker-init", "tini", "dumb-init", "catatonit")  # minimal inits that run the real entrypoint
 
 
@@ -84,23 +95,77 @@ def fd_target(pid: int, fd: int, proc: str = "/proc") -> str:
         return ""  # closed, or the process is gone
 
 
-def keeps_stream(pid: int, stream: str, proc: str = "/proc") -> bool:
+def log_streams(root: int, parent: int | None, init: bool, proc: str = "/proc") -> frozenset[str]:
+    """The pipes the engine reads the container's output from: those its runtime shim (the parent
+    of the container's init) holds, and the init's own fd 1 when a minimal init keeps it."""
+    found = set()
+    if parent is not None:
+        try:
+            names = os.listdir(f"{proc}/{parent}/fd")
+        except OSError:
+            names = []
+        found |= {t for n in names if n.isdigit() and (t := fd_target(parent, int(n), proc)).startswith("pipe:")}
+    if init and fd_target(root, 1, proc).startswith("pipe:"):
+        found.add(fd_target(root, 1, proc))
+    return frozenset(found)
+
+
+def mount_of(pid: int, path: str, proc: str = "/proc") -> str:
+    """The filesystem type of the mount ``path`` is on, as the process ``pid`` sees it ("" unknown)."""
+    best, fstype = -1, ""
+    try:
+        with open(f"{proc}/{pid}/mountinfo") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        head, _, tail = line.partition(" - ")
+        fields = head.split()
+        if len(fields) < 5 or not tail:
+            continue
+        point = fields[4]
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > best:
+            best, fstype = len(point), tail.split()[0]
+    return fstype
+
+
+def target_kind(pid: int, target: str, streams: frozenset[str], proc: str = "/proc") -> str:
+    """Where an fd sends output, relative to the container's log (see the module docstring)."""
+    if target in streams or target.startswith(TERMINALS):
+        return "log"
+    if target == "/dev/null":
+        return "devnull"
+    if not target:
+        return "closed"
+    if target.startswith("pipe:"):
+        # Without the shim's view (unreadable), any pipe may be the log: never call it diverted.
+        return "pipe" if streams else "log"
+    if target.startswith(("socket:", "anon_inode:")):
+        return "socket"
+    path = target.removesuffix(" (deleted)")
+    return "own-file" if mount_of(pid, path, proc) in OWN_FILESYSTEMS else "mounted-file"
+
+
+def keeps_stream(pid: int, stream: str | frozenset[str], proc: str = "/proc") -> bool:
     """Whether any fd of ``pid`` other than 0-2 still points at ``stream`` (the container's log pipe).
 
     A shell that runs one command with its output redirected (dash: ``cmd >/dev/null``) points its
     own fds 1 and 2 at /dev/null while the command runs, and keeps the originals on a high fd to put
     them back; ``exec >/dev/null`` keeps nothing."""
-    if not stream:
+    streams = frozenset({stream}) if isinstance(stream, str) else stream
+    if not streams - {""}:
         return False
     try:
         names = os.listdir(f"{proc}/{pid}/fd")
     except OSError:
         return False
-    return any(name.isdigit() and int(name) > 2 and fd_target(pid, int(name), proc) == stream for name in names)
+    return any(name.isdigit() and int(name) > 2 and fd_target(pid, int(name), proc) in streams for name in names)
 
 
 def stdio_event(container_id: str, pid: int, parent: int, comm: str, age: float, stdout: str, stderr: str,
-                command_line: str, container_output: bool = False, log_stream_kept: bool = False) -> Event:
+                command_line: str, container_output: bool = False, log_stream_kept: bool = False,
+                kinds: tuple[str, str] = ("", "")) -> Event:
     event = new_event("linux", "linux.process_io", "stdio_inspected")
     event["event.category"] = "process"
     event["container.id"] = container_id
@@ -111,6 +176,7 @@ def stdio_event(container_id: str, pid: int, parent: int, comm: str, age: float,
     event["process.uptime_s"] = round(age, 2)
     event["process.io.stdout.path"] = stdout
     event["process.io.stderr.path"] = stderr
+    event["process.io.stdout.kind"], event["process.io.stderr.kind"] = kinds
     event["process.io.container_output"] = container_output
     event["process.io.log_stream_kept"] = log_stream_kept
     return event
@@ -165,14 +231,18 @@ class ProcessStdioSensor(ThreadedSensor):
         # from an exec session) are children too, but they never held the container's output.
         children = [(stat[1], pid) for pid, stat in stats.items() if stat is not None and stat[0] == root]
         entrypoint = min(children)[1] if init and children else None
-        log_stream = fd_target(root, 1, self.proc) if init else ""
+        streams = log_streams(root, root_stat[0] if root_stat else None, init, self.proc)
         for pid, stat in stats.items():
             if stat is None:
                 continue
             parent, started, comm = stat
             holds_output = pid in (root, entrypoint)
             stdout, stderr = fd_target(pid, 1, self.proc), fd_target(pid, 2, self.proc)
-            if not (stdout in DISCARDING_TARGETS or stderr in DISCARDING_TARGETS):
+            kinds = (target_kind(pid, stdout, streams, self.proc), target_kind(pid, stderr, streams, self.proc))
+            # The output holders are reported whenever their output leaves the log; any other process
+            # only when it discards (its own output never was the container's log).
+            if not (stdout in DISCARDING_TARGETS or stderr in DISCARDING_TARGETS
+                    or (holds_output and kinds != ("log", "log"))):
                 continue
             age = now - started
             key = (pid, started, stdout, stderr)
@@ -180,7 +250,7 @@ class ProcessStdioSensor(ThreadedSensor):
                 continue
             self._reported.add(key)
             event = stdio_event(container_id, pid, parent, comm, age, stdout, stderr, self._cmdline(pid),
-                                holds_output, holds_output and keeps_stream(pid, log_stream, self.proc))
+                                holds_output, holds_output and keeps_stream(pid, streams, self.proc), kinds)
             self.send(event)
 
     def _cmdline(self, pid: int) -> str:

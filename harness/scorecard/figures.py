@@ -63,10 +63,22 @@ def false_positive_rules(outcomes: list[Outcome]) -> dict[str, list[str]]:
     return dict(sorted(by_rule.items()))
 
 
-def techniques_of(outcomes: list[Outcome]) -> dict[str, list[Outcome]]:
-    """technique id -> outcomes that exercise it (or, for benign twins, imitate it), sorted by id."""
+def has_variants(run: RunResult) -> bool:
+    """Did the run draw variants (``--variants``)? Their rows carry ``variant_of``."""
+    return any(o.variant_of for o in run.outcomes)
+
+
+def techniques_of(outcomes: list[Outcome], variants: bool = False) -> dict[str, list[Outcome]]:
+    """technique id -> outcomes that exercise it (or, for benign twins, imitate it), sorted by id.
+
+    Canonical runs only unless ``variants``: coverage is about the procedures a plain run does, so
+    twelve variants of one scenario do not outweigh the other scenarios of the technique, and the
+    same run scores the same with or without ``--variants`` (variants are scored by robustness).
+    """
     by_technique: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
+        if outcome.variant_of and not variants:
+            continue
         for technique in outcome.techniques:
             by_technique.setdefault(technique, []).append(outcome)
     return dict(sorted(by_technique.items()))
@@ -170,7 +182,24 @@ def run_state(run: RunResult) -> str:
 
 
 def summarize(run: RunResult) -> dict[str, Any]:
-    outcomes = run.outcomes
+    """The run's figures over its canonical rows, so that the headline of a run reads the same with or
+    without ``--variants``; the variant rows get the same figures of their own under ``variants``
+    (and whether the run passed still counts every row)."""
+    canonical = [o for o in run.outcomes if not o.variant_of]
+    summary = _figures(run, canonical)
+    variant_rows = [o for o in run.outcomes if o.variant_of]
+    if variant_rows:
+        figures = _figures(run, variant_rows)
+        summary["variants"] = {k: figures[k] for k in VARIANT_FIGURES}
+    return summary
+
+
+# What a variants sub-summary carries (the run-wide entries, soak and state, are the run's own).
+VARIANT_FIGURES = ("total", "verdicts", "adversary", "benign", "adversary_concluded", "detection_rate",
+                   "false_positives", "false_positive_rules", "unlisted_collateral", "unlisted_collateral_rules")
+
+
+def _figures(run: RunResult, outcomes: list[Outcome]) -> dict[str, Any]:
     counts = Counter(o.verdict.value for o in outcomes)
     adversary = [o for o in outcomes if o.kind == "adversary"]
     judged = [o for o in adversary if concluded(o)]

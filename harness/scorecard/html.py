@@ -11,6 +11,14 @@ rects carrying ``data-technique``/``data-source``/``data-state``, ``id="latency-
 ``class="collateral-row"`` rows carrying ``data-scenario``/``data-rule``/``data-allowed``,
 ``class="fp-row"`` rows carrying ``data-rule``/``data-where``, ``class="scenario"`` rows carrying
 ``data-scenario``/``data-verdict``/``data-passed``, ``id="skipped"`` and ``id="soak"``.
+
+A run with variant rows (``--variants``) also gets ``id="robustness"``: ``class="family-row"`` rows
+carrying ``data-scenario``/``data-canonical``/``data-passed``/``data-run``, ``class="detector-row"``
+rows carrying ``data-rule``/``data-fired``/``data-expected``, ``class="value-chip"`` spans carrying
+``data-rule``/``data-dimension``/``data-value``/``data-fired``/``data-run``/``data-state`` (``blind``:
+fired on none of the variants with that value, ``partial``, ``seen``), and ``class="variant"`` rows
+carrying ``data-scenario``/``data-variant-of``/``data-verdict``/``data-passed``. Variant rows are
+listed there, not in the scenario table, which keeps one row per scenario.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import os
 from html import escape
 from pathlib import Path
 
-from harness.outcome import RunResult, SoakResult, Verdict
+from harness.outcome import Outcome, RunResult, SoakResult, Verdict
 from harness.scorecard.figures import (
     RulePrecision,
     attention_rank,
@@ -35,6 +43,7 @@ from harness.scorecard.html_charts import (
     heatmap_svg,
     latency_svg,
 )
+from harness.scorecard.robustness import DetectorRobustness, detectors, families
 
 
 def _legend() -> str:
@@ -190,23 +199,165 @@ def _soak_section(soak: SoakResult | None) -> str:
     )
 
 
-def _scenario_table(run: RunResult) -> str:
+def _verdict_pills(o: Outcome) -> str:
+    collateral = (
+        f' <span class="pill" style="background:{VERDICT_COLORS[Verdict.FALSE_POSITIVE]}" '
+        f'title="{escape(", ".join(sorted({c.rule_id for c in o.unlisted_collateral})))}">unlisted collateral'
+        "</span>" if o.unlisted_collateral else ""
+    )
+    return (f'<span class="pill" style="background:{VERDICT_COLORS[o.verdict]}">'
+            f"{escape(o.verdict.value.replace('_', ' '))}</span>{collateral}")
+
+
+# How a detector did on the variants with one dimension value: fired on none, on some, on all of them.
+VALUE_STATES = {"blind": "does not see", "partial": "fired on some", "seen": "fired on all"}
+
+
+def value_state(fired: int, run: int) -> str:
+    if fired == 0:
+        return "blind"
+    return "seen" if fired >= run else "partial"
+
+
+def _share(passed: int, run: int) -> str:
+    value = passed / run if run else None
+    width = 0 if value is None else round(100 * value)
+    return (f'<span class="share"><span class="meter"><span style="width:{width}%;'
+            f'background:{precision_color(value)}"></span></span>{passed}/{run}</span>')
+
+
+def _label(variant_id: str) -> str:
+    """What a variant row's id says differs from the canonical run: the part after the @."""
+    return variant_id.split("@", 1)[1] if "@" in variant_id else variant_id
+
+
+def _family_table(run: RunResult) -> str:
+    canonical_runs = {o.scenario_id: o for o in run.outcomes if not o.variant_of}
     rows = []
-    for o in sorted(run.outcomes, key=lambda o: (attention_rank(o), o.kind, o.scenario_id)):
-        latency = "" if o.latency_s is None else f"{o.latency_s:.1f}"
-        collateral = (
-            f' <span class="pill" style="background:{VERDICT_COLORS[Verdict.FALSE_POSITIVE]}" '
-            f'title="{escape(", ".join(sorted({c.rule_id for c in o.unlisted_collateral})))}">unlisted collateral'
-            "</span>" if o.unlisted_collateral else ""
+    for family in families(run):
+        head_run = canonical_runs.get(family.scenario_id)
+        if head_run is None:
+            canonical, head = "none", '<span class="note">not in this run</span>'
+        else:
+            canonical, head = ("pass" if head_run.passed else "fail"), _verdict_pills(head_run)
+        failed = "".join(f'<span class="chip bad">{escape(_label(v))}</span>' for v in family.failed)
+        if family.errors:
+            failed += (f'<span class="chip" title="{escape(", ".join(_label(v) for v in family.errors))}">'
+                       f"{len(family.errors)} error(s) or skip(s), not counted</span>")
+        ratio = -1 if family.ratio is None else family.ratio
+        rows.append(
+            f'<tr class="family-row" data-scenario="{escape(family.scenario_id)}" data-canonical="{canonical}" '
+            f'data-passed="{family.variants_passed}" data-run="{family.variants_run}">'
+            f"<td><code>{escape(family.scenario_id)}</code></td><td>{escape(family.kind)}</td><td>{head}</td>"
+            f'<td class="num" data-sort="{ratio}">{_share(family.variants_passed, family.variants_run)}</td>'
+            f"<td>{failed or 'none'}</td></tr>"
         )
+    head = "".join(f"<th>{h}</th>" for h in ("scenario", "kind", "canonical run", "variants passed",
+                                             "failed variants"))
+    return (f'<table id="families" class="sortable"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _value_chips(rule: DetectorRobustness) -> str:
+    by_dimension: dict[str, list[tuple[str, int, int]]] = {}
+    for (dimension, value), (fired, run) in rule.by_value.items():
+        by_dimension.setdefault(dimension, []).append((value, fired, run))
+    lines = []
+    for dimension in sorted(by_dimension):
+        chips = []
+        # Worst first, as in the Markdown: the values it does not see lead the line.
+        for value, fired, run in sorted(by_dimension[dimension], key=lambda v: (v[1] / v[2], v[0])):
+            state = value_state(fired, run)
+            note = " <small>does not see</small>" if state == "blind" else ""
+            chips.append(
+                f'<span class="chip value-chip {state}" data-rule="{escape(rule.rule_id)}" '
+                f'data-dimension="{escape(dimension)}" data-value="{escape(value)}" data-fired="{fired}" '
+                f'data-run="{run}" data-state="{state}" title="{escape(f"{dimension}={value}")}: '
+                f'{VALUE_STATES[state]}, fired on {fired} of the {run} variant run(s) with it">'
+                f"{escape(value)} <b>{fired}/{run}</b>{note}</span>"
+            )
+        lines.append(f'<div class="dimension"><span class="dimension-name">{escape(dimension)}</span>'
+                     f"{''.join(chips)}</div>")
+    return "".join(lines) or "-"
+
+
+def _detector_table(run: RunResult) -> str:
+    rules = sorted(detectors(run), key=lambda r: (r.fired / r.expected if r.expected else 2.0, r.rule_id))
+    if not rules:
+        return '<p class="note" id="detectors">No adversary variant concluded: no detector to judge.</p>'
+    rows = []
+    for rule in rules:
+        ratio = rule.fired / rule.expected if rule.expected else -1
+        rows.append(
+            f'<tr class="detector-row" data-rule="{escape(rule.rule_id)}" data-fired="{rule.fired}" '
+            f'data-expected="{rule.expected}"><td><code>{escape(rule.rule_id)}</code></td>'
+            f'<td class="num" data-sort="{ratio}">{_share(rule.fired, rule.expected)}</td>'
+            f"<td>{_value_chips(rule)}</td></tr>"
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("detector", "fired on adversary variants",
+                                             "by dimension value: fired/run with that value"))
+    return (f'<table id="detectors"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _variant_table(variants: list[Outcome]) -> str:
+    rows = []
+    # Grouped by family, the wrong ones first inside each: read top-down like the scenario table.
+    for o in sorted(variants, key=lambda o: (o.variant_of or "", attention_rank(o), o.scenario_id)):
+        latency = "" if o.latency_s is None else f"{o.latency_s:.1f}"
+        rows.append(
+            f'<tr class="variant" data-scenario="{escape(o.scenario_id)}" '
+            f'data-variant-of="{escape(o.variant_of or "")}" data-verdict="{o.verdict.value}" '
+            f'data-passed="{str(o.passed).lower()}"><td><code class="wrap">{escape(_label(o.scenario_id))}</code>'
+            f"<br><small>{escape(o.variant_of or '')}</small></td><td>{escape(o.kind)}</td>"
+            f'<td data-sort="{attention_rank(o)}">{_verdict_pills(o)}</td>'
+            f'<td class="num" data-sort="{o.latency_s if o.latency_s is not None else -1}">{latency}</td>'
+            f"<td>{escape(o.reason)}</td></tr>"
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("variant", "kind", "verdict", "latency (s)", "reason"))
+    failing = any(not o.passed for o in variants)
+    return (f'<details id="variant-runs"{" open" if failing else ""}><summary>Every variant run '
+            f"({len(variants)}): verdict and reason</summary>"
+            f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            "</details>")
+
+
+def _robustness_section(run: RunResult) -> str:
+    variants = [o for o in run.outcomes if o.variant_of]
+    if not variants:
+        return ""
+    drawn = run.environment.get("variants")
+    drawn = drawn if isinstance(drawn, dict) else {}
+    return (
+        '<h2>Robustness over variants</h2><div id="robustness">'
+        f'<p class="note">Variants drawn with seed {escape(str(drawn.get("seed", "?")))} '
+        f'({escape(str(drawn.get("requested", "?")))} per scenario). A variant passes as its scenario would: '
+        "an adversary detected with nothing unlisted, a benign twin silent. Errors and skips are not counted.</p>"
+        f"{_family_table(run)}"
+        "<h3>Per detector</h3>"
+        '<p class="note">Of the adversary variant runs that expect the rule (the canonical run not included), '
+        "how many it fired on; then, per dimension, each value with fired/run over the variants that had it, "
+        'worst first. <span class="chip value-chip blind">0/n <small>does not see</small></span> '
+        "the detector fired on none of them; "
+        '<span class="chip value-chip partial">k/n</span> on some (it may only share variants with a value '
+        'it does not see); <span class="chip value-chip seen">n/n</span> on all.</p>'
+        f"{_detector_table(run)}{_variant_table(variants)}</div>"
+    )
+
+
+def _scenario_table(run: RunResult) -> str:
+    """One row per scenario: its canonical run. Variant rows are under Robustness, beside their family."""
+    rows = []
+    canonical = [o for o in run.outcomes if not o.variant_of]
+    for o in sorted(canonical, key=lambda o: (attention_rank(o), o.kind, o.scenario_id)):
+        latency = "" if o.latency_s is None else f"{o.latency_s:.1f}"
         rows.append(
             f'<tr class="scenario" data-scenario="{escape(o.scenario_id)}" data-verdict="{o.verdict.value}" '
             f'data-passed="{str(o.passed).lower()}">'
             f"<td><code>{escape(o.scenario_id)}</code>"
             f"<br><small>{escape(o.title)}</small></td><td>{escape(o.kind)}</td>"
             f"<td>{escape(', '.join(o.techniques))}</td>"
-            f'<td data-sort="{attention_rank(o)}"><span class="pill" style="background:{VERDICT_COLORS[o.verdict]}">'
-            f"{escape(o.verdict.value.replace('_', ' '))}</span>{collateral}</td>"
+            f'<td data-sort="{attention_rank(o)}">{_verdict_pills(o)}</td>'
             f'<td class="num" data-sort="{o.latency_s if o.latency_s is not None else -1}">{latency}</td>'
             f"<td>{escape(o.visibility.value)}</td><td>{escape(', '.join(o.data_sources) or '-')}</td>"
             f"<td>{escape(o.reason)}</td></tr>"
@@ -265,6 +416,14 @@ small { color:var(--muted); } .ok-note { color:#1a7f37; font-weight:600; }
          vertical-align:0; margin-right:6px; overflow:hidden; }
 .meter span { display:block; height:100%; }
 h3 { font-size:15px; margin:18px 0 8px; }
+.wrap { overflow-wrap:anywhere; } .share { white-space:nowrap; }
+.chip { display:inline-block; border:1px solid var(--line); border-radius:10px; padding:0 8px; margin:1px 4px 1px 0;
+        font-size:12px; background:var(--panel); overflow-wrap:anywhere; }
+.chip.bad, .chip.blind { background:#ffebe9; border-color:#cf222e; color:#82071e; }
+.chip.partial { background:#fff8c5; border-color:#d4a72c; } .chip.seen { background:#dafbe1; border-color:#2da44e; }
+.chip small { color:inherit; font-weight:600; }
+.dimension { margin:1px 0; } .dimension-name { color:var(--muted); font-size:12px; margin-right:6px; }
+details summary { cursor:pointer; margin:14px 0 6px; font-weight:600; }
 """
 
 # Click a header to sort; numeric cells sort by data-sort. Without scripts the table stays readable.
@@ -294,6 +453,12 @@ def to_html(run: RunResult) -> str:
     def secs(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f} s"
 
+    variant_runs = [o for o in run.outcomes if o.variant_of]
+    family_rows = families(run)
+    variant_tile = [
+        tile(f"{sum(f.variants_passed for f in family_rows)}/{sum(f.variants_run for f in family_rows)}",
+             "variants passed")
+    ] if family_rows else []
     tiles = "".join(
         [
             tile("n/a" if rate is None else f"{rate:.0%}", "detection rate"),
@@ -307,7 +472,14 @@ def to_html(run: RunResult) -> str:
             *([tile(summary["soak_false_positives"], "soak false positives")] if run.soak is not None else []),
             tile(secs(summary["latency_median_s"]), "median latency"),
             tile(secs(summary["latency_p95_s"]), "p95 latency"),
+            *variant_tile,
         ]
+    )
+    variant_note = (
+        f'<p class="note">The counts above are the canonical runs\'; the {len(variant_runs)} variant run(s) are '
+        "counted in the variants tile, and the run passes only if they pass too. Coverage (the heatmap, the "
+        "Navigator layer) counts canonical runs only, and the scenario table lists them; the variants are "
+        'under <a href="#robustness">Robustness over variants</a>.</p>' if variant_runs else ""
     )
     status_note = "" if run.status == "complete" else f" &middot; run {escape(run.status)}"
     return f"""<!DOCTYPE html>
@@ -326,7 +498,7 @@ def to_html(run: RunResult) -> str:
 {escape(iso_utc(run.started_at))} to {escape(iso_utc(run.finished_at))}</p>
 </header>
 <main>
-<div class="tiles">{tiles}</div>
+<div class="tiles">{tiles}</div>{variant_note}
 
 <h2>Coverage by technique and data source</h2>
 <p class="note">Each cell: what happened to the technique's scenarios that this sensor saw.
@@ -354,7 +526,7 @@ soak, and unlisted collateral (a rule the adversary scenario neither expects nor
 says why the rule is right to fire, otherwise a false positive of that rule.</p>
 {_collateral_section(run)}
 {_skipped_section(run)}
-{_soak_section(run.soak)}
+{_soak_section(run.soak)}{_robustness_section(run)}
 
 <h2>Scenarios</h2>
 {_scenario_table(run)}

@@ -52,8 +52,9 @@ VERDICT_COLORS = {
 
 
 def data_sources(run: RunResult) -> list[str]:
-    """Columns of the heatmap: sensors that saw anything in this run, known ones in a fixed order."""
-    seen = {s for o in run.outcomes for s in o.data_sources}
+    """Columns of the heatmap: sensors that saw anything of a canonical run (the heatmap is coverage,
+    which variant rows do not count in), known ones in a fixed order."""
+    seen = {s for o in run.outcomes if not o.variant_of for s in o.data_sources}
     return [s for s in KNOWN_SOURCES if s in seen] + sorted(seen - set(KNOWN_SOURCES))
 
 

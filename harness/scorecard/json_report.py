@@ -7,6 +7,10 @@ thing everywhere. The definitions:
 * An adversary scenario *concluded* when its verdict is detected or missed. Errors and skips say
   nothing about the detectors, so they are kept out of detection rates and coverage scores.
 * ``detection_rate`` = detected / concluded adversary scenarios (null when none concluded).
+* The summary and coverage count canonical runs only, so a run reads the same with or without
+  ``--variants``; variant rows (``variant_of``) get the summary's figures of their own under
+  ``summary.variants``, and their robustness in the Markdown and HTML reports. Precision counts
+  every alert, a variant's included, and ``passed``/``state`` count every row.
 * A technique's ``coverage`` = round(100 * detected / concluded adversary scenarios of that
   technique), null when no adversary scenario of it concluded (only benign twins, or only skips).
 * Latency statistics cover detected adversary scenarios only; p95 uses the nearest-rank method,

@@ -69,8 +69,19 @@ def headline(run: RunResult) -> str:
         f"**{state}**: {verdicts['detected']} detected, {verdicts['missed']} missed, "
         f"{verdicts['silent']} silent, {verdicts['false_positive']} false positive, "
         f"{verdicts['error']} error, {verdicts['skipped']} skipped{extra}; detection rate {rate_text} "
-        f"(ATT&CK v{run.attack_version}, backend {run.backend}, run `{run.run_id}`)"
+        f"(ATT&CK v{run.attack_version}, backend {run.backend}, run `{run.run_id}`){_variants(summary)}"
     )
+
+
+def _variants(summary: dict[str, Any]) -> str:
+    """The variant rows' own figures: the headline's counts are the canonical runs'."""
+    variants = summary.get("variants")
+    if not variants:
+        return ""
+    v, rate = variants["verdicts"], variants["detection_rate"]
+    return (f"; variants: {v['detected']} detected, {v['missed']} missed, {v['silent']} silent, "
+            f"{v['false_positive']} false positive, {v['error']} error, detection rate "
+            f"{'n/a' if rate is None else f'{rate:.0%}'}")
 
 
 def _scenario_rows(outcomes: list[Outcome]) -> list[str]:

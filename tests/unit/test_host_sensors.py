@@ -137,3 +137,30 @@ def test_only_the_process_holding_the_containers_output_counts(tmp_path):
     sensor._reported.clear()
     sensor._inspect("c1", 10)
     assert [e["process.io.log_stream_kept"] for e in seen if e["process.pid"] == 11][-1] is True
+
+
+def test_output_kinds_are_judged_against_the_pipes_the_shim_holds(tmp_path):
+    """A fake /proc (a unit test's boundary): the shim (pid 5) holds pipe:[1] and pipe:[2]; the
+    container's entrypoint (pid 10, no init) sends its output to each place a payload might."""
+    from detectors.sensors.process_stdio import log_streams, target_kind
+
+    for pid, links in ((5, {"13": "pipe:[1]", "15": "pipe:[2]", "6": "pipe:[9]"}), (10, {"1": "pipe:[1]"})):
+        (tmp_path / str(pid) / "fd").mkdir(parents=True)
+        for fd, target in links.items():
+            (tmp_path / str(pid) / "fd" / fd).symlink_to(target)
+    (tmp_path / "10" / "mountinfo").write_text(
+        "1 0 0:50 / / rw - overlay overlay rw\n"
+        "2 1 0:51 / /dev/shm rw - tmpfs shm rw\n"
+        "3 1 8:1 /var/lib/docker/volumes/v/_data /data rw - ext4 /dev/sda1 rw\n")
+    streams = log_streams(10, 5, init=False, proc=str(tmp_path))
+    assert {"pipe:[1]", "pipe:[2]"} <= streams
+
+    def kind(target: str) -> str:
+        return target_kind(10, target, streams, str(tmp_path))
+
+    assert [kind(t) for t in ("pipe:[1]", "/dev/pts/0", "/dev/null", "", "pipe:[77]", "socket:[3]")] == \
+        ["log", "log", "devnull", "closed", "pipe", "socket"]
+    assert [kind(t) for t in ("/tmp/.worker.log", "/dev/shm/x", "/data/app.log", "/data2/x (deleted)")] == \
+        ["own-file", "own-file", "mounted-file", "own-file"]
+    # Without the shim's fds, a pipe may be the log: never called diverted.
+    assert target_kind(10, "pipe:[77]", frozenset(), str(tmp_path)) == "log"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from lab import Lab, LabError, WorkloadSpec
+from lab import Lab, LabError, Mount, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
 from scenarios.variants import Dimension
 
 # Where the silenced output goes: nowhere the engine's log driver reads, whichever way it is done.
-TARGETS = {"devnull": "/dev/null", "file": "/tmp/.worker.log", "closed": None}
+TARGETS = {"devnull": "/dev/null", "file": "/tmp/.worker.log", "closed": None, "tmpfs": "/run/work/.worker.log",
+           "volume": "/data/.worker.log"}
 BANNER = "starting worker"
 
 
@@ -32,7 +33,8 @@ class StdoutDevNull(Scenario):
     tags = ("logging", "defense-evasion")
     dimensions = (
         Dimension("target", tuple(TARGETS), doc="where stdout and stderr are sent: /dev/null, a file of its own in "
-                  "the container (diverted, not discarded), or closed altogether"),
+                  "the container's overlay (diverted, not discarded), closed altogether, a file on a tmpfs "
+                  "mount, or a file on a volume"),
         Dimension("when", ("start", "later"), doc="silenced before anything is printed, or after the worker has "
                   "logged a few normal lines for three seconds"),
         Dimension("how", ("shell", "python"), doc="a shell's exec redirection, or the program's own dup2/close "
@@ -44,7 +46,8 @@ class StdoutDevNull(Scenario):
         "goes nowhere. The scenario checks the sinkhole received the data and that the engine's "
         "log of the container holds nothing of it. Variants send the output to a file of its own or "
         "close it, silence it only after logging normally for a while, or do it from Python with "
-        "dup2/close instead of a shell."
+        "dup2/close instead of a shell, or write to a file on a tmpfs mount or a volume (every variant "
+        "has both mounts)."
     )
 
     def detonate(self, lab: Lab) -> None:
@@ -53,7 +56,9 @@ class StdoutDevNull(Scenario):
         command = _shell(send, str(target), when == "later") if how == "shell" else \
             _python(send, str(target), when == "later")
         lab.action("deploy a payload that silences its own output")
-        worker = lab.deploy(WorkloadSpec(role="worker", networks=("lan", "inet"), command=command))
+        mounts = (Mount(source="", target="/run/work", type="tmpfs"),
+                  Mount(source=lab.create_volume(lab.name("worker-data")), target="/data", type="volume"))
+        worker = lab.deploy(WorkloadSpec(role="worker", networks=("lan", "inet"), command=command, mounts=mounts))
         lab.wait_for(lambda: bool(lab.sinkhole_records(peer=worker.addresses["inet"])), timeout=20,
                      what="the payload's data to reach the sinkhole")
         logs = lab.logs(worker)
