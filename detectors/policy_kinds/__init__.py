@@ -5,5 +5,5 @@ Each module declares one ``PolicyKind`` dataclass: its fields are the schema of 
 """
 
 SHIPPED = ("trust", "platform_networks", "images", "privileged_agents", "minimal_logging", "log_retention",
-           "engine_config", "orchestration", "egress", "network_baseline", "declared_changes", "resources",
-           "kubernetes")
+           "log_collection", "engine_config", "orchestration", "egress", "network_baseline", "declared_changes",
+           "resources", "kubernetes")

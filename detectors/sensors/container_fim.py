@@ -47,7 +47,9 @@ def watches_for(info: ContainerInfo) -> list[Watch]:
             parent = os.path.dirname(host_path)
             if not (os.path.isdir(host_path) or os.path.isdir(parent)):
                 continue  # neither the file's directory nor the directory exists: nothing to anchor on
-            out.append(Watch(path=host_path, mode="hash", recursive=recursive and os.path.isdir(host_path),
+            # A directory that does not exist yet is anchored on its parent; it keeps its recursion for
+            # when it is made (fim.FimSensor adopts it then, with whatever was written into it).
+            out.append(Watch(path=host_path, mode="hash", recursive=recursive,
                              container_id=info.id, role=role, root=root, view=view, fields=fields,
                              changed_since=info.started_at))
     return out

@@ -178,11 +178,12 @@ class FimSensor(ThreadedSensor):
                 with contextlib.suppress(Exception):
                     self.watch(pending)
 
-    def _adopt_dir(self, watch: Watch, path: str) -> None:
-        """A directory appeared inside a recursive watch (``mkdir ~/.ssh``): watch it too, and report
-        the files already in it, written between the mkdir and our watch."""
+    def _adopt_dir(self, watch: Watch, path: str, recursive: bool = True) -> None:
+        """A directory appeared inside a recursive watch (``mkdir ~/.ssh``), or a watched directory
+        that did not exist yet was made (``mkdir -p /var/spool/cron/crontabs``): watch it too, and
+        report the files already in it, written between the mkdir and our watch."""
         before = set(self._state)
-        self.watch(dataclasses.replace(watch, path=path, recursive=True))
+        self.watch(dataclasses.replace(watch, path=path, recursive=recursive))
         if watch.changed_since:
             return  # watch() reported every file modified since then, these included
         for file_path in self._files_under(path, True):
@@ -195,6 +196,9 @@ class FimSensor(ThreadedSensor):
                 watch = self._owner(directory, path)
             if watch is not None and watch.recursive and watch.path == directory:
                 self._adopt_dir(watch, path)
+            elif watch is not None and watch.path == path:
+                # The watched directory itself appeared (it was anchored on its parent until now).
+                self._adopt_dir(watch, path, watch.recursive)
             return
         with self._lock:
             watch = self._owner(directory, path)

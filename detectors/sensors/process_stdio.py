@@ -38,12 +38,12 @@ from typing import ClassVar
 
 from detectors.event import Event, new_event
 from detectors.sensors.base import ThreadedSensor
+from detectors.sensors.mountinfo import OWN_FILESYSTEMS, mount_of
 
 CHECK_AFTER_START_S = (0.5, 2.0, 5.0)
 RESCAN_EVERY_S = 5.0
 SETTLED_S = 1.0
 DISCARDING_TARGETS = ("/dev/null",)
-OWN_FILESYSTEMS = ("overlay", "tmpfs")  # a container's writable layer and its private tmpfs mounts
 TERMINALS = ("/dev/pts/", "/dev/console")
 INITS = ("docker-init", "tini", "dumb-init", "catatonit")  # minimal inits that run the real entrypoint
 
@@ -108,26 +108,6 @@ def log_streams(root: int, parent: int | None, init: bool, proc: str = "/proc") 
     if init and fd_target(root, 1, proc).startswith("pipe:"):
         found.add(fd_target(root, 1, proc))
     return frozenset(found)
-
-
-def mount_of(pid: int, path: str, proc: str = "/proc") -> str:
-    """The filesystem type of the mount ``path`` is on, as the process ``pid`` sees it ("" unknown)."""
-    best, fstype = -1, ""
-    try:
-        with open(f"{proc}/{pid}/mountinfo") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return ""
-    for line in lines:
-        head, _, tail = line.partition(" - ")
-        fields = head.split()
-        if len(fields) < 5 or not tail:
-            continue
-        point = fields[4]
-        inside = path == point or path.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > best:
-            best, fstype = len(point), tail.split()[0]
-    return fstype
 
 
 def target_kind(pid: int, target: str, streams: frozenset[str], proc: str = "/proc") -> str:

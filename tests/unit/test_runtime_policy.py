@@ -205,3 +205,43 @@ def test_log_deleted_waits_for_the_container_lifecycle() -> None:
     analytic.observe(new_event("docker", "docker.container_logs", "deleted", created=200.0, container__id="c2"))
     assert analytic.tick(200.5) == []
     assert [a.object for a in analytic.tick(200.0 + GRACE_S + 0.1)] == ["container:c2"]
+
+
+def _started(driver: str, **options: str) -> dict:
+    event = new_event("docker", "docker.events", "start")
+    event["container.logging.driver"] = driver
+    for key, value in options.items():
+        event[f"container.logging.options.{key}"] = value
+    return event
+
+
+@pytest.mark.parametrize(("driver", "options", "collected"), [
+    ("json-file", {"max-size": "10m"}, True),
+    ("journald", {}, True),
+    ("syslog", {"syslog-address": "udp://198.19.0.9:514"}, False),  # shipped where the platform does not read
+    ("gelf", {"gelf-address": "udp://198.19.0.9:12201"}, False),
+    ("fluentd", {"fluentd-address": "tcp://198.19.0.9:24224", "fluentd-async": "true"}, False),
+    ("loki", {"loki-url": "http://198.19.0.9/"}, False),  # a plugin driver nobody listed
+])
+def test_log_collection_by_driver_and_destination(driver: str, options: dict[str, str], collected: bool) -> None:
+    event = POLICY.enrich(_started(driver, **options))
+    assert event["policy.logging.collected"] is collected
+
+
+def test_a_collector_the_platform_owns_is_collected_and_nothing_else_at_its_driver(tmp_path: Path) -> None:
+    (tmp_path / "collection.yaml").write_text(
+        "kind: log_collection\nowner: o\ndescription: d\nlocal_drivers: [json-file]\ncollectors:\n"
+        "  - {name: siem, owner: o, description: d, driver: syslog, address: 'tcp://198.18.0.5:6514'}\n")
+    policy = load_policy([tmp_path])
+    assert policy.enrich(_started("syslog", **{"syslog-address": "tcp://198.18.0.5:6514"}))["policy.logging.collected"]
+    elsewhere = policy.enrich(_started("syslog", **{"syslog-address": "udp://198.18.0.5:514"}))
+    assert elsewhere["policy.logging.collected"] is False
+    assert elsewhere["policy.logging.destination"] == "udp://198.18.0.5:514"
+    assert "policy.logging.collected" not in policy.enrich(_started("none"))  # judged on the driver itself
+
+
+def test_log_collection_errors_name_file_and_field(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("kind: log_collection\nowner: o\ndescription: d\nlocal_drivers: ['json file']\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy([tmp_path])
+    assert "bad.yaml" in str(caught.value) and "local_drivers[0]" in str(caught.value)
