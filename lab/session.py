@@ -28,7 +28,7 @@ from lab.pipeline import ImagePipeline
 from lab.waiting import poll
 from lab.workload import WorkloadSpec
 
-SINKHOLE_PORTS = (80, 443, 4444, 8080)
+SINKHOLE_PORTS = (80, 443, 4444, 8080, 24224)  # TCP; UDP: 53 (DNS), 514 and 12201 (log shippers)
 SINKHOLE_HOST = 10  # the sinkhole is .10 of the lab internet
 # What telemetry shows of the sinkhole: a neutral upstream service. Its container name, script and
 # record file are seen by the sensors (destination container names, mounts, command lines), and a
