@@ -169,13 +169,15 @@ def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: M
     done: list[Outcome] = []
     counter = iter(range(1, total + 1))
     lock = threading.Lock()
+    cpu_turn = threading.Semaphore(1)  # Scenario.cpu_bound: one at a time
 
     def one(item: Work) -> Outcome:
         cls, variant = item
-        with lock:
-            n = next(counter)
-        options.progress(f"[{n}/{total}] {_item_id(item)}: detonating ({cls.kind.value})")
-        outcome = execute(cls, session, monitor, scenario_backend(options.backend), options.progress, variant)
+        with cpu_turn if cls.cpu_bound else contextlib.nullcontext():
+            with lock:
+                n = next(counter)
+            options.progress(f"[{n}/{total}] {_item_id(item)}: detonating ({cls.kind.value})")
+            outcome = execute(cls, session, monitor, scenario_backend(options.backend), options.progress, variant)
         options.progress(f"[{n}/{total}] {_item_id(item)}: {outcome.verdict.value} - {outcome.reason}")
         return outcome
 

@@ -75,6 +75,10 @@ class Scenario:
     # be detected. Each entry is "<policy kind>/<list>/<entry name>" of a sanction in detectors/policy.
     forges: ClassVar[tuple[str, ...]] = ()
     parallel_safe: ClassVar[bool] = True  # False: touches shared state, run it alone
+    # True: it saturates CPU and is judged on what it uses. At most one such scenario (or variant)
+    # runs at a time beside the others: six grinders sharing a small host measure contention, not
+    # the technique.
+    cpu_bound: ClassVar[bool] = False
     # ISO 8601 moment the detectors' calendar is set to while this scenario runs (seasonal
     # baselines judge "usual for this weekday and hour"). Such a scenario must set parallel_safe = False.
     simulated_time: ClassVar[str | None] = None
