@@ -125,6 +125,8 @@ def _sent_strings(tree: ast.AST) -> list[tuple[int, str]]:
             said = node.value
         elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") in _SAYS) or isinstance(node, ast.Raise):
             said = node
+        elif isinstance(node, ast.keyword) and node.arg == "doc":
+            said = node.value  # a Dimension's doc is for `stowaway explain`; its values do reach the lab
         elif isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body \
                 and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant):
             said = node.body[0]

@@ -7,6 +7,7 @@ import secrets
 from lab import Lab, LabError, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
 from scenarios.docker.deploy._build import build_on_host
+from scenarios.variants import Dimension
 
 DOCKERFILE = """\
 FROM {base}
@@ -32,6 +33,10 @@ class HostBuiltImage(Scenario):
     })
     twin = "docker.deploy.approved-image"
     tags = ("deploy", "build", "defense-evasion")
+    dimensions = (
+        Dimension("reference", ("tag", "id", "short-id"), doc="how the run names the image: the tag it was built "
+                  "with, its full image id, or the 12-digit short id"),
+    )
     description = (
         "Runs `docker build` on the lab engine's host (BuildKit, offline, FROM the lab base "
         "image) to make an image with a collector script baked in, then runs a container from it on "
@@ -46,7 +51,9 @@ class HostBuiltImage(Scenario):
         if image_id == lab.image_id(lab.image):
             raise LabError("the host build produced the base image itself")
         lab.action("run a container from an image built on the host")
-        worker = lab.deploy(WorkloadSpec(role="batch", image=tag, networks=("lan", "inet"),
+        reference = {"tag": tag, "id": image_id, "short-id": image_id.removeprefix("sha256:")[:12]}[
+            str(self.variant["reference"])]
+        worker = lab.deploy(WorkloadSpec(role="batch", image=reference, networks=("lan", "inet"),
                                          command=(lab.sinkhole.address,)))
         address = worker.addresses["inet"]
         lab.wait_for(lambda: bool(lab.sinkhole_records(peer=address)), timeout=15,

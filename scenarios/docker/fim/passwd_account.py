@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.docker.fim._write import METHODS, write_line
+from scenarios.variants import Dimension
 
 
 class PasswdAccount(Scenario):
@@ -14,15 +16,24 @@ class PasswdAccount(Scenario):
     expect = Expectation(fires=("stowaway.host.fim-account-db",), within_s=15)
     twin = "docker.fim.config-management"
     tags = ("fim", "persistence")
+    dimensions = (
+        Dimension("method", (*METHODS, "useradd"), doc="how the account is added: appended by a shell, a copy "
+                  "renamed over each file, appended from Python, or by useradd (which locks, writes /etc/passwd+ "
+                  "and renames it)"),
+    )
     description = (
         "In a running container, appends a second uid-0 account (sysadm) to /etc/passwd and "
         "/etc/shadow, a backdoor login that survives a password change of root. The scenario checks "
-        "the account resolves."
+        "the account resolves. Variants add it by rename, from Python, or with useradd -o -u 0."
     )
 
     def detonate(self, lab: Lab) -> None:
         box = lab.deploy(WorkloadSpec(role="worker"))
         lab.action("append a uid-0 account to /etc/passwd")
-        lab.exec(box, "sh", "-c", "echo 'sysadm:x:0:0::/root:/bin/sh' >> /etc/passwd && "
-                 "echo 'sysadm:*:19000:0:99999:7:::' >> /etc/shadow && "
-                 "getent passwd sysadm")
+        method = str(self.variant["method"])
+        if method == "useradd":
+            add = "useradd -o -u 0 -g 0 -M -d /root -s /bin/sh sysadm"
+        else:
+            add = (f"{write_line(method, '/etc/passwd', 'sysadm:x:0:0::/root:/bin/sh')} && "
+                   f"{write_line(method, '/etc/shadow', 'sysadm:*:19000:0:99999:7:::')}")
+        lab.exec(box, "sh", "-c", f"{add} && getent passwd sysadm")

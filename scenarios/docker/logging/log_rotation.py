@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from lab import Lab, Logging, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario, ScenarioSkipped
+from scenarios.variants import Dimension
+
+# max-size x max-file, each at least the platform's 1 MiB minimum (log_retention.yaml).
+RETENTION = {"256k-x4": ("256k", "4"), "128k-x8": ("128k", "8"), "512k-x2": ("512k", "2")}
 
 
 class LogRotation(Scenario):
@@ -16,6 +20,10 @@ class LogRotation(Scenario):
                                  "stowaway.docker.logging-discarded"), window_s=10)
     twin = "docker.logging.log-file-wiped"
     tags = ("logging",)
+    dimensions = (
+        Dimension("retention", tuple(RETENTION), doc="max-size and max-file, each keeping at least 1 MiB: four "
+                  "files of 256 KB, eight of 128 KB, or two of 512 KB"),
+    )
     description = (
         "Deploys a container with the json-file driver, `max-size=256k` and `max-file=4` (1 MiB kept, "
         "the policy minimum), whose job prints about 500 KB of progress lines over a few seconds, then "
@@ -32,10 +40,11 @@ class LogRotation(Scenario):
             "i=$((i+1)); [ $((i % 100)) -eq 0 ] && sleep 0.1; done; "
             "while true; do echo \"idle, queue empty\"; sleep 1; done"
         )
+        size, files = RETENTION[str(self.variant["retention"])]
         lab.action("deploy a busy container with json-file rotation")
         worker = lab.deploy(WorkloadSpec(role="importer", command=("sh", "-c", job),
-                                         logging=Logging(driver="json-file", options={"max-size": "256k",
-                                                                                      "max-file": "4"})))
+                                         logging=Logging(driver="json-file", options={"max-size": size,
+                                                                                      "max-file": files})))
         log_path = lab.log_path(worker)
         if log_path is None:
             raise ScenarioSkipped("the container's log file is not on this host (remote engine?)")

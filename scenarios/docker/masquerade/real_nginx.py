@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.variants import Dimension
+
+# The ways images start their nginx: the packaged path, a shell entrypoint that execs it, PATH lookup.
+LAUNCH = {
+    "direct": ("/usr/sbin/nginx", "-g", "daemon off;"),
+    "shell-exec": ("sh", "-c", "exec /usr/sbin/nginx -g 'daemon off;'"),
+    "path-lookup": ("nginx", "-g", "daemon off;"),
+}
 
 
 class RealNginx(Scenario):
@@ -16,6 +24,10 @@ class RealNginx(Scenario):
                                  "stowaway.host.drop-and-execute"), window_s=10)
     twin = "docker.masquerade.tmp-kworker"
     tags = ("masquerade",)
+    dimensions = (
+        Dimension("launch", tuple(LAUNCH), doc="how the container starts nginx: its packaged path, a shell "
+                  "entrypoint that execs it, or by name through PATH"),
+    )
     description = (
         "Deploys a web container running the distribution's nginx (/usr/sbin/nginx, from the image) "
         "in the foreground; its master rewrites its process title and forks workers, as nginx does. "
@@ -24,7 +36,7 @@ class RealNginx(Scenario):
 
     def detonate(self, lab: Lab) -> None:
         lab.action("start nginx from its packaged path")
-        web = lab.deploy(WorkloadSpec(role="web", command=("/usr/sbin/nginx", "-g", "daemon off;")))
+        web = lab.deploy(WorkloadSpec(role="web", command=LAUNCH[str(self.variant["launch"])]))
         lab.wait_for(lambda: lab.exec(web, "curl", "-sf", "-o", "/dev/null", "http://127.0.0.1/", check=False)
                      .exit_code == 0, timeout=15, what="nginx to answer")
         for _ in range(3):

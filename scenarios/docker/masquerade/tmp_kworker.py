@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.variants import Dimension
+
+DIRECTORIES = {"tmp": "/tmp", "var-tmp": "/var/tmp"}
 
 
 class TmpKworker(Scenario):
@@ -19,6 +22,11 @@ class TmpKworker(Scenario):
     })
     twin = "docker.masquerade.real-nginx"
     tags = ("masquerade", "defense-evasion")
+    dimensions = (
+        Dimension("name", ("kworker", "ksoftirqd", "kswapd0", "sshd", "cron"), doc="the name it borrows: a kernel "
+                  "worker thread's, or a system daemon's run from somewhere else"),
+        Dimension("directory", tuple(DIRECTORIES), doc="the world-writable directory it runs from"),
+    )
     description = (
         "In a running container, copies a program (sleep, standing in for a miner) to /tmp/kworker "
         "and starts it from there, so `ps` shows a kernel-thread-like name. The scenario checks the "
@@ -27,8 +35,10 @@ class TmpKworker(Scenario):
 
     def detonate(self, lab: Lab) -> None:
         box = lab.deploy(WorkloadSpec(role="worker"))
-        lab.action("copy a binary to /tmp/kworker and run it")
-        lab.exec(box, "sh", "-c", "cp /bin/sleep /tmp/kworker && chmod +x /tmp/kworker")
-        lab.exec(box, "sh", "-c", "nohup /tmp/kworker 60 >/dev/null 2>&1 &")
-        lab.wait_for(lambda: lab.exec(box, "sh", "-c", "readlink /proc/$(pgrep -x kworker)/exe", check=False)
-                     .output.strip() == "/tmp/kworker", timeout=10, what="/tmp/kworker to run")
+        name, directory = str(self.variant["name"]), DIRECTORIES[str(self.variant["directory"])]
+        path = f"{directory}/{name}"
+        lab.action(f"copy a binary to {path} and run it")
+        lab.exec(box, "sh", "-c", f"cp /bin/sleep {path} && chmod +x {path}")
+        lab.exec(box, "sh", "-c", f"nohup {path} 60 >/dev/null 2>&1 &")
+        lab.wait_for(lambda: lab.exec(box, "sh", "-c", f"readlink /proc/$(pgrep -x {name})/exe", check=False)
+                     .output.strip() == path, timeout=10, what=f"{path} to run")

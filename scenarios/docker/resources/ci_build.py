@@ -18,6 +18,7 @@ class CiBuild(Scenario):
     expect = Expectation(silent=("stowaway.analytic.cpu-spike", "stowaway.analytic.memory-spike"),
                          window_s=BUILD_S + 5)
     twin = "docker.resources.ci-runner-lookalike"
+    cpu_bound = True
     tags = ("resources",)
     description = (
         "Deploys the platform's CI runner: the image its pipeline built and signed (platform/ci-runner), "

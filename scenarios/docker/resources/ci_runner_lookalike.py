@@ -30,6 +30,7 @@ class CiRunnerLookalike(Scenario):
                                                          "name (platform/ci-runner) without the pipeline's signature."})
     twin = "docker.resources.ci-build"
     forges = ("resources/sanctioned_heavy_workloads/ci-runners",)
+    cpu_bound = True
     tags = ("resources", "impact", "forged-sanction")
     description = (
         "Copies what the sanctioned CI runner shows: the runner's own Dockerfile plus one step of its own, "
