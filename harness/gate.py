@@ -8,7 +8,10 @@ missing, unreadable, or not a scorecard; the message names the file and the fiel
 The gate judges change, not absolute quality: a scenario missed in both runs does not fail it
 (the run's own pass/fail reports that). Two things fail it whatever the baseline says, because
 they hide evidence rather than change it: a skipped scenario, and a false positive in the soak.
-Scenarios are matched by (scenario_id, backend).
+Scenarios are matched by (scenario_id, backend); a variant row's id names its variant
+(``docker.fim.cron-entry@path=spool``), so a variant detected in the baseline and missed now is a
+lost detection like any other. A run that drew different variants (another ``--variants`` count or
+``--seed``, or none) is not blamed for the baseline's variant rows it never ran.
 """
 
 from __future__ import annotations
@@ -160,8 +163,13 @@ def compare(
         result.notes.append(f"the current run is {now.status}; scenarios it did not reach count as lost")
 
     current_by_key, baseline_by_key = _index(now), _index(base)
+    same_draw = _draw(now) == _draw(base)
+    undrawn = 0
     for key, before in baseline_by_key.items():
         after = current_by_key.get(key)
+        if after is None and before.variant_of and not same_draw:
+            undrawn += 1  # another seed or count draws other variants: absent is not lost
+            continue
         finding = _compare_one(before, after, latency_tolerance_s, latency_ratio)
         if finding is None:
             continue
@@ -185,8 +193,26 @@ def compare(
             result.new_scenarios.append(
                 GateFinding(key[0], key[1], f"{after.kind}, {after.verdict.value}: {after.reason}")
             )
+    if undrawn:
+        result.notes.append(
+            f"{undrawn} variant row(s) of the baseline were not compared: the baseline drew variants "
+            f"{_draw_text(_draw(base))}, this run {_draw_text(_draw(now))} (run with the same --variants and --seed "
+            "to gate them)")
     _compare_soak(result, now.soak, base.soak, now.backend)
     return result
+
+
+def _draw(run: RunResult) -> tuple[str, int] | None:
+    """(variants requested per scenario, seed) of a run that drew variants, None for one that did not."""
+    drawn = run.environment.get("variants") or {}
+    requested = drawn.get("requested", 0)
+    if not requested:
+        return None
+    return str(requested), int(drawn.get("seed", 0))
+
+
+def _draw_text(draw: tuple[str, int] | None) -> str:
+    return "none" if draw is None else f"{draw[0]} per scenario with seed {draw[1]}"
 
 
 def _new_collateral(before: Outcome | None, after: Outcome) -> str | None:

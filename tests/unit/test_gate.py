@@ -364,3 +364,38 @@ def test_allowed_collateral_against_the_1_0_baseline_is_not_new() -> None:
                          for a in row["alerts"] if a["rule_id"] != "stowaway.docker.logging-disabled"]
     assert row["collateral"]
     assert compare(current, data).passed
+
+
+def _with_variant(run: RunResult, verdict: Verdict, requested: Any = 3, seed: int = 1) -> dict[str, Any]:
+    """A run that drew one variant of the cpu-miner row (a copy of its canonical row)."""
+    import dataclasses
+
+    canonical = next(o for o in run.outcomes if o.scenario_id == "docker.resources.cpu-miner")
+    variant = dataclasses.replace(canonical, scenario_id="docker.resources.cpu-miner@tool=b2sum",
+                                  variant_of=canonical.scenario_id, variant={"grinders": 2, "tool": "b2sum"},
+                                  verdict=verdict, latency_s=canonical.latency_s if verdict is Verdict.DETECTED
+                                  else None, reason="variant")
+    run.outcomes.append(variant)
+    run.environment["variants"] = {"requested": requested, "seed": seed}
+    return to_json(run)
+
+
+def test_a_lost_variant_detection_fails_the_gate_like_a_lost_detection() -> None:
+    baseline = _with_variant(clean_run(), Verdict.DETECTED)
+    current = _with_variant(clean_run(), Verdict.MISSED)
+    result = compare(current, baseline)
+    assert not result.passed
+    assert [f.scenario_id for f in result.lost] == ["docker.resources.cpu-miner@tool=b2sum"]
+
+
+def test_a_variant_the_same_draw_did_not_run_is_lost_but_another_draw_is_only_noted() -> None:
+    baseline = _with_variant(clean_run(), Verdict.DETECTED)
+    same_draw = _scorecard()
+    same_draw["environment"]["variants"] = {"requested": 3, "seed": 1}
+    assert [f.scenario_id for f in compare(same_draw, baseline).lost] == ["docker.resources.cpu-miner@tool=b2sum"]
+    for other in ({"requested": 3, "seed": 2}, {"requested": 0, "seed": 1}):
+        current = _scorecard()
+        current["environment"]["variants"] = other
+        result = compare(current, baseline)
+        assert result.passed, result.to_markdown()
+        assert any("variant row(s) of the baseline were not compared" in note for note in result.notes)
