@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
@@ -97,6 +98,30 @@ def mounted_executable(info: ContainerInfo, path: str, pid: int | None, proc: st
     return fields
 
 
+# The dynamic loader run as a program (``/lib64/ld-linux-x86-64.so.2 ./payload``) maps and runs the
+# program named in its arguments: the process's executable is the loader, which is in every image.
+LOADER = re.compile(r"^ld-(linux|musl)[^/]*\.so(\.[0-9]+)*$")
+_LOADER_VALUE_OPTIONS = {"--library-path", "--inhibit-rpath", "--audit", "--preload", "--argv0",
+                         "--glibc-hwcaps-prepend", "--glibc-hwcaps-mask"}
+_LOADER_INSPECT_OPTIONS = {"--list", "--verify", "--help", "--version", "--list-tunables", "--list-diagnostics"}
+
+
+def loaded_program(executable: str, args: list[str], cwd: str, environ: bytes = b"") -> str | None:
+    """The program a directly run dynamic loader runs, as a path in the container; None when the
+    executable is not the loader, or the loader only inspects (``ldd``: --list, --verify, or
+    LD_TRACE_LOADED_OBJECTS in its environment, which lists libraries and runs nothing)."""
+    if not LOADER.match(os.path.basename(executable)) or b"LD_TRACE_LOADED_OBJECTS=" in environ:
+        return None
+    i = 1
+    while i < len(args) and args[i].startswith("--"):
+        if args[i] in _LOADER_INSPECT_OPTIONS:
+            return None
+        i += 2 if args[i] in _LOADER_VALUE_OPTIONS else 1
+    if i >= len(args) or not args[i]:
+        return None
+    return os.path.normpath(os.path.join(cwd or "/", args[i]))
+
+
 def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", proc: str = "/proc", *,
                    gone: bool = False, ppid: int = 0, replaced: bool = False) -> dict[str, Any]:
     """Read what /proc says about ``pid``. ``filename`` is the path the exec tracepoint reported,
@@ -131,6 +156,7 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
     # changed, the process was replaced under inspection and its argv is not judged at all.
     program = None if unread else file_identity(f"{proc}/{pid}/exe")
     cmdline = None if unread else _read(f"{proc}/{pid}/cmdline")
+    loaded = None
     if cmdline:
         args = [a.decode(errors="replace") for a in cmdline.rstrip(b"\0").split(b"\0")]
         fields["process.args"] = args
@@ -142,12 +168,14 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
             cwd = os.readlink(f"{proc}/{pid}/cwd")
         judgement = judge_argv0(argv0, filename, root=f"{proc}/{pid}/root", exe=f"{proc}/{pid}/exe", cwd=cwd,
                                 executable=executable)
+        loaded = loaded_program(executable, args, cwd, _read(f"{proc}/{pid}/environ", 1 << 20) or b"")
         after = file_identity(f"{proc}/{pid}/exe")  # None: it exited, which replaced nothing
         if program is not None and after in (None, program):
             fields["process.argv0_matches_executable"] = judgement.matches
             fields["process.argv0_resolved"] = judgement.resolved
         else:
             fields["process.replaced_before_inspection"] = True
+            loaded = None
     ppid = (0 if gone else _ppid(pid, proc)) or ppid
     if ppid:
         fields["process.parent.pid"] = ppid
@@ -162,13 +190,19 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
     if exe:
         with contextlib.suppress(OSError):
             exe_size = os.stat(f"{proc}/{pid}/exe").st_size
-    changed, in_image = in_layers(info, executable, exe_size)
+    # What runs: the executable, or the program a directly run loader maps (its place in the layers
+    # is the one that says whether it was dropped; the loader itself is always in the image).
+    running = executable
+    if loaded:
+        fields["process.loaded_program"] = running = loaded
+        exe_size = None
+    changed, in_image = in_layers(info, running, exe_size)
     fields["process.executable_in_container_changes"] = changed
     fields["process.executable_in_image"] = in_image
     if info is not None and not changed and not in_image:
         # Not on the overlay at all: a volume, a bind mount or a tmpfs. Whether it was written there
         # after the container started is what says "dropped", wherever it lives.
-        fields.update(mounted_executable(info, executable, None if unread else pid, proc))
+        fields.update(mounted_executable(info, running, None if unread else pid, proc))
     directory = os.path.dirname(executable)
     fields["process.executable_directory"] = directory
     return fields

@@ -194,3 +194,17 @@ def test_a_watched_directory_made_after_the_watch_is_adopted(tmp_path: Path):
         runner.join(timeout=5)
         sensor.close()
     assert "/var/spool/cron/crontabs/root" in {e.get("file.path_in_container") for e in sent}
+
+
+@pytest.mark.parametrize(("executable", "args", "environ", "loaded"), [
+    ("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", ["/lib64/ld-linux-x86-64.so.2", "/tmp/x", "3"], b"", "/tmp/x"),
+    ("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", ["ld.so", "./syncd"], b"", "/data/bin/syncd"),
+    ("/lib/ld-musl-x86_64.so.1", ["ld", "--preload", "/a.so", "/opt/p"], b"", "/opt/p"),
+    ("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", ["ld.so", "--verify", "/tmp/x"], b"", None),  # ldd checks
+    ("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", ["ld.so", "/tmp/x"], b"A=1\0LD_TRACE_LOADED_OBJECTS=1\0", None),
+    ("/usr/bin/python3", ["python3", "/tmp/x"], b"", None),  # an interpreter is not the loader
+])
+def test_the_program_a_directly_run_loader_runs(executable, args, environ, loaded):
+    from detectors.sensors.procfs import loaded_program
+
+    assert loaded_program(executable, args, "/data/bin", environ) == loaded

@@ -12,6 +12,7 @@ from scenarios.variants import Dimension
 # Writable places a container has: its overlay (system and temporary directories, a home cache) and a volume.
 DIRECTORIES = {"usr-local-bin": "/usr/local/bin", "tmp": "/tmp", "var-tmp": "/var/tmp",
                "home-cache": "/root/.cache/sync", "volume": "/data/bin"}
+LOADER = "/lib64/ld-linux-x86-64.so.2"
 
 
 class DropExecute(Scenario):
@@ -29,6 +30,8 @@ class DropExecute(Scenario):
                   "/var/tmp, a cache under root's home (all on the container's overlay), or a volume"),
         Dimension("delivery", ("base64-shell", "python"), doc="how its bytes are written: decoded by a shell "
                   "pipeline, or written and chmod-ed from Python"),
+        Dimension("run", ("exec", "loader"), doc="how it is started: exec'd, or handed to the dynamic loader run "
+                  "as a program (the loader, which is in the image, becomes the process's executable)"),
     )
     description = (
         "Streams a program that is not in the image (the host's `sleep`, base64-encoded, standing in "
@@ -38,7 +41,8 @@ class DropExecute(Scenario):
         "/usr/local/bin/syncd-ctl) and runs it: it exits within microseconds of exec, before "
         "anything can read its /proc entry. The scenario checks that both files exist in the "
         "container and ran successfully. Variants write them to /tmp, /var/tmp, a cache under root's "
-        "home or a volume, and decode them from Python."
+        "home or a volume, decode them from Python, or run them through the dynamic loader "
+        "(`/lib64/ld-linux-x86-64.so.2 <program>`)."
     )
 
     def detonate(self, lab: Lab) -> None:
@@ -51,9 +55,10 @@ class DropExecute(Scenario):
         # implant's run. A program gone within microseconds of exec is attributed as well as a
         # resident one (tests/integration/test_exec_short_lived.py checks every such exec).
         _drop(lab, box, "true", f"{directory}/syncd-ctl", delivery)
+        run = (LOADER,) if self.variant["run"] == "loader" else ()
         lab.action("execute the dropped binary")
-        lab.exec(box, f"{directory}/syncd", "3")  # an implant stays resident
-        lab.exec(box, f"{directory}/syncd-ctl")  # lab.exec checks it exited 0
+        lab.exec(box, *run, f"{directory}/syncd", "3")  # an implant stays resident
+        lab.exec(box, *run, f"{directory}/syncd-ctl")  # lab.exec checks it exited 0
 
 
 def _drop(lab: Lab, box: Workload, program: str, path: str, delivery: str) -> None:
