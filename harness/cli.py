@@ -3,7 +3,7 @@
     stowaway list                      scenarios, ATT&CK ids, kind, backends, twin
     stowaway run [IDS] [--tag T] [--technique T] [--backend docker|swarm|kind] [--parallel N]
                  [--scenarios DIR] [--rules DIR] [--policy DIR] [--out reports] [--docker-host URL]
-                 [--allow-skips] [--soak MINUTES]
+                 [--allow-skips] [--soak MINUTES] [--variants K|all] [--seed S] [--varied-only]
     stowaway soak [--minutes N] [--out reports]   the realistic benign fleet alone, N minutes under watch
     stowaway lab up|down|status        keep the private engine warm between runs, or look at it
     stowaway reap                      remove what dead runs left behind
@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run K sampled variants of each scenario that declares dimensions (all: every "
                         "one); the scorecard gets a robustness section")
     p.add_argument("--seed", type=int, default=1, metavar="S", help="what the variants are drawn from (reproducible)")
+    p.add_argument("--varied-only", action="store_true",
+                   help="only the selected scenarios that declare dimensions (the ones --variants varies)")
     _dirs(p)
     _engine_option(p)
 
@@ -211,8 +213,14 @@ def _select(args: argparse.Namespace) -> list[type[Scenario]]:
         raise BadInput(exc.args[0]) from None
     if getattr(args, "backend", None):
         chosen = _for_backend(chosen, args.backend)
+    wanted = " ".join([*(f"--tag {t}" for t in args.tag), *(f"--technique {t}" for t in args.technique)])
+    if getattr(args, "varied_only", False):
+        if chosen and not any(s.dimensions for s in chosen):
+            raise BadInput(f"--varied-only: none of the {len(chosen)} scenario(s) matching "
+                           f"{wanted or 'the selection'} declares dimensions; `stowaway explain ID` shows a "
+                           "scenario's")
+        chosen = [s for s in chosen if s.dimensions]
     if not chosen:
-        wanted = " ".join([*(f"--tag {t}" for t in args.tag), *(f"--technique {t}" for t in args.technique)])
         raise BadInput(f"no scenario matches {wanted or 'the selection'}; `stowaway list` shows them")
     return chosen
 

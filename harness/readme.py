@@ -3,7 +3,8 @@
 Each block sits between two markers in one document and is rewritten whole from one source:
 
 - ``docs/scenarios.md``: the scenario catalogue, from the registry;
-- ``README.md``: what the committed baseline run measured, from ``harness/baseline/scorecard.json``;
+- ``README.md``: what the committed baseline run measured, from ``harness/baseline/scorecard.json``, and
+  how detection holds over the variant space, from ``reports/robustness.json`` (``nox -s variants``);
 - ``docs/benchmarks.md``: the bench and drill figures, from ``reports/bench.json`` and
   ``reports/drills.json`` (written by ``nox -s bench`` and ``nox -s drills``, committed on purpose);
 - ``docs/policy.md``: the policy file reference, from the policy kinds' schemas.
@@ -24,6 +25,8 @@ from pathlib import Path
 
 from harness.bench.report import figures_markdown
 from harness.policy_reference import reference
+from harness.robustness_gate import share, threshold_text
+from harness.scorecard.robustness import missed_text
 from scenarios.attack import catalog
 from scenarios.registry import Registry, load
 
@@ -35,6 +38,7 @@ POLICY_DOC = ROOT / "docs" / "policy.md"
 BASELINE = Path(__file__).parent / "baseline" / "scorecard.json"
 BENCH = ROOT / "reports" / "bench.json"
 DRILLS = ROOT / "reports" / "drills.json"
+ROBUSTNESS = ROOT / "reports" / "robustness.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +138,38 @@ def measured_figures(report: Path, session: str) -> str:
     return text
 
 
+def robustness_figures(report: Path) -> str:
+    """The committed robustness figures (``harness.robustness_gate --write``): one sentence, then per
+    detector what it fired on and the dimension values it misses. Without the file, how to make it."""
+    name = _shown(report)
+    if not report.exists():
+        return (f"No `{name}` is committed yet: run `nox -s variants`, then `python -m harness.readme`, "
+                "and commit both.\n")
+    data = json.loads(report.read_text())
+    adversary, benign = data["adversary"], data["benign"]
+    drawn = "every variant" if data["requested"] == "all" else f"{data['requested']} variant(s) per scenario"
+    required = f"at least {threshold_text(data['threshold'])} required, every miss named by a blind spot of its rule"
+    if data["passed"]:
+        verdict = f"PASS ({required}; {len(data['misses'])} miss(es), all named)"
+    else:
+        verdict = f"FAIL ({required}; {len(data['problems'])} problem(s), listed in `{name}`)"
+    lines = [f"From `{name}` (run `{data['run_id']}`, {data['started_at'][:10]}, {drawn} with seed {data['seed']}): "
+             f"adversary detection held on {share(adversary['passed'], adversary['runs'])} of the runs, benign "
+             f"runs silent {benign['silent']}/{benign['runs']}; {verdict}.", ""]
+    if data["detectors"]:
+        lines += ["| detector | fired on adversary runs (canonical + variants) | dimension values it misses "
+                  "(fired/run) |", "|---|---|---|"]
+        lines += [f"| `{d['rule_id']}` | {d['fired']}/{d['expected']} | {missed_text(d['missed_values'])} |"
+                  for d in data["detectors"]]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: Path = BENCH,
-           drills: Path = DRILLS) -> list[Block]:
+           drills: Path = DRILLS, robustness: Path = ROBUSTNESS) -> list[Block]:
     """Every generated block, in the order ``main`` renders them. The registry loads only if needed."""
 
     def catalogue() -> str:
@@ -151,6 +181,7 @@ def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: P
               lambda: backend_table(registry if registry is not None else load())),
         Block("run", README, "harness/baseline/scorecard.json",
               lambda: run_summary(json.loads(baseline.read_text()))),
+        Block("robustness", README, "reports/robustness.json", lambda: robustness_figures(robustness)),
         Block("bench", BENCHMARKS_DOC, "reports/bench.json", lambda: measured_figures(bench, "bench")),
         Block("drills", BENCHMARKS_DOC, "reports/drills.json", lambda: measured_figures(drills, "drills")),
         Block("policy-reference", POLICY_DOC, "the schemas in detectors/policy_kinds/", reference),

@@ -3,12 +3,14 @@
 A scenario's family is its canonical run plus its variant rows (``variant_of``). An adversary
 variant counts as detected when it passed (its expected rules fired, nothing unlisted); a benign
 variant when it stayed silent. Per detector: of the adversary variants that expect a rule, how many
-saw it fire, and the dimension values of the ones that did not.
+saw it fire, and the dimension values of the ones that did not (the robustness gate,
+``harness.robustness_gate``, counts the families' canonical runs there too).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from harness.outcome import RunResult, Verdict
@@ -74,10 +76,15 @@ def families(run: RunResult) -> list[FamilyRobustness]:
     return [found[k] for k in sorted(found)]
 
 
-def detectors(run: RunResult) -> list[DetectorRobustness]:
+def detectors(run: RunResult, with_canonical: bool = False) -> list[DetectorRobustness]:
+    """Per expected rule, over the concluded adversary variant rows; ``with_canonical`` also counts the
+    canonical row of each scenario that has variants here (its whole drawn space, canonical included).
+    The default leaves canonical rows out, as the scorecard's robustness section reads."""
+    varied = {o.variant_of for o in run.outcomes if o.variant_of} if with_canonical else set()
     found: dict[str, DetectorRobustness] = {}
     for outcome in run.outcomes:
-        if not outcome.variant_of or outcome.kind != "adversary" or outcome.verdict not in CONCLUDED:
+        in_family = bool(outcome.variant_of) or outcome.scenario_id in varied
+        if not in_family or outcome.kind != "adversary" or outcome.verdict not in CONCLUDED:
             continue
         for rule in outcome.rules:
             entry = found.setdefault(rule.rule_id, DetectorRobustness(rule.rule_id))
@@ -90,15 +97,15 @@ def detectors(run: RunResult) -> list[DetectorRobustness]:
     return [found[k] for k in sorted(found)]
 
 
-def markdown_lines(run: RunResult) -> list[str]:
-    rows = families(run)
-    if not rows:
-        return []
-    variants = run.environment.get("variants") or {}
-    lines = [f"Variants drawn with seed {variants.get('seed', '?')} ({variants.get('requested', '?')} per "
-             "scenario). A variant passes as its scenario would: an adversary detected with nothing unlisted, a "
-             "benign twin silent. Errors and skips are not counted.", "",
-             "| scenario | kind | canonical | variants passed | failed variants |", "|---|---|---|---|---|"]
+def missed_text(missed_values: Mapping[str, Mapping[str, Sequence[int]]]) -> str:
+    """``target: volume 0/3, file 2/3; how: python 1/2``, or ``none``; takes ``missed_values`` as
+    computed or as read back from JSON (lists for tuples)."""
+    return "; ".join(f"{d}: " + ", ".join(f"{v} {f}/{n}" for v, (f, n) in values.items())
+                     for d, values in missed_values.items()) or "none"
+
+
+def family_lines(rows: list[FamilyRobustness]) -> list[str]:
+    lines = ["| scenario | kind | canonical | variants passed | failed variants |", "|---|---|---|---|---|"]
     for row in rows:
         head = "-" if row.canonical_passed is None else ("pass" if row.canonical_passed else "FAIL")
         failed = ", ".join(f"`{v.split('@', 1)[1]}`" for v in row.failed) or "none"
@@ -106,14 +113,27 @@ def markdown_lines(run: RunResult) -> list[str]:
             failed += f" ({len(row.errors)} error(s))"
         lines.append(f"| `{row.scenario_id}` | {row.kind} | {head} | {row.variants_passed}/{row.variants_run} | "
                      f"{failed} |")
-    rules = detectors(run)
-    if rules:
-        lines += ["", "| detector | fired on adversary variants | values it missed on (fired/run with that value; "
-                  "0/n is what it does not see) |", "|---|---|---|"]
-        for rule in rules:
-            missed = "; ".join(f"{d}: " + ", ".join(f"{v} {f}/{n}" for v, (f, n) in values.items())
-                               for d, values in rule.missed_values.items())
-            lines.append(f"| `{rule.rule_id}` | {rule.fired}/{rule.expected} | {missed or 'none'} |")
     return lines
 
 
+def detector_lines(rules: list[DetectorRobustness], runs: str = "adversary variants") -> list[str]:
+    """The per-detector table; ``runs`` names what the fired/expected column counts."""
+    lines = [f"| detector | fired on {runs} | values it missed on (fired/run with that value; "
+             "0/n is what it does not see) |", "|---|---|---|"]
+    for rule in rules:
+        lines.append(f"| `{rule.rule_id}` | {rule.fired}/{rule.expected} | {missed_text(rule.missed_values)} |")
+    return lines
+
+
+def markdown_lines(run: RunResult) -> list[str]:
+    rows = families(run)
+    if not rows:
+        return []
+    variants = run.environment.get("variants") or {}
+    lines = [f"Variants drawn with seed {variants.get('seed', '?')} ({variants.get('requested', '?')} per "
+             "scenario). A variant passes as its scenario would: an adversary detected with nothing unlisted, a "
+             "benign twin silent. Errors and skips are not counted.", "", *family_lines(rows)]
+    rules = detectors(run)
+    if rules:
+        lines += ["", *detector_lines(rules)]
+    return lines

@@ -290,6 +290,24 @@ def test_run_by_tag_and_technique_selects(fake_run, tmp_path):
     assert {ADVERSARY, BENIGN} <= set(fake_run[1]["ids"])
 
 
+def test_run_varied_only_keeps_the_selected_scenarios_that_declare_dimensions(fake_run, tmp_path):
+    assert cli.main(["run", "--tag", "logging", "--varied-only", "--out", str(tmp_path), "--quiet"]) == 0
+    from scenarios.registry import load
+
+    logging = [s for s in load().select(tags=["logging"]) if "docker" in s.backends]
+    assert any(not s.dimensions for s in logging), "the test needs a logging scenario without dimensions"
+    assert fake_run[0]["ids"] == [s.id for s in logging if s.dimensions]
+
+
+def test_run_varied_only_with_nothing_varied_is_bad_input(no_lab, capsys):
+    from scenarios.registry import load
+
+    plain = next(s.id for s in load().all() if not s.dimensions and "docker" in s.backends)
+    assert cli.main(["run", plain, "--varied-only"]) == 2
+    line = one_error_line(capsys)
+    assert "--varied-only" in line and "declares dimensions" in line
+
+
 def test_run_with_a_rule_dir_lacking_the_rule_runs_and_fails(fake_run, capsys, tmp_path, monkeypatch):
     """A removed rule is a lost detection (exit 1), not bad input: the scenario must run."""
     import harness.runner

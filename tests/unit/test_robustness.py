@@ -61,3 +61,11 @@ def test_the_scorecard_has_a_robustness_section_only_when_variants_ran():
     text = to_markdown(run(CANONICAL, FILE, PYTHON))
     assert "### Robustness over variants" in text and "| 1/2 |" in text and "`target=file`" in text
     assert "target: file 0/1" in text  # the detector's missed values
+
+
+def test_with_canonical_a_detector_also_counts_the_canonical_row_of_each_family():
+    lone = outcome("docker.logging.log-driver-none", Verdict.DETECTED, True)  # no variants here: not a family
+    (rule,) = detectors(run(CANONICAL, FILE, PYTHON, CLOSED, BROKEN, lone), with_canonical=True)
+    assert (rule.fired, rule.expected) == (2, 4)
+    assert rule.missed_values["target"] == {"file": (0, 1), "closed": (0, 1)}
+    assert rule.by_value[("target", "devnull")] == [2, 2]  # the canonical row's values count too
