@@ -27,7 +27,6 @@ rendered from it.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.sigma import SigmaRuleError
+from harness.blind_spots import blindspots_of, label_pairs, naming_blind_spot
 from harness.outcome import Outcome, RunResult, Verdict
 from harness.scorecard.figures import iso_utc
 from harness.scorecard.json_report import ScorecardFormatError, from_json, load_json, write_json_dict
@@ -177,38 +177,6 @@ def threshold_text(threshold: float) -> str:
     return f"{100 * threshold:g}%"
 
 
-def mentions(text: str, token: str) -> bool:
-    """``token`` appears in ``text`` as a whole: ``port=80`` is not in ``port=8080``, nor a scenario id in a
-    longer one; a sentence's full stop or a backtick around it do not matter."""
-    return re.search(rf"(?<![\w.=/-]){re.escape(token)}(?![\w=-]|\.\w)", text) is not None
-
-
-def label_pairs(outcome: Outcome) -> list[str]:
-    """The ``dimension=value`` pairs of a variant row's label (the values that differ from canonical)."""
-    label = outcome.scenario_id.partition("@")[2]
-    if not label:
-        return []
-    if outcome.variant:  # from the recorded values, so a value holding a comma stays whole
-        return [pair for pair in (f"{k}={v}" for k, v in outcome.variant.items()) if f",{pair}," in f",{label},"]
-    return label.split(",")
-
-
-def naming_blind_spot(outcome: Outcome, rules: Sequence[str],
-                      blindspots: Mapping[str, Sequence[str]]) -> tuple[str, str] | None:
-    """(rule, blind spot) of the first missed rule whose blind spot names this row, or None.
-
-    Naming the scenario alone does not name a variant: the blind spot must also say which value the
-    rule does not see, so a rule admitting one gap cannot excuse every other variant of the scenario.
-    """
-    scenario = outcome.variant_of or outcome.scenario_id
-    pairs = label_pairs(outcome) if outcome.variant_of else []
-    for rule in rules:
-        for text in blindspots.get(rule, ()):
-            if mentions(text, scenario) and (not outcome.variant_of or any(mentions(text, p) for p in pairs)):
-                return rule, text
-    return None
-
-
 def _fired(outcome: Outcome) -> list[str]:
     names = {r.rule_id for r in outcome.rules if r.fired}
     names |= {str(a["rule_id"]) for a in outcome.alerts if a.get("rule_id")}
@@ -300,14 +268,6 @@ def load_run(path: str | Path) -> RunResult:
         raise RobustnessInputError(f"scorecard {path}: cannot read: {exc.strerror or exc}") from None
     except ScorecardFormatError as exc:
         raise RobustnessInputError(f"scorecard {path}: field {exc.field}: {exc.problem}") from None
-
-
-def blindspots_of(rule_dirs: Sequence[Path]) -> dict[str, tuple[str, ...]]:
-    """Every detector's documented blind spots (Sigma rules under ``rule_dirs``, or the shipped ones, and
-    the analytics). Raises SigmaRuleError for a broken rule file."""
-    from harness.detector_catalog import all_detectors
-
-    return {rule_id: info.blindspots for rule_id, info in all_detectors(rule_dirs).items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

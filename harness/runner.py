@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 from detectors.alert import Alert
 from detectors.clock import CLOCK
 from detectors.engine import Monitor
+from harness.blind_spots import blindspots_of, naming_blind_spot
 from harness.fleet import alongside
 from harness.judge import judge
 from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
@@ -164,6 +165,7 @@ def work_items(scenarios: Sequence[type[Scenario]], variants: int | None, seed: 
 def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: Monitor,
              options: RunOptions) -> list[Outcome]:
     items = work_items(scenarios, options.variants, options.seed)
+    blindspots = blindspots_of(options.rule_dirs) if any(v is not None for _, v in items) else {}
     total = len(items)
     order = {_item_id(item): i for i, item in enumerate(items)}
     done: list[Outcome] = []
@@ -178,6 +180,7 @@ def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: M
                 n = next(counter)
             options.progress(f"[{n}/{total}] {_item_id(item)}: detonating ({cls.kind.value})")
             outcome = execute(cls, session, monitor, scenario_backend(options.backend), options.progress, variant)
+        _note_known_blind_spot(outcome, blindspots)
         options.progress(f"[{n}/{total}] {_item_id(item)}: {outcome.verdict.value} - {outcome.reason}")
         return outcome
 
@@ -189,6 +192,16 @@ def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: M
     for item in serial:
         done.append(one(item))
     return sorted(done, key=lambda o: order[o.scenario_id])
+
+
+def _note_known_blind_spot(outcome: Outcome, blindspots: Mapping[str, Sequence[str]]) -> None:
+    """A variant that missed only where its rule's documented blind spot says: a known gap, said so."""
+    if not outcome.variant_of or outcome.verdict is not Verdict.MISSED or outcome.unlisted_collateral:
+        return
+    named = naming_blind_spot(outcome, [r.rule_id for r in outcome.rules if not r.fired], blindspots)
+    if named is not None:
+        outcome.known_blind_spot = f"{named[0]}: {named[1]}"
+        outcome.reason += f" (a documented blind spot of {named[0]})"
 
 
 def _item_id(item: Work) -> str:

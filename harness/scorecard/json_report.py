@@ -237,6 +237,7 @@ def _outcome(row: Any, where: str) -> Outcome:
         collateral=collateral,
         variant_of=_optional_string(row.get("variant_of"), f"{where}.variant_of"),
         variant=dict(_get(row, "variant", dict, f"{where}.variant")) if "variant" in row else {},
+        known_blind_spot=_optional_string(row.get("known_blind_spot"), f"{where}.known_blind_spot"),
     )
 
 

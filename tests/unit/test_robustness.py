@@ -69,3 +69,29 @@ def test_with_canonical_a_detector_also_counts_the_canonical_row_of_each_family(
     assert (rule.fired, rule.expected) == (2, 4)
     assert rule.missed_values["target"] == {"file": (0, 1), "closed": (0, 1)}
     assert rule.by_value[("target", "devnull")] == [2, 2]  # the canonical row's values count too
+
+
+def test_a_variant_missed_on_a_named_blind_spot_is_a_known_gap_not_a_failure_of_the_run() -> None:
+    from harness.runner import _note_known_blind_spot
+    from harness.scorecard.json_report import from_json, to_json
+    from harness.scorecard.junit import to_junit_xml
+
+    named = {RULE: ("Missed: the variants of docker.logging.stdout-devnull with target=file.",)}
+    missed = outcome(f"{SCENARIO}@target=file", Verdict.MISSED, False, {"target": "file", "how": "shell"})
+    _note_known_blind_spot(missed, named)
+    assert missed.known_blind_spot and missed.known_blind_spot.startswith(RULE)
+    other = outcome(f"{SCENARIO}@target=closed,how=python", Verdict.MISSED, False, {"target": "closed", "how": "python"})
+    _note_known_blind_spot(other, named)  # the blind spot names target=file only
+    assert other.known_blind_spot is None
+    canonical_miss = outcome(SCENARIO, Verdict.MISSED, False, {"target": "devnull", "how": "shell"})
+    _note_known_blind_spot(canonical_miss, named)  # a canonical miss is never excused
+    assert canonical_miss.known_blind_spot is None
+
+    result = run(CANONICAL, missed)
+    assert result.passed and not missed.passed  # still missed, counted so by robustness
+    assert families(result)[0].variants_passed == 0
+    assert not run(CANONICAL, missed, other).passed
+    back = from_json(to_json(result))
+    assert back.outcomes[1].known_blind_spot == missed.known_blind_spot
+    xml = to_junit_xml(result)
+    assert 'type="xfail"' in xml and "known blind spot" in xml and "<failure" not in xml

@@ -8,9 +8,10 @@ import json
 import pytest
 
 from harness import robustness_gate
+from harness.blind_spots import mentions
 from harness.outcome import Collateral, Outcome, RuleResult, RunResult, Verdict
 from harness.readme import robustness_figures
-from harness.robustness_gate import Robustness, judge, main, mentions
+from harness.robustness_gate import Robustness, judge, main
 from harness.scorecard import write_json
 
 RULE = "stowaway.docker.output-discarded"
