@@ -50,7 +50,8 @@ class DevNamespaceMinimal(Scenario):
             command=("sh", "-c", "exec python3 -m http.server 8000 --directory /etc >/dev/null 2>&1"),
         ))
         address = server.addresses["pod"]
-        fetch = (f"for i in 1 2 3 4 5 6 7 8 9 10; do curl -sf -m 2 http://{address}:8000/hostname "
+        # Up to about 60 s of tries (a purple-team run saw 30 s pass without an answer, once).
+        fetch = (f"for i in $(seq 1 20); do curl -sf -m 2 http://{address}:8000/hostname "
                  ">/dev/null && exit 0; sleep 1; done; exit 1")
         client = lab.deploy(WorkloadSpec(role="scratch-client", logging=Logging(driver="none"),
                                          constraints=(f"namespace={namespace}",), command=("sh", "-c", fetch)))
@@ -62,4 +63,5 @@ class DevNamespaceMinimal(Scenario):
                 raise AssertionError("the scratch client could not fetch from the scratch server")
             return phase == "Succeeded"
 
-        lab.wait_for(finished, timeout=30, what="the scratch client to fetch from the server")
+        # Longer than the client's own loop, so that a client that gives up is told apart from a slow one.
+        lab.wait_for(finished, timeout=75, what="the scratch client to fetch from the server")
