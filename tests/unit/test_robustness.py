@@ -80,7 +80,8 @@ def test_a_variant_missed_on_a_named_blind_spot_is_a_known_gap_not_a_failure_of_
     missed = outcome(f"{SCENARIO}@target=file", Verdict.MISSED, False, {"target": "file", "how": "shell"})
     _note_known_blind_spot(missed, named)
     assert missed.known_blind_spot and missed.known_blind_spot.startswith(RULE)
-    other = outcome(f"{SCENARIO}@target=closed,how=python", Verdict.MISSED, False, {"target": "closed", "how": "python"})
+    other = outcome(f"{SCENARIO}@target=closed,how=python", Verdict.MISSED, False,
+                    {"target": "closed", "how": "python"})
     _note_known_blind_spot(other, named)  # the blind spot names target=file only
     assert other.known_blind_spot is None
     canonical_miss = outcome(SCENARIO, Verdict.MISSED, False, {"target": "devnull", "how": "shell"})
