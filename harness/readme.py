@@ -115,9 +115,18 @@ def run_summary(scorecard: dict) -> str:
     found = f"{verdicts['detected']} detected, {verdicts['missed']} missed, {verdicts['silent']} silent, " \
             f"{summary['false_positives']} false positive(s) on twins, {summary['unlisted_collateral']} unlisted " \
             f"collateral, {summary.get('soak_false_positives', 0)} in the soak"
-    return (f"The committed baseline run (`{scorecard['run_id']}`, {scorecard['started_at'][:10]}) ran {ran} in "
+    text = (f"The committed baseline run (`{scorecard['run_id']}`, {scorecard['started_at'][:10]}) ran {ran} in "
             f"{minutes} min {seconds:02d} s of wall time: {found}; detection latency median "
-            f"{summary['latency_median_s']} s, p95 {summary['latency_p95_s']} s.\n")
+            f"{summary['latency_median_s']} s, p95 {summary['latency_p95_s']} s.")
+    variants = summary.get("variants")
+    if variants:
+        drawn = (scorecard.get("environment") or {}).get("variants") or {}
+        known = sum(1 for o in scorecard["outcomes"] if o.get("known_blind_spot"))
+        v = variants["verdicts"]
+        text += (f" Beside them it drew {variants['total']} variant runs ({drawn.get('requested', '?')} per scenario that "
+                 f"declares dimensions, seed {drawn.get('seed', '?')}): {v['detected']} detected, {v['missed']} missed "
+                 f"({known} on a documented blind spot), {v['silent']} silent, {v['false_positive']} false positive(s).")
+    return text + "\n"
 
 
 def measured_figures(report: Path, session: str) -> str:

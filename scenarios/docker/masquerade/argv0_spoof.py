@@ -14,6 +14,7 @@ class Argv0Spoof(Scenario):
     id = "docker.masquerade.argv0-spoof"
     title = "Process started with a forged argv[0] ([kworker/0:1])"
     kind = Kind.ADVERSARY
+    backends = ("docker", "kubernetes")
     techniques = ("T1036",)
     expect = Expectation(fires=("stowaway.host.argv0-mismatch",), within_s=15)
     twin = "docker.masquerade.real-nginx"

@@ -18,6 +18,7 @@ class RealNginx(Scenario):
     id = "docker.masquerade.real-nginx"
     title = "The real nginx runs from /usr/sbin/nginx"
     kind = Kind.BENIGN
+    backends = ("docker", "kubernetes")
     techniques = ("T1036.005",)
     expect = Expectation(silent=("stowaway.host.masquerade-name", "stowaway.host.exec-from-temp-dir",
                                  "stowaway.host.argv0-mismatch", "stowaway.host.deleted-executable",

@@ -13,6 +13,7 @@ class TmpKworker(Scenario):
     id = "docker.masquerade.tmp-kworker"
     title = "Binary copied to /tmp and run as kworker"
     kind = Kind.ADVERSARY
+    backends = ("docker", "kubernetes")
     techniques = ("T1036.005", "T1105")
     expect = Expectation(
         fires=("stowaway.host.masquerade-name", "stowaway.host.exec-from-temp-dir"), within_s=15, may_fire={
