@@ -258,6 +258,12 @@ class Lab(EngineViews):
         """Kubernetes only: run kubectl against the run's cluster as the lab's admin."""
         return self._cluster("Lab.kubectl").cli(*args, check=check, timeout=timeout)
 
+    def logs(self, target: Any) -> str:
+        """What was kept of a workload's output: the engine's log of a container, the cluster's of a pod."""
+        if isinstance(target, Workload) and target.kind == "pod":
+            return self._cluster("Lab.logs").logs(target)
+        return super().logs(target)
+
     def node_exec(self, node: str, *command: str) -> ExecResult:
         """Kubernetes only: run a command on a node itself, outside the cluster (kind: in the node container).
 

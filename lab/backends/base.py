@@ -69,3 +69,7 @@ class ClusterOps(Protocol):
     def node_exec(self, node: str, command: list[str]) -> ExecResult:
         """Run a command on a node itself, outside the cluster."""
         ...
+
+    def logs(self, workload: Workload) -> str:
+        """What the cluster kept of a pod's output (its container log, as ``kubectl logs`` reads it)."""
+        ...

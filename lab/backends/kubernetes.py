@@ -240,5 +240,8 @@ class KubernetesBackend:
         result = self.run("exec", "-n", namespace, workload.name, "--", *command, timeout=timeout, check=False)
         return ExecResult(exit_code=result.returncode, output=result.stdout + result.stderr)
 
+    def logs(self, workload: Workload) -> str:
+        return self.run("logs", "-n", self.namespace_of(workload), workload.name, timeout=60).stdout
+
     def namespace_of(self, workload: Workload) -> str:
         return self._namespaces.get(workload.id, DEFAULT_NAMESPACE)

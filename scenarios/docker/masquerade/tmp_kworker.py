@@ -17,6 +17,8 @@ class TmpKworker(Scenario):
     techniques = ("T1036.005", "T1105")
     expect = Expectation(
         fires=("stowaway.host.masquerade-name", "stowaway.host.exec-from-temp-dir"), within_s=15, may_fire={
+        "stowaway.k8s.exec-into-pod":
+            "On Kubernetes the operator really runs its commands in the pod with kubectl exec.",
         "stowaway.host.drop-and-execute":
             "It really copies a program into the running container as /tmp/kworker, a file not in its image, "
             "and runs it.",
