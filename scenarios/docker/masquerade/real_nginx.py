@@ -42,6 +42,6 @@ class RealNginx(Scenario):
         # server (on Kubernetes an exec into a pod is an alert of its own).
         url = f"http://{web.addresses.get('lan') or web.addresses['pod']}/"
         client = lab.deploy(WorkloadSpec(role="web-check", command=("sh", "-c", (
-            f"for i in $(seq 1 30); do curl -sf -o /dev/null {url} && break; sleep 1; done; "
-            f"for i in 1 2 3; do curl -sf -o /dev/null {url} && echo fetched; done; sleep 120"))))
-        lab.wait_for(lambda: lab.logs(client).count("fetched") == 3, timeout=40, what="the client to fetch three pages")
+            f"for i in $(seq 1 45); do curl -sf -m 2 -o /dev/null {url} && break; sleep 1; done; "
+            f"for i in 1 2 3; do curl -sf -m 5 -o /dev/null {url} && echo fetched; done; sleep 120"))))
+        lab.wait_for(lambda: lab.logs(client).count("fetched") == 3, timeout=90, what="the client to fetch three pages")
