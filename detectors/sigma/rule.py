@@ -1,12 +1,16 @@
 """CompiledRule: one Sigma rule's metadata, checked, plus its matcher.
 
-Logsource maps onto our event fields as follows (the same mapping the rule index uses):
-``product`` -> ``event.module``, ``service`` -> ``event.dataset == "<product>.<service>"``,
-``category`` -> ``event.category`` (a string or a list that contains it).
+A rule's logsource selects its events through ``detectors.sigma.logsources.resolve`` (the mapping
+the pySigma pipeline applies too): ``event.module`` and ``event.dataset`` are left to the rule index,
+any further test (``event.category``, a SigmaHQ category's ``event.action``) joins the detection,
+and SigmaHQ field names (``Image``) are renamed to the events' own before the detection compiles.
+
+A rule in SigmaHQ's own format carries no ``name``: its identity is then its ``id``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -19,6 +23,7 @@ from detectors.sigma.conditions import ConditionError, compile_condition
 from detectors.sigma.errors import SigmaRuleError
 from detectors.sigma.fields import ItemError, Placeholders, compile_item
 from detectors.sigma.loader import read_rule_document
+from detectors.sigma.logsources import EventSource, LogSource, resolve
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported")
@@ -28,20 +33,8 @@ _NON_TACTIC_TAG = re.compile(r"attack\.[gs]\d{4}", re.IGNORECASE)  # groups and 
 
 
 @dataclass(frozen=True, slots=True)
-class LogSource:
-    product: str | None = None
-    service: str | None = None
-    category: str | None = None
-
-    @property
-    def dataset(self) -> str | None:
-        """The ``event.dataset`` this logsource pins, or None if it names no service."""
-        return f"{self.product}.{self.service}" if self.product and self.service else None
-
-
-@dataclass(frozen=True, slots=True)
 class CompiledRule:
-    rule_id: str  # Sigma ``name``: the stable id alerts carry, e.g. "stowaway.docker.log-driver-none"
+    rule_id: str  # Sigma ``name``, else its ``id``: the id alerts carry, e.g. "stowaway.docker.log-driver-none"
     uuid: str  # Sigma ``id``
     title: str
     level: str  # one of LEVELS
@@ -54,17 +47,18 @@ class CompiledRule:
     response: str  # custom attribute: what a responder should do first ("" if the rule gives none)
     fields: tuple[str, ...]
     path: str
-    logsource: LogSource
-    # The compiled detection (with the category test, without product/service, which the index
-    # guarantees); RuleSet reads its matcher, pins and conjuncts.
+    logsource: LogSource  # as written
+    source: EventSource  # what the logsource means: detectors.sigma.logsources.resolve(logsource)
+    # The compiled detection (with the source's further tests, without event.module/event.dataset,
+    # which the index guarantees); RuleSet reads its matcher, pins and conjuncts.
     detection: Clause = field(repr=False, compare=False)
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """True if the event comes from this rule's logsource and meets its detection."""
-        source = self.logsource
-        if source.product is not None and event.get("event.module") != source.product:
+        source = self.source
+        if source.module is not None and event.get("event.module") != source.module:
             return False
-        if source.service is not None and event.get("event.dataset") != source.dataset:
+        if source.dataset is not None and event.get("event.dataset") != source.dataset:
             return False
         return self.detection.matcher(event)
 
@@ -82,7 +76,7 @@ def compile_rule(
     checker = _Checker(document, str(path))
     # Metadata first, in the order a rule file usually lists it, so the first error is the topmost.
     title = checker.required_string("title")
-    rule_id = checker.required_string("name")
+    name = checker.optional_string("name", non_empty=True)
     rule_uuid = checker.uuid()
     status = checker.choice("status", STATUSES, None)
     description = checker.optional_string("description")
@@ -92,11 +86,12 @@ def compile_rule(
     level = checker.choice("level", LEVELS, DEFAULT_LEVEL) or DEFAULT_LEVEL
     response = checker.optional_string("response")
     logsource = checker.logsource()
-    detection = checker.detection(placeholders or {})
-    if logsource.category is not None:
-        detection = all_of([_category_clause(logsource.category), detection])
+    source = resolve(logsource)
+    detection = checker.detection(placeholders or {}, source)
+    if source.where:
+        detection = all_of([_source_clause(checker, source), detection])
     return CompiledRule(
-        rule_id=rule_id,
+        rule_id=name or rule_uuid,
         uuid=rule_uuid,
         title=title,
         level=level,
@@ -110,6 +105,7 @@ def compile_rule(
         fields=tuple(fields),
         path=str(path),
         logsource=logsource,
+        source=source,
         detection=detection,
     )
 
@@ -133,15 +129,17 @@ def _tactics(tags: Sequence[str]) -> list[str]:
     ]
 
 
-def _category_clause(category: str) -> Clause:
-    def matcher(event: Mapping[str, Any]) -> bool:
-        value = event.get("event.category")
-        if type(value) is list or type(value) is tuple:
-            return category in value
-        return value == category
-
-    # Last in its AND: nearly every event of the rule's source has the category, so it rarely decides.
-    return Clause(matcher, rank=RANK_LAST)
+def _source_clause(checker: _Checker, source: EventSource) -> Clause:
+    """The source's further tests, compiled as the detection items the pySigma pipeline adds."""
+    clauses = []
+    for name, values in source.where:
+        try:
+            clause = compile_item(name, list(values), {})
+        except ItemError as error:  # pragma: no cover - SOURCES holds plain strings
+            raise checker.fail("logsource", str(error)) from None
+        # Last in its AND: nearly every event of the rule's source passes, so they rarely decide.
+        clauses.append(dataclasses.replace(clause, rank=RANK_LAST))
+    return all_of(clauses)
 
 
 class _Checker:
@@ -162,10 +160,12 @@ class _Checker:
             raise self.fail(name, f"must be a non-empty string, not {value!r}")
         return value
 
-    def optional_string(self, name: str) -> str:
+    def optional_string(self, name: str, non_empty: bool = False) -> str:
         value = self.document.get(name)
         if value is None:
             return ""
+        if non_empty and (not isinstance(value, str) or not value.strip()):
+            raise self.fail(name, f"must be a non-empty string, not {value!r}")
         if not isinstance(value, str):
             raise self.fail(name, f"must be a string, not {type(value).__name__}")
         return value
@@ -216,7 +216,7 @@ class _Checker:
             raise self.fail("logsource.service", "needs logsource.product (event.dataset is '<product>.<service>')")
         return LogSource(**parts)
 
-    def detection(self, placeholders: Placeholders) -> Clause:
+    def detection(self, placeholders: Placeholders, source: EventSource) -> Clause:
         detection = self.document.get("detection")
         if detection is None:
             raise self.fail("detection", "is required")
@@ -230,34 +230,50 @@ class _Checker:
                 continue
             if name == "timeframe":
                 raise self.fail("detection.timeframe", "timeframe belongs to Sigma correlations; not supported")
-            identifiers[str(name)] = self.search(f"detection.{name}", search, placeholders)
+            identifiers[str(name)] = self.search(f"detection.{name}", search, placeholders, source)
         if not identifiers:
             raise self.fail("detection", "defines no search identifier")
         return self.condition(detection["condition"], identifiers)
 
-    def search(self, where: str, search: Any, placeholders: Placeholders) -> Clause:
+    def search(self, where: str, search: Any, placeholders: Placeholders, source: EventSource) -> Clause:
         if isinstance(search, dict):
-            return self.search_map(where, search, placeholders)
+            return self.search_map(where, search, placeholders, source)
         if isinstance(search, list) and search and all(isinstance(item, dict) for item in search):
-            return any_of([self.search_map(f"{where}[{i}]", item, placeholders) for i, item in enumerate(search)])
+            return any_of(
+                [self.search_map(f"{where}[{i}]", item, placeholders, source) for i, item in enumerate(search)]
+            )
         if isinstance(search, list) and search and not any(isinstance(item, (dict, list)) for item in search):
             raise self.fail(where, "keywords not supported: events are structured, name the field to search")
         if isinstance(search, list) and not search:
             raise self.fail(where, "an empty search identifier matches nothing")
         raise self.fail(where, "must be a map of fields or a list of such maps")
 
-    def search_map(self, where: str, search: dict[Any, Any], placeholders: Placeholders) -> Clause:
+    def search_map(self, where: str, search: dict[Any, Any], placeholders: Placeholders, source: EventSource) -> Clause:
         if not search:
             raise self.fail(where, "an empty map matches nothing")
         clauses: list[Clause] = []
         for key, value in search.items():
             if not isinstance(key, str):
                 raise self.fail(f"{where}.{key}", "a field name must be a string")
+            field_name, *modifiers = key.split("|")
+            if "fieldref" in modifiers:
+                value = [self.renamed(f"{where}.{key}", name, source) if isinstance(name, str) else name
+                         for name in (value if isinstance(value, list) else [value])]
             try:
-                clauses.append(compile_item(key, value, placeholders))
+                clauses.append(compile_item("|".join([self.renamed(f"{where}.{key}", field_name, source),
+                                                      *modifiers]), value, placeholders))
             except ItemError as error:
                 raise self.fail(f"{where}.{key}", str(error)) from None
         return all_of(clauses)
+
+    def renamed(self, where: str, name: str, source: EventSource) -> str:
+        """The event field a rule's field name reads (SigmaHQ's ``Image`` is ``process.executable``)."""
+        if source.unsupported(name):
+            supplied = ", ".join(sorted(source.fields)) or "none"
+            raise self.fail(where, f"field '{name}' has no equivalent in Stowaway's events for this logsource "
+                                   f"(SigmaHQ fields it supplies: {supplied}; or name an event field, e.g. "
+                                   "process.executable)")
+        return source.fields.get(name, name)
 
     def condition(self, condition: Any, identifiers: Mapping[str, Clause]) -> Clause:
         conditions = condition if isinstance(condition, list) else [condition]

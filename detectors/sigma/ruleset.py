@@ -2,8 +2,9 @@
 
 The index, built lazily per (event.module, event.dataset) pair and cached:
 
-1. logsource: rules for exactly that product and service, plus product-only rules for the module,
-   plus rules with no product (category-only).  An event from another source never reaches a rule.
+1. logsource, as ``detectors.sigma.logsources.resolve`` reads it: rules for exactly that module and
+   dataset, plus rules for any dataset of the module, plus rules for any module (category-only).  An
+   event from another source never reaches a rule.
 2. a small decision tree over fields that rules pin to literal values (``event.action: start``):
    the event's value, lowered, picks the branch holding the rules that pinned it plus the rules
    that pin nothing there.  A rule reached that way skips its own test of the routed field.
@@ -42,7 +43,8 @@ class RuleSet:
         for rule in rules:
             if rule.rule_id in self._rules:
                 first = self._rules[rule.rule_id]
-                raise SigmaRuleError(rule.path, "name", f"duplicate rule name {rule.rule_id!r}, also in {first.path}")
+                field = "id" if rule.rule_id == rule.uuid else "name"  # a rule without a name goes by its id
+                raise SigmaRuleError(rule.path, field, f"duplicate rule {field} {rule.rule_id!r}, also in {first.path}")
             if rule.uuid in by_uuid:
                 first = by_uuid[rule.uuid]
                 raise SigmaRuleError(rule.path, "id", f"duplicate rule id {rule.uuid!r}, also in {first.path}")
@@ -110,10 +112,10 @@ class RuleSet:
 
 
 def _meets_source(rule: CompiledRule, module: Any, dataset: Any) -> bool:
-    source = rule.logsource
-    if source.product is not None and source.product != module:
+    source = rule.source
+    if source.module is not None and source.module != module:
         return False
-    return source.service is None or source.dataset == dataset
+    return source.dataset is None or source.dataset == dataset
 
 
 def _build_node(entries: list[_Entry], depth: int) -> _Node:

@@ -45,13 +45,17 @@ def policy_for(fixture: dict[str, Any], directory: Path, policy_dir: Path = DEFA
     return load_policy([policy_dir, publish(fixture["platform"], directory)])
 
 
-def replay(fixture: dict[str, Any], policy: Policy, analytics: bool = True) -> list[Any]:
+def replay(fixture: dict[str, Any], policy: Policy, analytics: bool = True, rule_dirs: list[Path] | None = None,
+           enriched: list[dict[str, Any]] | None = None) -> list[Any]:
     """Every alert the detection engine raises on a recorded run's events, in recorded order, with
-    the analytics' once-a-second ticks replayed on the recorded clock (then a last one a minute on)."""
+    the analytics' once-a-second ticks replayed on the recorded clock (then a last one a minute on).
+    ``enriched`` receives each event as the rules saw it, policy fields added (then no event may
+    have been dropped: what the rules saw of it would be unknown)."""
     from detectors.analytics import default_analytics
-    from detectors.engine import DetectionEngine, load_rules
+    from detectors.engine import DEFAULT_RULE_DIR, DetectionEngine, load_rules
 
-    engine = DetectionEngine(load_rules(), policy, default_analytics(policy) if analytics else ())
+    engine = DetectionEngine(load_rules(rule_dirs or [DEFAULT_RULE_DIR]), policy,
+                             default_analytics(policy) if analytics else ())
     alerts: list[Any] = []
     next_tick = None
     last = 0.0
@@ -61,7 +65,12 @@ def replay(fixture: dict[str, Any], policy: Policy, analytics: bool = True) -> l
         while next_tick <= at:  # the monitor ticks once a second, whatever the events do
             alerts += engine.tick(next_tick)
             next_tick += 1.0
-        alerts += engine.process(dict(event))
+        copy = dict(event)
+        alerts += engine.process(copy)
+        if enriched is not None:
+            enriched.append(copy)
         last = at
     alerts += engine.tick(last + 60)
+    if enriched is not None and engine.counters.dropped:  # what the rules saw of those is unknown
+        raise AssertionError(f"the engine dropped {engine.counters.dropped} event(s) of the fixture")
     return alerts

@@ -65,8 +65,8 @@ CASES: list[tuple[dict[str, Any], str, str]] = [
     # metadata
     ({"title": DELETE}, "title", "required"),
     ({"title": ""}, "title", "non-empty string"),
-    ({"name": DELETE}, "name", "required"),
     ({"name": 42}, "name", "non-empty string"),
+    ({"name": " "}, "name", "non-empty string"),
     ({"id": DELETE}, "id", "required"),
     ({"id": "not-a-uuid"}, "id", "UUID"),
     ({"level": "severe"}, "level", "one of informational"),
