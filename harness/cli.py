@@ -1,9 +1,13 @@
 """The ``stowaway`` command.
 
-    stowaway list                      scenarios, ATT&CK ids, kind, backends, twin
+    stowaway list [--kind K] [--backend B] [--technique T] [--tactic T] [--tag T] [--json]
+                                       scenarios, ATT&CK ids and tactics, kind, backends, twin
     stowaway run [IDS] [--tag T] [--technique T] [--backend docker|swarm|kind] [--parallel N]
                  [--scenarios DIR] [--rules DIR] [--policy DIR] [--out reports] [--docker-host URL]
                  [--allow-skips] [--soak MINUTES] [--variants K|all] [--seed S] [--varied-only]
+                 [--dry-run]
+    stowaway validate [--scenarios DIR] [--rules DIR] [--policy DIR]
+                                       check scenarios, rules, policies and plugins; run nothing
     stowaway soak [--minutes N] [--out reports]   the realistic benign fleet alone, N minutes under watch
     stowaway lab up|down|status        keep the private engine warm between runs, or look at it
     stowaway reap                      remove what dead runs left behind
@@ -14,12 +18,16 @@
     stowaway gate                      compare reports/scorecard.json with the committed baseline
     stowaway baseline update           accept reports/scorecard.json as the new baseline, on purpose
     stowaway setup [--check]           install (Debian/Ubuntu, root) or name the host packages the lab needs
+    stowaway completion bash           a bash completion script (source <(stowaway completion bash))
 
 Exit status: 0 pass, 1 fail (a scenario missed, a false positive (on a twin, in the soak, or an
 adversary's unlisted collateral), an error, a skip without --allow-skips, a soak service not doing
 its job, the gate failed), 2 bad input (unknown id, a broken scenario, rule, policy or scorecard
 file: one line names the file and the field, and nothing is started), 130/143 interrupted (teardown
 still ran).
+
+Progress lines are coloured on a terminal only, and never when NO_COLOR is set to a non-empty value
+(https://no-color.org); nothing else the command prints carries an escape code.
 """
 
 from __future__ import annotations
@@ -86,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stowaway", description="Purple-team lab: adversaries hiding in containers, real detections.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit status: 0 pass, 1 fail, 2 bad input (nothing started)")
+        epilog="exit status: 0 pass, 1 fail, 2 bad input (nothing started)\n"
+               "colour: progress lines on a terminal only, never with NO_COLOR set (non-empty)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -95,14 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--kind", choices=("adversary", "benign"), help="only adversaries, or only benign twins")
     p.add_argument("--backend", choices=("docker", "swarm", "kubernetes"), help="only scenarios that run there")
-    p.add_argument("--technique", action="append", default=[],
+    p.add_argument("--technique", action="append", default=[], metavar="TECHNIQUE",
                    help="only this ATT&CK technique; T1562 also selects T1562.001 (repeatable)")
+    p.add_argument("--tactic", action="append", default=[], metavar="TACTIC",
+                   help="only scenarios whose techniques serve this ATT&CK tactic: short name, name or id "
+                        "(defense-evasion, 'Defense Evasion', TA0005; repeatable: any of them)")
     p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag (repeatable)")
 
     p = sub.add_parser("run", help="run scenarios with the detectors attached and write the scorecards")
     p.add_argument("ids", nargs="*", metavar="ID", help="scenario ids (default: every scenario)")
     p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag (repeatable)")
-    p.add_argument("--technique", action="append", default=[],
+    p.add_argument("--technique", action="append", default=[], metavar="TECHNIQUE",
                    help="only scenarios of this ATT&CK technique; T1562 also selects T1562.001 (repeatable)")
     p.add_argument("--backend", choices=("docker", "swarm", "kubernetes", "kind"), default="docker",
                    help="kind: a kind cluster of the run's own on the lab engine; kubernetes: the same, or the "
@@ -123,8 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, metavar="S", help="what the variants are drawn from (reproducible)")
     p.add_argument("--varied-only", action="store_true",
                    help="only the selected scenarios that declare dimensions (the ones --variants varies)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the input and print what would run (each scenario and variant, its kind and "
+                        "backend), then exit 0; no lab, engine or detector is started")
     _dirs(p)
     _engine_option(p)
+
+    p = sub.add_parser(
+        "validate", help="check scenarios, rules, policies and installed plugins without running anything",
+        description="Load every scenario (built-in, installed packs, --scenarios DIRs) and check its "
+                    "expectations name rules that exist; load the Sigma rules and the analytics; load the "
+                    "policies; load the installed plugins. Exit 0 when all is well, 2 naming the file and the "
+                    "field of the first problem of each kind. Stowaway has no playbooks and no detector mapping "
+                    "files yet, so there are none to check.")
+    _dirs(p)
 
     p = sub.add_parser("soak", help="run the realistic benign fleet alone under the detectors; any alert fails")
     p.add_argument("--minutes", type=float, default=10.0, metavar="N", help="how long the fleet runs under watch")
@@ -174,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("setup", help="install the host packages the lab needs (Debian/Ubuntu, as root)")
     p.add_argument("--check", action="store_true", help="only say what is missing and how to install it")
+
+    p = sub.add_parser("completion", help="print a shell completion script: source <(stowaway completion bash)",
+                       description="Print a bash completion script for stowaway: its commands, options, option "
+                                   "values and the installed scenario ids (regenerate it after adding scenarios). "
+                                   "zsh: run `autoload -U +X bashcompinit && bashcompinit` first.")
+    p.add_argument("shell", choices=("bash",))
     return parser
 
 
@@ -188,13 +218,40 @@ def _load_registry(extra: Sequence[Path]) -> Registry:
 
 def _validate_detectors(rule_dirs: Sequence[Path], policy_dirs: Sequence[Path]) -> None:
     """Load rules and policy once up front, so a broken file stops us before the lab starts."""
+    _validate_rules(rule_dirs)
+    _validate_policies(policy_dirs)
+
+
+def _validate_rules(rule_dirs: Sequence[Path]) -> set[str]:
+    """Every detector id the rules (``rule_dirs`` or the shipped ones) and the analytics define.
+    Raises SigmaRuleError naming the file and field of a broken rule."""
     from harness.monitoring import known_detector_ids
 
-    known_detector_ids(rule_dirs)
+    return known_detector_ids(rule_dirs)
+
+
+def _validate_policies(policy_dirs: Sequence[Path]) -> None:
     for directory in policy_dirs:
         if not Path(directory).is_dir():
             raise PolicyError(directory, "(directory)", "not a directory")
     load_policy(list(policy_dirs) or [DEFAULT_POLICY_DIR])
+
+
+def _validate_expectations(scenarios: Sequence[type[Scenario]], rule_dirs: Sequence[Path]) -> None:
+    """What ``stowaway run`` checks before it starts: every expectation names a rule that exists, in
+    ``rule_dirs`` or among the shipped ones (one missing from ``rule_dirs`` only is a lost detection,
+    which the run reports, not bad input)."""
+    from harness.monitoring import known_detector_ids
+    from harness.runner import check_expectations
+
+    check_expectations(scenarios, known_detector_ids(rule_dirs) | known_detector_ids())
+
+
+def _validate_plugins() -> int:
+    """Load every installed plugin, as a run does before it starts; how many there are."""
+    from lab import plugins
+
+    return sum(len(plugins.load(group)) for group in plugins.GROUPS)
 
 
 def _for_backend(chosen: list[type[Scenario]], backend: str) -> list[type[Scenario]]:
@@ -225,24 +282,49 @@ def _select(args: argparse.Namespace) -> list[type[Scenario]]:
     return chosen
 
 
+def _print_table(table: Sequence[Sequence[str]]) -> None:
+    """Every column as wide as its widest cell, so the columns stay aligned; the last one unpadded."""
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[-1])
+
+
 # --- commands ------------------------------------------------------------------------------------------
 
 
+def _tactics(names: Sequence[str]) -> set[str]:
+    """The short names of the tactics ``--tactic`` names; BadInput naming the first it does not know."""
+    from harness.tactics import tactic_map
+
+    found = set()
+    for name in names:
+        tactic = tactic_map().find(name)
+        if tactic is None:
+            known = ", ".join(t.short_name for t in tactic_map().tactics)
+            raise BadInput(f"--tactic: unknown ATT&CK tactic {name!r} (known: {known}; a name or id works too)")
+        found.add(tactic.short_name)
+    return found
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    from harness.tactics import tactic_map
+
+    wanted = _tactics(args.tactic)
     registry = _load_registry(args.scenarios)
     chosen = registry.select(tags=args.tag, techniques=args.technique, backend=args.backend)
     rows: list[dict[str, Any]] = [
-        {"id": s.id, "kind": s.kind.value, "techniques": list(s.techniques), "backends": list(s.backends),
+        {"id": s.id, "kind": s.kind.value, "techniques": list(s.techniques),
+         "tactics": [t.short_name for t in tactic_map().of_all(s.techniques)], "backends": list(s.backends),
          "twin": s.twin, "tags": list(s.tags), "title": s.title}
         for s in chosen if args.kind is None or s.kind.value == args.kind]
+    if wanted:
+        rows = [r for r in rows if wanted & set(r["tactics"])]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_PASS
-    table = [("ID", "KIND", "ATT&CK", "BACKENDS", "TWIN")] + [
-        (r["id"], r["kind"], ",".join(r["techniques"]), ",".join(r["backends"]), r["twin"] or "-") for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
-    for line in table:  # every column as wide as its widest cell: the columns stay aligned
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[-1])
+    _print_table([("ID", "KIND", "ATT&CK", "BACKENDS", "TWIN", "TACTICS")] + [
+        (r["id"], r["kind"], ",".join(r["techniques"]), ",".join(r["backends"]), r["twin"] or "-",
+         ",".join(r["tactics"]) or "-") for r in rows])
     from scenarios.attack import catalog
 
     print(f"\n{len(rows)} scenario(s); technique ids refer to ATT&CK {catalog().domain} v{catalog().version}")
@@ -262,12 +344,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BadInput(f"--variants: a number of variants or 'all', not {args.variants!r}")
     selected = _select(args)
     _validate_detectors(args.rules, args.policy)
-    from harness.monitoring import known_detector_ids
+    _validate_expectations(selected, args.rules)
+    if args.dry_run:
+        _validate_plugins()  # a run loads them before it starts; a broken one is bad input here too
+        return _print_plan(args, selected, variants)
     from harness.progress import ProgressPrinter
-    from harness.runner import RunOptions, check_expectations, run
+    from harness.runner import RunOptions, run
     from harness.scorecard import write_all
 
-    check_expectations(selected, known_detector_ids(args.rules) | known_detector_ids())
     with ProgressPrinter(quiet=args.quiet) as progress:
         progress(f"run: {len(selected)} scenario(s) on the {args.backend} backend, {args.parallel} at once")
         result = run(selected, RunOptions(backend=args.backend, docker_host=args.docker_host,
@@ -291,6 +375,89 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{len(skipped)} scenario(s) skipped: a skip fails the run; --allow-skips accepts them")
     print(f"scorecards: {', '.join(str(p) for p in written.values())}")
     return EXIT_PASS if passed else EXIT_FAIL
+
+
+def _print_plan(args: argparse.Namespace, selected: Sequence[type[Scenario]], variants: int | None) -> int:
+    """``run --dry-run``: each run the real one would do, in its order, with its kind and backend."""
+    from harness.runner import scenario_backend, work_items
+    from scenarios.variants import variant_id
+
+    backend = scenario_backend(args.backend)
+    items = work_items(selected, variants, args.seed)
+    rows = [("ID", "KIND", "BACKEND", "RUNS")]
+    # The runner's order: the parallel-safe runs first (up to --parallel at once), then the others alone.
+    for cls, variant in sorted(items, key=lambda item: not item[0].parallel_safe):
+        runs = ("alone" if not cls.parallel_safe else "in parallel") if backend in cls.backends else \
+            f"skipped: does not support the {backend} backend"
+        rows.append((cls.id if variant is None else variant_id(cls, variant), cls.kind.value, args.backend, runs))
+    drawn = len(items) - len(selected)
+    request = "" if args.variants == "0" else \
+        f", {drawn} of them variants ({'all' if variants is None else variants} per scenario, seed {args.seed})"
+    print(f"dry run: {len(items)} run(s) of {len(selected)} scenario(s) on the {args.backend} backend{request}, "
+          f"{args.parallel} at once; nothing was started")
+    _print_table(rows)
+    if args.soak is not None:
+        print(f"and the benign fleet for at least {args.soak:g} minutes beside them")
+    print(f"scorecards would go to {args.out}")
+    return EXIT_PASS
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Every check ``stowaway run`` makes before it starts, on everything, with nothing started.
+    Each kind of input is checked even when another failed, so one call names one problem of each."""
+    from lab.plugins import PluginError
+    from scenarios.registry import ScenarioError
+
+    problems: list[str] = []
+    lines: list[str] = []
+    registry = None
+    try:
+        registry = _load_registry(args.scenarios)
+        lines.append(f"scenarios: {len(registry.all())} loaded"
+                     + (f" (with {', '.join(str(d) for d in args.scenarios)})" if args.scenarios else ""))
+    except ScenarioError as exc:
+        problems.append(str(exc))
+    try:
+        lines.append(f"rules: {len(_validate_rules(args.rules))} detector ids (Sigma rules and analytics) from "
+                     + (", ".join(str(d) for d in args.rules) or "the shipped rules"))
+    except SigmaRuleError as exc:
+        problems.append(str(exc))
+    if registry is not None:
+        try:
+            _validate_expectations(registry.all(), args.rules)
+            lines.append("expectations: every rule a scenario names exists")
+        except ScenarioError as exc:
+            problems.append(str(exc))
+        except SigmaRuleError:
+            lines.append("expectations: not checked (the rules above did not load)")
+    try:
+        _validate_policies(args.policy)
+        lines.append("policies: loaded from " + (", ".join(str(d) for d in args.policy) or str(DEFAULT_POLICY_DIR)))
+    except PolicyError as exc:
+        problems.append(str(exc))
+    try:
+        lines.append(f"plugins: {_validate_plugins()} installed, each loaded")
+    except PluginError as exc:
+        problems.append(str(exc))
+    for line in lines:
+        print(line)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_BAD_INPUT
+    print("valid (Stowaway has no playbooks or detector mapping files yet: nothing else to check)")
+    return EXIT_PASS
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from harness.completion import bash_script
+    from harness.tactics import tactic_map
+    from scenarios.attack import catalog
+
+    words = {"ID": sorted(_load_registry([]).scenarios), "TECHNIQUE": sorted(catalog().techniques),
+             "TACTIC": [t.short_name for t in tactic_map().tactics]}
+    print(bash_script(build_parser(), words), end="")
+    return EXIT_PASS
 
 
 def _verdict_counts(result: RunResult) -> str:
@@ -453,7 +620,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "soak": cmd_soak, "lab": cmd_lab, "reap": cmd_reap, "report": cmd_report,
             "explain": cmd_explain, "watch": cmd_watch, "docs": cmd_docs, "gate": cmd_gate,
-            "baseline": cmd_baseline, "setup": cmd_setup}
+            "baseline": cmd_baseline, "setup": cmd_setup, "validate": cmd_validate, "completion": cmd_completion}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,13 +3,18 @@
 The runner reports each step as one line. When nothing is reported for ``heartbeat_s`` seconds
 (building the base image, a benign scenario's quiet window, an analytic's deadline), the printer
 repeats what it is waiting for and for how long, so nobody wonders whether the run hung.
+
+Colour only on a terminal, and never when ``NO_COLOR`` is set to a non-empty value (no-color.org):
+a CI log or a file gets plain lines either way.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import TextIO
 
 
@@ -18,7 +23,7 @@ class ProgressPrinter:
         self.stream = stream or sys.stderr
         self.heartbeat_s = heartbeat_s
         self.quiet = quiet
-        self.color = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.color = use_color(self.stream)
         self._started = time.monotonic()
         self._last_at = self._started
         self._last = ""
@@ -59,6 +64,11 @@ class ProgressPrinter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
+
+
+def use_color(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool:
+    """Colour for a terminal, unless NO_COLOR says otherwise (any non-empty value, as no-color.org asks)."""
+    return bool(getattr(stream, "isatty", lambda: False)()) and not environ.get("NO_COLOR")
 
 
 def _style(message: str) -> str:

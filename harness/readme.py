@@ -7,7 +7,9 @@ Each block sits between two markers in one document and is rewritten whole from 
   how detection holds over the variant space, from ``reports/robustness.json`` (``nox -s variants``);
 - ``docs/benchmarks.md``: the bench and drill figures, from ``reports/bench.json`` and
   ``reports/drills.json`` (written by ``nox -s bench`` and ``nox -s drills``, committed on purpose);
-- ``docs/policy.md``: the policy file reference, from the policy kinds' schemas.
+- ``docs/policy.md``: the policy file reference, from the policy kinds' schemas;
+- ``docs/sigma.md``: which events each Sigma logsource means, from ``detectors/sigma/logsources.py``,
+  and the ``policy.*`` fields the rules read, from the rules.
 
 ``python -m harness.readme`` rewrites every block; a unit test fails when a document and its
 source disagree.
@@ -23,6 +25,9 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+from detectors.engine import DEFAULT_RULE_DIR
+from detectors.sigma.loader import read_rule_document, rule_files
+from detectors.sigma.logsources import SOURCES
 from harness.bench.report import figures_markdown
 from harness.policy_reference import reference
 from harness.robustness_gate import share, threshold_text
@@ -35,6 +40,7 @@ README = ROOT / "README.md"
 SCENARIOS_DOC = ROOT / "docs" / "scenarios.md"
 BENCHMARKS_DOC = ROOT / "docs" / "benchmarks.md"
 POLICY_DOC = ROOT / "docs" / "policy.md"
+SIGMA_DOC = ROOT / "docs" / "sigma.md"
 BASELINE = Path(__file__).parent / "baseline" / "scorecard.json"
 BENCH = ROOT / "reports" / "bench.json"
 DRILLS = ROOT / "reports" / "drills.json"
@@ -123,9 +129,10 @@ def run_summary(scorecard: dict) -> str:
         drawn = (scorecard.get("environment") or {}).get("variants") or {}
         known = sum(1 for o in scorecard["outcomes"] if o.get("known_blind_spot"))
         v = variants["verdicts"]
-        text += (f" Beside them it drew {variants['total']} variant runs ({drawn.get('requested', '?')} per scenario that "
-                 f"declares dimensions, seed {drawn.get('seed', '?')}): {v['detected']} detected, {v['missed']} missed "
-                 f"({known} on a documented blind spot), {v['silent']} silent, {v['false_positive']} false positive(s).")
+        text += (f" Beside them it drew {variants['total']} variant runs ({drawn.get('requested', '?')} per "
+                 f"scenario that declares dimensions, seed {drawn.get('seed', '?')}): {v['detected']} detected, "
+                 f"{v['missed']} missed ({known} on a documented blind spot), {v['silent']} silent, "
+                 f"{v['false_positive']} false positive(s).")
     return text + "\n"
 
 
@@ -173,6 +180,40 @@ def robustness_figures(report: Path) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def logsource_table() -> str:
+    """The logsource table both Sigma evaluators read (the local engine and the stowaway pipeline)."""
+    lines = ["| logsource | events | further tests | SigmaHQ field -> event field | notes |", "|---|---|---|---|---|"]
+    for logsource, source in SOURCES.items():
+        parts = (("category", logsource.category), ("product", logsource.product), ("service", logsource.service))
+        written = ", ".join(f"{key}: {value}" for key, value in parts if value)
+        events = ", ".join(f"`{name}: {value}`" for name, value in (
+            ("event.module", source.module), ("event.dataset", source.dataset)) if value)
+        where = "; ".join(f"`{name}`: " + " or ".join(f"`{v}`" for v in values) for name, values in source.where)
+        renames = ", ".join(f"`{name}` -> `{target}`" for name, target in source.fields.items())
+        if source.taxonomy:
+            renames += "; any other field without a dot is refused"
+        lines.append(f"| `{written}` | {events} | {where} | {renames} | {_cell(source.note)} |")
+    return "\n".join(lines) + "\n"
+
+
+def enrichment_fields() -> str:
+    """The ``policy.*`` fields the shipped rules read: what a SIEM's ingest must add to the events."""
+    readers: dict[str, set[str]] = {}
+    for path in rule_files(DEFAULT_RULE_DIR):
+        document = read_rule_document(path)
+        name = str(document.get("name") or document.get("id"))
+        for search in (document.get("detection") or {}).values():
+            for item in search if isinstance(search, list) else [search]:
+                for key in item if isinstance(item, dict) else ():
+                    field = str(key).split("|")[0]
+                    if field.startswith("policy."):
+                        readers.setdefault(field, set()).add(name)
+    lines = ["| field | read by |", "|---|---|"]
+    lines += [f"| `{field}` | {', '.join(f'`{name}`' for name in sorted(names))} |"
+              for field, names in sorted(readers.items())]
+    return "\n".join(lines) + "\n"
+
+
 def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
@@ -194,6 +235,8 @@ def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: P
         Block("bench", BENCHMARKS_DOC, "reports/bench.json", lambda: measured_figures(bench, "bench")),
         Block("drills", BENCHMARKS_DOC, "reports/drills.json", lambda: measured_figures(drills, "drills")),
         Block("policy-reference", POLICY_DOC, "the schemas in detectors/policy_kinds/", reference),
+        Block("logsources", SIGMA_DOC, "detectors/sigma/logsources.py", logsource_table),
+        Block("enrichment", SIGMA_DOC, "the rules in detectors/rules/", enrichment_fields),
     ]
 
 

@@ -19,6 +19,18 @@ rows carrying ``data-rule``/``data-fired``/``data-expected``, ``class="value-chi
 fired on none of the variants with that value, ``partial``, ``seen``), and ``class="variant"`` rows
 carrying ``data-scenario``/``data-variant-of``/``data-verdict``/``data-passed``. Variant rows are
 listed there, not in the scenario table, which keeps one row per scenario.
+
+ATT&CK by name: ``id="techniques"`` has a ``class="technique-row"`` per technique carrying
+``data-technique``/``data-tactics`` (short names, comma-separated), with its name and tactics from the
+pinned catalogue (``scenarios/attack.yaml``, ``harness/tactics.yaml``). The scenario table is grouped
+by tactic: one ``<tbody class="tactic-group" data-tactic="...">`` per tactic in the Enterprise matrix's
+order (a scenario sits under the first tactic of its first technique; ``data-tactic="none"`` for
+techniques the catalogue does not know), each ``class="scenario"`` row carrying ``data-tactic`` too, and
+its ATT&CK cell naming each technique (``class="technique"`` spans carrying ``data-technique``) and the
+scenario's tactics.
+
+The page fits a laptop screen (1366 px) without sideways scrolling: charts scale down to the width
+(``max-width:100%`` on SVG with a viewBox), and long ids in table cells wrap rather than widen the table.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from harness.scorecard.figures import (
     iso_utc,
     rule_precision,
     summarize,
+    technique_rows,
 )
 from harness.scorecard.html_charts import (
     STATE_COLORS,
@@ -44,6 +57,8 @@ from harness.scorecard.html_charts import (
     latency_svg,
 )
 from harness.scorecard.robustness import DetectorRobustness, detectors, families
+from harness.tactics import Tactic, tactic_map
+from scenarios.attack import catalog
 
 
 def _legend() -> str:
@@ -65,7 +80,8 @@ def _fp_row(rule_id: str, where: str, place: str, subtitle: str, alerts: list[di
         f'<tr class="fp-row" data-rule="{escape(rule_id)}" data-where="{escape(where)}">'
         f"<td><code>{escape(rule_id)}</code></td><td>{escape(where)}</td>"
         f"<td><code>{escape(place)}</code><br><small>{escape(subtitle)}</small></td>"
-        f"<td>{escape(severity)}</td><td><code>{escape(objects)}</code></td><td>{escape(reason)}</td></tr>"
+        f"<td>{escape(severity)}</td><td><code>{escape(objects)}</code></td>"
+        f'<td class="text">{escape(reason)}</td></tr>'
     )
 
 
@@ -147,7 +163,7 @@ def _collateral_section(run: RunResult) -> str:
                 f"<td><code>{escape(outcome.scenario_id)}</code></td><td><code>{escape(item.rule_id)}</code></td>"
                 f"<td><code>{escape(item.object)}</code></td>"
                 f'<td><span class="pill" style="background:{color}">{escape(state)}</span></td>'
-                f"<td>{escape(item.reason or UNLISTED_NOTE)}</td></tr>"
+                f'<td class="text">{escape(item.reason or UNLISTED_NOTE)}</td></tr>'
             )
     if not rows:
         return '<p class="ok-note" id="collateral">None: no rule outside a scenario\'s expected ones alerted.</p>'
@@ -176,7 +192,8 @@ def _soak_section(soak: SoakResult | None) -> str:
         state, color = "no alert", VERDICT_COLORS[Verdict.SILENT]
     services = "".join(
         f'<tr class="service-row" data-service="{escape(s.name)}"><td><code>{escape(s.name)}</code></td>'
-        f"<td>{escape(s.does)}</td><td>{'<br>'.join(escape(c) for c in s.checks) or '-'}</td>"
+        f'<td class="text">{escape(s.does)}</td>'
+        f"<td>{'<br>'.join(escape(c) for c in s.checks) or '-'}</td>"
         f"<td>{'yes' if s.healthy else '<b>no</b>'}</td></tr>"
         for s in soak.services
     )
@@ -312,7 +329,7 @@ def _variant_table(variants: list[Outcome]) -> str:
             f"<br><small>{escape(o.variant_of or '')}</small></td><td>{escape(o.kind)}</td>"
             f'<td data-sort="{attention_rank(o)}">{_verdict_pills(o)}</td>'
             f'<td class="num" data-sort="{o.latency_s if o.latency_s is not None else -1}">{latency}</td>'
-            f"<td>{escape(o.reason)}</td></tr>"
+            f'<td class="text">{escape(o.reason)}</td></tr>'
         )
     head = "".join(f"<th>{h}</th>" for h in ("variant", "kind", "verdict", "latency (s)", "reason"))
     failing = any(not o.passed for o in variants)
@@ -345,40 +362,83 @@ def _robustness_section(run: RunResult) -> str:
     )
 
 
-def _scenario_table(run: RunResult) -> str:
-    """One row per scenario: its canonical run. Variant rows are under Robustness, beside their family."""
-    rows = []
-    canonical = [o for o in run.outcomes if not o.variant_of]
-    for o in sorted(canonical, key=lambda o: (attention_rank(o), o.kind, o.scenario_id)):
-        latency = "" if o.latency_s is None else f"{o.latency_s:.1f}"
-        rows.append(
-            f'<tr class="scenario" data-scenario="{escape(o.scenario_id)}" data-verdict="{o.verdict.value}" '
-            f'data-passed="{str(o.passed).lower()}">'
-            f"<td><code>{escape(o.scenario_id)}</code>"
-            f"<br><small>{escape(o.title)}</small></td><td>{escape(o.kind)}</td>"
-            f"<td>{escape(', '.join(o.techniques))}</td>"
-            f'<td data-sort="{attention_rank(o)}">{_verdict_pills(o)}</td>'
-            f'<td class="num" data-sort="{o.latency_s if o.latency_s is not None else -1}">{latency}</td>'
-            f"<td>{escape(o.visibility.value)}</td><td>{escape(', '.join(o.data_sources) or '-')}</td>"
-            f"<td>{escape(o.reason)}</td></tr>"
-        )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "scenario",
-            "kind",
-            "ATT&amp;CK",
-            "verdict",
-            "latency (s)",
-            "visibility",
-            "data sources",
-            "reason",
-        )
-    )
+def _attack_cell(o: Outcome) -> str:
+    """Each technique by id and name, then the scenario's tactics by name."""
+    names = catalog()
+    techniques = "<br>".join(
+        f'<span class="technique" data-technique="{escape(t)}"><code>{escape(t)}</code>'
+        + (f" {escape(names.name(t))}" if names.name(t) != t else "") + "</span>"
+        for t in o.techniques)
+    tactics = ", ".join(t.name for t in tactic_map().of_all(o.techniques))
+    return f'{techniques}<br><small class="tactics">{escape(tactics or "no tactic in the catalogue")}</small>'
+
+
+SCENARIO_COLUMNS = ("scenario", "kind", "ATT&amp;CK technique and tactics", "verdict", "latency (s)", "visibility",
+                    "data sources", "reason")
+
+
+def _scenario_row(o: Outcome, tactic: str) -> str:
+    latency = "" if o.latency_s is None else f"{o.latency_s:.1f}"
     return (
-        f'<table id="scenarios" class="sortable"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<tr class="scenario" data-scenario="{escape(o.scenario_id)}" data-verdict="{o.verdict.value}" '
+        f'data-passed="{str(o.passed).lower()}" data-tactic="{escape(tactic)}">'
+        f"<td><code>{escape(o.scenario_id)}</code>"
+        f"<br><small>{escape(o.title)}</small></td><td>{escape(o.kind)}</td>"
+        f"<td>{_attack_cell(o)}</td>"
+        f'<td data-sort="{attention_rank(o)}">{_verdict_pills(o)}</td>'
+        f'<td class="num" data-sort="{o.latency_s if o.latency_s is not None else -1}">{latency}</td>'
+        f"<td>{escape(o.visibility.value)}</td><td>{escape(', '.join(o.data_sources) or '-')}</td>"
+        f'<td class="text">{escape(o.reason)}</td></tr>'
     )
+
+
+def _scenario_table(run: RunResult) -> str:
+    """One row per scenario (its canonical run), grouped by tactic in the matrix's order, the wrong ones
+    first inside each group. Variant rows are under Robustness, beside their family."""
+    tactics = tactic_map()
+    groups: dict[Tactic | None, list[Outcome]] = {}
+    for o in (o for o in run.outcomes if not o.variant_of):
+        groups.setdefault(tactics.primary(o.techniques), []).append(o)
+    bodies = []
+    for tactic in sorted(groups, key=tactics.order):
+        outcomes = sorted(groups[tactic], key=lambda o: (attention_rank(o), o.kind, o.scenario_id))
+        key = "none" if tactic is None else tactic.short_name
+        title = ("No tactic in the pinned catalogue" if tactic is None
+                 else f'{escape(tactic.name)} <small>{escape(tactic.id)}</small>')
+        failing = sum(not o.passed for o in outcomes)
+        count = (f"{len(outcomes)} scenario(s)" + (f", {failing} not passed" if failing else ", all passed"))
+        rows = "".join(_scenario_row(o, key) for o in outcomes)
+        bodies.append(
+            f'<tbody class="tactic-group" data-tactic="{escape(key)}"><tr class="group">'
+            f'<th colspan="{len(SCENARIO_COLUMNS)}" scope="rowgroup">{title} '
+            f'<span class="group-count">{count}</span></th></tr>{rows}</tbody>'
+        )
+    head = "".join(f"<th>{h}</th>" for h in SCENARIO_COLUMNS)
+    return f'<table id="scenarios" class="sortable"><thead><tr>{head}</tr></thead>{"".join(bodies)}</table>'
+
+
+def _technique_table(run: RunResult) -> str:
+    """The heatmap's rows by name: each technique of the canonical runs, its tactics, its coverage."""
+    names, tactics = catalog(), tactic_map()
+    rows = []
+    for row in technique_rows(run):
+        technique = row["technique"]
+        of = tactics.of(technique)
+        coverage = "not tested" if row["coverage"] is None else f"{row['coverage']}%"
+        rows.append(
+            f'<tr class="technique-row" data-technique="{escape(technique)}" '
+            f'data-tactics="{escape(",".join(t.short_name for t in of))}"><td><code>{escape(technique)}</code></td>'
+            f"<td>{escape(names.name(technique))}</td>"
+            f"<td>{escape(', '.join(t.name for t in of) or 'no tactic in the catalogue')}</td>"
+            f'<td class="num">{row["adversary"]} + {row["benign"]}</td><td class="num">{coverage}</td></tr>'
+        )
+    if not rows:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("technique", "name", "tactics", "adversary + benign scenarios",
+                                             "coverage"))
+    # Folded: the heatmap stays next to its legend, and the scenario table names techniques anyway.
+    return (f'<details id="technique-names"><summary>The {len(rows)} techniques by name and tactic</summary>'
+            f'<table id="techniques"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></details>')
 
 
 CSS = """
@@ -390,6 +450,7 @@ header { padding:22px 32px; color:#fff; }
 header.pass { background:#1a7f37; } header.fail { background:#b42318; } header.incomplete { background:#9a6700; }
 header h1 { margin:0 0 4px; font-size:24px; } header p { margin:0; opacity:.92; }
 main { padding:8px 32px 40px; max-width:1400px; }
+@media (max-width: 1000px) { main, header { padding-left:12px; padding-right:12px; } }
 h2 { margin:28px 0 10px; font-size:18px; border-bottom:1px solid var(--line); padding-bottom:6px; }
 .tiles { display:flex; flex-wrap:wrap; gap:12px; margin-top:18px; }
 .tile { background:var(--panel); border:1px solid var(--line); border-radius:8px;
@@ -405,11 +466,18 @@ svg .max-tick { stroke:#1f2328; stroke-width:2; } svg .bar-label { fill:var(--mu
           vertical-align:-2px; margin-right:5px; }
 .fp-outline { border:3px solid #8250df; background:#fff; }
 table { border-collapse:collapse; width:100%; font-size:13px; }
-th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
+th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:top;
+         overflow-wrap:break-word; }
 th { background:var(--panel); cursor:pointer; user-select:none; } td.num { text-align:right; }
 .pill { color:#fff; border-radius:10px; padding:1px 9px; font-size:12px; font-weight:600;
         white-space:nowrap; }
 code { font-family:ui-monospace,"DejaVu Sans Mono",monospace; font-size:12px; }
+/* Long ids, digests and paths wrap anywhere rather than widen the page; short words stay whole. */
+code, td.text, td small, li { overflow-wrap:anywhere; }
+svg { max-width:100%; height:auto; }
+tr.group th { background:#eaeef2; cursor:default; font-size:14px; padding-top:10px; }
+.group-count { color:var(--muted); font-weight:normal; font-size:12px; margin-left:8px; }
+.technique { display:inline-block; }
 small { color:var(--muted); } .ok-note { color:#1a7f37; font-weight:600; }
 .note { color:var(--muted); font-size:12px; }
 .meter { display:inline-block; width:90px; height:10px; background:#eef1f4; border-radius:5px;
@@ -426,16 +494,19 @@ h3 { font-size:15px; margin:18px 0 8px; }
 details summary { cursor:pointer; margin:14px 0 6px; font-weight:600; }
 """
 
-# Click a header to sort; numeric cells sort by data-sort. Without scripts the table stays readable.
+# Click a header to sort; numeric cells sort by data-sort. Rows sort inside their group (a tactic's
+# tbody), whose heading row stays first. Without scripts the table stays readable.
 SCRIPT = """
-document.querySelectorAll('table.sortable th').forEach(function (th, idx) {
+document.querySelectorAll('table.sortable thead th').forEach(function (th, idx) {
   th.addEventListener('click', function () {
-    var body = th.closest('table').tBodies[0];
     var asc = th.dataset.dir !== 'asc'; th.dataset.dir = asc ? 'asc' : 'desc';
     var key = function (tr) { var c = tr.cells[idx]; return c.dataset.sort !== undefined ?
       parseFloat(c.dataset.sort) : c.textContent.trim().toLowerCase(); };
-    Array.from(body.rows).sort(function (a, b) { var x = key(a), y = key(b);
-      return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1); }).forEach(function (r) { body.appendChild(r); });
+    Array.from(th.closest('table').tBodies).forEach(function (body) {
+      Array.from(body.rows).filter(function (r) { return !r.classList.contains('group'); })
+        .sort(function (a, b) { var x = key(a), y = key(b); return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1); })
+        .forEach(function (r) { body.appendChild(r); });
+    });
   });
 });
 """
@@ -506,6 +577,7 @@ Adversary results decide the colour; benign twins colour a cell only when no adv
 concluded there.</p>
 {_legend()}
 {heatmap_svg(run)}
+{_technique_table(run)}
 
 <h2>Detection latency per rule</h2>
 <p class="note">Median time from the scenario's decisive action to the alert;
@@ -528,7 +600,9 @@ says why the rule is right to fire, otherwise a false positive of that rule.</p>
 {_skipped_section(run)}
 {_soak_section(run.soak)}{_robustness_section(run)}
 
-<h2>Scenarios</h2>
+<h2>Scenarios by tactic</h2>
+<p class="note">Grouped by ATT&amp;CK tactic (a scenario sits under the first tactic of its first technique);
+inside each group the detectors' mistakes come first.</p>
 {_scenario_table(run)}
 </main>
 <script>{SCRIPT}</script>

