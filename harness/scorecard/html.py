@@ -61,6 +61,12 @@ from harness.tactics import Tactic, tactic_map
 from scenarios.attack import catalog
 
 
+def sortable_table(headers: tuple[str, ...] | list[str], body: str, table_id: str = "") -> str:
+    """A table the page's script sorts by column; ``body`` is its tbody element(s), already escaped."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    ident = f' id="{table_id}"' if table_id else ""
+    return f'<table{ident} class="sortable"><thead><tr>{head}</tr></thead>{body}</table>'
+
 def _legend() -> str:
     items = "".join(
         f'<span class="legend-item"><span class="swatch" style="background:{STATE_COLORS[s]}"></span>'
@@ -142,10 +148,8 @@ def _precision_section(rows: list[RulePrecision]) -> str:
             f" <small>({row.benign} benign + {row.soak} soak + {row.unlisted_collateral} collateral)</small></td>"
             f"<td><small>{escape(where)}</small></td></tr>"
         )
-    head = "".join(f"<th>{h}</th>" for h in ("rule", "precision", "true positives", "false positives",
-                                             "false positives on"))
-    return (f'<table id="precision" class="sortable"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return sortable_table(("rule", "precision", "true positives", "false positives", "false positives on"),
+                          f"<tbody>{''.join(body)}</tbody>", "precision")
 
 
 UNLISTED_NOTE = "not in the scenario's may_fire"
@@ -269,10 +273,8 @@ def _family_table(run: RunResult) -> str:
             f'<td class="num" data-sort="{ratio}">{_share(family.variants_passed, family.variants_run)}</td>'
             f"<td>{failed or 'none'}</td></tr>"
         )
-    head = "".join(f"<th>{h}</th>" for h in ("scenario", "kind", "canonical run", "variants passed",
-                                             "failed variants"))
-    return (f'<table id="families" class="sortable"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return sortable_table(("scenario", "kind", "canonical run", "variants passed", "failed variants"),
+                          f"<tbody>{''.join(rows)}</tbody>", "families")
 
 
 def _value_chips(rule: DetectorRobustness) -> str:
@@ -331,12 +333,10 @@ def _variant_table(variants: list[Outcome]) -> str:
             f'<td class="num" data-sort="{o.latency_s if o.latency_s is not None else -1}">{latency}</td>'
             f'<td class="text">{escape(o.reason)}</td></tr>'
         )
-    head = "".join(f"<th>{h}</th>" for h in ("variant", "kind", "verdict", "latency (s)", "reason"))
     failing = any(not o.passed for o in variants)
+    table = sortable_table(("variant", "kind", "verdict", "latency (s)", "reason"), f'<tbody>{"".join(rows)}</tbody>')
     return (f'<details id="variant-runs"{" open" if failing else ""}><summary>Every variant run '
-            f"({len(variants)}): verdict and reason</summary>"
-            f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-            "</details>")
+            f"({len(variants)}): verdict and reason</summary>{table}</details>")
 
 
 def _robustness_section(run: RunResult) -> str:
@@ -413,8 +413,7 @@ def _scenario_table(run: RunResult) -> str:
             f'<th colspan="{len(SCENARIO_COLUMNS)}" scope="rowgroup">{title} '
             f'<span class="group-count">{count}</span></th></tr>{rows}</tbody>'
         )
-    head = "".join(f"<th>{h}</th>" for h in SCENARIO_COLUMNS)
-    return f'<table id="scenarios" class="sortable"><thead><tr>{head}</tr></thead>{"".join(bodies)}</table>'
+    return sortable_table(SCENARIO_COLUMNS, "".join(bodies), "scenarios")
 
 
 def _technique_table(run: RunResult) -> str:

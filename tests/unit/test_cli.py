@@ -150,22 +150,25 @@ def test_run_selection_matching_nothing_is_bad_input(no_lab, capsys):
     assert "--technique T1001" in one_error_line(capsys)
 
 
-def test_run_broken_scenario_names_file_and_field(no_lab, capsys, tmp_path):
+@pytest.mark.parametrize("command", [["run"], ["validate"]])
+def test_a_broken_scenario_names_file_and_field(no_lab, capsys, tmp_path, command):
+    """`run` refuses it before anything starts; `validate` says the same without running anything."""
     path = user_scenario(tmp_path, """\
         title = ""
         expect = Expectation(fires=("stowaway.docker.logging-disabled",))
     """)
-    assert cli.main(["run", "--scenarios", str(tmp_path)]) == 2
+    assert cli.main([*command, "--scenarios", str(tmp_path)]) == 2
     line = one_error_line(capsys)
     assert str(path) in line and "title" in line
 
 
-def test_run_expectation_naming_a_rule_that_exists_nowhere_is_bad_input(no_lab, capsys, tmp_path):
+@pytest.mark.parametrize("command", [["run", "custom.thing"], ["validate"]])
+def test_an_expectation_naming_a_rule_that_exists_nowhere_is_bad_input(no_lab, capsys, tmp_path, command):
     path = user_scenario(tmp_path, """\
         title = "Thing"
         expect = Expectation(fires=("stowaway.docker.no-such-rule",))
     """)
-    assert cli.main(["run", "custom.thing", "--scenarios", str(tmp_path)]) == 2
+    assert cli.main([*command, "--scenarios", str(tmp_path)]) == 2
     line = one_error_line(capsys)
     assert str(path) in line and "expect.fires" in line and "no-such-rule" in line
 
@@ -535,26 +538,6 @@ def test_validate_checks_everything_and_starts_nothing(no_lab, capsys):
     for word in ("scenarios:", "rules:", "expectations:", "policies:", "plugins:", "valid"):
         assert word in out
     assert "playbooks" in out  # says there are none to check, rather than pretending
-
-
-def test_validate_names_file_and_field_of_a_broken_scenario(no_lab, capsys, tmp_path):
-    path = user_scenario(tmp_path, """\
-        title = ""
-        expect = Expectation(fires=("stowaway.docker.logging-disabled",))
-    """)
-    assert cli.main(["validate", "--scenarios", str(tmp_path)]) == 2
-    line = one_error_line(capsys)
-    assert str(path) in line and "title" in line
-
-
-def test_validate_checks_expectations_against_the_rules(no_lab, capsys, tmp_path):
-    path = user_scenario(tmp_path, """\
-        title = "Thing"
-        expect = Expectation(fires=("stowaway.docker.no-such-rule",))
-    """)
-    assert cli.main(["validate", "--scenarios", str(tmp_path)]) == 2
-    line = one_error_line(capsys)
-    assert str(path) in line and "expect.fires" in line and "no-such-rule" in line
 
 
 def test_validate_names_each_broken_kind_of_file(no_lab, capsys, tmp_path):
