@@ -235,8 +235,9 @@ def test_run_missing_rule_dir_is_bad_input(no_lab, capsys, tmp_path):
     assert str(tmp_path / "absent") in one_error_line(capsys)
 
 
-def test_run_broken_policy_names_file_and_field(no_lab, capsys, tmp_path):
-    policy = write(tmp_path / "policy" / "logging.yaml", """\
+def _policy_with_an_unknown_key(tmp_path):
+    """A logging policy whose match names a key no schema has (``colour``)."""
+    return write(tmp_path / "policy" / "logging.yaml", """\
         kind: logging
         sanctioned_minimal_logging:
           - name: dev
@@ -244,6 +245,10 @@ def test_run_broken_policy_names_file_and_field(no_lab, capsys, tmp_path):
             owner: platform-team
             match: {networks: ["*-dev"], colour: [blue]}
     """)
+
+
+def test_run_broken_policy_names_file_and_field(no_lab, capsys, tmp_path):
+    policy = _policy_with_an_unknown_key(tmp_path)
     assert cli.main(["run", ADVERSARY, "--policy", str(policy.parent)]) == 2
     line = one_error_line(capsys)
     assert str(policy) in line and "colour" in line
@@ -545,14 +550,7 @@ def test_validate_names_each_broken_kind_of_file(no_lab, capsys, tmp_path):
     shutil.copytree(RULE_DIR, rules)
     broken_rule = rules / "docker_logging_disabled.yml"
     broken_rule.write_text(broken_rule.read_text().replace("level: high", "level: severe"))
-    policy = write(tmp_path / "policy" / "logging.yaml", """\
-        kind: logging
-        sanctioned_minimal_logging:
-          - name: dev
-            description: dev
-            owner: platform-team
-            match: {networks: ["*-dev"], colour: [blue]}
-    """)
+    policy = _policy_with_an_unknown_key(tmp_path)
     assert cli.main(["validate", "--rules", str(rules), "--policy", str(policy.parent)]) == 2
     captured = capsys.readouterr()
     errors = captured.err.strip().splitlines()
