@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -162,7 +163,7 @@ def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[s
             from lab import platform_networks
 
             platform_networks.prune(paths, {n["Id"] for n in client.api.networks()})
-    report.iptables_rules = reap_iptables(doomed)
+    report.iptables_rules = reap_iptables(doomed) + reap_orphaned_bridge_rules()
     report.tracefs_instances = reap_tracefs(doomed)
     for path in paths.runs.glob("*.json"):
         record = RunRecord.load(path)
@@ -226,6 +227,32 @@ def reap_iptables(doomed: Any) -> int:
                 rule = line[3:].split()
                 result = subprocess.run(["iptables", "-t", table, "-D", *_unquote(rule)], capture_output=True)
                 removed += result.returncode == 0
+    return removed
+
+
+# A lab bridge as the engine names it (``stw-<run suffix>-<role>``), in a rule the engine wrote itself.
+_LAB_BRIDGE_RULE = re.compile(r"-[io] (stw-[0-9a-f]{6}-[a-z0-9-]+)\b")
+
+
+def reap_orphaned_bridge_rules() -> int:
+    """Delete filter rules that name a lab bridge which no longer exists.
+
+    The engine writes its own rules for the lab's internal networks (``-A FORWARD -i stw-..-lan -o
+    stw-..-lan -j ACCEPT``) and removes them with the network; an engine killed with its networks
+    still up leaves them behind (found after an interrupted drills run). A rule for an interface
+    that is gone matches nothing, and one whose bridge exists belongs to a live run: only the
+    first kind is touched."""
+    try:
+        dump = subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    removed = 0
+    for line in dump.splitlines():
+        names = _LAB_BRIDGE_RULE.findall(line) if line.startswith("-A ") else []
+        if names and not any(os.path.exists(f"/sys/class/net/{name}") for name in names):
+            result = subprocess.run(["iptables", "-t", "filter", "-D", *_unquote(line[3:].split())],
+                                    capture_output=True)
+            removed += result.returncode == 0
     return removed
 
 

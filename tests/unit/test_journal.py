@@ -73,3 +73,33 @@ def test_the_reaper_undoes_only_doomed_runs(tmp_path):
     assert report.node_labels == 1
     assert node.attrs["Spec"]["Labels"] == {"b": "2"}
     assert journal.journalled_runs(lab_paths) == ["mine"]
+
+
+def test_engine_rules_naming_a_lab_bridge_that_is_gone_are_reaped(monkeypatch):
+    """A fake iptables (a unit test's boundary): the engine's rules for a killed run's bridges go,
+    those of a live run's bridge and everything else stay."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from lab import bookkeeping
+
+    dump = "\n".join([
+        "*filter",
+        "-A FORWARD -i stw-cda905-lan -o stw-cda905-lan -j ACCEPT",  # its bridge is gone
+        "-A FORWARD -i stw-abc123-lan -o stw-abc123-lan -j ACCEPT",  # a live run's bridge
+        "-A FORWARD -i docker0 -o docker0 -j ACCEPT",
+        "COMMIT",
+    ])
+    deleted = []
+
+    def run(argv, **_):
+        if argv[0] == "iptables-save":
+            return SimpleNamespace(stdout=dump, returncode=0)
+        deleted.append(argv)
+        return SimpleNamespace(stdout="", returncode=0)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(bookkeeping.os.path, "exists", lambda path: "stw-abc123" in path)
+    assert bookkeeping.reap_orphaned_bridge_rules() == 1
+    assert deleted == [["iptables", "-t", "filter", "-D", "FORWARD", "-i", "stw-cda905-lan", "-o", "stw-cda905-lan",
+                        "-j", "ACCEPT"]]
