@@ -66,7 +66,7 @@ def purple_team(session: nox.Session) -> None:
     image, 9-16 min). `-- --backend docker` (or kind) runs one backend; STOWAWAY_KIND=0 skips kind."""
     _install(session)
     _host_ready(session)
-    args = list(session.posargs)
+    args = ["--record", *session.posargs]  # events.jsonl and run.json beside the scorecards: `stowaway replay`
     if any(a == "--backend" or a.startswith("--backend=") for a in args):
         session.run("stowaway", "run", "--out", "reports", "--soak", "2", *args)
         return
@@ -84,6 +84,22 @@ def purple_team(session: nox.Session) -> None:
             failed.append("kubernetes")
     if failed:
         session.error(f"the purple-team run failed on: {', '.join(failed)} (see the scorecards under reports/)")
+
+
+@nox.session(python=PYTHON)
+def replay(session: nox.Session) -> None:
+    """Judge every committed recorded run (tests/fixtures/runs/) again with the rules and policy of the
+    working tree: no root, no engine, seconds. A lost detection or a new false positive fails it."""
+    _install(session)
+    failed = []
+    for run_dir in sorted(p for p in Path("tests/fixtures/runs").iterdir() if (p / "run.json").is_file()):
+        try:
+            session.run("stowaway", "replay", str(run_dir), "--out", f"reports/replay/{run_dir.name}",
+                        *session.posargs)
+        except CommandFailed:
+            failed.append(run_dir.name)
+    if failed:
+        session.error(f"replay failed on: {', '.join(failed)} (see reports/replay/)")
 
 
 @nox.session(python=PYTHON, default=False)

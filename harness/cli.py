@@ -5,7 +5,9 @@
     stowaway run [IDS] [--tag T] [--technique T] [--backend docker|swarm|kind] [--parallel N]
                  [--scenarios DIR] [--rules DIR] [--policy DIR] [--out reports] [--docker-host URL]
                  [--allow-skips] [--soak MINUTES] [--variants K|all] [--seed S] [--varied-only]
-                 [--dry-run]
+                 [--dry-run] [--record]
+    stowaway replay RUN_DIR [--rules DIR] [--policy DIR] [--out DIR] [--allow-skips]
+                                       judge a recorded run (run --record) again: no lab, engine or root
     stowaway validate [--scenarios DIR] [--rules DIR] [--policy DIR]
                                        check scenarios, rules, policies and plugins; run nothing
     stowaway soak [--minutes N] [--out reports]   the realistic benign fleet alone, N minutes under watch
@@ -138,8 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="check the input and print what would run (each scenario and variant, its kind and "
                         "backend), then exit 0; no lab, engine or detector is started")
+    p.add_argument("--record", action="store_true",
+                   help="also write the run's raw events (events.jsonl) and what judging them again needs "
+                        "(run.json) beside the scorecards, for `stowaway replay`")
     _dirs(p)
     _engine_option(p)
+
+    p = sub.add_parser("replay", help="judge a recorded run again with today's (or given) rules and policy",
+                       description="Read RUN_DIR/events.jsonl and RUN_DIR/run.json (written by `stowaway run "
+                                   "--record`), enrich the events with the policy, run the rules and analytics "
+                                   "on the recorded clock, judge every outcome again and write the scorecards. "
+                                   "No lab, engine or root is needed.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="where the scorecards go "
+                   "(default: RUN_DIR/replay)")
+    p.add_argument("--allow-skips", action="store_true", help="exit 0 even when the recorded run had skips")
+    _dirs(p, scenarios=False)
 
     p = sub.add_parser(
         "validate", help="check scenarios, rules, policies and installed plugins without running anything",
@@ -357,7 +373,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run(selected, RunOptions(backend=args.backend, docker_host=args.docker_host,
                                           parallel=args.parallel, rule_dirs=args.rules, policy_dirs=args.policy,
                                           progress=progress, soak_minutes=args.soak, variants=variants,
-                                          seed=args.seed))
+                                          seed=args.seed, record_dir=args.out if args.record else None))
         written = write_all(result, args.out)
     passed = result.passed_with(allow_skips=args.allow_skips)
     print(f"run {result.run_id}: {'PASS' if passed else 'FAIL'} ({_verdict_counts(result)})")
@@ -400,6 +416,33 @@ def _print_plan(args: argparse.Namespace, selected: Sequence[type[Scenario]], va
         print(f"and the benign fleet for at least {args.soak:g} minutes beside them")
     print(f"scorecards would go to {args.out}")
     return EXIT_PASS
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from harness.replay import RecordingError, load_run, replay_run
+    from harness.scorecard import write_all
+
+    _validate_policies(args.policy)
+    try:
+        recorded = load_run(args.run_dir)
+    except RecordingError as exc:
+        raise BadInput(str(exc)) from None
+    result = replay_run(recorded, args.rules, args.policy)
+    written = write_all(result, args.out or args.run_dir / "replay")
+    passed = result.passed_with(allow_skips=args.allow_skips)
+    pairs = list(zip(result.outcomes, recorded.outcomes, strict=True))
+    changed = [o for o, r in pairs if o.verdict is not r.recorded_verdict]
+    print(f"replay of {args.run_dir}: {'PASS' if passed else 'FAIL'} ({_verdict_counts(result)}; "
+          f"{len(recorded.events)} events, {len(changed)} verdict(s) changed since recorded)")
+    for outcome, before in pairs:
+        if outcome.passed and outcome.verdict is before.recorded_verdict:
+            continue
+        was = "" if outcome.verdict is before.recorded_verdict else f" (recorded: {before.recorded_verdict.value})"
+        print(f"  {outcome.scenario_id}: {outcome.verdict.value}{was}: {outcome.reason}")
+        for item in outcome.unlisted_collateral:
+            print(f"    false positive of {item.rule_id} on {item.object} (not in the scenario's may_fire)")
+    print(f"scorecards: {', '.join(str(p) for p in written.values())}")
+    return EXIT_PASS if passed else EXIT_FAIL
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -620,7 +663,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "soak": cmd_soak, "lab": cmd_lab, "reap": cmd_reap, "report": cmd_report,
             "explain": cmd_explain, "watch": cmd_watch, "docs": cmd_docs, "gate": cmd_gate,
-            "baseline": cmd_baseline, "setup": cmd_setup, "validate": cmd_validate, "completion": cmd_completion}
+            "baseline": cmd_baseline, "setup": cmd_setup, "validate": cmd_validate, "completion": cmd_completion,
+            "replay": cmd_replay}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,9 +23,9 @@ from typing import Any
 from detectors.event import Event, object_ref
 from harness.monitoring import add_cluster_sensors, build_monitor
 from harness.outcome import Outcome
+from harness.recording import mentioned, platform_facts
 from harness.runner import RunOptions, run_all
-from lab import LabSession, signature_file
-from lab import read_platform_networks as read_inventory
+from lab import LabSession
 from scenarios.registry import load
 
 FORMAT = "stowaway-recorded-scenario/1"
@@ -40,29 +40,11 @@ def _refs(event: Event) -> set[str]:
     return refs - {""}
 
 
-def _mentioned(events: list[Event], suffix: str) -> set[str]:
-    found: set[str] = set()
-    for event in events:
-        for key, value in event.items():
-            if key.endswith(suffix):
-                found.update(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str) and v)
-    return found
-
-
 def platform_material(session: LabSession, events: list[Event]) -> dict[str, Any]:
     """The platform's published facts these events need: its public key, the signatures over the
     images they mention, the inventory entries of the networks they mention."""
-    trust = (session.paths.published_policy / "platform-trust.yaml").read_text()
-    public_key = next(line.split('"')[1] for line in trust.splitlines() if "public_key:" in line)
-    signatures = {}
-    for image_id in sorted(_mentioned(events, "image.id")):
-        try:
-            signatures[image_id] = json.loads(signature_file(session.paths.signatures, image_id).read_text())
-        except (OSError, ValueError):
-            continue  # not signed: a replay must find it unsigned too
-    networks = _mentioned(events, "network.ids") | _mentioned(events, "network.id")
-    inventory = [entry for entry in read_inventory(session.paths) if entry.get("id") in networks]
-    return {"public_key": public_key, "signatures": signatures, "networks": inventory}
+    networks = mentioned(events, "network.ids") | mentioned(events, "network.id")
+    return platform_facts(session.paths, mentioned(events, "image.id"), networks)
 
 
 def fixture_for(outcome: Outcome, events: list[Event], session: LabSession) -> dict[str, Any]:

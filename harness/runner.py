@@ -30,6 +30,7 @@ from harness.fleet import alongside
 from harness.judge import judge
 from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
+from harness.recording import RunRecorder, platform_facts
 from lab import Lab, LabError, LabSession, plugins, poll
 from scenarios.api import Kind, Scenario, ScenarioSkipped
 from scenarios.attack import catalog
@@ -56,6 +57,8 @@ class RunOptions:
     variants: int | None = 0  # sampled variants per scenario besides the canonical run; None: every one
     seed: int = 1  # what the variants are drawn from (scenarios.variants.sample)
     extra: dict[str, object] = field(default_factory=dict)
+    # Also keep the run's raw events and what judging them again needs here (harness/recording.py).
+    record_dir: Path | None = None
 
 
 class Interrupted(BaseException):
@@ -108,33 +111,54 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
     soak: SoakResult | None = None
     sensors: list[dict[str, Any]] = []
     status = "aborted"
+    recorder = RunRecorder(options.record_dir) if options.record_dir is not None else None
+    platform: dict[str, Any] | None = None
     with _terminate_as_exception():
         try:
             options.progress(f"lab: bringing up run {session.run_id} (engine, base image, networks, sinkhole)")
             session.up()
             monitor = build_monitor(session.engine, options.rule_dirs, options.policy_dirs, run_id=session.run_id)
             add_cluster_sensors(monitor, session.backend)
+            if recorder is not None:
+                monitor.add_tap(recorder.tap)
             monitor.start()
             with alongside(session, monitor, options.soak_minutes, options.progress) as fleet:
                 outcomes = run_all(scenarios, session, monitor, options)
             soak = fleet.result
             sensors = [dataclasses.asdict(h) for h in monitor.health()]
             _note_unloaded(outcomes, loaded)
+            if recorder is not None:  # before teardown: the published facts go with the lab
+                platform = _platform_facts(session, recorder, options.progress)
             status = "complete"
         finally:
             if monitor is not None:
                 with contextlib.suppress(Exception):
                     monitor.stop()
+            if recorder is not None:
+                recorder.close()
             options.progress(f"lab: tearing down run {session.run_id}")
             problems = session.down(status="complete" if status == "complete" else "aborted")
             for problem in problems:
                 options.progress(f"lab: {problem}")
-    return RunResult(run_id=session.run_id, attack_version=catalog().version, backend=options.backend,
-                     started_at=started, finished_at=time.time(), outcomes=outcomes, status=status,
-                     environment={"engine": session.engine.base_url, "private_engine": session.engine.private,
-                                  "seed_label": catalog().seed_label, "sensors": sensors,
-                                  "variants": {"requested": "all" if options.variants is None else options.variants,
-                                               "seed": options.seed}}, soak=soak)
+    result = RunResult(run_id=session.run_id, attack_version=catalog().version, backend=options.backend,
+                       started_at=started, finished_at=time.time(), outcomes=outcomes, status=status,
+                       environment={"engine": session.engine.base_url, "private_engine": session.engine.private,
+                                    "seed_label": catalog().seed_label, "sensors": sensors,
+                                    "variants": {"requested": "all" if options.variants is None else options.variants,
+                                                 "seed": options.seed}}, soak=soak)
+    if recorder is not None:
+        recorder.write_run(result, scenarios, platform)
+    return result
+
+
+def _platform_facts(session: LabSession, recorder: RunRecorder, progress: Progress) -> dict[str, Any] | None:
+    """The published facts a replay of this run needs; None (said) when the lab published none."""
+    try:
+        return platform_facts(session.paths, recorder.image_ids, recorder.network_ids)
+    except (OSError, StopIteration, ValueError) as exc:
+        progress(f"record: the platform's published facts could not be read ({type(exc).__name__}: {exc}); "
+                 "a replay will find every image unsigned")
+        return None
 
 
 def _note_unloaded(outcomes: list[Outcome], loaded: set[str]) -> None:
