@@ -49,20 +49,31 @@ def _collect(event: Event, suffix: str, into: set[str]) -> None:
             into.update(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str) and v)
 
 
-def platform_facts(paths: Any, image_ids: Iterable[str], network_ids: Iterable[str]) -> dict[str, Any]:
+def read_signature(signatures_dir: Path, image_id: str) -> dict[str, Any] | None:
+    """The pipeline's signature over ``image_id``, or None when it signed none (or it is gone)."""
+    from lab import signature_file
+
+    try:
+        return dict(json.loads(signature_file(signatures_dir, image_id).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def platform_facts(paths: Any, image_ids: Iterable[str], network_ids: Iterable[str],
+                   known_signatures: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The platform's published facts a replay needs: its public key, the signatures over these
     images (an unsigned image has none, and a replay finds it unsigned too), the inventory entries of
-    these networks. ``paths`` is the lab's ``LabPaths``."""
-    from lab import read_platform_networks, signature_file
+    these networks. ``paths`` is the lab's ``LabPaths``; ``known_signatures`` were read while the run
+    went on (a scenario's image, signature and all, may be gone by its end)."""
+    from lab import read_platform_networks
 
     trust = (paths.published_policy / "platform-trust.yaml").read_text()
     public_key = next(line.split('"')[1] for line in trust.splitlines() if "public_key:" in line)
-    signatures = {}
-    for image_id in sorted(image_ids):
-        try:
-            signatures[image_id] = json.loads(signature_file(paths.signatures, image_id).read_text())
-        except (OSError, ValueError):
-            continue
+    signatures = dict(known_signatures or {})
+    for image_id in sorted(set(image_ids) - set(signatures)):
+        signature = read_signature(paths.signatures, image_id)
+        if signature is not None:
+            signatures[image_id] = signature
     wanted = set(network_ids)
     inventory = [entry for entry in read_platform_networks(paths) if entry.get("id") in wanted]
     return {"public_key": public_key, "signatures": signatures, "networks": inventory}
@@ -92,8 +103,13 @@ class RunRecorder:
     cannot serialise is counted in ``unrecorded`` (and said in run.json), not lost silently.
     """
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, signatures_dir: Path | None = None) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
+        # Read a signature when its image is first seen: a scenario that removes its image at
+        # cleanup removes the signature too, long before the run ends (a replay then found the
+        # platform's own image unsigned: a false impersonation, measured).
+        self.signatures_dir = signatures_dir
+        self.signatures: dict[str, Any] = {}
         self.out_dir = out_dir
         self._file: IO[bytes] | None = open(out_dir / EVENTS_FILE, "wb")  # noqa: SIM115  # closed by close()
         self._lock = threading.Lock()
@@ -105,7 +121,13 @@ class RunRecorder:
     def tap(self, event: Event) -> None:
         try:
             line = orjson.dumps(event, default=str, option=orjson.OPT_APPEND_NEWLINE)
+            seen = set(self.image_ids)
             _collect(event, "image.id", self.image_ids)
+            if self.signatures_dir is not None:
+                for image_id in self.image_ids - seen:
+                    signature = read_signature(self.signatures_dir, image_id)
+                    if signature is not None:
+                        self.signatures[image_id] = signature
             _collect(event, "network.ids", self.network_ids)
             _collect(event, "network.id", self.network_ids)
         except Exception:  # a tap that raises is dropped by the monitor: count it instead

@@ -111,7 +111,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
     soak: SoakResult | None = None
     sensors: list[dict[str, Any]] = []
     status = "aborted"
-    recorder = RunRecorder(options.record_dir) if options.record_dir is not None else None
+    recorder = RunRecorder(options.record_dir, session.paths.signatures) if options.record_dir is not None else None
     platform: dict[str, Any] | None = None
     with _terminate_as_exception():
         try:
@@ -154,7 +154,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
 def _platform_facts(session: LabSession, recorder: RunRecorder, progress: Progress) -> dict[str, Any] | None:
     """The published facts a replay of this run needs; None (said) when the lab published none."""
     try:
-        return platform_facts(session.paths, recorder.image_ids, recorder.network_ids)
+        return platform_facts(session.paths, recorder.image_ids, recorder.network_ids, recorder.signatures)
     except (OSError, StopIteration, ValueError) as exc:
         progress(f"record: the platform's published facts could not be read ({type(exc).__name__}: {exc}); "
                  "a replay will find every image unsigned")

@@ -171,3 +171,23 @@ def test_run_record_sets_the_record_dir(monkeypatch, tmp_path):
     cli.main(["run", "docker.logging.log-driver-none", "--record", "--quiet", "--out", str(tmp_path)])
     cli.main(["run", "docker.logging.log-driver-none", "--quiet", "--out", str(tmp_path)])
     assert seen == [tmp_path, None]
+
+
+def test_the_recorder_keeps_a_signature_read_when_its_image_is_first_seen(tmp_path: Path) -> None:
+    """A scenario that removes its platform image at cleanup removes its signature with it: read at
+    the end of the run, the image looked unsigned and its replay raised a false impersonation."""
+    from detectors.event import new_event
+    from harness.recording import RunRecorder
+    from lab import signature_file
+
+    image = "sha256:" + "ab" * 32
+    store = tmp_path / "signatures"
+    store.mkdir()
+    signature_file(store, image).write_text('{"image_id": "%s", "signature": "c2ln"}' % image)
+    recorder = RunRecorder(tmp_path / "run", store)
+    event = new_event("docker", "docker.events", "start")
+    event["container.image.id"] = image
+    recorder.tap(event)
+    signature_file(store, image).unlink()  # the scenario's cleanup
+    recorder.close()
+    assert recorder.signatures == {image: {"image_id": image, "signature": "c2ln"}}
