@@ -183,7 +183,7 @@ def test_the_recorder_keeps_a_signature_read_when_its_image_is_first_seen(tmp_pa
     image = "sha256:" + "ab" * 32
     store = tmp_path / "signatures"
     store.mkdir()
-    signature_file(store, image).write_text('{"image_id": "%s", "signature": "c2ln"}' % image)
+    signature_file(store, image).write_text(json.dumps({"image_id": image, "signature": "c2ln"}))
     recorder = RunRecorder(tmp_path / "run", store)
     event = new_event("docker", "docker.events", "start")
     event["container.image.id"] = image
