@@ -218,11 +218,14 @@ class ProcessStdioSensor(ThreadedSensor):
             parent, started, comm = stat
             holds_output = pid in (root, entrypoint)
             stdout, stderr = fd_target(pid, 1, self.proc), fd_target(pid, 2, self.proc)
-            kinds = (target_kind(pid, stdout, streams, self.proc), target_kind(pid, stderr, streams, self.proc))
             # The output holders are reported whenever their output leaves the log; any other process
-            # only when it discards (its own output never was the container's log).
-            if not (stdout in DISCARDING_TARGETS or stderr in DISCARDING_TARGETS
-                    or (holds_output and kinds != ("log", "log"))):
+            # only when it discards (its own output never was the container's log). The kinds read the
+            # mount table, so a process that cannot be reported is not classified at all.
+            discards = stdout in DISCARDING_TARGETS or stderr in DISCARDING_TARGETS
+            if not (discards or holds_output):
+                continue
+            kinds = (target_kind(pid, stdout, streams, self.proc), target_kind(pid, stderr, streams, self.proc))
+            if not (discards or kinds != ("log", "log")):
                 continue
             age = now - started
             key = (pid, started, stdout, stderr)

@@ -168,7 +168,9 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
             cwd = os.readlink(f"{proc}/{pid}/cwd")
         judgement = judge_argv0(argv0, filename, root=f"{proc}/{pid}/root", exe=f"{proc}/{pid}/exe", cwd=cwd,
                                 executable=executable)
-        loaded = loaded_program(executable, args, cwd, _read(f"{proc}/{pid}/environ", 1 << 20) or b"")
+        # The environment is read only for the loader run as a program (rare): every exec passes here.
+        environ = _read(f"{proc}/{pid}/environ", 1 << 20) if LOADER.match(os.path.basename(executable)) else None
+        loaded = loaded_program(executable, args, cwd, environ or b"")
         after = file_identity(f"{proc}/{pid}/exe")  # None: it exited, which replaced nothing
         if program is not None and after in (None, program):
             fields["process.argv0_matches_executable"] = judgement.matches

@@ -21,19 +21,6 @@ BENIGN = "docker.logging.dev-minimal-logging"
 
 
 @pytest.fixture
-def no_lab(monkeypatch):
-    """Fail the test if anything tries to start a run or reach an engine."""
-    import harness.runner
-    import lab.engine
-
-    def refuse(*_a, **_k):
-        raise AssertionError("a run was started on bad input")
-
-    monkeypatch.setattr(harness.runner, "run", refuse)
-    monkeypatch.setattr(lab.engine, "acquire", refuse)
-
-
-@pytest.fixture
 def fake_run(monkeypatch):
     """Replace the runner with one that returns canned outcomes; records the options it got."""
     import harness.runner

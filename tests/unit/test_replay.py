@@ -21,19 +21,6 @@ RULE_DIR = ROOT / "detectors" / "rules"
 DOCKER_RUN = ROOT / "tests" / "fixtures" / "runs" / "docker-escape-logging-network"
 
 
-@pytest.fixture
-def no_lab(monkeypatch):
-    """A replay must never start a run or reach an engine."""
-    import harness.runner
-    import lab.engine
-
-    def refuse(*_a, **_k):
-        raise AssertionError("a replay tried to start a lab")
-
-    monkeypatch.setattr(harness.runner, "run", refuse)
-    monkeypatch.setattr(lab.engine, "acquire", refuse)
-
-
 def test_there_are_committed_runs():
     assert len(RUNS) >= 2
 
