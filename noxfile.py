@@ -66,14 +66,18 @@ def purple_team(session: nox.Session) -> None:
     image, 9-16 min). `-- --backend docker` (or kind) runs one backend; STOWAWAY_KIND=0 skips kind."""
     _install(session)
     _host_ready(session)
-    args = ["--record", *session.posargs]  # events.jsonl and run.json beside the scorecards: `stowaway replay`
+    args = list(session.posargs)
+    # events.jsonl and run.json beside the Docker/Swarm scorecards, for `stowaway replay`. Recording a
+    # kind run has not been tried yet, so the Kubernetes run does not record by default.
+    record = ["--record"]
     if any(a == "--backend" or a.startswith("--backend=") for a in args):
-        session.run("stowaway", "run", "--out", "reports", "--soak", "2", *args)
+        kind = any(a in ("kind", "kubernetes", "--backend=kind", "--backend=kubernetes") for a in args)
+        session.run("stowaway", "run", "--out", "reports", "--soak", "2", *([] if kind else record), *args)
         return
     failed = []
     # Both backends run even when the first fails: the scorecards are the point.
     try:
-        session.run("stowaway", "run", "--out", "reports", "--soak", "2", *args)
+        session.run("stowaway", "run", "--out", "reports", "--soak", "2", *record, *args)
     except CommandFailed:
         failed.append("docker")
     if os.environ.get("STOWAWAY_KIND", "1") != "0":
