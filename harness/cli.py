@@ -43,10 +43,12 @@ from typing import TYPE_CHECKING, Any
 
 from detectors.policies import DEFAULT_POLICY_DIR, PolicyError, load_policy
 from detectors.sigma import SigmaRuleError
+from harness.external.mapping import DetectorMapping, MappingError
 from harness.outcome import RunResult, SoakResult, Verdict
 from harness.scorecard.json_report import ScorecardFormatError
 
 if TYPE_CHECKING:  # the CLI imports scenarios only when a command needs them
+    from harness.external.sources import AlertSource
     from scenarios.api import Scenario
     from scenarios.registry import Registry
 
@@ -72,6 +74,12 @@ def _dirs(parser: argparse.ArgumentParser, scenarios: bool = True, detectors: bo
                             help="Sigma rule directory instead of the shipped one (repeatable)")
         parser.add_argument("--policy", action="append", type=Path, default=[], metavar="DIR",
                             help="policy directory instead of the shipped one (repeatable)")
+
+
+def _mappings_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detector-map", action="append", type=Path, default=[], metavar="FILE",
+                        help="a detector mapping file (which of a tool's rules should fire for which scenario); "
+                             "replaces a shipped one for the same detector (repeatable)")
 
 
 def _engine_option(parser: argparse.ArgumentParser) -> None:
@@ -143,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true",
                    help="also write the run's raw events (events.jsonl) and what judging them again needs "
                         "(run.json) beside the scorecards, for `stowaway replay`")
+    p.add_argument("--alerts-from", action="append", default=[], metavar="SOURCE",
+                   help="also grade another detector on the same scenarios: NAME=file:PATH (JSON lines it "
+                        "writes), NAME=http:[127.0.0.1:]PORT (a loopback receiver it posts to), or auditd "
+                        "(Debian's auditd run by the lab with its example rules; auditd=auditd:FILE,... picks "
+                        "them). NAME's mapping file gives the format (repeatable)")
+    _mappings_option(p)
     _dirs(p)
     _engine_option(p)
 
@@ -162,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load every scenario (built-in, installed packs, --scenarios DIRs) and check its "
                     "expectations name rules that exist; load the Sigma rules and the analytics; load the "
                     "policies; load the installed plugins. Exit 0 when all is well, 2 naming the file and the "
-                    "field of the first problem of each kind. Stowaway has no playbooks and no detector mapping "
-                    "files yet, so there are none to check.")
+                    "field of the first problem of each kind: scenarios, rules, policies, plugins, and the detector "
+                    "mapping files (shipped, and --detector-map). Stowaway has no playbooks yet.")
+    _mappings_option(p)
     _dirs(p)
 
     p = sub.add_parser("soak", help="run the realistic benign fleet alone under the detectors; any alert fails")
@@ -361,8 +376,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     selected = _select(args)
     _validate_detectors(args.rules, args.policy)
     _validate_expectations(selected, args.rules)
+    external = _external_sources(args)
     if args.dry_run:
         _validate_plugins()  # a run loads them before it starts; a broken one is bad input here too
+        for source, mapping in external:
+            print(f"would grade {mapping.detector} ({mapping.format}) on alerts from {source.where}, judged by "
+                  f"{mapping.path or 'no mapping file'}")
         return _print_plan(args, selected, variants)
     from harness.progress import ProgressPrinter
     from harness.runner import RunOptions, run
@@ -373,7 +392,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run(selected, RunOptions(backend=args.backend, docker_host=args.docker_host,
                                           parallel=args.parallel, rule_dirs=args.rules, policy_dirs=args.policy,
                                           progress=progress, soak_minutes=args.soak, variants=variants,
-                                          seed=args.seed, record_dir=args.out if args.record else None))
+                                          seed=args.seed, record_dir=args.out if args.record else None,
+                                          external=external))
         written = write_all(result, args.out)
     passed = result.passed_with(allow_skips=args.allow_skips)
     print(f"run {result.run_id}: {'PASS' if passed else 'FAIL'} ({_verdict_counts(result)})")
@@ -386,11 +406,50 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"    false positive of {item.rule_id} on {item.object} (not in the scenario's may_fire)")
     if result.soak is not None:
         _print_soak(result.soak)
+    _print_external(result)
     skipped = [o for o in result.outcomes if o.verdict is Verdict.SKIPPED]
     if skipped and not args.allow_skips:
         print(f"{len(skipped)} scenario(s) skipped: a skip fails the run; --allow-skips accepts them")
     print(f"scorecards: {', '.join(str(p) for p in written.values())}")
     return EXIT_PASS if passed else EXIT_FAIL
+
+
+def _load_mappings(given: Sequence[Path], scenario_ids: set[str] | None) -> dict[str, DetectorMapping]:
+    """The shipped mapping files, each replaced by a given one for the same detector."""
+    from harness.external.mapping import load_mappings, shipped_mappings
+
+    return {**load_mappings(shipped_mappings(), scenario_ids), **load_mappings(given, scenario_ids)}
+
+
+def _external_sources(args: argparse.Namespace) -> list[tuple[AlertSource, DetectorMapping]]:
+    """Every --alerts-from, with its mapping; BadInput (nothing started) for a spec or file in error."""
+    if not args.alerts_from:
+        if args.detector_map:
+            raise BadInput("--detector-map: given without --alerts-from, it would judge nothing")
+        return []
+    from harness.external.collect import parse_spec
+    from harness.external.sources import SourceError
+    from lab import LabPaths
+
+    mappings = _load_mappings(args.detector_map, set(_load_registry(args.scenarios).scenarios))
+    sources = []
+    try:
+        for spec in args.alerts_from:
+            sources.append(parse_spec(spec, mappings, LabPaths.default().runtime / "auditd"))
+    except SourceError as exc:
+        raise BadInput(str(exc)) from None
+    names = [mapping.detector for _, mapping in sources]
+    if len(set(names)) != len(names):
+        raise BadInput(f"--alerts-from: one source per detector ({', '.join(names)})")
+    return sources
+
+
+def _print_external(result: RunResult) -> None:
+    from harness.scorecard.external import figures
+
+    for report in result.external:
+        print(f"{report.detector}: {figures(report).headline()}; {report.alerts} alerts read, "
+              f"{report.unattributed} on no lab object (graded only: the run's verdict is the embedded detectors')")
 
 
 def _print_plan(args: argparse.Namespace, selected: Sequence[type[Scenario]], variants: int | None) -> int:
@@ -482,13 +541,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
         lines.append(f"plugins: {_validate_plugins()} installed, each loaded")
     except PluginError as exc:
         problems.append(str(exc))
+    try:
+        mappings = _load_mappings(args.detector_map, None if registry is None else set(registry.scenarios))
+        lines.append(f"detector mappings: {len(mappings)} ({', '.join(sorted(mappings)) or 'none'})")
+    except MappingError as exc:
+        problems.append(str(exc))
     for line in lines:
         print(line)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         return EXIT_BAD_INPUT
-    print("valid (Stowaway has no playbooks or detector mapping files yet: nothing else to check)")
+    print("valid (Stowaway has no playbooks yet: nothing else to check)")
     return EXIT_PASS
 
 
@@ -675,7 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (ScenarioError, SigmaRuleError, PolicyError, BadInput, plugins.PluginError) as exc:
+    except (ScenarioError, SigmaRuleError, PolicyError, BadInput, plugins.PluginError, MappingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except EngineUnavailable as exc:

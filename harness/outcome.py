@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.external.grading import DetectorReport
 
 
 class Verdict(enum.StrEnum):
@@ -139,6 +142,9 @@ class RunResult:
     status: str = "complete"  # "complete" or "aborted"
     environment: dict[str, Any] = field(default_factory=dict)
     soak: SoakResult | None = None  # the benign fleet's soak, when one ran
+    # Other detectors graded on the same outcomes (``--alerts-from``); they never change the
+    # embedded detectors' verdicts or the run's pass/fail.
+    external: list[DetectorReport] = field(default_factory=list)
 
     def failures(self, allow_skips: bool = False) -> list[Outcome]:
         """Outcomes that make the run fail; skips are left out only when ``allow_skips`` says so."""

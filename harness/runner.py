@@ -26,6 +26,10 @@ from detectors.alert import Alert
 from detectors.clock import CLOCK
 from detectors.engine import Monitor
 from harness.blind_spots import blindspots_of, naming_blind_spot
+from harness.external.collect import Collector, PidHistory
+from harness.external.grading import grade
+from harness.external.mapping import DetectorMapping
+from harness.external.sources import AlertSource
 from harness.fleet import alongside
 from harness.judge import judge
 from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
@@ -59,6 +63,8 @@ class RunOptions:
     extra: dict[str, object] = field(default_factory=dict)
     # Also keep the run's raw events and what judging them again needs here (harness/recording.py).
     record_dir: Path | None = None
+    # Other detectors graded on the same scenarios (``--alerts-from``): each source with its mapping.
+    external: Sequence[tuple[AlertSource, DetectorMapping]] = ()
 
 
 class Interrupted(BaseException):
@@ -113,6 +119,8 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
     status = "aborted"
     recorder = RunRecorder(options.record_dir, session.paths.signatures) if options.record_dir is not None else None
     platform: dict[str, Any] | None = None
+    collector = Collector(options.external, PidHistory()) if options.external else None
+    finished_collecting = False
     with _terminate_as_exception():
         try:
             options.progress(f"lab: bringing up run {session.run_id} (engine, base image, networks, sinkhole)")
@@ -121,16 +129,29 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
             add_cluster_sensors(monitor, session.backend)
             if recorder is not None:
                 monitor.add_tap(recorder.tap)
+            if collector is not None:
+                monitor.add_tap(collector.history.tap)
             monitor.start()
+            if collector is not None:
+                for source, mapping in options.external:
+                    options.progress(f"external: grading {mapping.detector} on alerts from {source.where}")
+                collector.start()
             with alongside(session, monitor, options.soak_minutes, options.progress) as fleet:
                 outcomes = run_all(scenarios, session, monitor, options)
             soak = fleet.result
+            if collector is not None:
+                finished_collecting = True
+                for problem in collector.finish():
+                    options.progress(f"external: {problem}")
             sensors = [dataclasses.asdict(h) for h in monitor.health()]
             _note_unloaded(outcomes, loaded)
             if recorder is not None:  # before teardown: the published facts go with the lab
                 platform = _platform_facts(session, recorder, options.progress)
             status = "complete"
         finally:
+            if collector is not None and not finished_collecting:  # a host daemon (auditd) must stop
+                for problem in collector.finish(drain_s=0.0):
+                    options.progress(f"external: {problem}")
             if monitor is not None:
                 with contextlib.suppress(Exception):
                     monitor.stop()
@@ -146,6 +167,10 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
                                     "seed_label": catalog().seed_label, "sensors": sensors,
                                     "variants": {"requested": "all" if options.variants is None else options.variants,
                                                  "seed": options.seed}}, soak=soak)
+    if collector is not None:
+        result.external = [grade(result, item.alerts, item.mapping, source=item.source.where,
+                                 unreadable=item.source.unreadable(), problems=item.source.problems(),
+                                 notes=item.notes) for item in collector.collected]
     if recorder is not None:
         recorder.write_run(result, scenarios, platform)
     return result

@@ -40,6 +40,7 @@ from html import escape
 from pathlib import Path
 
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
+from harness.scorecard.external import html_section as external_section
 from harness.scorecard.figures import (
     RulePrecision,
     attention_rank,
@@ -597,7 +598,7 @@ soak, and unlisted collateral (a rule the adversary scenario neither expects nor
 says why the rule is right to fire, otherwise a false positive of that rule.</p>
 {_collateral_section(run)}
 {_skipped_section(run)}
-{_soak_section(run.soak)}{_robustness_section(run)}
+{_soak_section(run.soak)}{_robustness_section(run)}{external_section(run)}
 
 <h2>Scenarios by tactic</h2>
 <p class="note">Grouped by ATT&amp;CK tactic (a scenario sits under the first tactic of its first technique);

@@ -34,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from harness.external.grading import DetectorReport, report_from_dict
 from harness.outcome import (
     Collateral,
     FleetService,
@@ -53,7 +54,8 @@ from harness.scorecard.figures import (  # re-exported: every format reads its f
 
 # 1.1: per-rule precision, collateral on each outcome, the soak, the run's state. 1.0 files
 # (without them) are still read: see from_json.
-SCHEMA_VERSION = "1.2"  # 1.2: variant rows (variant_of, variant) and their robustness
+# 1.2: variant rows (variant_of, variant) and their robustness; 1.3: external detectors (``external``)
+SCHEMA_VERSION = "1.3"
 SCHEMA_PATH = Path(__file__).with_name("schema") / "scorecard.schema.json"
 
 
@@ -84,6 +86,7 @@ def to_json(run: RunResult) -> dict[str, Any]:
         "rule_precision": [r.to_dict() for r in rule_precision(run)],
         "outcomes": [{**o.to_dict(), "passed": o.passed} for o in run.outcomes],
         "soak": None if run.soak is None else soak_dict(run.soak),
+        "external": [report.to_dict() for report in run.external],
     }
 
 
@@ -161,7 +164,18 @@ def from_json(data: dict[str, Any]) -> RunResult:
         status=_get(data, "status", str, "status"),
         environment=environment,
         soak=None if soak is None else _soak(soak, "soak"),  # 1.0 scorecards have no soak
+        external=_external(data.get("external", [])),  # before 1.3: none
     )
+
+
+def _external(raw: Any) -> list[DetectorReport]:
+    if not isinstance(raw, list):
+        raise ScorecardFormatError("external", "expected a list")
+    try:
+        return [report_from_dict(item, f"external[{i}]") for i, item in enumerate(raw)]
+    except ValueError as exc:
+        where, _, problem = str(exc).partition(": ")
+        raise ScorecardFormatError(where, problem) from None
 
 
 def _soak(raw: Any, where: str) -> SoakResult:

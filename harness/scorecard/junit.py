@@ -4,8 +4,10 @@ Mapping: missed and false_positive are ``failure`` (the detectors are wrong), an
 adversary with unlisted collateral (another rule raised a false positive on its objects); error is
 ``error`` (nothing can be concluded), skipped is ``skipped``, and so is a variant's miss on a
 documented blind spot, whose message starts with ``xfail:`` (an expected failure, as pytest reports
-one). The soak, when one ran, is one test case that fails listing each alert (every alert on the
-benign fleet is a false positive). CI systems (GitLab, Jenkins, GitHub test reporters) then count
+one). Each external detector graded beside them (``--alerts-from``) is a suite of its own, a case
+per scenario: its misses and false positives fail, "no expectation" is skipped. The soak, when one
+ran, is one test case that fails listing each alert (every alert on the benign fleet is a false
+positive). CI systems (GitLab, Jenkins, GitHub test reporters) then count
 and display them the way they already count unit tests.
 
 The file validates against both schemas CI tools hold JUnit XML to, the Jenkins xunit plugin's
@@ -30,6 +32,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.external.grading import DetectorReport
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
 
 # Characters XML 1.0 cannot carry at all, escaped or not (ElementTree would write them raw and the
@@ -172,7 +175,35 @@ def to_junit(run: RunResult) -> ET.Element:
         _close(suite, [f"{o.scenario_id}: {o.reason}" for o in outcomes])
     if run.soak is not None:
         _soak_suite(root, run, run.soak)
+    for report in run.external:
+        _external_suite(root, run, report)
     return root
+
+
+EXTERNAL_FAILURES = {"missed": "missed_detection", "false_positive": "false_positive"}
+
+
+def _external_suite(root: ET.Element, run: RunResult, report: DetectorReport) -> None:
+    """One suite per external detector, a case per canonical scenario: its misses and false
+    positives fail; "no expectation" and "not run" are skipped, with the reason."""
+    results = [r for r in report.results if r.variant_of is None]
+    outcomes = {o.scenario_id: o for o in run.outcomes}
+    counts = {"tests": len(results), "failures": sum(r.verdict.value in EXTERNAL_FAILURES for r in results),
+              "errors": 0, "skipped": sum(r.verdict.value in ("no_expectation", "not_run") for r in results)}
+    name = f"stowaway.{run.backend}.external.{report.detector}"
+    suite = _suite(root, run, name, run.started_at, max(0.0, run.finished_at - run.started_at), counts,
+                   [("detector", report.detector), ("format", report.format), ("source", report.source),
+                    ("mapping", report.mapping or "none")])
+    for result in results:
+        outcome = outcomes.get(result.scenario_id)
+        case = ET.SubElement(suite, "testcase", name=result.scenario_id, classname=name,
+                             time=f"{_duration(outcome) if outcome else 0.0:.3f}")
+        if result.verdict.value in EXTERNAL_FAILURES:
+            ET.SubElement(case, "failure", message=result.reason,
+                          type=EXTERNAL_FAILURES[result.verdict.value]).text = result.reason
+        elif result.verdict.value in ("no_expectation", "not_run"):
+            ET.SubElement(case, "skipped", message=f"{result.verdict.value}: {result.reason}")
+    _close(suite, [f"{r.scenario_id}: {r.verdict.value}: {r.reason}" for r in results])
 
 
 def _soak_suite(root: ET.Element, run: RunResult, soak: SoakResult) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
+from harness.scorecard.external import markdown_lines as external_lines
 from harness.scorecard.figures import (
     RulePrecision,
     attention_rank,
@@ -237,6 +238,8 @@ def to_markdown(run: RunResult) -> str:
     robustness = robustness_lines(run)
     if robustness:
         lines += ["", "### Robustness over variants", "", *robustness]
+    if run.external:
+        lines += ["", "### Detectors side by side", "", *external_lines(run, cell)]
     sensors = run.environment.get("sensors")
     if isinstance(sensors, list) and sensors:
         lines += ["", "### Sensors", "", *sensor_lines(sensors)]

@@ -307,3 +307,31 @@ def judged_run(run_id: str = "run-judged", with_soak: bool = True) -> RunResult:
     if with_soak:
         run.soak = soak()
     return run
+
+
+def external_run(run_id: str = "run-external") -> RunResult:
+    """judged_run() graded on a second detector too: one adversary caught, one missed, one without an
+    expectation, a twin alerted on, one alert on no lab object, an ignored rule."""
+    from harness.external.alert import ExternalAlert
+    from harness.external.grading import grade
+    from harness.external.mapping import DetectorMapping, Expected
+
+    run = judged_run(run_id)
+    adversaries = [o for o in run.outcomes if o.kind == "adversary" and o.verdict.value in ("detected", "missed")]
+    twin = next(o for o in run.outcomes if o.kind == "benign")
+    caught, missed = adversaries[0], adversaries[1]
+    mapping = DetectorMapping(detector="falco", format="falco", path="maps/falco.yaml", about="Falco <0.40>",
+                              expect={caught.scenario_id: Expected(fires=("Terminal shell in container",)),
+                                      missed.scenario_id: Expected(fires=("Launch Privileged Container",))},
+                              ignore={"Container Drift": "fires on every package install"})
+
+    def on(outcome: Outcome, rule: str) -> ExternalAlert:
+        container = outcome.objects[0].removeprefix("container:")
+        return ExternalAlert(detector="falco", rule=rule, time=(outcome.action_at or outcome.started_at) + 1.5,
+                             container_id=container[:12])
+
+    alerts = [on(caught, "Terminal shell in container"), on(twin, "Read sensitive file untrusted"),
+              on(twin, "Container Drift"), ExternalAlert(detector="falco", rule="Host | rule\x1b", time=1.0)]
+    run.external = [grade(run, alerts, mapping, source="file:/var/log/falco.jsonl", unreadable=1,
+                          problems=["file:/var/log/falco.jsonl:7: rule: missing"], notes=["note <b>"])]
+    return run

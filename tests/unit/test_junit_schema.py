@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from scorecard_fixtures import MISSED_ID, SKIPPED_ID, judged_run, make_run, soak
+from scorecard_fixtures import MISSED_ID, SKIPPED_ID, external_run, judged_run, make_run, soak
 
 from harness.outcome import Outcome, RuleResult, RunResult, Verdict
 from harness.scorecard.junit import case_property, to_junit_xml
@@ -98,6 +98,7 @@ RUNS: dict[str, Callable[[], RunResult]] = {
     "a variant on a known blind spot": _blind_spot_variant,
     "collateral and a soak with alerts": judged_run,
     "a quiet soak": _quiet_soak,
+    "an external detector beside the embedded ones": external_run,
     "a broken soak": _broken_soak,
     "control characters and non-ASCII": _hostile_text,
     "an aborted run": lambda: make_run(status="aborted"),

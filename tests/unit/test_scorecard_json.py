@@ -53,7 +53,7 @@ def test_rendered_scorecard_validates_against_published_schema(schema: dict) -> 
 
 def test_judged_run_with_soak_validates(schema: dict) -> None:
     data = to_json(judged_run())
-    assert data["schema_version"] == SCHEMA_VERSION == "1.2"
+    assert data["schema_version"] == SCHEMA_VERSION == "1.3"
     jsonschema.Draft202012Validator(schema).validate(data)
 
 
@@ -82,7 +82,7 @@ def test_committed_1_0_baseline_still_validates_and_reads(schema: dict) -> None:
     assert {c.rule_id for c in spec_drift.collateral} == {a["rule_id"] for a in spec_drift.alerts} - expected
     assert all(not c.allowed for c in spec_drift.collateral)
     assert all(o.collateral == [] for o in run.outcomes if o.kind == "benign")
-    jsonschema.Draft202012Validator(schema).validate(to_json(run))  # re-rendered as 1.2
+    jsonschema.Draft202012Validator(schema).validate(to_json(run))  # re-rendered as the current version
 
 
 def test_live_baseline_is_current_and_passing(schema: dict) -> None:
