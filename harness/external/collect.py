@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from harness.external.mapping import FORMATS, DetectorMapping
 from harness.external.sources import AlertSource, HttpReceiver, JsonLinesFile, SourceError, loopback_address
 
 POLL_S = 0.5
+PLACEMENT_WAIT_S = 15.0  # how long an alert with a pid waits for the process telemetry to place it
 PID_HISTORY_CAP = 200_000  # pids remembered; the oldest are forgotten first
 
 
@@ -59,18 +61,28 @@ class PidHistory:
         return before[-1] if before else ""
 
 
-def place(alert: ExternalAlert, history: PidHistory, proc: str = "/proc") -> ExternalAlert:
-    """The alert with its container filled in from its pid, when it named none and one is known."""
+def place_live(alert: ExternalAlert, proc: str = "/proc") -> ExternalAlert:
+    """The alert with its container read from ``/proc/<pid>/cgroup``, when it named none and the
+    process is still there. Only right at first sight: later the pid may name another process."""
     if alert.container_id or not alert.pid:
         return alert
     attribution = attribute_pid(alert.pid, proc)
-    if attribution is not None:
-        return dataclasses.replace(alert, container_id=attribution.workload_id)
+    return alert if attribution is None else dataclasses.replace(alert, container_id=attribution.workload_id)
+
+
+def place_from_history(alert: ExternalAlert, history: PidHistory) -> ExternalAlert:
+    """The alert with its container from the run's process telemetry (its pid, then its parent's)."""
+    if alert.container_id:
+        return alert
     for pid in (alert.pid, alert.ppid):
         container = history.container_of(pid, alert.time) if pid else ""
         if container:
             return dataclasses.replace(alert, container_id=container)
     return alert
+
+
+def place(alert: ExternalAlert, history: PidHistory, proc: str = "/proc") -> ExternalAlert:
+    return place_from_history(place_live(alert, proc), history)
 
 
 @dataclass(slots=True)
@@ -81,6 +93,9 @@ class Collected:
     mapping: DetectorMapping
     alerts: list[ExternalAlert] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Alerts with a pid the process telemetry has not placed yet, and until when to keep asking:
+    # the exec event of a short-lived process can reach the monitor after the tool's alert does.
+    pending: list[tuple[ExternalAlert, float]] = field(default_factory=list)
 
 
 class Collector:
@@ -106,8 +121,20 @@ class Collector:
             self._poll_all()
 
     def _poll_all(self) -> None:
-        for item in self.collected:
-            item.alerts.extend(place(a, self.history) for a in item.source.poll())
+        for item in self._started:
+            self._take(item, item.source.poll())
+
+    def _take(self, item: Collected, alerts: list[ExternalAlert], final: bool = False) -> None:
+        now = time.monotonic()
+        waiting = [(a, until) for a, until in item.pending]
+        waiting += [(place_live(a), now + PLACEMENT_WAIT_S) for a in alerts]
+        item.pending = []
+        for alert, until in waiting:
+            placed = place_from_history(alert, self.history)
+            if placed.container_id or not placed.pid or final or now >= until:
+                item.alerts.append(placed)
+            else:
+                item.pending.append((placed, until))
 
     def finish(self, drain_s: float = 3.0) -> list[str]:
         """Give the tools ``drain_s`` to deliver what they are still writing, take the rest, and
@@ -120,7 +147,7 @@ class Collector:
         started, self._started = self._started, []
         for item in started:
             try:
-                item.alerts.extend(place(a, self.history) for a in item.source.finish())
+                self._take(item, item.source.finish(), final=True)
                 notes = getattr(item.source, "notes", None)  # a source that says something of its setup
                 item.notes.extend(notes() if callable(notes) else [])
             except Exception as exc:

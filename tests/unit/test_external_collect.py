@@ -90,3 +90,50 @@ def test_a_bad_spec_is_refused_naming_it(tmp_path: Path, spec: str, message: str
     with pytest.raises(SourceError) as caught:
         parse_spec(spec, MAPPINGS, tmp_path)
     assert message in str(caught.value) and repr(spec) in str(caught.value)
+
+
+class ListSource:
+    """A source handing out what a test puts in it."""
+
+    detector, where = "auditd", "test:"
+
+    def __init__(self) -> None:
+        self.queue: list[ExternalAlert] = []
+        self.finished = False
+
+    def start(self) -> None: ...
+
+    def poll(self) -> list[ExternalAlert]:
+        taken, self.queue = self.queue, []
+        return taken
+
+    def finish(self) -> list[ExternalAlert]:
+        self.finished = True
+        return self.poll()
+
+    def problems(self) -> list[str]:
+        return []
+
+    def unreadable(self) -> int:
+        return 0
+
+
+def test_an_alert_waits_for_the_process_telemetry_that_arrives_after_it() -> None:
+    from harness.external.collect import Collector
+
+    source = ListSource()
+    collector = Collector([(source, MAPPINGS["auditd"])], PidHistory())
+    collector._started = list(collector.collected)  # started by hand: no polling thread in a unit test
+    item = collector.collected[0]
+    gone = 2 ** 22 + 7  # above any pid_max: /proc has no such process
+    source.queue = [ExternalAlert(detector="auditd", rule="container-config", time=5.0, pid=gone),
+                    ExternalAlert(detector="auditd", rule="module-load", time=5.0)]
+    collector._poll_all()
+    assert [a.rule for a in item.alerts] == ["module-load"]  # no pid: nothing to wait for
+    collector.history.tap(exec_event(gone, A, 4.9))  # the exec event reaches the monitor late
+    collector._poll_all()
+    assert [(a.rule, a.container_id) for a in item.alerts] == [("module-load", ""), ("container-config", A)]
+    source.queue = [ExternalAlert(detector="auditd", rule="never-placed", time=5.0, pid=gone + 1)]
+    collector._poll_all()
+    assert collector.finish(drain_s=0) == [] and source.finished
+    assert item.alerts[-1].rule == "never-placed" and item.alerts[-1].container_id == ""  # kept, unplaced
