@@ -5,14 +5,18 @@
     stowaway run [IDS] [--tag T] [--technique T] [--backend docker|swarm|kind] [--parallel N]
                  [--scenarios DIR] [--rules DIR] [--policy DIR] [--out reports] [--docker-host URL]
                  [--allow-skips] [--soak MINUTES] [--variants K|all] [--seed S] [--varied-only]
-                 [--dry-run] [--record]
+                 [--dry-run] [--record] [--alerts-from SOURCE] [--detector-map FILE]
     stowaway replay RUN_DIR [--rules DIR] [--policy DIR] [--out DIR] [--allow-skips]
                                        judge a recorded run (run --record) again: no lab, engine or root
-    stowaway validate [--scenarios DIR] [--rules DIR] [--policy DIR]
-                                       check scenarios, rules, policies and plugins; run nothing
+    stowaway validate [--scenarios DIR] [--rules DIR] [--policy DIR] [--detector-map FILE]
+                                       check scenarios, rules, policies, plugins and detector mappings
     stowaway soak [--minutes N] [--out reports]   the realistic benign fleet alone, N minutes under watch
     stowaway lab up|down|status        keep the private engine warm between runs, or look at it
-    stowaway reap                      remove what dead runs left behind
+    stowaway reap                      remove what dead runs left behind (kept detonations are live: left alone)
+    stowaway detonate ID [--keep] [--backend docker|swarm] [--docker-host URL]
+                                       one scenario (or variant) with the detectors attached: its alerts and
+                                       verdict; --keep leaves its objects up for inspection until `revert`
+    stowaway revert ID                 undo a kept detonation: the scenario's revert, every object of its run
     stowaway report [--from FILE]      re-render every format from an existing scorecard.json
     stowaway explain ID                what a scenario does, what must fire or stay silent, and why
     stowaway watch [--duration S]      the detectors on a live engine, alerts as JSON lines on stdout
@@ -194,6 +198,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reap", help="remove what dead runs left behind (live runs are never touched)")
     _engine_option(p)
+
+    p = sub.add_parser("detonate", help="detonate one scenario (or variant) with the detectors attached and print "
+                                        "its alerts and verdict; --keep leaves its objects for inspection",
+                       description="Bring the lab up, attach the detectors, detonate ID (a scenario id, or a variant "
+                                   "id such as docker.logging.log-driver-none@driver=syslog), print its alerts and "
+                                   "verdict, then tear down as a run does. With --keep the scenario's objects and its "
+                                   "run's lab (networks, sinkhole, guard rules, engine lease) stay up, held by a "
+                                   "process of their own, until `stowaway revert ID`; `stowaway lab status` lists "
+                                   "them. Exit 0 when the verdict passed, 1 otherwise, 2 bad input or ID already kept.")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--keep", action="store_true",
+                   help="leave the scenario's objects in place (state in <runtime>/staged/ID.json) until "
+                        "`stowaway revert ID`")
+    p.add_argument("--backend", choices=("docker", "swarm"), default="docker")
+    _engine_option(p)
+
+    p = sub.add_parser("revert", help="undo a kept detonation: the scenario's revert, every object of its run, "
+                                      "its state record and engine lease",
+                       description="Undo `stowaway detonate ID --keep`: its holder runs the scenario's revert and "
+                                   "the cleanup a run does, then the run's labelled objects, guard rules, tracefs "
+                                   "instances and host directory are checked gone (and removed if its holder had "
+                                   "died). Safe to run again after an interrupted revert. Exit 2 when ID has no "
+                                   "kept detonation.")
+    p.add_argument("id", metavar="ID")
 
     p = sub.add_parser("report", help="re-render every scorecard format from an existing scorecard.json")
     p.add_argument("--from", dest="source", type=Path, default=DEFAULT_OUT / "scorecard.json", metavar="FILE")
@@ -441,6 +469,13 @@ def _external_sources(args: argparse.Namespace) -> list[tuple[AlertSource, Detec
     names = [mapping.detector for _, mapping in sources]
     if len(set(names)) != len(names):
         raise BadInput(f"--alerts-from: one source per detector ({', '.join(names)})")
+    for source, mapping in sources:
+        preflight = getattr(source, "preflight", None)  # a source the lab runs itself (auditd)
+        if callable(preflight):
+            try:
+                preflight()
+            except RuntimeError as exc:
+                raise BadInput(f"--alerts-from {mapping.detector}: {exc}") from None
     return sources
 
 
@@ -636,6 +671,35 @@ def cmd_reap(args: argparse.Namespace) -> int:
     return labctl.reap_dead(LabPaths.default(), sys.stdout, args.docker_host)
 
 
+def cmd_detonate(args: argparse.Namespace) -> int:
+    from harness import staged
+    from harness.progress import ProgressPrinter
+    from lab import LabPaths
+
+    try:
+        target = staged.resolve(_load_registry([]), args.id)
+        staged.check(target, args.backend, args.keep, LabPaths.default())
+        _validate_detectors([], [])
+        _validate_expectations([target.cls], [])
+        _validate_plugins()
+        with ProgressPrinter() as progress:
+            return staged.detonate(target, args.backend, args.docker_host, args.keep, progress, sys.stdout)
+    except staged.StagedError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def cmd_revert(args: argparse.Namespace) -> int:
+    from harness import staged
+    from harness.progress import ProgressPrinter
+    from lab import LabPaths
+
+    try:
+        with ProgressPrinter() as progress:
+            return staged.revert(args.id, LabPaths.default(), progress, sys.stdout)
+    except staged.StagedError as exc:
+        raise BadInput(str(exc)) from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.scorecard import from_json, load_json, write_all
 
@@ -728,7 +792,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 COMMANDS = {"list": cmd_list, "run": cmd_run, "soak": cmd_soak, "lab": cmd_lab, "reap": cmd_reap, "report": cmd_report,
             "explain": cmd_explain, "watch": cmd_watch, "docs": cmd_docs, "gate": cmd_gate,
             "baseline": cmd_baseline, "setup": cmd_setup, "validate": cmd_validate, "completion": cmd_completion,
-            "replay": cmd_replay}
+            "replay": cmd_replay, "detonate": cmd_detonate, "revert": cmd_revert}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ work on a CI runner or, with another host spec, on a remote lab machine):
   own container ids;
 * host iptables rules whose comment is ``stowaway:<run id>`` (every table);
 * tracefs instances named ``stowaway-<run id>*``;
+* (the whole lab only) a private auditd still running, by its pid file;
 * the run's lab-owned host directory (markers, stand-in system files), or, for one scenario, the
   host directories it made (``hostdir:<path>`` refs: their names are random, never the scenario's).
 
@@ -81,6 +82,14 @@ def leftovers(run_id: str | None, engine_url: str | None = None, objects: Iterab
                 if names:
                     found["tracefs"] = names
                 break
+
+    if run_id is None:
+        # The auditd a run grades (--alerts-from auditd) removes its pid file when it stops; one left
+        # means a daemon still registered with the kernel. It is one per host, not per run, so only
+        # the whole-lab check can tell whose it is not.
+        pid_file = paths.runtime / "auditd" / "auditd.pid"
+        if host.file(str(pid_file)).exists:
+            found["auditd"] = [str(pid_file)]
 
     directory = paths.host_root / run_id if run_id else paths.host_root
     if scope is not None:

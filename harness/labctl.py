@@ -7,6 +7,10 @@ small detached holder process (``python -m harness.labctl --hold``) that acquire
 leases and then sleeps until SIGTERM. ``lab down`` sends that SIGTERM; the holder releases its
 lease, and the engine stops if no run still holds one. A holder that died is a dead lease, which
 the engine code already ignores, so a crash never pins the engine up.
+
+A kept detonation (``stowaway detonate --keep``, harness/staged.py) has a holder of its own, which
+holds its run's lease and keeps its run record live: ``lab down`` leaves the engine running for it,
+``stowaway reap`` leaves its objects, and ``lab status`` lists it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness import staged_state
 from lab import RUN_LABEL, LabPaths, RunRecord, poll, reap
 from lab import engine as engine_mod
 
@@ -137,6 +142,10 @@ def down(paths: LabPaths, out: TextIO, progress: Any, timeout: float = 60.0) -> 
     others = engine_mod.live_leases(paths)
     engine_state = "still running for " + ", ".join(p.name for p in others) if others else "stopped"
     print(f"lab down: holder gone, engine {engine_state}", file=out)
+    for record in staged_state.every(paths):
+        if record.holder_alive:
+            print(f"kept detonation {record.detonation_id} (run {record.run_id}) still holds the engine: "
+                  f"`stowaway revert {record.scenario_id}` releases it", file=out)
     return 0
 
 
@@ -172,6 +181,7 @@ def status(paths: LabPaths, out: TextIO, docker_host: str | None = None) -> int:
     for record in recent:
         notes = f"  ({'; '.join(record.notes)})" if record.notes else ""
         print(f"         {record.run_id}  {record.status}{notes}", file=out)
+    kept = _print_kept(paths, out)
     if client is None:
         return 0
     status_lease = f"status-{os.getpid()}"
@@ -191,12 +201,34 @@ def status(paths: LabPaths, out: TextIO, docker_host: str | None = None) -> int:
         for run_id in sorted({run for run, _ in objects}):
             counts = ", ".join(f"{objects[(run_id, k)]} {k}" for k in ("containers", "networks", "volumes")
                                if objects[(run_id, k)])
-            tag = "" if run_id in live else "  <- dead run: `stowaway reap` removes it"
-            print(f"         {run_id}: {counts}{tag}", file=out)
+            print(f"         {run_id}: {counts}{_object_tag(run_id, live, kept)}", file=out)
     finally:
         if engine is not None:
             engine_mod.release(engine, status_lease)
     return 0
+
+
+def _object_tag(run_id: str, live: set[str], kept: dict[str, staged_state.KeptDetonation]) -> str:
+    if run_id not in live:
+        return "  <- dead run: `stowaway reap` removes it"
+    if run_id in kept:
+        return f"  <- kept detonation of {kept[run_id].detonation_id}: `stowaway revert {kept[run_id].scenario_id}`"
+    return ""
+
+
+def _print_kept(paths: LabPaths, out: TextIO) -> dict[str, staged_state.KeptDetonation]:
+    """Kept detonations (`stowaway detonate --keep`): a live holder keeps its run live, so the reaper
+    and `lab down` leave it; one whose holder is gone is a dead run's leftovers. Returns them by run id."""
+    records = staged_state.every(paths)
+    print(f"kept:    {len(records)} detonation(s)", file=out)
+    for record in records:
+        if record.holder_alive:
+            state = f"holder pid {record.holder_pid}, {record.status} since {_ago(record.kept_at or record.started_at)}"
+        else:
+            state = f"holder gone ({record.status}): what is left is a dead run's, which the reaper removes"
+        print(f"         {record.detonation_id}  run {record.run_id or '-'}  {state}  "
+              f"(`stowaway revert {record.scenario_id}`)", file=out)
+    return {r.run_id: r for r in records if r.run_id}
 
 
 def reap_dead(paths: LabPaths, out: TextIO, docker_host: str | None = None) -> int:
@@ -212,6 +244,17 @@ def reap_dead(paths: LabPaths, out: TextIO, docker_host: str | None = None) -> i
           f"{report.tracefs_instances} tracefs instance(s)", file=out)
     if report.runs_marked_aborted:
         print(f"runs marked aborted: {', '.join(report.runs_marked_aborted)}", file=out)
+    # A run graded on auditd (--alerts-from auditd) that died leaves its daemon registered with the
+    # kernel and its rules loaded; the directory's lock tells a live run's from a dead one's.
+    from harness.external.auditd import reap_auditd
+
+    for line in reap_auditd(paths.runtime / "auditd"):
+        print(f"auditd: {line}", file=out)
+    kept = [r for r in staged_state.every(paths) if r.holder_alive]
+    if kept:
+        print(f"left alone: {len(kept)} kept detonation(s), live on purpose: "
+              + ", ".join(f"{r.detonation_id} (run {r.run_id})" for r in kept)
+              + "; `stowaway revert ID` removes one", file=out)
     return 0
 
 

@@ -45,6 +45,8 @@ BASELINE = Path(__file__).parent / "baseline" / "scorecard.json"
 BENCH = ROOT / "reports" / "bench.json"
 DRILLS = ROOT / "reports" / "drills.json"
 ROBUSTNESS = ROOT / "reports" / "robustness.json"
+EXTERNAL_DOC = ROOT / "docs" / "external-detectors.md"
+EXTERNAL_RUN = ROOT / "reports" / "external" / "auditd" / "scorecard.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,35 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def external_figures(path: Path) -> str:
+    """A committed run graded on an external detector: its headline, the expected rows, the rest counted."""
+    from harness.scorecard.external import embedded_word, external_word, figures, side_by_side
+    from harness.scorecard.json_report import from_json
+
+    run = from_json(json.loads(path.read_text()))
+    lines = []
+    for index, report in enumerate(run.external):
+        found = figures(report)
+        lines += [f"Run `{run.run_id}` ({run.backend} backend, {time.strftime('%Y-%m-%d', time.gmtime(run.started_at))}"
+                  + (f", with a {run.soak.minutes:.0f}-minute soak" if run.soak else "") + f"), **{report.detector}**: "
+                  f"{found.headline()}. {report.alerts} alerts read, {report.attributed} on the run's objects, "
+                  f"{report.unattributed} on no lab object"
+                  + (f" (most: {', '.join(f'`{k}` {v}' for k, v in list(report.unattributed_rules.items())[:3])})"
+                     if report.unattributed_rules else "") + ".", "",
+                  "| scenario | stowaway | " + report.detector + " | its alerts on the scenario |", "|---|---|---|---|"]
+        for outcome, results in side_by_side(run):
+            result = results[index]
+            if result is not None and result.expected:
+                lines.append(f"| `{outcome.scenario_id}` | {embedded_word(outcome)} | {external_word(result)} | "
+                             f"{', '.join(f'`{r}`' for r in result.fired) or '-'} |")
+        twins = [r for r in report.results if r.variant_of is None and r.verdict.value == "false_positive"]
+        rules = sorted({rule for r in twins for rule in r.fired})
+        lines += ["", f"Benign twins alerted on: {len(twins)}, by {', '.join(f'`{r}`' for r in rules) or 'no rule'}"
+                  + (f"; soak alerts: {', '.join(f'`{k}` {v}' for k, v in report.soak_false_positives.items())}"
+                     if report.soak_false_positives else "") + ".", ""]
+    return "\n".join(lines)
+
+
 def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: Path = BENCH,
            drills: Path = DRILLS, robustness: Path = ROBUSTNESS) -> list[Block]:
     """Every generated block, in the order ``main`` renders them. The registry loads only if needed."""
@@ -237,6 +268,8 @@ def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: P
         Block("policy-reference", POLICY_DOC, "the schemas in detectors/policy_kinds/", reference),
         Block("logsources", SIGMA_DOC, "detectors/sigma/logsources.py", logsource_table),
         Block("enrichment", SIGMA_DOC, "the rules in detectors/rules/", enrichment_fields),
+        Block("external", EXTERNAL_DOC, "reports/external/auditd/scorecard.json",
+              lambda: external_figures(EXTERNAL_RUN)),
     ]
 
 

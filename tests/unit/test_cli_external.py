@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import cli
-from tests.unit.test_cli import ADVERSARY, BENIGN, fake_run, one_error_line, write  # noqa: F401 (fixture)
+from tests.unit.test_cli import ADVERSARY, BENIGN, one_error_line, write
 
 
 def falco_map(tmp_path: Path, scenario: str = ADVERSARY) -> Path:

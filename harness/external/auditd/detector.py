@@ -89,7 +89,7 @@ from harness.external.auditd.rules import (
     read_rule_files,
     rule_lines,
 )
-from lab.waiting import poll as wait_until
+from lab import poll as wait_until
 
 MAX_SLICE = 4 << 20  # bytes of log read per poll
 MAX_LINE = 1 << 20  # a partial line longer than this is dropped: no audit record is near it
@@ -211,6 +211,14 @@ class AuditdDetector:
         left = self.stop()
         if left:
             raise AuditdError("auditd detector could not put the kernel's audit state back: " + "; ".join(left))
+
+    def preflight(self) -> None:
+        """What ``start`` checks before it changes anything (binaries, root, the rule files, a kernel
+        audit subsystem nobody else uses), so a run can refuse before its lab comes up. Raises
+        AuditdUnavailable. ``start`` checks again: the host may change in between."""
+        self._check_host()
+        read_rule_files(self.rule_files, self.rules_dir)
+        self._check_kernel()
 
     def start(self) -> None:
         """Check the host, start the daemon, load the rules. On any failure, undo what was done and raise."""
@@ -348,7 +356,7 @@ class AuditdDetector:
             raise AuditdUnavailable("the kernel's audit configuration is immutable (enabled 2) until a reboot")
         if status.pid != 0:
             dead_run = read_pid(self.pid_file) == status.pid
-            hint = f"; it is a dead run's: reap_auditd({str(self.run_dir)!r}) stops it" if dead_run else ""
+            hint = "; it is a dead run's: `stowaway reap` stops it" if dead_run else ""
             raise AuditdUnavailable(f"an audit daemon is already registered with the kernel (pid {status.pid}, "
                                     f"{_describe(status.pid)}): the kernel has one, and this lab does not take "
                                     f"it over{hint}")

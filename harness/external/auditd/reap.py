@@ -28,7 +28,7 @@ from harness.external.auditd.kernel import (
     find_binary,
     run_auditctl,
 )
-from lab.waiting import poll as wait_until
+from lab import poll as wait_until
 
 
 def _is_auditd_of(pid: int, run_dir: Path) -> bool:
