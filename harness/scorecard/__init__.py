@@ -1,4 +1,4 @@
-"""Scorecards: one run rendered for machines (JSON, JUnit, Navigator) and for people (Markdown, HTML)."""
+"""Scorecards: one run rendered for machines (JSON, JUnit, Navigator, SARIF) and for people (Markdown, HTML)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from harness.scorecard.json_report import ScorecardFormatError, from_json, load_
 from harness.scorecard.junit import to_junit_xml, write_junit
 from harness.scorecard.markdown import to_markdown
 from harness.scorecard.navigator import to_layer, write_layer
+from harness.scorecard.sarif import to_sarif, write_sarif
 
 __all__ = [
     "ScorecardFormatError",
@@ -22,6 +23,7 @@ __all__ = [
     "to_junit_xml",
     "to_layer",
     "to_markdown",
+    "to_sarif",
     "write_all",
     "write_json",
 ]
@@ -33,6 +35,7 @@ FILENAMES = {
     "navigator": "navigator-layer.json",
     "junit": "junit.xml",
     "html": "report.html",
+    "sarif": "scorecard.sarif",
 }
 # Written only for a run with variant rows (``--variants``): kept apart so that FILENAMES stays
 # exactly what every run leaves in its directory.
@@ -54,6 +57,7 @@ def write_all(run: RunResult, out_dir: str | os.PathLike[str]) -> dict[str, Path
         "navigator": write_layer(run, out / FILENAMES["navigator"]),
         "junit": write_junit(run, out / FILENAMES["junit"]),
         "html": write_html(run, out / FILENAMES["html"]),
+        "sarif": write_sarif(run, out / FILENAMES["sarif"]),
     }
     robustness = out / VARIANT_FILENAMES["navigator-robustness"]
     if has_variants(run):

@@ -266,5 +266,6 @@ def test_write_all_writes_every_format(tmp_path: Path) -> None:
         "navigator-layer.json",
         "junit.xml",
         "report.html",
+        "scorecard.sarif",
     }
     assert all(p.stat().st_size > 200 for p in paths.values())
