@@ -307,12 +307,16 @@ class Lab(EngineViews):
 
     # --- runner side ------------------------------------------------------------------------
     def object_refs(self) -> list[str]:
-        """What this scope made: its workloads (alerts are attributed by these) and its host
-        directories (``hostdir:<path>``, for the leftovers check; no alert names one)."""
+        """What this scope made: its workloads (alerts are attributed by these), a Kubernetes
+        object's namespace and name (``k8sname:<kind>/<namespace>/<name>``, for tools that name pods
+        rather than containers) and its host directories (``hostdir:<path>``, for the leftovers
+        check; no alert names one)."""
         refs = []
         for workload in self.workloads:
             refs.append(workload.ref)
             refs.extend(f"container:{cid}" for cid in workload.container_ids if workload.kind != "container")
+            if workload.namespace:  # other tools name a pod, or its controller's pods, by namespace and name
+                refs.append(f"k8sname:{workload.kind}/{workload.namespace}/{workload.name}")
         refs.extend(f"hostdir:{path}" for path in self.host_dirs)
         return refs
 

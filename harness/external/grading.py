@@ -2,7 +2,9 @@
 
 An external alert belongs to a scenario when the container it names (directly, or through the pid
 the harness resolved while the run went on) is one of the objects the lab reported for that
-scenario, and the tool's own timestamp falls inside the scenario's window. Then, per scenario:
+scenario, or, naming no container the run knows, the pod it names is one (a pod the lab made, or a
+pod of a Deployment, DaemonSet, Job... the lab made, by the name Kubernetes gives those), and the
+tool's own timestamp falls inside the scenario's window. Then, per scenario:
 
 * adversary with a mapping entry: ``detected`` when every rule of the entry alerted on it, else
   ``missed``; latency is the tool's timestamp of the first alert minus the scenario's action;
@@ -106,6 +108,32 @@ def _index(run: RunResult) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
     return full, short
 
 
+# Controllers whose pods are named "<controller name>-<suffix>" by Kubernetes itself.
+POD_OWNERS = frozenset({"deployment", "replicaset", "daemonset", "statefulset", "job", "cronjob"})
+
+
+def _pods(run: RunResult) -> list[tuple[str, str, bool, int]]:
+    """(namespace, name, is a controller, outcome) for each Kubernetes object the lab reported."""
+    found = []
+    for i, outcome in enumerate(run.outcomes):
+        for ref in outcome.objects:
+            if ref.startswith("k8sname:"):
+                kind, _, rest = ref.removeprefix("k8sname:").partition("/")
+                namespace, _, name = rest.partition("/")
+                if kind == "pod" or kind in POD_OWNERS:
+                    found.append((namespace, name, kind != "pod", i))
+    return found
+
+
+def _pod_matches(alert: ExternalAlert, pods: list[tuple[str, str, bool, int]]) -> list[int]:
+    """A tool that names a pod (and no container the run knows): the pod itself, or a controller's
+    pod by the name Kubernetes gives it (``<controller>-<suffix>``), in the same namespace."""
+    if not alert.pod_name or not alert.pod_namespace:
+        return []
+    return [i for namespace, name, owner, i in pods if namespace == alert.pod_namespace
+            and (alert.pod_name == name or (owner and alert.pod_name.startswith(f"{name}-")))]
+
+
 def _soak_containers(run: RunResult) -> set[str]:
     if run.soak is None:
         return set()
@@ -133,12 +161,14 @@ def grade(run: RunResult, alerts: Sequence[ExternalAlert], mapping: DetectorMapp
                             about=mapping.about, alerts=len(alerts), ignored=dict(mapping.ignore),
                             unreadable=unreadable, problems=list(problems), notes=list(notes))
     full, short = _index(run)
+    pods = _pods(run)
     fleet = _soak_containers(run)
     per_outcome: dict[int, list[ExternalAlert]] = {}
     unplaced: Counter[str] = Counter()
     soak: Counter[str] = Counter()
     for alert in alerts:
-        rows = [i for i in _matches(alert.container_id, full, short) if _inside(alert, run.outcomes[i])]
+        rows = _matches(alert.container_id, full, short) or _pod_matches(alert, pods)
+        rows = [i for i in rows if _inside(alert, run.outcomes[i])]
         if rows:
             report.attributed += 1
             for i in rows:

@@ -35,6 +35,7 @@ class Workload:
     backend: str
     addresses: dict[str, str] = field(default_factory=dict)  # network role -> address
     container_ids: list[str] = field(default_factory=list)  # the containers behind it, for attribution
+    namespace: str = ""  # a Kubernetes object's namespace: tools that name a pod are placed by it and the name
 
     @property
     def ref(self) -> str:

@@ -199,7 +199,8 @@ class KubernetesBackend:
         manifest = pod_manifest(spec, ctx)
         namespace = manifest["metadata"]["namespace"]
         created = self.apply(manifest)[0]
-        workload = Workload(id=created["metadata"]["uid"], name=ctx.name, kind="pod", backend=self.name)
+        workload = Workload(id=created["metadata"]["uid"], name=ctx.name, kind="pod", backend=self.name,
+                            namespace=namespace)
         self._namespaces[workload.id] = namespace
         try:
             pod = self._wait_running(ctx.name, namespace)

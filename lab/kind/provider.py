@@ -87,7 +87,8 @@ class ClusterBackend(KubernetesBackend):
         workloads = []
         for obj in backend.apply(manifests):
             meta = obj["metadata"]
-            workload = Workload(id=meta["uid"], name=meta["name"], kind=obj["kind"].lower(), backend=self.name)
+            workload = Workload(id=meta["uid"], name=meta["name"], kind=obj["kind"].lower(), backend=self.name,
+                                namespace=meta.get("namespace", ""))
             if meta.get("namespace"):
                 self._namespaces[workload.id] = meta["namespace"]
             self._kinds[workload.id] = obj["kind"]

@@ -146,3 +146,23 @@ def test_two_files_for_one_detector_are_refused(tmp_path: Path) -> None:
     two = write(tmp_path, "detector: t\nformat: ecs\n", "two.yaml")
     with pytest.raises(MappingError, match="mapped already by"):
         load_mappings([one, two])
+
+
+def test_a_tool_naming_only_a_pod_is_placed_by_namespace_and_name_or_its_controllers_pods() -> None:
+    pod = outcome("k8s.exec", "adversary", A)
+    pod.objects.append("k8sname:pod/team-a/batch-3fa9c1")
+    daemonset = outcome("k8s.ds", "benign", B, Verdict.SILENT)
+    daemonset.objects = ["daemonset:uid-1", "k8sname:daemonset/kube-system/node-agent"]
+    run = run_of(pod, daemonset)
+    mapping = DetectorMapping(detector="siem", format="ecs", path="m.yaml",
+                              expect={"k8s.exec": Expected(fires=("exec",))})
+
+    def on(namespace: str, name: str, rule: str) -> ExternalAlert:
+        return ExternalAlert(detector="siem", rule=rule, time=150.0, pod_namespace=namespace, pod_name=name)
+
+    alerts = [on("team-a", "batch-3fa9c1", "exec"), on("kube-system", "node-agent-x7k2p", "ds-alert"),
+              on("team-b", "batch-3fa9c1", "other-namespace"), on("kube-system", "node-agentish", "not-its-pod")]
+    report = grade(run, alerts, mapping, source="s")
+    assert verdicts(report) == {"k8s.exec": "detected", "k8s.ds": "false_positive"}
+    assert report.results[1].fired == ["ds-alert"]
+    assert report.unattributed_rules == {"other-namespace": 1, "not-its-pod": 1}
