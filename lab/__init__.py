@@ -6,7 +6,8 @@ The lab knows nothing of scenarios or detectors. This module is its whole public
   deploy and read (``WorkloadSpec``, ``Workload``, ``Mount``, ``Logging``, ...);
 - for the harness, the run's substrate and its bookkeeping: ``LabSession``, ``LabPaths``,
   ``RunRecord``, the reaper, the engine lease helpers, the image recipes, and the names in
-  ``lab.naming``.
+  ``lab.naming``; containment of a container by ref (``ContainmentRecord`` and the functions of
+  ``lab.quarantine`` under names that say what they act on; ``LabSession`` offers the same).
 
 Nothing outside ``lab`` imports ``lab.<module>`` except ``lab.naming`` and ``lab.provenance``, the
 formats the detectors share (tests/unit/test_seams.py holds this).
@@ -26,6 +27,10 @@ from lab.paths import LabPaths
 from lab.pipeline import BuildRecipe
 from lab.platform_networks import read as read_platform_networks
 from lab.provenance import signature_file
+from lab.quarantine import ContainmentRecord, can_connect
+from lab.quarantine import pause as pause_container
+from lab.quarantine import quarantine as quarantine_container
+from lab.quarantine import release as release_containment
 from lab.session import LabSession
 from lab.views import LogsUnavailable, SwarmNode
 from lab.waiting import poll
@@ -37,6 +42,7 @@ __all__ = [
     "RUN_LABEL",
     "TRACEFS_INSTANCE_PREFIX",
     "BuildRecipe",
+    "ContainmentRecord",
     "Endpoint",
     "Engine",
     "EngineConfig",
@@ -59,12 +65,16 @@ __all__ = [
     "UnsupportedWorkload",
     "Workload",
     "WorkloadSpec",
+    "can_connect",
     "ensure_base_image",
     "live_leases",
     "new_run_id",
+    "pause_container",
     "poll",
+    "quarantine_container",
     "read_platform_networks",
     "reap",
+    "release_containment",
     "signature_file",
     "stop_private",
 ]

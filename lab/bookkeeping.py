@@ -95,12 +95,13 @@ class ReapReport:
     tracefs_instances: int = 0
     host_dirs: int = 0
     node_labels: int = 0  # changes to the Swarm node's labels a dead run made, undone
+    containments: int = 0  # containers a dead run contained (quarantine, pause) and never released, released
     runs_marked_aborted: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return self.containers + self.services + self.networks + self.volumes + self.iptables_rules + \
-            self.tracefs_instances + self.host_dirs + self.node_labels
+            self.tracefs_instances + self.host_dirs + self.node_labels + self.containments
 
 
 def _run_of(labels: dict[str, str] | None) -> str | None:
@@ -142,10 +143,13 @@ def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[s
                     container.remove(force=True, v=True)
                     report.containers += 1
         report.containers += _reap_kind_nodes(client, paths, doomed)
-        from lab import journal  # imports lab.paths, like this module's callers
+        from lab import journal, quarantine  # they import this module's neighbours, not it at import time
 
         for run in journal.journalled_runs(paths):
             if doomed(run):
+                # The run's own containers are gone by now; a container it did not make, still held in
+                # its quarantine network or frozen, is given back before that network is removed.
+                report.containments += quarantine.release_journalled(client, journal.entries(paths, run))
                 report.node_labels += journal.undo(client, paths, run)
         for network in client.networks.list(filters={"label": _label_filter(only)}):
             if doomed(_run_of(network.attrs.get("Labels"))):

@@ -7,6 +7,12 @@ Each run gets its own three networks, so parallel runs never share a broadcast d
 ``k`` is the first slot free on the engine. Internal networks have no route off the host: the
 engine's own iptables rules drop anything leaving the subnet, and the lab adds a host guard rule
 on top (see ``containment``).
+
+A slot also reserves a fourth subnet, made only when a run first contains a container
+(``lab.quarantine``): its quarantine network, 198.18.192.0/26 + 64k (k < 96: 198.18.192.0 to
+198.18.215.255, 61 containers each). The rest of the range is taken: kind's pod and service
+networks 198.18.224.0/19, kind node networks 198.19.100-127.x, the swarm pool 198.19.128.0/18 and
+the engine's pool 198.19.192.0/18.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ if TYPE_CHECKING:
 LAB_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 ROLES = ("lan", "dev", "inet")
 SLOTS = 96  # 198.19.192.0/18 stays free for the engine's own pool
+QUARANTINE_ROLE = "quarantine"
+QUARANTINE_RANGE = ipaddress.IPv4Network("198.18.192.0/19")  # slot k's /26 is the k-th one (k < 96)
+QUARANTINE_PREFIX = 26
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,22 @@ def _subnets(slot: int) -> dict[str, ipaddress.IPv4Network]:
         "dev": ipaddress.IPv4Network(f"198.18.{2 * slot + 1}.0/24"),
         "inet": ipaddress.IPv4Network(f"198.19.{slot}.0/24"),
     }
+
+
+def quarantine_subnet(slot: int) -> ipaddress.IPv4Network:
+    """Slot ``slot``'s quarantine subnet: the slot-th /26 of 198.18.192.0/19."""
+    if not 0 <= slot < SLOTS:
+        raise ValueError(f"slot {slot} is outside 0..{SLOTS - 1}")
+    size = 2 ** (32 - QUARANTINE_PREFIX)
+    return ipaddress.IPv4Network((int(QUARANTINE_RANGE.network_address) + size * slot, QUARANTINE_PREFIX))
+
+
+def slot_of(networks: dict[str, LabNetwork]) -> int:
+    """The slot a run's lab networks were made in (its lab internet is 198.19.<slot>.0/24)."""
+    slot = int(networks["inet"].subnet.network_address.packed[2])
+    if {role: networks[role].subnet for role in ROLES} != _subnets(slot):
+        raise LabError(f"these lab networks are not one slot's: {sorted(str(n.subnet) for n in networks.values())}")
+    return slot
 
 
 def _used_subnets(client: docker.DockerClient) -> set[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -96,7 +121,8 @@ def create_lab_networks(client: docker.DockerClient, run_id: str, prefix: str) -
     for slot in range(SLOTS):
         wanted = _subnets(slot)
         used = _used_subnets(client)
-        if any(net.overlaps(u) for net in wanted.values() for u in used):
+        # The slot's quarantine subnet must be free too, though it is made only when needed.
+        if any(net.overlaps(u) for net in [*wanted.values(), quarantine_subnet(slot)] for u in used):
             continue
         created: dict[str, LabNetwork] = {}
         try:
@@ -116,3 +142,24 @@ def create_lab_networks(client: docker.DockerClient, run_id: str, prefix: str) -
                 continue  # another run took the slot between our look and our create
             raise LabError(f"could not create lab network: {exc}") from exc
     raise LabError(f"all {SLOTS} lab network slots in {LAB_RANGE} are in use: run `stowaway reap`")
+
+
+def create_quarantine_network(client: docker.DockerClient, run_id: str, prefix: str, slot: int) -> LabNetwork:
+    """Create the run's quarantine network in its slot: internal, labelled with the run like every
+    lab object, and with inter-container traffic off, so two contained containers cannot reach each
+    other either (the engine drops bridge-to-same-bridge forwarding; no lab rule accepts it).
+
+    Raises:
+        LabError: the engine refused (the subnet is taken: another engine's bridge, a leftover).
+    """
+    subnet = quarantine_subnet(slot)
+    name = f"{prefix}-{QUARANTINE_ROLE}"
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(subnet))])
+    try:
+        network = client.networks.create(
+            name, driver="bridge", internal=True, ipam=ipam, labels={RUN_LABEL: run_id},
+            options={"com.docker.network.bridge.name": name[:15], "com.docker.network.bridge.enable_icc": "false"},
+        )
+    except docker.errors.APIError as exc:
+        raise LabError(f"could not create the quarantine network {name} ({subnet}): {exc}") from exc
+    return LabNetwork.of(QUARANTINE_ROLE, network, subnet)
