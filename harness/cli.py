@@ -49,6 +49,7 @@ from detectors.policies import DEFAULT_POLICY_DIR, PolicyError, load_policy
 from detectors.sigma import SigmaRuleError
 from harness.external.mapping import DetectorMapping, MappingError
 from harness.outcome import RunResult, SoakResult, Verdict
+from harness.response.playbooks import Playbook, PlaybookError
 from harness.scorecard.json_report import ScorecardFormatError
 
 if TYPE_CHECKING:  # the CLI imports scenarios only when a command needs them
@@ -84,6 +85,11 @@ def _mappings_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector-map", action="append", type=Path, default=[], metavar="FILE",
                         help="a detector mapping file (which of a tool's rules should fire for which scenario); "
                              "replaces a shipped one for the same detector (repeatable)")
+
+
+def _playbooks_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--playbooks", action="append", type=Path, default=[], metavar="DIR",
+                        help="response playbook directory instead of the shipped one (repeatable)")
 
 
 def _engine_option(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(Debian's auditd run by the lab with its example rules; auditd=auditd:FILE,... picks "
                         "them). NAME's mapping file gives the format (repeatable)")
     _mappings_option(p)
+    p.add_argument("--respond", action="store_true",
+                   help="act on each detected adversary with the auto playbook its alerts trigger: contain, prove "
+                        "it, collect evidence (OUT/evidence/), cross-reference, release and prove that too")
+    _playbooks_option(p)
     _dirs(p)
     _engine_option(p)
 
@@ -181,8 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "expectations name rules that exist; load the Sigma rules and the analytics; load the "
                     "policies; load the installed plugins. Exit 0 when all is well, 2 naming the file and the "
                     "field of the first problem of each kind: scenarios, rules, policies, plugins, and the detector "
-                    "mapping files (shipped, and --detector-map). Stowaway has no playbooks yet.")
+                    "mapping files (shipped, and --detector-map), and the response playbooks.")
     _mappings_option(p)
+    _playbooks_option(p)
     _dirs(p)
 
     p = sub.add_parser("soak", help="run the realistic benign fleet alone under the detectors; any alert fails")
@@ -405,6 +416,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     _validate_detectors(args.rules, args.policy)
     _validate_expectations(selected, args.rules)
     external = _external_sources(args)
+    if args.respond and args.backend != "docker":
+        raise BadInput(f"--respond: containment is implemented for the docker backend only so far, not {args.backend}")
+    playbooks = [p for p in _load_playbooks(args.playbooks, args.rules) if p.mode == "auto"] if args.respond else []
+    if args.playbooks and not args.respond:
+        raise BadInput("--playbooks: given without --respond, no playbook would act")
     if args.dry_run:
         _validate_plugins()  # a run loads them before it starts; a broken one is bad input here too
         for source, mapping in external:
@@ -421,7 +437,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                           parallel=args.parallel, rule_dirs=args.rules, policy_dirs=args.policy,
                                           progress=progress, soak_minutes=args.soak, variants=variants,
                                           seed=args.seed, record_dir=args.out if args.record else None,
-                                          external=external))
+                                          external=external, playbooks=playbooks,
+                                          evidence_dir=args.out / "evidence" if args.respond else None))
         written = write_all(result, args.out)
     passed = result.passed_with(allow_skips=args.allow_skips)
     print(f"run {result.run_id}: {'PASS' if passed else 'FAIL'} ({_verdict_counts(result)})")
@@ -440,6 +457,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{len(skipped)} scenario(s) skipped: a skip fails the run; --allow-skips accepts them")
     print(f"scorecards: {', '.join(str(p) for p in written.values())}")
     return EXIT_PASS if passed else EXIT_FAIL
+
+
+def _load_playbooks(dirs: Sequence[Path], rule_dirs: Sequence[Path]) -> list[Playbook]:
+    """Every playbook (the shipped ones, or those in ``dirs``), each trigger a detector that exists."""
+    from harness.monitoring import known_detector_ids
+    from harness.response.playbooks import load_playbooks
+
+    return load_playbooks(dirs, known_detector_ids(rule_dirs) | known_detector_ids())
 
 
 def _load_mappings(given: Sequence[Path], scenario_ids: set[str] | None) -> dict[str, DetectorMapping]:
@@ -577,6 +602,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except PluginError as exc:
         problems.append(str(exc))
     try:
+        playbooks = _load_playbooks(args.playbooks, args.rules)
+        lines.append(f"playbooks: {len(playbooks)} ({', '.join(f'{p.name} ({p.mode})' for p in playbooks)})")
+    except (PlaybookError, SigmaRuleError) as exc:
+        problems.append(str(exc))
+    try:
         mappings = _load_mappings(args.detector_map, None if registry is None else set(registry.scenarios))
         lines.append(f"detector mappings: {len(mappings)} ({', '.join(sorted(mappings)) or 'none'})")
     except MappingError as exc:
@@ -587,7 +617,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         return EXIT_BAD_INPUT
-    print("valid (Stowaway has no playbooks yet: nothing else to check)")
+    print("valid")
     return EXIT_PASS
 
 
@@ -803,7 +833,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (ScenarioError, SigmaRuleError, PolicyError, BadInput, plugins.PluginError, MappingError) as exc:
+    except (ScenarioError, SigmaRuleError, PolicyError, BadInput, plugins.PluginError, MappingError,
+            PlaybookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except EngineUnavailable as exc:

@@ -57,6 +57,46 @@ class Collateral:
 
 
 @dataclass(slots=True)
+class ResponseResult:
+    """What a playbook did to an adversary's workload in ``run --respond``, and what proved it."""
+
+    playbook: str
+    trigger: str  # the detector whose alert set it off
+    object: str  # the ref acted on ("container:<id>")
+    action: str  # "quarantine", "pause" or "none"
+    alert_at: float  # when the trigger's first alert on the object was raised
+    contained_at: float | None = None  # when the containment was in place (None: it was not)
+    contained: bool = False  # the checks below proved the workload cut off (or frozen)
+    checks: list[str] = field(default_factory=list)  # each containment check, passed or not, in words
+    evidence: str = ""  # the bundle's path
+    evidence_sha256: str = ""
+    evidence_complete: bool = False
+    evidence_missing: list[str] = field(default_factory=list)
+    planted: list[str] = field(default_factory=list)  # "kind:value" the scenario planted on purpose
+    planted_missing: list[str] = field(default_factory=list)  # of them, what the evidence lacks
+    related: list[dict[str, Any]] = field(default_factory=list)  # cross-reference: other containers
+    released: bool = False  # release restored the workload, proved by the release checks
+    release_checks: list[str] = field(default_factory=list)
+    error: str = ""  # what went wrong, when something did
+
+    @property
+    def time_to_contain_s(self) -> float | None:
+        return None if self.contained_at is None else round(max(0.0, self.contained_at - self.alert_at), 3)
+
+    @property
+    def passed(self) -> bool:
+        """Contained (when it had to), evidence with every planted indicator (when collected), released."""
+        return (not self.error and (self.action == "none" or self.contained)
+                and not self.planted_missing and (self.action == "none" or self.released))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["time_to_contain_s"] = self.time_to_contain_s
+        data["passed"] = self.passed
+        return data
+
+
+@dataclass(slots=True)
 class Outcome:
     scenario_id: str
     title: str
@@ -85,6 +125,8 @@ class Outcome:
     # harness.blind_spots): still missed, and counted so by robustness, but a known gap rather than a
     # failure of the run. A lost detection is never one (the gate compares with the baseline).
     known_blind_spot: str | None = None
+    # ``run --respond``: what the playbook did and proved (None: no response ran for it).
+    response: ResponseResult | None = None
 
     @property
     def unlisted_collateral(self) -> list[Collateral]:
@@ -92,14 +134,16 @@ class Outcome:
 
     @property
     def passed(self) -> bool:
-        """The verdict passed and no rule raised a false positive on the scenario's objects. The
-        verdict itself stays about the expected rules (detected or missed)."""
-        return self.verdict.passed and not self.unlisted_collateral
+        """The verdict passed, no rule raised a false positive on the scenario's objects, and a
+        response, when one ran (``--respond``), did its job. The verdict itself stays about the
+        expected rules (detected or missed)."""
+        return self.verdict.passed and not self.unlisted_collateral and (self.response is None or self.response.passed)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["verdict"] = self.verdict.value
         data["visibility"] = self.visibility.value
+        data["response"] = None if self.response is None else self.response.to_dict()
         return data
 
 

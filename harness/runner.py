@@ -35,6 +35,8 @@ from harness.judge import judge
 from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
 from harness.recording import RunRecorder, platform_facts
+from harness.response.playbooks import Playbook
+from harness.response.responder import Responder
 from lab import Lab, LabError, LabSession, plugins, poll
 from scenarios.api import Kind, Scenario, ScenarioSkipped
 from scenarios.attack import catalog
@@ -65,6 +67,9 @@ class RunOptions:
     record_dir: Path | None = None
     # Other detectors graded on the same scenarios (``--alerts-from``): each source with its mapping.
     external: Sequence[tuple[AlertSource, DetectorMapping]] = ()
+    # ``--respond``: the auto playbooks act on each adversary once judged; bundles go to evidence_dir.
+    playbooks: Sequence[Playbook] = ()
+    evidence_dir: Path | None = None
 
 
 class Interrupted(BaseException):
@@ -131,13 +136,14 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
                 monitor.add_tap(recorder.tap)
             if collector is not None:
                 monitor.add_tap(collector.history.tap)
+            responder = _responder(session, monitor, options)
             monitor.start()
             if collector is not None:
                 for source, mapping in options.external:
                     options.progress(f"external: grading {mapping.detector} on alerts from {source.where}")
                 collector.start()
             with alongside(session, monitor, options.soak_minutes, options.progress) as fleet:
-                outcomes = run_all(scenarios, session, monitor, options)
+                outcomes = run_all(scenarios, session, monitor, options, responder)
             soak = fleet.result
             if collector is not None:
                 finished_collecting = True
@@ -211,8 +217,20 @@ def work_items(scenarios: Sequence[type[Scenario]], variants: int | None, seed: 
     return items
 
 
+def _responder(session: LabSession, monitor: Monitor, options: RunOptions) -> Responder | None:
+    """``--respond``: a responder with the run's auto playbooks and an event window on the monitor."""
+    if not options.playbooks:
+        return None
+    from harness.response.window import EventWindow
+
+    window = EventWindow()
+    monitor.add_tap(window.tap)
+    evidence = options.evidence_dir or session.paths.runtime / "evidence" / session.run_id
+    return Responder(session, options.playbooks, window, evidence)
+
+
 def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: Monitor,
-             options: RunOptions) -> list[Outcome]:
+            options: RunOptions, responder: Responder | None = None) -> list[Outcome]:
     items = work_items(scenarios, options.variants, options.seed)
     blindspots = blindspots_of(options.rule_dirs) if any(v is not None for _, v in items) else {}
     total = len(items)
@@ -228,7 +246,8 @@ def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: M
             with lock:
                 n = next(counter)
             options.progress(f"[{n}/{total}] {_item_id(item)}: detonating ({cls.kind.value})")
-            outcome = execute(cls, session, monitor, scenario_backend(options.backend), options.progress, variant)
+            outcome = execute(cls, session, monitor, scenario_backend(options.backend), options.progress, variant,
+                              responder)
         _note_known_blind_spot(outcome, blindspots)
         options.progress(f"[{n}/{total}] {_item_id(item)}: {outcome.verdict.value} - {outcome.reason}")
         return outcome
@@ -280,13 +299,14 @@ def _shared_state_turn(session: LabSession, cls: type[Scenario], progress: Progr
 
 
 def execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend: str,
-            progress: Progress = _stderr, variant: Variant | None = None) -> Outcome:
+            progress: Progress = _stderr, variant: Variant | None = None,
+            responder: Responder | None = None) -> Outcome:
     with _shared_state_turn(session, cls, progress):
-        return _execute(cls, session, monitor, backend, progress, variant)
+        return _execute(cls, session, monitor, backend, progress, variant, responder)
 
 
 def _execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend: str,
-             progress: Progress, variant: Variant | None = None) -> Outcome:
+             progress: Progress, variant: Variant | None = None, responder: Responder | None = None) -> Outcome:
     outcome = Outcome(scenario_id=cls.id if variant is None else variant_id(cls, variant), title=cls.title,
                       kind=cls.kind.value, techniques=list(cls.techniques), backend=backend, verdict=Verdict.ERROR,
                       reason="", started_at=time.time(), variant_of=None if variant is None else cls.id,
@@ -306,7 +326,7 @@ def _execute(cls: type[Scenario], session: LabSession, monitor: Monitor, backend
         with clock:
             scenario.detonate(lab)
             outcome.action_at = lab.actions[0].at if lab.actions else lab.started_at
-            _judge(cls, lab, monitor, outcome, progress)
+            _judge(cls, lab, monitor, outcome, progress, responder)
     except ScenarioSkipped as exc:
         outcome.verdict, outcome.reason = Verdict.SKIPPED, str(exc) or "skipped by the scenario"
     except (LabError, Exception) as exc:  # any failure is this scenario's error, not the run's
@@ -333,7 +353,8 @@ def _wait(predicate: Callable[[], bool], until: float) -> None:
     poll(predicate, until - time.time(), 0.1, clock=time.time)
 
 
-def _judge(cls: type[Scenario], lab: Lab, monitor: Monitor, outcome: Outcome, progress: Progress) -> None:
+def _judge(cls: type[Scenario], lab: Lab, monitor: Monitor, outcome: Outcome, progress: Progress,
+           responder: Responder | None = None) -> None:
     """Wait for the scenario's deadline or window, then hand what was attributed to the pure judge."""
     expect = cls.expect
     action_at = outcome.action_at or lab.started_at
@@ -341,11 +362,17 @@ def _judge(cls: type[Scenario], lab: Lab, monitor: Monitor, outcome: Outcome, pr
     def attributed() -> list[Alert]:
         return monitor.alerts_for(lab.object_refs(), since=lab.started_at)
 
+    responded_at: float | None = None
+
     if cls.kind is Kind.ADVERSARY:
         wanted = set(expect.fires)
         if not wanted <= {a.rule_id for a in attributed()}:
             progress(f"    {cls.id}: waiting up to {expect.within_s:.0f}s for {', '.join(sorted(wanted))}")
         _wait(lambda: wanted <= {a.rule_id for a in attributed()}, action_at + expect.within_s)
+        if responder is not None:  # the detection is decided: the response cannot change it
+            responded_at = time.time()
+            progress(f"    {cls.id}: responding")
+            outcome.response = responder.respond(attributed(), lab.planted, lab.object_refs(), lab.started_at)
         # Every alert is judged, collateral too: the rules that fire on the same activity arrive
         # together, give or take the sensors' latency; a short settle keeps the judgement from
         # depending on which of them the monitor happened to raise first.
@@ -354,6 +381,8 @@ def _judge(cls: type[Scenario], lab: Lab, monitor: Monitor, outcome: Outcome, pr
         progress(f"    {cls.id}: watching {expect.window_s:.0f}s for alerts that must not come")
         _wait(lambda: False, action_at + expect.window_s)
     alerts = attributed()
+    if responded_at is not None:  # what the response itself set off (its probes) is not the attack's
+        alerts = [a for a in alerts if a.first_seen < responded_at]
     outcome.alerts = [a.to_dict() for a in alerts]
     outcome.data_sources = sorted(monitor.sources_for(lab.object_refs()))
     verdict = judge(cls.kind, expect, alerts, action_at, outcome.data_sources)

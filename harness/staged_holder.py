@@ -103,7 +103,7 @@ class HoldingSession(LabSession):
     def pending(self) -> list[str]:
         return [step for lab in reversed(self.scopes) for step in lab.pending()]
 
-    def release(self) -> list[str]:
+    def release_kept(self) -> list[str]:
         """Run what execute() postponed, in execute()'s order: the scenario's revert, then its scope's
         cleanup stack. Every step runs even when one fails; the failures are returned."""
         failures = []
@@ -120,7 +120,7 @@ class HoldingSession(LabSession):
         return failures
 
     def down(self, status: str = "complete") -> list[str]:
-        problems = [*self.release(), *super().down(status=status)]
+        problems = [*self.release_kept(), *super().down(status=status)]
         self.problems += problems
         self.torn_down = True
         return problems

@@ -43,6 +43,9 @@ class Endpoint:
     ports: tuple[int, ...]
 
 
+PLANTED_KINDS = ("destination", "sha256", "process")
+
+
 @dataclass(slots=True)
 class ActionMark:
     at: float
@@ -62,6 +65,7 @@ class Lab(EngineViews):
         self.host_dirs: list[Path] = []
         self.started_at = time.time()
         self.actions: list[ActionMark] = []
+        self.planted: list[tuple[str, str]] = []  # (kind, value): see plant()
         self.workloads: list[Workload] = []
         self._cleanups: list[tuple[str, Callable[[], None]]] = []
         self._lock = threading.Lock()
@@ -234,6 +238,15 @@ class Lab(EngineViews):
         mark = ActionMark(at=time.time(), note=note)
         self.actions.append(mark)
         return mark.at
+
+    def plant(self, kind: str, value: str) -> None:
+        """Record an indicator this scope planted on purpose (``destination`` "ip:port/proto",
+        ``sha256`` of a file it dropped, ``process`` path): what a responder's evidence must hold.
+        Bookkeeping for the harness only, like ``action``; no sensor sees it."""
+        if kind not in PLANTED_KINDS:
+            raise LabError(f"Lab.plant: kind {kind!r} is not one of {', '.join(PLANTED_KINDS)}")
+        with self._lock:
+            self.planted.append((kind, value))
 
     def cleanup(self, what: str, fn: Callable[[], None]) -> None:
         """Register an undo step. The runner runs them last-in-first-out, always."""

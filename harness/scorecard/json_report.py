@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from harness.outcome import (
     Collateral,
     FleetService,
     Outcome,
+    ResponseResult,
     RuleResult,
     RunResult,
     SoakResult,
@@ -252,7 +253,23 @@ def _outcome(row: Any, where: str) -> Outcome:
         variant_of=_optional_string(row.get("variant_of"), f"{where}.variant_of"),
         variant=dict(_get(row, "variant", dict, f"{where}.variant")) if "variant" in row else {},
         known_blind_spot=_optional_string(row.get("known_blind_spot"), f"{where}.known_blind_spot"),
+        response=_response(row.get("response"), f"{where}.response"),
     )
+
+
+_RESPONSE_FIELDS = {f.name for f in fields(ResponseResult)}
+
+
+def _response(raw: Any, where: str) -> ResponseResult | None:
+    """``run --respond``'s result for an outcome (absent before 1.3, null when none ran)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ScorecardFormatError(where, "expected an object or null")
+    for key in ("playbook", "trigger", "object", "action"):
+        _get(raw, key, str, f"{where}.{key}")
+    _get(raw, "alert_at", (int, float), f"{where}.alert_at")
+    return ResponseResult(**{k: v for k, v in raw.items() if k in _RESPONSE_FIELDS})
 
 
 def _collateral_before_1_1(kind: str, rules: list[RuleResult], alerts: list[dict[str, Any]]) -> list[Collateral]:

@@ -59,6 +59,7 @@ def _sanitise(root: ET.Element) -> None:
 
 FAILURE_TYPES = {Verdict.MISSED: "missed_detection", Verdict.FALSE_POSITIVE: "false_positive"}
 COLLATERAL_FAILURE = "unlisted_collateral"
+RESPONSE_FAILURE = "response_failed"  # run --respond: containment, evidence or release not proved
 XFAIL = "xfail"  # how a skipped case's message starts when it is a known blind spot
 # The Ant schema's "localhost should be used if the hostname cannot be determined": the run does not
 # record the host it ran on unless its environment names one.
@@ -74,6 +75,8 @@ def failure_type(outcome: Outcome) -> str | None:
         return FAILURE_TYPES[outcome.verdict]
     if outcome.verdict.passed and outcome.unlisted_collateral:
         return COLLATERAL_FAILURE
+    if outcome.verdict.passed and outcome.response is not None and not outcome.response.passed:
+        return RESPONSE_FAILURE
     return None
 
 
@@ -89,6 +92,15 @@ def case_property(scenario_id: str, field: str) -> str:
 
 def _collateral_lines(outcome: Outcome) -> list[str]:
     return [f"unlisted collateral (false positive): {c.rule_id} on {c.object}" for c in outcome.unlisted_collateral]
+
+
+def _response_lines(outcome: Outcome) -> list[str]:
+    response = outcome.response
+    if response is None or response.passed:
+        return []
+    return [f"response {response.playbook} ({response.action}) not proved: "
+            + "; ".join(x for x in [response.error, *response.checks, *response.release_checks,
+                                    *(f"planted {p} not in the evidence" for p in response.planted_missing)] if x)]
 
 
 def _duration(outcome: Outcome) -> float:
@@ -107,6 +119,11 @@ def _case_properties(outcome: Outcome) -> list[tuple[str, str]]:
                                          for c in outcome.collateral if c.allowed)),
         ("unlisted_collateral", "; ".join(f"{c.rule_id} on {c.object}" for c in outcome.unlisted_collateral)),
         ("known_blind_spot", outcome.known_blind_spot or ""),
+        ("response", "" if outcome.response is None else
+         f"{outcome.response.playbook}: {outcome.response.action}, "
+         f"{'passed' if outcome.response.passed else 'failed'}"
+         + ("" if outcome.response.time_to_contain_s is None
+            else f", contained {outcome.response.time_to_contain_s:.3f}s after the alert")),
     )
     return [(case_property(outcome.scenario_id, name), value) for name, value in details if value]
 
@@ -124,7 +141,7 @@ def _testcase(parent: ET.Element, outcome: Outcome) -> None:
         failure = ET.SubElement(case, "failure", message=outcome.reason, type=kind)
         fired = [f"{a.get('rule_id')} on {a.get('object')}" for a in outcome.alerts]
         failure.text = "\n".join([outcome.reason, *(["alerts: " + "; ".join(fired)] if fired else []),
-                                  *_collateral_lines(outcome)])
+                                  *_collateral_lines(outcome), *_response_lines(outcome)])
     elif outcome.verdict is Verdict.ERROR:
         ET.SubElement(case, "error", message=outcome.reason, type="scenario_error").text = outcome.reason
     elif outcome.verdict is Verdict.SKIPPED:

@@ -21,6 +21,7 @@ from harness.scorecard.figures import (
     summarize,
     techniques_of,
 )
+from harness.scorecard.response import markdown_lines as response_lines
 from harness.scorecard.robustness import markdown_lines as robustness_lines
 
 MARKERS: dict[Verdict, str] = {
@@ -238,6 +239,8 @@ def to_markdown(run: RunResult) -> str:
     robustness = robustness_lines(run)
     if robustness:
         lines += ["", "### Robustness over variants", "", *robustness]
+    if any(o.response is not None for o in run.outcomes):
+        lines += ["", "### Response", "", *response_lines(run, cell)]
     if run.external:
         lines += ["", "### Detectors side by side", "", *external_lines(run, cell)]
     sensors = run.environment.get("sensors")

@@ -335,3 +335,27 @@ def external_run(run_id: str = "run-external") -> RunResult:
     run.external = [grade(run, alerts, mapping, source="file:/var/log/falco.jsonl", unreadable=1,
                           problems=["file:/var/log/falco.jsonl:7: rule: missing"], notes=["note <b>"])]
     return run
+
+
+def responded_run(run_id: str = "run-respond") -> RunResult:
+    """make_run() with a response on two detected adversaries: one proved, one whose evidence lacks a
+    planted hash and whose release could not be proved."""
+    from harness.outcome import ResponseResult
+
+    run = make_run(run_id)
+    detected = [o for o in run.outcomes if o.kind == "adversary" and o.verdict is Verdict.DETECTED]
+    good, bad = detected[0], detected[1]
+    good.response = ResponseResult(
+        playbook="contain-egress", trigger="stowaway.analytic.net-beacon", object=good.objects[0],
+        action="quarantine", alert_at=1000.0, contained_at=1000.8, contained=True,
+        checks=["a connection from inside to 198.19.0.5:443 failed"], evidence="/tmp/e/a.tar.gz",
+        evidence_sha256="ab" * 32, evidence_complete=True, planted=["destination:198.19.0.5:443/tcp"],
+        related=[{"container": "c" * 64, "matched": ["destination:198.19.0.5:443/tcp"], "same_scenario": True}],
+        released=True, release_checks=["its networks and addresses are back (lan 198.18.0.7)"])
+    bad.response = ResponseResult(
+        playbook="contain-dropped-payload", trigger="stowaway.host.drop-and-execute", object=bad.objects[0],
+        action="pause", alert_at=2000.0, contained_at=2001.5, contained=True, checks=["the engine reports it paused"],
+        evidence="/tmp/e/b.tar.gz", evidence_complete=True, planted=["sha256:" + "0" * 64],
+        planted_missing=["sha256:" + "0" * 64], released=False,
+        release_checks=["the engine reports it paused\x1b[0m"])
+    return run

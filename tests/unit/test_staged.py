@@ -273,9 +273,9 @@ def test_execute_leaves_a_held_scope_and_revert_for_release(paths):
     assert outcome.verdict is Verdict.SILENT, outcome.reason
     assert Marked.log == []  # execute()'s finally reverted and unwound nothing: it is all still there
     assert session.pending() == ["remove host dir /x", "remove marker"]
-    assert session.release() == []
+    assert session.release_kept() == []
     assert Marked.log == ["revert Marked", "cleanup 2", "cleanup"]  # the original revert, then last-in-first-out
-    assert session.release() == [] and Marked.log == ["revert Marked", "cleanup 2", "cleanup"]  # once only
+    assert session.release_kept() == [] and Marked.log == ["revert Marked", "cleanup 2", "cleanup"]  # once only
 
 
 def test_a_failing_step_does_not_stop_the_release_and_down_releases_too(paths):

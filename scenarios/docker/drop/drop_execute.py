@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import shutil
 
 from lab import Lab, Mount, Workload, WorkloadSpec
@@ -50,7 +51,9 @@ class DropExecute(Scenario):
         volume = Mount(source=lab.create_volume(lab.name("app-data")), target="/data", type="volume")
         box = lab.deploy(WorkloadSpec(role="app", mounts=(volume,)))
         lab.exec(box, "mkdir", "-p", directory)
-        _drop(lab, box, "sleep", f"{directory}/syncd", delivery)
+        implant = _drop(lab, box, "sleep", f"{directory}/syncd", delivery)
+        lab.plant("sha256", implant)  # what a responder's evidence must hold: the dropped implant's hash
+        lab.plant("process", f"{directory}/syncd")
         # The one-shot helper is written before the action, so that the decisive moment stays the
         # implant's run. A program gone within microseconds of exec is attributed as well as a
         # resident one (tests/integration/test_exec_short_lived.py checks every such exec).
@@ -61,14 +64,17 @@ class DropExecute(Scenario):
         lab.exec(box, *run, f"{directory}/syncd-ctl")  # lab.exec checks it exited 0
 
 
-def _drop(lab: Lab, box: Workload, program: str, path: str, delivery: str) -> None:
-    """Stream a host program, base64-encoded like a downloaded payload, into the container at ``path``."""
+def _drop(lab: Lab, box: Workload, program: str, path: str, delivery: str) -> str:
+    """Stream a host program, base64-encoded like a downloaded payload, into the container at
+    ``path``. Returns the payload's sha256."""
     tool = shutil.which(program) or f"/bin/{program}"
     with open(tool, "rb") as handle:
-        blob = base64.b64encode(handle.read()).decode()
+        payload = handle.read()
+    blob = base64.b64encode(payload).decode()
     if delivery == "python":
         write = (f"import base64, os, sys; open({path!r}, 'wb').write(base64.b64decode(sys.stdin.read())); "
                  f"os.chmod({path!r}, 0o755)")
         lab.exec(box, "sh", "-c", f"echo '{blob}' | python3 -c \"{write}\" && test -x {path}")
     else:
         lab.exec(box, "sh", "-c", f"echo '{blob}' | base64 -d > {path} && chmod 755 {path} && test -x {path}")
+    return hashlib.sha256(payload).hexdigest()

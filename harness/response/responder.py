@@ -1,0 +1,201 @@
+"""Respond to an adversary's alerts the way a playbook says, and prove each step worked.
+
+``stowaway run --respond`` hands every adversary scenario to ``Responder.respond`` once its expected
+rules have fired (or its deadline passed): the response never decides the detection verdict, and it
+never interrupts the scenario's own proof that the attack happened (detonation is over by then).
+For the playbook the alerts trigger (lowest priority first), on the workload the alert names:
+
+1. **contain**: ``quarantine`` moves the container off every network onto the run's isolated one,
+   ``pause`` freezes it (a container that cannot be moved, in the host's network namespace, is
+   paused instead, and the result says so);
+2. **prove it**: a TCP connection attempted from inside the container to the lab internet's
+   endpoint must fail (quarantine), the engine must report it paused (pause), and the lab
+   internet's own record must show nothing from its former addresses after the containment;
+3. **collect** the evidence bundle, and check it holds every indicator the scenario planted
+   (``Lab.plant``: destinations it called, hashes of what it dropped);
+4. **cross-reference** the bundle's indicators with the rest of the run's telemetry: other
+   containers that touched the same destinations, hashes or programs;
+5. **release** exactly what was done, and prove the workload is back (its networks and addresses,
+   its reach to the lab internet when it had it, or running again).
+
+Nothing here kills a workload; the scenario's own cleanup removes it afterwards, as in any run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from detectors.alert import Alert
+from harness.outcome import ResponseResult
+from harness.response.playbooks import Playbook, first_match
+from lab import LabError
+
+SETTLE_S = 2.0  # after containment: anything still in flight to the lab internet lands in its record first
+Probe = Callable[[str, str, int], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The workload a playbook acts on, and the alert that chose it."""
+
+    ref: str
+    container_id: str
+    trigger: Alert
+
+
+def choose(playbooks: Sequence[Playbook], alerts: Sequence[Alert]) -> tuple[Playbook, Target] | None:
+    """The playbook the alerts trigger, and the container it acts on: the first alert (by when it
+    was raised) of a triggering rule that names a container."""
+    playbook = first_match(playbooks, (a.rule_id for a in alerts))
+    if playbook is None:
+        return None
+    for alert in sorted(alerts, key=lambda a: a.raised_at):
+        if playbook.triggered_by(alert.rule_id) and alert.object.startswith("container:"):
+            return playbook, Target(alert.object, alert.object.removeprefix("container:"), alert)
+    return None
+
+
+class Responder:
+    """One run's responder. ``session`` is the run's LabSession (containment, probes, the lab
+    internet's record), ``window`` the run's EventWindow (a monitor tap), ``evidence_dir`` where the
+    bundles go."""
+
+    def __init__(self, session: Any, playbooks: Sequence[Playbook], window: Any, evidence_dir: Path) -> None:
+        self.session, self.playbooks, self.window, self.evidence_dir = session, list(playbooks), window, evidence_dir
+
+    def respond(self, alerts: Sequence[Alert], planted: Sequence[tuple[str, str]], objects: Sequence[str],
+                since: float) -> ResponseResult | None:
+        chosen = choose(self.playbooks, alerts)
+        if chosen is None:
+            return None
+        playbook, target = chosen
+        result = ResponseResult(playbook=playbook.name, trigger=target.trigger.rule_id, object=target.ref,
+                                action=playbook.contain, alert_at=target.trigger.raised_at,
+                                planted=[f"{kind}:{value}" for kind, value in planted])
+        record = None
+        swarm = any(ref.startswith("service:") for ref in objects)
+        if swarm and result.action != "none":
+            # The orchestrator would restart a task taken off its networks or paused under it: a Swarm
+            # workload is contained by scaling its service to zero, which is not built yet.
+            result.checks.append(f"not contained: {playbook.contain} of a Swarm service's task is not implemented "
+                                 "(the service would be scaled to zero); evidence only")
+            result.action = "none"
+        try:
+            if result.action != "none":
+                record = self._contain(playbook, target, result)
+            if playbook.collect:
+                self._collect(target, result, objects, since)
+        except Exception as exc:  # any failure is this response's, said on the scorecard
+            result.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if record is not None:
+                self._release(record, target, result)
+        return result
+
+    # --- contain and prove it ------------------------------------------------------------------
+
+    def _contain(self, playbook: Playbook, target: Target, result: ResponseResult) -> Any:
+        addresses = self._addresses(target.container_id)
+        record = None
+        if playbook.contain == "quarantine":
+            try:
+                record = self.session.quarantine(target.ref)
+            except LabError as exc:  # host network mode and the like: it cannot be moved, only frozen
+                result.checks.append(f"quarantine impossible ({exc}): paused instead")
+                result.action = "pause"
+        if record is None:
+            record = self.session.pause(target.ref)
+        # The record's time is when the workload was cut off (off its last network, or frozen).
+        result.contained_at = float(getattr(record, "at", 0.0) or time.time())
+        time.sleep(SETTLE_S)
+        checks = self._prove_contained(result.action, target, addresses, result.contained_at)
+        result.checks += [text for _, text in checks]
+        result.contained = all(ok for ok, _ in checks)
+        return record
+
+    def _addresses(self, container_id: str) -> list[str]:
+        networks = self.session.engine.client.api.inspect_container(container_id)["NetworkSettings"]["Networks"]
+        return sorted({n.get("IPAddress") for n in (networks or {}).values() if n.get("IPAddress")})
+
+    def _prove_contained(self, action: str, target: Target, addresses: list[str],
+                         contained_at: float) -> list[tuple[bool, str]]:
+        checks: list[tuple[bool, str]] = []
+        endpoint = self.session.sinkhole_endpoint
+        if action == "quarantine" and endpoint is not None:
+            port = endpoint.ports[0]
+            reached = self.session.can_connect(target.ref, endpoint.address, port)
+            checks.append((not reached, f"a connection from inside to {endpoint.address}:{port} "
+                                        f"{'still opened' if reached else 'failed'}"))
+        if action == "pause":
+            state = self.session.engine.client.api.inspect_container(target.container_id)["State"]
+            paused = bool(state.get("Paused"))
+            checks.append((paused, f"the engine reports it {'paused' if paused else 'not paused'}"))
+        if endpoint is not None:
+            # A record is written when its connection ends ("ts") and says how long it lasted: one
+            # opened before the containment and cut by it is not one that got through after it.
+            after = [r for r in self.session.sinkhole_records() if r.get("peer") in addresses
+                     and float(r.get("ts", 0)) - float(r.get("duration", 0) or 0) > contained_at]
+            checks.append((not after, f"the lab internet recorded {len(after)} connection(s) from its former "
+                                      f"address(es) {', '.join(addresses) or '-'} after the containment"))
+        return checks
+
+    # --- evidence and cross-reference ------------------------------------------------------------
+
+    def _collect(self, target: Target, result: ResponseResult, objects: Sequence[str], since: float) -> None:
+        from harness.response.evidence import collect
+        from harness.response.indicators import cross_reference
+
+        addresses = set(self._addresses(target.container_id))
+        records = [r for r in self.session.sinkhole_records() if r.get("peer") in addresses] \
+            if self.session.sinkhole_endpoint is not None else None
+        bundle = collect(self.session.engine.client, target.container_id, self.evidence_dir, window=self.window,
+                         alert=target.trigger.to_dict(), since=since, sinkhole_records=records)
+        result.evidence, result.evidence_sha256 = str(bundle.path), bundle.sha256
+        result.evidence_complete, result.evidence_missing = bundle.complete, list(bundle.missing)
+        found = bundle.indicators.planted_form()
+        result.planted_missing = [p for p in result.planted if p not in found]
+        own = {ref.removeprefix("container:") for ref in objects if ref.startswith("container:")}
+        result.related = [{"container": r.container_id, "matched": list(r.matched),
+                           "same_scenario": r.container_id in own}
+                          for r in cross_reference(bundle.indicators, self.window, target.container_id)]
+
+    # --- release and prove it ------------------------------------------------------------------
+
+    def _release(self, record: Any, target: Target, result: ResponseResult) -> None:
+        try:
+            after = self.session.release(record)
+        except Exception as exc:
+            result.release_checks.append(f"release failed: {type(exc).__name__}: {exc}")
+            return
+        checks: list[tuple[bool, str]] = []
+        if result.action == "pause":
+            state = self.session.engine.client.api.inspect_container(target.container_id)["State"]
+            running = bool(state.get("Running")) and not state.get("Paused")
+            checks.append((running, f"the engine reports it {'running' if running else state.get('Status')}"))
+        else:
+            before = {name: info.get("address") for name, info in (record.before.get("networks") or {}).items()}
+            now = self._networks(target.container_id)
+            back = all(now.get(name) == address for name, address in before.items())
+            shown = ", ".join(f"{name} {address}" for name, address in sorted(now.items()))
+            checks.append((back, f"its networks and addresses are back ({shown})"))
+            endpoint = self.session.sinkhole_endpoint
+            if endpoint is not None and any(self._reaches_sinkhole(name) for name in before):
+                port = endpoint.ports[0]
+                reached = self.session.can_connect(target.ref, endpoint.address, port)
+                checks.append((reached, f"a connection from inside to {endpoint.address}:{port} "
+                                        f"{'opened again' if reached else 'still fails'}"))
+        result.release_checks += [text for _, text in checks]
+        result.released = all(ok for ok, _ in checks) and getattr(after, "released_at", None) is not None
+
+    def _networks(self, container_id: str) -> dict[str, str]:
+        networks = self.session.engine.client.api.inspect_container(container_id)["NetworkSettings"]["Networks"]
+        return {name: info.get("IPAddress", "") for name, info in (networks or {}).items()}
+
+    def _reaches_sinkhole(self, network_name: str) -> bool:
+        inet = self.session.networks.get("inet")
+        return inet is not None and network_name == inet.name
+
