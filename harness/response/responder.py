@@ -135,13 +135,35 @@ class Responder:
             paused = bool(state.get("Paused"))
             checks.append((paused, f"the engine reports it {'paused' if paused else 'not paused'}"))
         if endpoint is not None:
+            # An address freed by the quarantine is the engine's to give again: a container another
+            # scenario starts meanwhile may hold it, and the record cannot tell the two apart.
+            reused = self._held_by_others(addresses, target.container_id) if action == "quarantine" else set()
+            own = [a for a in addresses if a not in reused]
             # A record is written when its connection ends ("ts") and says how long it lasted: one
             # opened before the containment and cut by it is not one that got through after it.
-            after = [r for r in self.session.sinkhole_records() if r.get("peer") in addresses
+            after = [r for r in self.session.sinkhole_records() if r.get("peer") in own
                      and float(r.get("ts", 0)) - float(r.get("duration", 0) or 0) > contained_at]
-            checks.append((not after, f"the lab internet recorded {len(after)} connection(s) from its former "
-                                      f"address(es) {', '.join(addresses) or '-'} after the containment"))
+            text = (f"the lab internet recorded {len(after)} connection(s) from its former address(es) "
+                    f"{', '.join(own) or '-'} after the containment")
+            if reused:
+                text += f" ({', '.join(sorted(reused))} now held by another container: not judged by the record)"
+            checks.append((not after, text))
         return checks
+
+    def _held_by_others(self, addresses: list[str], container_id: str) -> set[str]:
+        """Which of these addresses another container on the run's networks holds now."""
+        held: set[str] = set()
+        api = self.session.engine.client.api
+        for network in self.session.networks.values():
+            try:
+                members = api.inspect_network(network.id).get("Containers") or {}
+            except Exception:  # a network gone is one whose addresses nobody holds
+                continue
+            for member_id, member in members.items():
+                address = str(member.get("IPv4Address", "")).split("/")[0]
+                if member_id != container_id and address in addresses:
+                    held.add(address)
+        return held
 
     # --- evidence and cross-reference ------------------------------------------------------------
 
@@ -179,9 +201,14 @@ class Responder:
         else:
             before = {name: info.get("address") for name, info in (record.before.get("networks") or {}).items()}
             now = self._networks(target.container_id)
-            back = all(now.get(name) == address for name, address in before.items())
+            back = set(before) <= set(now)
+            moved = sorted(f"{name} {before[name]} -> {now[name]}" for name in before
+                           if name in now and now[name] != before[name])
             shown = ", ".join(f"{name} {address}" for name, address in sorted(now.items()))
-            checks.append((back, f"its networks and addresses are back ({shown})"))
+            checks.append((back, f"its networks are back ({shown})" if back else
+                                 f"not back on {', '.join(sorted(set(before) - set(now)))} (now: {shown or 'none'})"))
+            if moved:  # its old address was given to another container while it was contained
+                result.release_checks.append(f"readdressed: {', '.join(moved)}")
             endpoint = self.session.sinkhole_endpoint
             if endpoint is not None and any(self._reaches_sinkhole(name) for name in before):
                 port = endpoint.ports[0]
