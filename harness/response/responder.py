@@ -84,11 +84,12 @@ class Responder:
             result.checks.append(f"not contained: {playbook.contain} of a Swarm service's task is not implemented "
                                  "(the service would be scaled to zero); evidence only")
             result.action = "none"
+        addresses = self._addresses(target.container_id)  # before containment moves it
         try:
             if result.action != "none":
-                record = self._contain(playbook, target, result)
+                record = self._contain(playbook, target, result, addresses)
             if playbook.collect:
-                self._collect(target, result, objects, since)
+                self._collect(target, result, objects, since, addresses)
         except Exception as exc:  # any failure is this response's, said on the scorecard
             result.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -98,8 +99,7 @@ class Responder:
 
     # --- contain and prove it ------------------------------------------------------------------
 
-    def _contain(self, playbook: Playbook, target: Target, result: ResponseResult) -> Any:
-        addresses = self._addresses(target.container_id)
+    def _contain(self, playbook: Playbook, target: Target, result: ResponseResult, addresses: list[str]) -> Any:
         record = None
         if playbook.contain == "quarantine":
             try:
@@ -141,10 +141,12 @@ class Responder:
             own = [a for a in addresses if a not in reused]
             # A record is written when its connection ends ("ts") and says how long it lasted: one
             # opened before the containment and cut by it is not one that got through after it.
-            after = [r for r in self.session.sinkhole_records() if r.get("peer") in own
-                     and float(r.get("ts", 0)) - float(r.get("duration", 0) or 0) > contained_at]
+            after = [r for r in self.session.sinkhole_records() if r.get("peer") in own and _opened(r) > contained_at]
             text = (f"the lab internet recorded {len(after)} connection(s) from its former address(es) "
                     f"{', '.join(own) or '-'} after the containment")
+            if after:
+                text += ": " + "; ".join(f"{r.get('proto')}/{r.get('port')} opened {_opened(r) - contained_at:+.2f}s"
+                                         for r in after[:3])
             if reused:
                 text += f" ({', '.join(sorted(reused))} now held by another container: not judged by the record)"
             checks.append((not after, text))
@@ -167,11 +169,11 @@ class Responder:
 
     # --- evidence and cross-reference ------------------------------------------------------------
 
-    def _collect(self, target: Target, result: ResponseResult, objects: Sequence[str], since: float) -> None:
+    def _collect(self, target: Target, result: ResponseResult, objects: Sequence[str], since: float,
+                 addresses: list[str]) -> None:
         from harness.response.evidence import collect
         from harness.response.indicators import cross_reference
 
-        addresses = set(self._addresses(target.container_id))
         records = [r for r in self.session.sinkhole_records() if r.get("peer") in addresses] \
             if self.session.sinkhole_endpoint is not None else None
         bundle = collect(self.session.engine.client, target.container_id, self.evidence_dir, window=self.window,
@@ -226,3 +228,8 @@ class Responder:
         inet = self.session.networks.get("inet")
         return inet is not None and network_name == inet.name
 
+
+def _opened(record: dict[str, Any]) -> float:
+    """When a lab internet record's connection opened: it is written when it ends (``ts``), with how
+    long it lasted; a datagram's is when it arrived."""
+    return float(record.get("ts", 0)) - float(record.get("duration", 0) or 0)
