@@ -81,6 +81,9 @@ class Indicators:
     executables: tuple[str, ...] = ()  # paths of the programs it ran, as the container sees them
     process_names: tuple[str, ...] = ()  # their names (comm)
     users: tuple[str, ...] = ()  # who they ran as: reported, never matched
+    # "ip:port/proto" where it accepted connections: whoever else called them talked to it (a
+    # relay's clients, an implant's operator on the LAN), the pivot that finds a second workload.
+    served: tuple[str, ...] = ()
 
     # Lab.plant's vocabulary ("destination", "sha256", "process" path), for the harness comparing
     # what a scenario planted with what the bundle holds.
@@ -100,12 +103,12 @@ class Indicators:
     def to_dict(self) -> dict[str, list[str]]:
         return {"destinations": list(self.destinations), "sha256": list(self.sha256),
                 "executables": list(self.executables), "process_names": list(self.process_names),
-                "users": list(self.users)}
+                "users": list(self.users), "served": list(self.served)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Indicators:
         return cls(*(tuple(data.get(key) or ()) for key in ("destinations", "sha256", "executables", "process_names",
-                                                            "users")))
+                                                            "users", "served")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class _Found:
     executables: set[str] = field(default_factory=set)
     process_names: set[str] = field(default_factory=set)
     users: set[str] = field(default_factory=set)
+    served: set[str] = field(default_factory=set)
 
     def add_event(self, event: Event) -> None:
         for dest in (destination_of(event), redirect_of(event)):
@@ -168,9 +172,9 @@ def indicators_of(contents: Mapping[str, bytes]) -> Indicators:
             found.add_event(event)
     flows = _json(contents, "flows.json")
     for flow in flows if isinstance(flows, list) else []:
-        dest = flow.get("destination") if isinstance(flow, dict) and flow.get("direction") == "egress" else None
+        dest = flow.get("destination") if isinstance(flow, dict) else None
         if isinstance(dest, str) and not is_loopback(dest):
-            found.destinations.add(dest)
+            (found.served if flow.get("direction") == "ingress" else found.destinations).add(dest)
     dropped = _json(contents, "dropped-files.json")
     for entry in (dropped.get("files") or []) if isinstance(dropped, dict) else []:
         if isinstance(entry, dict):
@@ -187,7 +191,7 @@ def indicators_of(contents: Mapping[str, bytes]) -> Indicators:
     found.sha256.discard(EMPTY_SHA256)
     return Indicators(tuple(sorted(found.destinations)), tuple(sorted(found.sha256)),
                       tuple(sorted(found.executables)), tuple(sorted(found.process_names)),
-                      tuple(sorted(found.users)))
+                      tuple(sorted(found.users)), tuple(sorted(found.served)))
 
 
 def _matches(indicators: Indicators) -> dict[str, set[str]]:
@@ -197,11 +201,13 @@ def _matches(indicators: Indicators) -> dict[str, set[str]]:
         "sha256": set(indicators.sha256) - {EMPTY_SHA256},
         "executable": {p for p in indicators.executables if not is_generic_path(p)},
         "process.name": {n for n in indicators.process_names if not is_generic_name(n)},
+        "served": {d for d in indicators.served if not is_loopback(d)},
     }
 
 
 def _event_values(event: Event) -> Iterable[tuple[str, Any]]:
     yield "destination", destination_of(event)
+    yield "served", destination_of(event)  # it called one of the bundle container's own endpoints
     yield "destination", redirect_of(event)
     yield "sha256", event.get("file.hash.sha256")
     yield "executable", event.get("process.executable")

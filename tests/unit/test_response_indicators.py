@@ -154,3 +154,17 @@ def test_a_redirect_to_the_same_destination_relates():
     w.tap(nat_event(B, to_ip=SINK, to_port="443"))
     related = cross_reference(Indicators(destinations=(f"{SINK}:443/tcp",)), w, exclude_container=CID)
     assert [r.container_id for r in related] == [B]
+
+
+def test_a_container_that_called_the_bundles_own_endpoint_is_related_as_its_client() -> None:
+    from harness.response.indicators import Indicators, cross_reference
+    from harness.response.window import EventWindow
+
+    relay, client, stranger = "r" * 64, "c" * 64, "s" * 64
+    window = EventWindow()
+    for container, dest in ((client, "198.18.0.7"), (stranger, "198.18.0.9")):
+        window.tap({"event.module": "linux", "event.dataset": "tracefs.tcp", "event.category": "network",
+                    "container.id": container, "destination.ip": dest, "destination.port": 8443,
+                    "network.direction": "egress", "event.created": 10.0})
+    found = cross_reference(Indicators(served=("198.18.0.7:8443/tcp",)), window, relay)
+    assert [(r.container_id, r.matched) for r in found] == [(client, ["served:198.18.0.7:8443/tcp"])]
