@@ -65,11 +65,20 @@ SYSTEM_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr
 
 
 def is_generic_name(name: str) -> bool:
-    return name in GENERIC_NAMES or bool(_GENERIC_VERSIONED.match(name))
+    # A bare number is what a program run from a file descriptor is called (its name is the fd's).
+    return name in GENERIC_NAMES or bool(_GENERIC_VERSIONED.match(name)) or name.isdigit()
+
+
+# A program run from a file descriptor (fexecve, the runtime's own re-exec through /proc/self/fd or
+# /dev/fd): the path names a descriptor number, the same in every container, not a program.
+_FD_PATHS = ("/dev/fd/", "/proc/self/fd/")
 
 
 def is_generic_path(path: str) -> bool:
-    """A generic name in a system directory (or under /usr/lib, where interpreters' real files live)."""
+    """A generic name in a system directory (or under /usr/lib, where interpreters' real files live),
+    or a descriptor path."""
+    if path.startswith(_FD_PATHS):
+        return True
     directory, name = posixpath.split(path)
     return is_generic_name(name) and (directory in SYSTEM_DIRS or directory.startswith("/usr/lib/"))
 

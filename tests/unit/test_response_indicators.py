@@ -168,3 +168,10 @@ def test_a_container_that_called_the_bundles_own_endpoint_is_related_as_its_clie
                     "network.direction": "egress", "event.created": 10.0})
     found = cross_reference(Indicators(served=("198.18.0.7:8443/tcp",)), window, relay)
     assert [(r.container_id, r.matched) for r in found] == [(client, ["served:198.18.0.7:8443/tcp"])]
+
+
+def test_a_program_run_from_a_descriptor_relates_nothing() -> None:
+    from harness.response.indicators import is_generic_name, is_generic_path
+
+    assert is_generic_path("/dev/fd/6") and is_generic_path("/proc/self/fd/3") and is_generic_name("6")
+    assert not is_generic_path("/tmp/fd/6") and not is_generic_name("syncd")
