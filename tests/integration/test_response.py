@@ -14,7 +14,8 @@ from harness.runner import RunOptions, run
 
 pytestmark = pytest.mark.integration
 
-RESPONDED = ("docker.network.exfil-burst", "docker.drop.drop-execute", "docker.escape.nsenter-host")
+RESPONDED = ("docker.network.exfil-burst", "docker.drop.drop-execute", "docker.escape.nsenter-host",
+             "docker.network.relay")
 TWIN = "docker.network.backup-transfer"
 
 
@@ -36,7 +37,7 @@ def test_each_response_contains_collects_and_releases(responded, scenario_id: st
     assert response is not None, "no playbook acted on a detected adversary"
     assert response.passed, response
     assert response.contained and response.released
-    assert response.planted and not response.planted_missing
+    assert not response.planted_missing
     assert response.time_to_contain_s is not None and response.time_to_contain_s < 120
     bundle = Path(response.evidence)
     assert bundle.parent == evidence and bundle.exists()
@@ -53,3 +54,39 @@ def test_the_escape_is_frozen_and_the_callers_are_cut_off(responded) -> None:
 def test_a_benign_twin_triggers_no_response(responded) -> None:
     outcomes, _ = responded
     assert outcomes[TWIN].verdict.value == "silent" and outcomes[TWIN].response is None
+
+
+def test_the_cross_reference_finds_the_relays_client(responded) -> None:
+    outcomes, _ = responded
+    response = outcomes["docker.network.relay"].response
+    own = [r for r in response.related if r["same_scenario"]]
+    assert own and any(m.startswith("served:") for r in own for m in r["matched"]), response.related
+
+
+def test_a_forced_response_on_a_benign_workload_is_fully_released(lab, lab_session, monitor, tmp_path) -> None:
+    """No playbook acts on a twin by itself; forced on one, it leaves it exactly as it was."""
+    from detectors.alert import Alert
+    from harness.response.playbooks import Playbook
+    from harness.response.responder import Responder
+    from harness.response.window import EventWindow
+    from lab import WorkloadSpec
+
+    window = EventWindow()
+    monitor.add_tap(window.tap)
+    try:
+        box = lab.deploy(WorkloadSpec(role="web", networks=("lan", "inet"), command=("sleep", "120")))
+        cid = box.id
+        before = lab_session.engine.client.api.inspect_container(cid)["NetworkSettings"]["Networks"]
+        forced = Playbook(name="forced", triggers=("forced",), mode="auto", contain="quarantine", collect=True)
+        alert = Alert(rule_id="forced", title="forced", severity="low", techniques=(), object=f"container:{cid}",
+                      evidence=(), first_seen=lab.started_at)
+        result = Responder(lab_session, [forced], window, tmp_path).respond([alert], [], lab.object_refs(),
+                                                                           lab.started_at)
+        assert result is not None and result.passed, result
+        after = lab_session.engine.client.api.inspect_container(cid)["NetworkSettings"]["Networks"]
+        assert set(after) == set(before)
+        assert all(after[n]["IPAddress"] == before[n]["IPAddress"] for n in before)
+        assert lab_session.engine.client.api.inspect_container(cid)["State"]["Running"]
+        assert not [r for r in lab_session.containments if r.contained]
+    finally:
+        window.close()
