@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from detectors.alert import Alert
 from detectors.engine import Monitor
 from harness.bench.report import Figure, percentile
 from harness.monitoring import known_detector_ids
 from harness.response.playbooks import load_playbooks
 from harness.response.responder import Responder
 from harness.response.window import EventWindow
-from lab import LabSession, WorkloadSpec, poll
+from lab import Lab, LabSession, WorkloadSpec, poll
 
 Progress = Callable[[str], None]
 RULE = "stowaway.net.egress-not-allowlisted"
@@ -48,9 +49,7 @@ def time_to_contain(session: LabSession, monitor: Monitor, repetitions: int,
                     lab.action("open a connection to an outside endpoint")
                     lab.exec(app, "sh", "-c", f"echo hello | nc -w 2 -q 1 {lab.sinkhole.address} 8080",
                              check=False, detach=True)
-                    hits = poll(lambda scope=lab: [a for a in monitor.alerts_for(scope.object_refs(),
-                                                                                since=scope.started_at)
-                                                   if a.rule_id == RULE], 15.0, 0.02)
+                    hits = _wait_alerts(monitor, lab)
                     result = responder.respond(hits, [], lab.object_refs(), lab.started_at) if hits else None
                     if result is None or not result.passed or result.time_to_contain_s is None:
                         failed += 1
@@ -64,6 +63,13 @@ def time_to_contain(session: LabSession, monitor: Monitor, repetitions: int,
         window.close()
     progress(f"bench: time to contain: {len(samples)} contained, {failed} failed")
     return samples, failed
+
+
+def _wait_alerts(monitor: Monitor, lab: Lab) -> list[Alert]:
+    def found() -> list[Alert]:
+        return [a for a in monitor.alerts_for(lab.object_refs(), since=lab.started_at) if a.rule_id == RULE]
+
+    return poll(found, 15.0, 0.02) or []
 
 
 def figures(session: LabSession, monitor: Monitor, repetitions: int, progress: Progress) -> list[Figure]:
