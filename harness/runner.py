@@ -371,8 +371,10 @@ def _judge(cls: type[Scenario], lab: Lab, monitor: Monitor, outcome: Outcome, pr
         _wait(lambda: wanted <= {a.rule_id for a in attributed()}, action_at + expect.within_s)
         if responder is not None:  # the detection is decided: the response cannot change it
             responded_at = time.time()
-            progress(f"    {cls.id}: responding")
             outcome.response = responder.respond(attributed(), lab.planted, lab.object_refs(), lab.started_at)
+            if outcome.response is not None:
+                r = outcome.response
+                progress(f"    {cls.id}: {r.playbook}: {r.action}, {'proved' if r.passed else 'NOT proved'}")
         # Every alert is judged, collateral too: the rules that fire on the same activity arrive
         # together, give or take the sensors' latency; a short settle keeps the judgement from
         # depending on which of them the monitor happened to raise first.
