@@ -124,10 +124,18 @@ def _state(attrs: dict[str, Any]) -> str:
 
 
 def quarantine(client: Any, run_id: str, container_id: str, network: LabNetwork,
-               journal: Journal | None = None) -> ContainmentRecord:
+               journal: Journal | None = None, hold_image: str | None = None) -> ContainmentRecord:
     """Move a container off every network it is on and onto ``network`` (the run's quarantine
     network). Nothing is killed or restarted. ``journal`` is told the record before anything
     changes (so a run killed halfway can be undone by the reaper). ``run_id`` names the run acting.
+
+    With ``hold_image``, each address it leaves is held until release by an idle container of that
+    image (labelled with the run, so teardown and the reaper remove it): otherwise the engine gives
+    the address to the next container that joins, and everything keyed on addresses (a network
+    sensor's attribution, the lab internet's record, a name that points there) would blame that
+    newcomer for the contained container's past. The holder joins right after the container leaves;
+    a container joining in that moment can still take the address (then the holder is skipped, said
+    in ``after["unheld"]``).
 
     Raises:
         LabError: no such container; it cannot be moved (host, none or another container's network
@@ -153,22 +161,63 @@ def quarantine(client: Any, run_id: str, container_id: str, network: LabNetwork,
         journal(record)
     api = client.api
     left: list[str] = []
+    holders: list[dict[str, str]] = []
+    unheld: list[dict[str, str]] = []
     try:
         for name, entry in networks.items():
             api.disconnect_container_from_network(full_id, entry["id"])
             left.append(name)
+            if hold_image and entry["address"]:
+                held_by = _hold(client, run_id, hold_image, full_id, entry)
+                (holders if isinstance(held_by, dict) else unheld).append(
+                    held_by if isinstance(held_by, dict) else {"network": name, "reason": held_by})
         record.at = time.time()  # off every network: nothing leaves it from here on
         api.connect_container_to_network(full_id, network.id)
     except docker.errors.APIError as exc:
         failed = f"{exc.explanation or exc}"
         with contextlib.suppress(docker.errors.APIError):
             api.disconnect_container_from_network(full_id, network.id)
+        _drop_holders(api, holders)
         for name in left:
             _reconnect(api, full_id, name, networks[name])
         raise LabError(f"could not quarantine container {full_id[:12]}: {failed} (its networks were restored)") from exc
     after = _inspect(client, full_id)
-    record.after = {"networks": _networks(after), "state": _state(after), "quarantine_network": held}
+    record.after = {"networks": _networks(after), "state": _state(after), "quarantine_network": held,
+                    "holders": holders, "unheld": unheld}
+    if journal is not None and holders:
+        journal(record)  # the holders are the run's objects: said so a reaper knows what they held
     return record
+
+
+def _hold(client: Any, run_id: str, image: str, container_id: str, entry: dict[str, Any]) -> dict[str, str] | str:
+    """Start an idle container holding ``entry``'s address on its network; its record, or why not."""
+    from lab.bookkeeping import RUN_LABEL
+
+    api = client.api
+    created: dict[str, Any] | None = None
+    try:
+        networking = api.create_networking_config(
+            {entry["id"]: api.create_endpoint_config(ipv4_address=entry["address"])})
+        created = api.create_container(
+            image, command=["sleep", "infinity"], labels={RUN_LABEL: run_id},
+            name=f"stw-{run_id}-{container_id[:8]}-{entry['address'].replace('.', '-')}",
+            host_config=api.create_host_config(network_mode=entry["id"], init=True),
+            networking_config=networking)
+        api.start(created["Id"])
+    except docker.errors.APIError as exc:
+        if created is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_container(created["Id"], force=True)
+        return f"the address could not be held: {exc.explanation or exc}"
+    return {"network": entry["id"], "address": entry["address"], "id": created["Id"]}
+
+
+def _drop_holders(api: Any, holders: list[dict[str, str]], network_id: str | None = None) -> None:
+    """Remove the address holders (of one network, or all): their address is about to be taken back."""
+    for holder in holders:
+        if network_id is None or holder["network"] == network_id:
+            with contextlib.suppress(docker.errors.NotFound):
+                api.remove_container(holder["id"], force=True)
 
 
 def pause(client: Any, container_id: str, journal: Journal | None = None) -> ContainmentRecord:
@@ -252,6 +301,7 @@ def _release_quarantine(client: Any, record: ContainmentRecord, attrs: dict[str,
         except docker.errors.NotFound:
             unrestored.append({"network": name, "reason": f"network {name} ({entry['id'][:12]}) no longer exists"})
             continue
+        _drop_holders(api, list(record.after.get("holders") or []), entry["id"])  # give the address back
         problem = _reconnect(api, full_id, name, entry)
         if problem is not None:
             unrestored.append({"network": name, "reason": problem})

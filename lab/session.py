@@ -209,7 +209,7 @@ class LabSession:
         if live is not None:
             return live
         record = quarantine_mod.quarantine(self.engine.client, self.run_id, container_id, self.quarantine_network(),
-                                           journal=self._journal)
+                                           journal=self._journal, hold_image=self.image)
         return self._remember(record)
 
     def pause(self, ref: str) -> ContainmentRecord:

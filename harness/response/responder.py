@@ -24,7 +24,7 @@ Nothing here kills a workload; the scenario's own cleanup removes it afterwards,
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +112,10 @@ class Responder:
         # The record's time is when the workload was cut off (off its last network, or frozen).
         result.contained_at = float(getattr(record, "at", 0.0) or time.time())
         time.sleep(SETTLE_S)
-        checks = self._prove_contained(result.action, target, addresses, result.contained_at)
+        # The lab holds the addresses a quarantined container leaves (lab.quarantine): its holders are
+        # not "another container" that could have spoken from them.
+        holders = {h["id"] for h in (getattr(record, "after", None) or {}).get("holders", [])}
+        checks = self._prove_contained(result.action, target, addresses, result.contained_at, holders)
         result.checks += [text for _, text in checks]
         result.contained = all(ok for ok, _ in checks)
         return record
@@ -121,8 +124,8 @@ class Responder:
         networks = self.session.engine.client.api.inspect_container(container_id)["NetworkSettings"]["Networks"]
         return sorted({n.get("IPAddress") for n in (networks or {}).values() if n.get("IPAddress")})
 
-    def _prove_contained(self, action: str, target: Target, addresses: list[str],
-                         contained_at: float) -> list[tuple[bool, str]]:
+    def _prove_contained(self, action: str, target: Target, addresses: list[str], contained_at: float,
+                         holders: Collection[str] = ()) -> list[tuple[bool, str]]:
         checks: list[tuple[bool, str]] = []
         endpoint = self.session.sinkhole_endpoint
         if action == "quarantine" and endpoint is not None:
@@ -137,7 +140,8 @@ class Responder:
         if endpoint is not None:
             # An address freed by the quarantine is the engine's to give again: a container another
             # scenario starts meanwhile may hold it, and the record cannot tell the two apart.
-            reused = self._held_by_others(addresses, target.container_id) if action == "quarantine" else set()
+            reused = self._held_by_others(addresses, {target.container_id, *holders}) \
+                if action == "quarantine" else set()
             own = [a for a in addresses if a not in reused]
             # A record is written when its connection ends ("ts") and says how long it lasted: one
             # opened before the containment and cut by it is not one that got through after it.
@@ -152,7 +156,7 @@ class Responder:
             checks.append((not after, text))
         return checks
 
-    def _held_by_others(self, addresses: list[str], container_id: str) -> set[str]:
+    def _held_by_others(self, addresses: list[str], ours: set[str]) -> set[str]:
         """Which of these addresses another container on the run's networks holds now."""
         held: set[str] = set()
         api = self.session.engine.client.api
@@ -163,7 +167,7 @@ class Responder:
                 continue
             for member_id, member in members.items():
                 address = str(member.get("IPv4Address", "")).split("/")[0]
-                if member_id != container_id and address in addresses:
+                if member_id not in ours and address in addresses:
                     held.add(address)
         return held
 
