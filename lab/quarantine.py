@@ -402,7 +402,11 @@ def release_journalled(client: Any, entries: list[dict[str, Any]]) -> int:
     for entry in entries:
         if entry.get("kind") == "containment":
             with contextlib.suppress(ValueError, TypeError, AttributeError):
-                open_records.append(ContainmentRecord.from_dict(entry["record"]))
+                record = ContainmentRecord.from_dict(entry["record"])
+                # A quarantine is journalled before it acts and again with its address holders; one
+                # container is contained one way at a time: the later entry replaces the earlier.
+                open_records = [r for r in open_records if (r.ref, r.action) != (record.ref, record.action)]
+                open_records.append(record)
         elif entry.get("kind") == "containment-released":
             for held in reversed(open_records):
                 if (held.ref, held.action) == (entry.get("ref"), entry.get("action")):
