@@ -47,6 +47,8 @@ DRILLS = ROOT / "reports" / "drills.json"
 ROBUSTNESS = ROOT / "reports" / "robustness.json"
 EXTERNAL_DOC = ROOT / "docs" / "external-detectors.md"
 EXTERNAL_RUN = ROOT / "reports" / "external" / "auditd" / "scorecard.json"
+RESPONSE_DOC = ROOT / "docs" / "response.md"
+RESPONSE_RUN = ROOT / "reports" / "response" / "scorecard.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +251,28 @@ def external_figures(path: Path) -> str:
     return "\n".join(lines)
 
 
+def response_figures(path: Path) -> str:
+    """A committed run --respond: its headline, and per playbook what it did and how fast."""
+    from harness.scorecard.json_report import from_json
+    from harness.scorecard.response import figures, responded
+
+    run = from_json(json.loads(path.read_text()))
+    lines = [f"Run `{run.run_id}` ({run.backend} backend, {time.strftime('%Y-%m-%d', time.gmtime(run.started_at))}, "
+             f"every scenario, {round(run.finished_at - run.started_at)} s of wall time): {figures(run).headline()}.",
+             "", "| playbook | action | responses | proved | time to contain, median | worst |",
+             "|---|---|---:|---:|---:|---:|"]
+    groups: dict[tuple[str, str], list] = {}
+    for _, result in responded(run):
+        groups.setdefault((result.playbook, result.action), []).append(result)
+    for (playbook, action), results in sorted(groups.items()):
+        times = sorted(t for r in results if (t := r.time_to_contain_s) is not None)
+        median = f"{times[len(times) // 2]:.1f} s" if times else "-"
+        worst = f"{times[-1]:.1f} s" if times else "-"
+        proved = sum(r.passed for r in results)
+        lines.append(f"| {playbook} | {action} | {len(results)} | {proved} | {median} | {worst} |")
+    return "\n".join(lines) + "\n"
+
+
 def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: Path = BENCH,
            drills: Path = DRILLS, robustness: Path = ROBUSTNESS) -> list[Block]:
     """Every generated block, in the order ``main`` renders them. The registry loads only if needed."""
@@ -270,6 +294,7 @@ def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: P
         Block("enrichment", SIGMA_DOC, "the rules in detectors/rules/", enrichment_fields),
         Block("external", EXTERNAL_DOC, "reports/external/auditd/scorecard.json",
               lambda: external_figures(EXTERNAL_RUN)),
+        Block("response", RESPONSE_DOC, "reports/response/scorecard.json", lambda: response_figures(RESPONSE_RUN)),
     ]
 
 
