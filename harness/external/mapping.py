@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from harness.yamlfile import FileFieldError, read_mapping, text
 
 FORMATS = ("falco", "tetragon", "ecs", "generic", "auditd")
 SHIPPED_DIR = Path(__file__).resolve().parent / "maps"
@@ -33,12 +33,8 @@ _TOP = {"detector", "format", "about", "expect", "ignore"}
 _ENTRY = {"fires", "why"}
 
 
-class MappingError(ValueError):
+class MappingError(FileFieldError):
     """A mapping file is broken. The message names the file and the field."""
-
-    def __init__(self, path: Path | str, field_name: str, message: str) -> None:
-        super().__init__(f"{path}: {field_name}: {message}")
-        self.path, self.field = str(path), field_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,25 +63,13 @@ class DetectorMapping:
 
 
 def _text(path: Path, where: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise MappingError(path, where, f"must be a non-empty string, not {value!r}")
-    return value.strip()
+    return text(path, where, value, MappingError)
 
 
 def load_mapping(path: Path, scenario_ids: Collection[str] | None = None) -> DetectorMapping:
     """Read and check one mapping file. ``scenario_ids``, when given, are the ids a run or
     ``validate`` knows: an entry naming another is a typo, refused here."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MappingError(path, "(file)", f"cannot be read: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise MappingError(path, "(file)", f"is not YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise MappingError(path, "(file)", "must be a mapping with detector, format and expect")
-    unknown = sorted(set(data) - _TOP)
-    if unknown:
-        raise MappingError(path, unknown[0], f"unknown key (known: {', '.join(sorted(_TOP))})")
+    data = read_mapping(path, MappingError, "detector, format and expect", _TOP)
     detector = _text(path, "detector", data.get("detector"))
     fmt = _text(path, "format", data.get("format"))
     if fmt not in FORMATS:

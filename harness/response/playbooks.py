@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from harness.yamlfile import FileFieldError, read_mapping, text
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "playbooks"
 MODES = ("auto", "on-request")
@@ -32,12 +32,8 @@ CONTAIN = ("quarantine", "pause", "none")
 _KEYS = {"playbook", "about", "triggers", "mode", "contain", "collect", "priority"}
 
 
-class PlaybookError(ValueError):
+class PlaybookError(FileFieldError):
     """A playbook file is broken. The message names the file and the field."""
-
-    def __init__(self, path: Path | str, field_name: str, message: str) -> None:
-        super().__init__(f"{path}: {field_name}: {message}")
-        self.path, self.field = str(path), field_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +52,7 @@ class Playbook:
 
 
 def load_playbook(path: Path, detector_ids: Collection[str] | None = None) -> Playbook:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlaybookError(path, "(file)", f"cannot be read: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise PlaybookError(path, "(file)", f"is not YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise PlaybookError(path, "(file)", "must be a mapping with playbook, triggers, mode, contain and collect")
-    unknown = sorted((str(k) for k in set(data) - _KEYS), key=str)
-    if unknown:
-        raise PlaybookError(path, unknown[0], f"unknown key (known: {', '.join(sorted(_KEYS))})")
+    data = read_mapping(path, PlaybookError, "playbook, triggers, mode, contain and collect", _KEYS)
     name = _text(path, "playbook", data.get("playbook"))
     triggers = data.get("triggers")
     if isinstance(triggers, str):
@@ -92,9 +78,7 @@ def load_playbook(path: Path, detector_ids: Collection[str] | None = None) -> Pl
 
 
 def _text(path: Path, where: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise PlaybookError(path, where, f"must be a non-empty string, not {value!r}")
-    return value.strip()
+    return text(path, where, value, PlaybookError)
 
 
 def _choice(path: Path, where: str, value: Any, allowed: tuple[str, ...]) -> str:
