@@ -26,7 +26,7 @@ from detectors.alert import Alert
 from detectors.analytics.base import Analytic
 from detectors.event import Event, object_ref
 from detectors.policies import Policy, load_policy
-from detectors.routing import Enricher, enrichers_for, observers_for
+from detectors.routing import Enricher, enrichers_for, needed_fields, routed_analytics
 from detectors.sensors.base import Observer, Sensor, SensorHealth
 from detectors.sigma import RuleSet
 
@@ -78,8 +78,11 @@ for _name in ("append", "extend", "insert", "remove", "pop", "clear", "sort", "r
     setattr(_AnalyticsList, _name, _invalidating(_name))
 
 _NUMBERS = (int, float)
-_Route = tuple[tuple[Enricher, ...], tuple[Callable[[Event], list[Alert]], ...]]
+_Match = Callable[[Event], list[Any]]  # the rules an event meets
+# A source's enrichers, its rules (None: no rule can meet its events) and its analytics' observe.
+_Route = tuple[tuple[Enricher, ...], _Match | None, tuple[Callable[[Event], list[Alert]], ...]]
 _MAX_ROUTES = 4096  # distinct (module, dataset) pairs kept; past that, routes are rebuilt per event
+_ENGINE_READS = frozenset(CONTEXT_FIELDS)  # what a rule's alert copies from its event
 
 
 def _with_source(alert: Alert, source: Any) -> Alert:
@@ -93,15 +96,16 @@ def _with_source(alert: Alert, source: Any) -> Alert:
 class DetectionEngine:
     """``route=False`` sends every event to every policy section and analytic (the reference the
     routing is tested against); with ``route=True`` each (module, dataset) gets only those that
-    can act on it (see ``detectors.routing``)."""
+    can act on it, and only the sections whose fields a rule or analytic there reads (see
+    ``detectors.routing``)."""
 
     def __init__(self, rules: RuleSet, policy: Policy | None = None, analytics: Iterable[Analytic] = (),
                  dedup_window_s: float = 120.0, shared_object_window_s: float = 2.0, route: bool = True) -> None:
+        self.route = route
+        self._routes: dict[tuple[Any, Any], _Route] = {}
         self.rules = rules
         self.dedup_window_s = dedup_window_s
         self.shared_object_window_s = shared_object_window_s
-        self.route = route
-        self._routes: dict[tuple[Any, Any], _Route] = {}
         self.policy = policy or load_policy()
         self.analytics = analytics  # the setter keeps a list
         self.counters = Counters()
@@ -110,6 +114,15 @@ class DetectionEngine:
         # all of them; an entry whose key was raised again since is stale and skipped.
         self._expiry: list[tuple[float, tuple[str, str]]] = []
         self._sinks: list[AlertSink] = []
+
+    @property
+    def rules(self) -> RuleSet:
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: RuleSet) -> None:
+        self._rules = rules
+        self.reroute()  # the sections a source needs follow what its rules read
 
     @property
     def policy(self) -> Policy:
@@ -138,7 +151,15 @@ class DetectionEngine:
         sections = self._policy.sections.values()
         if not self.route:
             key = None
-        route = (enrichers_for(sections, key), observers_for(self._analytics, key))
+        analytics = routed_analytics(self._analytics, key)
+        rules = self._rules
+        rule_reads = None
+        match: _Match | None = rules.match
+        if key is not None and isinstance(rules, RuleSet):
+            rule_reads = rules.reads_for(*key) | _ENGINE_READS
+            match = rules.matcher_for(*key)
+        route = (enrichers_for(sections, key, needed_fields(rule_reads, analytics, key)), match,
+                 tuple(analytic.observe for analytic in analytics))
         if key is not None and len(self._routes) < _MAX_ROUTES:
             self._routes[key] = route
         return route
@@ -159,14 +180,16 @@ class DetectionEngine:
                 key, route = None, None
             if route is None:
                 route = self._route_for(key)
-            enrichers, observers = route
+            enrichers, match, observers = route
             for need, enrich in enrichers:
                 if need is None or need in event:
                     enrich(event)
-            matched = self.rules.match(event)
+            matched = match(event) if match is not None else None
             alerts = [self._from_rule(rule, event) for rule in matched] if matched else []
             for observe in observers:
-                alerts.extend(observe(event))
+                found = observe(event)
+                if found:
+                    alerts.extend(found)
             if not alerts:
                 return alerts
             # Inside the guard too: dedup does arithmetic on the event's own timestamp, which a

@@ -34,14 +34,20 @@ def claimed_identity(event: Event, prefix: str = "container") -> str:
     return f"image={image},name={stem}" if image or stem else ""
 
 
+_SIGNED_KEYS: dict[str, tuple[str, str]] = {}  # prefix -> its command and image id fields
+
+
 def signed_identity(event: Event, prefix: str = "container", platform: Platform = UNBOUND) -> str | None:
     """``image=<identity>`` when a trusted signer signed the container's image and the container runs
     the command it was built with, else None. The signed base image started with a command of
     someone's choosing is not a service the platform built: it is whatever that command is."""
-    command = event.get(f"{prefix}.command")
+    keys = _SIGNED_KEYS.get(prefix)
+    if keys is None:  # the field names built once per prefix: this runs on every resource sample
+        keys = _SIGNED_KEYS[prefix] = (f"{prefix}.command", f"{prefix}.image.id")
+    command = event.get(keys[0])
     if not isinstance(command, list):
         return None
-    for signed in platform.provenance(event.get(f"{prefix}.image.id")):
+    for signed in platform.provenance(event.get(keys[1])):
         if signed.command is not None and tuple(command) == signed.command:
             return f"image={signed.identity}"
     return None

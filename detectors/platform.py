@@ -24,6 +24,8 @@ class Platform:
         self._policy = policy
 
     def provenance(self, image_id: Any) -> tuple[Provenance, ...]:
+        if not image_id:  # no image id, no provenance, whatever the trust policy (asked per event)
+            return ()
         trust = self._policy.section("trust") if self._policy is not None else None
         return trust.provenance(image_id) if trust is not None else ()
 

@@ -2,7 +2,9 @@
 
 Rules stay pure Sigma: instead of each rule knowing the policy, the engine enriches every event
 with what the policy says about it (``policy.logging.sanctioned: true``), the way a SIEM enriches
-with lookup tables. A Sigma rule then filters on those fields, and stays portable.
+with lookup tables. A Sigma rule then filters on those fields, and stays portable. (The engine
+skips a section whose fields no rule or analytic that sees the event reads: ``writes`` below,
+``detectors.routing``; ``Policy.enrich`` always runs them all, as a SIEM's ingest would.)
 
 A policy file is YAML with a ``kind`` and that kind's body. Each kind is one module in
 ``detectors/policy_kinds/``: a ``PolicyKind`` dataclass whose fields are the file's schema
@@ -72,6 +74,9 @@ class PolicyKind:
     __slots__ = ()
     kind: ClassVar[str]
     sanction_lists: ClassVar[tuple[str, ...]] = ()  # its lists whose entries make something benign
+    # Every field ``enrich`` may write ("x." for all under x.); None: undeclared, so it always runs.
+    # The engine calls it only where a rule or analytic reads one of them (detectors.routing).
+    writes: ClassVar[tuple[str, ...] | None] = None
 
     def load(self, body: dict[str, Any], path: Path) -> None:
         loaded = schema.load(type(self), body, path, "", ignore=("kind",))

@@ -52,6 +52,15 @@ class SignedImage:
         object.__setattr__(self, "_identities", glob_test(self.identities))
 
 
+_FIELDS: dict[str, tuple[str, str]] = {}  # prefix -> its image id and command fields
+
+
+def _fields(prefix: str) -> tuple[str, str]:
+    # Built once per prefix: sanctions are asked on most events, and an f-string costs as much as the lookup.
+    fields = _FIELDS[prefix] = (f"{prefix}.image.id", f"{prefix}.command")
+    return fields
+
+
 @dataclass(frozen=True, slots=True)
 class Provenanced:
     """A sanction's ``match``: a signed image, platform networks, or both (every key given must hold)."""
@@ -76,13 +85,16 @@ class Provenanced:
     def _image_holds(self, event: Event, platform: Platform, prefix: str) -> bool:
         assert self.image is not None
         wanted = self.image
-        signed = [p for p in platform.provenance(event.get(f"{prefix}.image.id"))
-                  if p.signer == wanted.signer and wanted._identities(p.identity)]
+        image_field, command_field = _FIELDS.get(prefix) or _fields(prefix)
+        found = platform.provenance(event.get(image_field))
+        if not found:  # most events: an image nobody signed, or none at all
+            return False
+        signed = [p for p in found if p.signer == wanted.signer and wanted._identities(p.identity)]
         if not signed:
             return False
         if not wanted.as_built:
             return True
-        command = event.get(f"{prefix}.command")
+        command = event.get(command_field)
         if not isinstance(command, list):
             return False  # unknown command: it cannot be shown to be the image's own
         return any(p.command is not None and tuple(command) == p.command for p in signed)

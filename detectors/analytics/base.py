@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
 
@@ -72,6 +73,10 @@ class AnalyticBase:
     data_sources: ClassVar[tuple[str, ...]]
     blindspots: ClassVar[tuple[str, ...]]
     falsepositives: ClassVar[tuple[str, ...]]
+    # The policy sections' fields it reads (detectors.routing); None: undeclared, so every section
+    # enriches what it sees. ``reads_on`` adds what it reads on one dataset only.
+    reads: ClassVar[tuple[str, ...] | None] = None
+    reads_on: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def __init_subclass__(cls, about: About | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -40,10 +40,16 @@ class ContainerLogDeleted(AnalyticBase, about=ABOUT):
     # observe acts on docker engine events (any dataset) and on container-log events (any module).
     datasets: ClassVar[frozenset[str]] = frozenset({"docker.container_logs"})
     modules: ClassVar[frozenset[str]] = frozenset({"docker"})
+    reads: ClassVar[tuple[str, ...] | None] = ()  # its alerts show the file, nothing of the policy's
 
     def __init__(self, policy: Policy) -> None:
         self._pending: dict[str, Event] = {}  # container id -> deletion event
         self._ended: dict[str, float] = {}  # container id -> when it died / was destroyed
+        # At most the earliest time in each map, so that a tick can tell without a walk over either
+        # map that nothing in it is due yet. A NaN is due at once as a deletion (the grace test fails)
+        # and never as an ending (the age test fails): -inf in the one bound, left out of the other.
+        self._pending_oldest: float = float("inf")
+        self._ended_oldest = float("inf")
 
     def observe(self, event: Event) -> list[Alert]:
         cid = str(event.get("container.id") or "")
@@ -52,14 +58,30 @@ class ContainerLogDeleted(AnalyticBase, about=ABOUT):
             return []  # kept until a later tick does arithmetic on its time: a malformed one is never kept
         if event.get("event.module") == "docker" and event.get("event.type") == "container" \
                 and event.get("event.action") in ("die", "destroy"):
-            self._ended[cid] = float(created)
+            ended = self._ended[cid] = float(created)
+            if ended < self._ended_oldest:
+                self._ended_oldest = ended
             self._pending.pop(cid, None)
         elif event.get("event.dataset") == "docker.container_logs" and event.get("event.action") == "deleted" \
-                and cid not in self._ended:
-            self._pending.setdefault(cid, event)
+                and cid not in self._ended and self._pending.setdefault(cid, event) is event \
+                and not created >= self._pending_oldest:
+            self._pending_oldest = created if created == created else float("-inf")
         return []
 
     def tick(self, now: float) -> list[Alert]:
+        alerts: list[Alert] = []
+        if not now - self._pending_oldest < GRACE_S:  # a deletion may be due (a NaN now: look)
+            alerts = self._due(now)
+        # Forget ended containers after a while: ids are never reused, the map must not grow forever.
+        if not now - self._ended_oldest <= 600:
+            for cid, at in list(self._ended.items()):
+                if now - at > 600:
+                    del self._ended[cid]
+            self._ended_oldest = min((at for at in self._ended.values() if at == at), default=float("inf"))
+        return alerts
+
+    def _due(self, now: float) -> list[Alert]:
+        """Raise (or drop, when the container ended) every deletion held GRACE_S or longer."""
         alerts = []
         for cid, event in list(self._pending.items()):
             if now - float(event["event.created"]) < GRACE_S:
@@ -72,8 +94,6 @@ class ContainerLogDeleted(AnalyticBase, about=ABOUT):
                 object=f"container:{cid}", evidence=(event["event.id"],), first_seen=event["event.created"],
                 response=self.response, source="analytic",
                 context={"file.path": event.get("file.path"), "file.previous.size": event.get("file.previous.size")}))
-        # Forget ended containers after a while: ids are never reused, the map must not grow forever.
-        for cid, at in list(self._ended.items()):
-            if now - at > 600:
-                del self._ended[cid]
+        times = [event["event.created"] for event in self._pending.values()]
+        self._pending_oldest = min((at if at == at else float("-inf") for at in times), default=float("inf"))
         return alerts

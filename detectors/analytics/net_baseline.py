@@ -33,13 +33,13 @@ held to a baseline) are never judged by this analytic.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alert import Alert
 from detectors.analytics.base import About, AnalyticBase
-from detectors.analytics.net_common import is_flow, make_alert, peer_key
+from detectors.analytics.net_common import FLOW, is_flow, make_alert, peer_key
 from detectors.event import Event
 from detectors.policies import Policy
 from detectors.policy_kinds.network_baseline import BaselinePolicy
@@ -66,6 +66,8 @@ def load_stored(directories: Iterable[Path]) -> dict[str, set[str]]:
     return stored
 
 
+_NONE: frozenset[str] = frozenset()  # no peers
+
 ABOUT = About(
     rule_id="stowaway.analytic.net-new-peer",
     title="Baselined service talks to a peer outside its baseline",
@@ -79,6 +81,9 @@ ABOUT = About(
 
 
 class NewPeerAnalytic(AnalyticBase, about=ABOUT):
+    # Every event of a monitored service starts its warm-up; a flow's peer is named by its zone.
+    reads: ClassVar[tuple[str, ...] | None] = ("policy.baseline.",)
+    reads_on: ClassVar[Mapping[str, tuple[str, ...]]] = {FLOW: ("policy.egress.destination_zone",)}
 
     def __init__(self, policy: Policy) -> None:
         section: BaselinePolicy = policy.section("network-baseline") or BaselinePolicy()
@@ -102,12 +107,14 @@ class NewPeerAnalytic(AnalyticBase, about=ABOUT):
             return []
         peer = peer_key(event)
         signed = service.startswith("image=")
-        known = self.stored.get(service, set()) | self._learned.get(service, set()) if signed else set()
         if signed and when - first <= self.learn_seconds:
             self._learned.setdefault(service, set()).add(peer)
             return []
-        if peer in known:
+        stored = self.stored.get(service, _NONE) if signed else _NONE
+        learned = self._learned.get(service, _NONE) if signed else _NONE
+        if peer in stored or peer in learned:  # in the union, without building it for every flow
             return []
+        known = stored | learned
         return [make_alert(self, event, [event["event.id"]], when, peer=peer, baseline=sorted(known),
                            warm_up_s=self.learn_seconds)]
 

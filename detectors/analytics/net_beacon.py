@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from detectors.alert import Alert
 from detectors.analytics.base import About, AnalyticBase
-from detectors.analytics.net_common import FLOW, is_flow, make_alert
+from detectors.analytics.net_common import FLOW, NET_READS, is_flow, make_alert
 from detectors.event import Event
 from detectors.policies import Policy
 
@@ -83,11 +82,32 @@ ABOUT = About(
 )
 
 
+class _Series:
+    """One (container, destination, port, transport)'s last MAX_SERIES call times and their events.
+
+    Two plain lists rather than a deque of pairs: a fleet holds thousands of series for two hours,
+    and a pair per call plus a deque's block per series was most of a long replay's memory growth.
+    """
+
+    __slots__ = ("ids", "times")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.ids: list[str] = []
+
+    def add(self, when: float, event_id: str) -> None:
+        self.times.append(when)
+        self.ids.append(event_id)
+        if len(self.times) > MAX_SERIES:
+            del self.times[0], self.ids[0]
+
+
 class BeaconAnalytic(AnalyticBase, about=ABOUT):
     datasets: ClassVar[frozenset[str]] = frozenset({FLOW})  # observe tests it first
+    reads: ClassVar[tuple[str, ...] | None] = NET_READS
 
     def __init__(self, policy: Policy) -> None:
-        self._series: dict[tuple[str, str, int, str], deque[tuple[float, str]]] = {}
+        self._series: dict[tuple[str, str, int, str], _Series] = {}
         # At most the last call time of every series (NaN ones aside: they are never forgotten), so a
         # tick can tell without a scan that no series is old enough to forget.
         self._oldest_last = float("inf")
@@ -99,15 +119,17 @@ class BeaconAnalytic(AnalyticBase, about=ABOUT):
             return []
         key = (event["container.id"], event.get("destination.ip", ""), int(event.get("destination.port", 0)),
                event.get("network.transport", ""))
-        series = self._series.setdefault(key, deque(maxlen=MAX_SERIES))
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = _Series()
         when = float(event.get("event.start") or event["event.created"])
-        series.append((when, event["event.id"]))
+        series.add(when, event["event.id"])
         if when < self._oldest_last:
             self._oldest_last = when
-        score = periodicity([t for t, _ in series])
+        score = periodicity(series.times)
         if score is None or not score.is_beacon:
             return []
-        return [make_alert(self, event, [eid for _, eid in series], series[0][0],
+        return [make_alert(self, event, series.ids, series.times[0],
                            period_s=round(score.period_s, 3), jitter=round(score.jitter, 3),
                            regular=round(score.regular, 3), connections=score.connections)]
 
@@ -115,8 +137,8 @@ class BeaconAnalytic(AnalyticBase, about=ABOUT):
         # Forget series whose last call is older than the longest period we look for.
         if not now - self._oldest_last > 2 * MAX_PERIOD_S:
             return []
-        for key in [k for k, s in self._series.items() if s and now - s[-1][0] > 2 * MAX_PERIOD_S]:
+        for key in [k for k, s in self._series.items() if s.times and now - s.times[-1] > 2 * MAX_PERIOD_S]:
             del self._series[key]
-        self._oldest_last = min((s[-1][0] for s in self._series.values() if s and s[-1][0] == s[-1][0]),
-                                default=float("inf"))
+        lasts = [s.times[-1] for s in self._series.values() if s.times]
+        self._oldest_last = min((last for last in lasts if last == last), default=float("inf"))
         return []

@@ -13,6 +13,9 @@ from detectors.policy_kinds.egress import EgressPolicy
 FLOW = "network.flow"
 ALERT_FIELDS = ("container.name", "container.image.name", "source.ip", "destination.ip", "destination.port",
                 "network.transport", "policy.baseline.service")
+# What the flow analytics read of the policy's enrichment (detectors.routing): the egress verdicts,
+# and the service identity their alerts show (ALERT_FIELDS).
+NET_READS = ("policy.egress.", "policy.baseline.service")
 
 
 def egress_policy(policy: Policy) -> EgressPolicy:

@@ -15,15 +15,19 @@ chains through a sanctioned proxy.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import dataclass
 from typing import ClassVar
 
 from detectors.alert import Alert
 from detectors.analytics.base import About, AnalyticBase
-from detectors.analytics.net_common import FLOW, make_alert
+from detectors.analytics.net_common import FLOW, NET_READS, make_alert
 from detectors.event import Event
 from detectors.policies import Policy
 
+_INBOUND, _OUTBOUND = 0, 1  # the two tables a leg is kept in
+_MIN_COMPACT = 4096
 PAIR_S = 3.0
 MIN_BYTES = 4096
 RATIO = 1.3
@@ -53,6 +57,7 @@ ABOUT = About(
 
 class RelayAnalytic(AnalyticBase, about=ABOUT):
     datasets: ClassVar[frozenset[str]] = frozenset({FLOW})  # observe tests it first
+    reads: ClassVar[tuple[str, ...] | None] = NET_READS
 
     def __init__(self, policy: Policy) -> None:
         self._inbound: dict[str, dict[str, _Leg]] = {}
@@ -60,6 +65,15 @@ class RelayAnalytic(AnalyticBase, about=ABOUT):
         # At most the start of the oldest leg held (-inf: unknown, or a leg without a usable start):
         # a tick can only drop a leg older than KEEP_S, so while this one is younger there is none.
         self._oldest = float("inf")
+        # (start, n, side, container, flow id) of every leg stored, oldest first, so a tick drops the
+        # legs that came of age without walking the others. An update that keeps its flow's start
+        # adds none: the walk drops a leg by its start, and so does an entry whose start the leg held
+        # under its flow id still has (any other entry is stale and skipped). A NaN start cannot be
+        # ordered: it sends the tick on the walk.
+        self._ages: list[tuple[float, int, int, str, str]] = []
+        self._stored = itertools.count()
+        self._unordered = False
+        self._compact_at = _MIN_COMPACT  # past this many entries, stale ones are dropped (a flow's updates)
 
     def observe(self, event: Event) -> list[Alert]:
         if event.get("event.dataset") != FLOW:
@@ -74,15 +88,27 @@ class RelayAnalytic(AnalyticBase, about=ABOUT):
         # Both legs are judged on every update of either: the two legs are captured on different
         # bridges by different threads, so either one's final byte count may arrive last.
         if target and zone == "internal" and not event.get("policy.egress.via_proxy"):
-            self._inbound.setdefault(target, {})[flow_id] = _Leg(flow_id, start, sent, event["event.id"],
-                                                                  str(event.get("source.ip", "")))
+            self._keep(_INBOUND, target, _Leg(flow_id, start, sent, event["event.id"], str(event.get("source.ip", ""))))
             return self._pairs(target, event)
         cid = event.get("container.id")
         if not cid or zone != "external" or event.get("policy.egress.source_proxy"):
             return []
-        self._outbound.setdefault(cid, {})[flow_id] = _Leg(flow_id, start, sent, event["event.id"],
-                                                            str(event.get("destination.ip", "")))
+        self._keep(_OUTBOUND, cid, _Leg(flow_id, start, sent, event["event.id"], str(event.get("destination.ip", ""))))
         return self._pairs(cid, event)
+
+    def _keep(self, side: int, cid: str, leg: _Leg) -> None:
+        table = self._inbound if side == _INBOUND else self._outbound
+        legs = table.get(cid)
+        if legs is None:
+            legs = table[cid] = {}
+        before = legs.get(leg.flow_id)
+        legs[leg.flow_id] = leg
+        if before is not None and before.start == leg.start:
+            return  # its entry already ages it
+        if leg.start == leg.start:
+            heapq.heappush(self._ages, (leg.start, next(self._stored), side, cid, leg.flow_id))
+        else:
+            self._unordered = True
 
     def _pairs(self, cid: str, event: Event) -> list[Alert]:
         for leg in self._outbound.get(cid, {}).values():
@@ -99,8 +125,31 @@ class RelayAnalytic(AnalyticBase, about=ABOUT):
         return []
 
     def tick(self, now: float) -> list[Alert]:
+        if len(self._ages) > self._compact_at:  # updates of long flows left entries that age late
+            self._reage()
         if now - self._oldest <= KEEP_S:  # no leg is old enough to drop (a NaN now drops them all)
             return []
+        if now != now or self._unordered:
+            self._walk(now)
+            return []
+        # The legs older than KEEP_S, oldest first: exactly those the walk would drop.
+        ages = self._ages
+        while ages and now - ages[0][0] > KEEP_S:
+            start, _, side, cid, flow_id = heapq.heappop(ages)
+            table = self._inbound if side == _INBOUND else self._outbound
+            legs = table.get(cid)
+            if legs is None:
+                continue
+            leg = legs.get(flow_id)
+            if leg is not None and leg.start == start:
+                del legs[flow_id]
+                if not legs:
+                    del table[cid]
+        self._oldest = ages[0][0] if ages else float("inf")
+        return []
+
+    def _walk(self, now: float) -> None:
+        """Drop every leg older than KEEP_S by looking at each (NaN starts and a NaN now included)."""
         oldest = float("inf")
         for table in (self._inbound, self._outbound):
             for cid in list(table):
@@ -111,4 +160,14 @@ class RelayAnalytic(AnalyticBase, about=ABOUT):
                     if not leg.start >= oldest:
                         oldest = leg.start
         self._oldest = oldest
-        return []
+        self._reage()  # what is left has ordered starts: a NaN start or a NaN now dropped its leg
+
+    def _reage(self) -> None:
+        """The age heap afresh, one entry per leg held."""
+        self._ages = [(leg.start, next(self._stored), side, cid, leg.flow_id)
+                      for side, table in ((_INBOUND, self._inbound), (_OUTBOUND, self._outbound))
+                      for cid, legs in table.items() for leg in legs.values() if leg.start == leg.start]
+        heapq.heapify(self._ages)
+        self._unordered = len(self._ages) < sum(len(legs) for legs in self._inbound.values()) + \
+            sum(len(legs) for legs in self._outbound.values())
+        self._compact_at = max(_MIN_COMPACT, 2 * len(self._ages))

@@ -16,14 +16,18 @@ connections the outside opened; bytes a sanctioned workload sends within its own
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import deque
 from typing import ClassVar
 
 from detectors.alert import Alert
 from detectors.analytics.base import About, AnalyticBase
-from detectors.analytics.net_common import FLOW, egress_policy, is_flow, leaves, make_alert
+from detectors.analytics.net_common import FLOW, NET_READS, egress_policy, is_flow, leaves, make_alert
 from detectors.event import Event
 from detectors.policies import Policy
+
+_MIN_COMPACT = 4096
 
 ABOUT = About(
     rule_id="stowaway.analytic.net-volume",
@@ -39,6 +43,7 @@ ABOUT = About(
 
 class VolumeAnalytic(AnalyticBase, about=ABOUT):
     datasets: ClassVar[frozenset[str]] = frozenset({FLOW})  # observe tests it first
+    reads: ClassVar[tuple[str, ...] | None] = NET_READS
 
     def __init__(self, policy: Policy) -> None:
         egress = egress_policy(policy)
@@ -46,6 +51,12 @@ class VolumeAnalytic(AnalyticBase, about=ABOUT):
         self.default_budget = egress.volume_budget_bytes
         self._sent: dict[str, int] = {}  # flow id -> bytes already counted
         self._windows: dict[str, deque[tuple[float, int, str]]] = {}
+        # (time, n, container, entry) of every entry added, oldest first: a window is forgotten when
+        # its last entry is old, so a tick looks only at entries that came of age and forgets a
+        # window whose last entry one of them still is. A NaN time is never old: it is not kept here.
+        self._ages: list[tuple[float, int, str, tuple[float, int, str]]] = []
+        self._added = itertools.count()
+        self._compact_at = _MIN_COMPACT  # past this many, the entries that are no window's last are dropped
 
     def observe(self, event: Event) -> list[Alert]:
         if not is_flow(event) or not leaves(event) or event.get("policy.egress.source_proxy"):
@@ -60,8 +71,12 @@ class VolumeAnalytic(AnalyticBase, about=ABOUT):
         if delta <= 0:
             return []
         now = float(event.get("event.end") or event["event.created"])
-        window = self._windows.setdefault(event["container.id"], deque())
-        window.append((now, delta, event["event.id"]))
+        cid = event["container.id"]
+        entry = (now, delta, event["event.id"])
+        window = self._windows.setdefault(cid, deque())
+        window.append(entry)
+        if now == now:
+            heapq.heappush(self._ages, (now, next(self._added), cid, entry))
         while window and now - window[0][0] > self.window_s:
             window.popleft()
         sent = sum(d for _, d, _ in window)
@@ -72,6 +87,16 @@ class VolumeAnalytic(AnalyticBase, about=ABOUT):
                            budget_bytes=budget, window_s=self.window_s)]
 
     def tick(self, now: float) -> list[Alert]:
-        for cid in [c for c, w in self._windows.items() if not w or now - w[-1][0] > 10 * self.window_s]:
-            del self._windows[cid]
+        # Forget the windows whose last entry is older than ten windows (a NaN now forgets none).
+        if len(self._ages) > self._compact_at:  # entries dated ahead of the clock age late
+            self._ages = [(w[-1][0], next(self._added), cid, w[-1]) for cid, w in self._windows.items()
+                          if w and w[-1][0] == w[-1][0]]
+            heapq.heapify(self._ages)
+            self._compact_at = max(_MIN_COMPACT, 2 * len(self._ages))
+        ages, windows, limit = self._ages, self._windows, 10 * self.window_s
+        while ages and now - ages[0][0] > limit:
+            _, _, cid, entry = heapq.heappop(ages)
+            window = windows.get(cid)
+            if window and window[-1] is entry:
+                del windows[cid]
         return []

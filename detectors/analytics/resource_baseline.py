@@ -74,7 +74,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from detectors.alert import Alert
 from detectors.analytics.base import About, AnalyticBase
@@ -193,16 +193,35 @@ def load_baselines(*directories: Path) -> dict[str, dict[str, Baseline]]:
     return out
 
 
+_ABSENT = object()  # a field the sample does not carry (None would be a value, which float() refuses)
+
+
+@dataclass(slots=True)
+class _Window:
+    """A container's last WINDOW samples, as the samples above the ceiling among them: a sample
+    below it is only counted, so the common sample allocates nothing and keeps nothing."""
+
+    samples: int = 0  # samples seen; the n-th is sample n
+    start: int = 1  # the first sample still in the window (the one after the last clear)
+    above: deque[tuple[int, str, float]] = field(default_factory=lambda: deque(maxlen=WINDOW))  # (n, id, time)
+
+    def clear(self) -> None:
+        self.start = self.samples + 1
+        self.above.clear()
+
+
 class _SeasonalSpike(AnalyticBase):
     """Shared logic; subclasses pick the metric."""
 
     datasets: ClassVar[frozenset[str]] = frozenset({"linux.resources"})  # observe tests it first
+    reads: ClassVar[tuple[str, ...] | None] = ("policy.resources.",)  # the sanctioned budget and its name
     metric: ClassVar[str]  # "cpu" | "memory"
     field: ClassVar[str]
     budget_field: ClassVar[str]  # the sanctioned budget the resources policy puts on the sample
     min_margin: ClassVar[float]
     unknown_ceiling: ClassVar[float]
     unit: ClassVar[str]
+    scale: ClassVar[float]  # the metric's unit: values, ceilings and budgets are divided by it
     # Without history, learn the container's own level first (memory) instead of judging its first
     # second against the fixed ceiling (CPU): see the module docstring.
     learns_level: ClassVar[bool] = False
@@ -214,7 +233,7 @@ class _SeasonalSpike(AnalyticBase):
         self.baselines = load_baselines(*history) if baselines is None else baselines
         self.platform = Platform(policy)
         self.clock = clock
-        self._recent: dict[str, deque[tuple[bool, str, float]]] = {}
+        self._recent: dict[str, _Window] = {}
         # The calendar hour last computed: (first second, last safe second, a datetime in it). Only the
         # weekday and hour of that datetime are ever read.
         self._hour: tuple[float, float, datetime | None] = (0.0, -1.0, None)
@@ -238,8 +257,10 @@ class _SeasonalSpike(AnalyticBase):
 
     def _judge(self, event: Event) -> tuple[float, Baseline | None, Band | None, datetime]:
         at = self._calendar(event["event.created"])
-        workload = self._workload(event)
-        baseline = self.baselines.get(workload, {}).get(self.metric) if workload is not None else None
+        workload = workload_key(event, self.platform)  # what _workload says, one call shorter
+        if workload is None:  # no signed identity, so no history (most samples): the fixed ceiling
+            return self.unknown_ceiling, None, None, at
+        baseline = self.baselines.get(workload, {}).get(self.metric)
         band = baseline.band(at, self.min_margin) if baseline is not None else None
         return (self.unknown_ceiling if band is None else band.ceiling), baseline, band, at
 
@@ -256,41 +277,52 @@ class _SeasonalSpike(AnalyticBase):
         return ceiling, self._why(baseline, band, at)
 
     def observe(self, event: Event) -> list[Alert]:
-        if event.get("event.dataset") != "linux.resources" or self.field not in event:
+        # Every resource sample (a third of a busy host's telemetry) comes here twice, once per
+        # metric: the steps of the plain reading of the model, in its order, with fewer lookups.
+        if event.get("event.dataset") != "linux.resources":
             return []
-        value = float(event[self.field])
-        if self.metric == "memory":
-            value /= MIB
+        raw: Any = event.get(self.field, _ABSENT)
+        if raw is _ABSENT:
+            return []
+        scale = self.scale  # dividing by 1.0 is exact: the CPU figures are the same as undivided
+        value = float(raw) / scale
         ceiling, baseline, band, at = self._judge(event)
-        if self.metric == "memory":
-            ceiling /= MIB
+        ceiling /= scale
         key = event.get("container.id") or ""
         learned: LearnedLevel | None = None
         budget = event.get(self.budget_field)
-        if isinstance(budget, (int, float)) and not isinstance(budget, bool) and budget > 0:
+        sanctioned = float(budget) if isinstance(budget, (int, float)) and not isinstance(budget, bool) \
+            and budget > 0 else None
+        if sanctioned is not None:
             # A sanctioned heavy workload (the resources policy): its budget is its ceiling.
-            ceiling = float(budget) / (MIB if self.metric == "memory" else 1.0)
+            ceiling = sanctioned / scale
             baseline, band = None, None
         elif band is None and self.learns_level:
-            learned = self._learn(key, event["event.created"], value)
-            if learned is None:
-                return []  # still learning: a level without history is not a spike
-            scale = MIB if self.metric == "memory" else 1.0
+            created = event["event.created"]
+            learned = self._levels.get(key)
+            if learned is None or learned.learning(created):
+                learned = self._learn(key, created, value)
+                if learned is None:
+                    return []  # still learning: a level without history is not a spike
             ceiling = growth_ceiling(learned.level, self.unknown_ceiling / scale, self.min_margin / scale)
-        window = self._recent.get(key)
+        recent = self._recent
+        window = recent.get(key)
         if window is None:
-            window = self._recent[key] = deque(maxlen=WINDOW)
+            window = recent[key] = _Window()
         exceeds = value > ceiling
-        window.append((exceeds, event["event.id"], event["event.created"]))
+        evidence = event["event.id"]
+        window.samples += 1
         # Fewer than SUSTAIN samples above were in the window before this one (at SUSTAIN it alerts
         # and starts afresh): only a sample above can make it SUSTAIN.
         if not exceeds:
             return []
-        above = [item for item in window if item[0]]
+        window.above.append((window.samples, evidence, event["event.created"]))
+        first = max(window.samples - WINDOW + 1, window.start)  # the window: the last WINDOW samples since a clear
+        above = [item for item in window.above if item[0] >= first]
         if len(above) < SUSTAIN:
             return []
         why = self._why(baseline, band, at)
-        if isinstance(budget, (int, float)) and not isinstance(budget, bool) and budget > 0:
+        if sanctioned is not None:
             why = f"above the budget of its sanction {event.get('policy.resources.sanction')!r}"
         if learned is not None:
             why += f"; it held {learned.level:.3g}{self.unit} in its first {LEARN_S:g} s"
@@ -360,6 +392,7 @@ class CpuSpike(_SeasonalSpike, about=CPU_SPIKE):
     min_margin: ClassVar[float] = 0.2
     unknown_ceiling: ClassVar[float] = 0.4
     unit: ClassVar[str] = " cores"
+    scale: ClassVar[float] = 1.0
 
 
 MEMORY_SPIKE = About(
@@ -399,4 +432,5 @@ class MemorySpike(_SeasonalSpike, about=MEMORY_SPIKE):
     min_margin: ClassVar[float] = 64 * MIB
     unknown_ceiling: ClassVar[float] = 256 * MIB
     unit: ClassVar[str] = " MiB"
+    scale: ClassVar[float] = float(MIB)
     learns_level: ClassVar[bool] = True

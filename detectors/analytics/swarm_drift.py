@@ -43,6 +43,7 @@ ABOUT = About(
 
 class ServiceSpecDrift(AnalyticBase, about=ABOUT):
     datasets: ClassVar[frozenset[str]] = frozenset({"swarm.services"})  # observe tests it first
+    reads: ClassVar[tuple[str, ...] | None] = ()  # the spec's own fields; the policy's by its own lookup
 
     def __init__(self, policy: Policy) -> None:
         self.orchestration = policy.section("orchestration")

@@ -52,6 +52,7 @@ def _subject(event: Event) -> tuple[str, str] | None:
 @dataclass(slots=True)
 class DeclaredChangesPolicy(ProvenanceKind):
     kind: ClassVar[str] = "declared_changes"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.change.",)
     sanction_lists: ClassVar[tuple[str, ...]] = ("declared",)
     declared: tuple[Declaration, ...] = setting((), doc="declared file changes and new executables")
 

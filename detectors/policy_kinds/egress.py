@@ -64,6 +64,7 @@ class VolumeBudget:
 @dataclass(slots=True)
 class EgressPolicy(ProvenanceKind):
     kind: ClassVar[str] = "egress"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.egress.",)
     sanction_lists: ClassVar[tuple[str, ...]] = ("sanctioned_proxies", "sanctioned_egress")
     internal_networks: tuple[Network, ...] = setting((), parse=_cidr,
                                                       doc="address ranges beyond the engine that are inside (CIDRs)")

@@ -25,6 +25,7 @@ class ApprovedEngineChange(Entry):
 @dataclass(slots=True)
 class EngineConfigPolicy(PolicyKind):
     kind: ClassVar[str] = "engine_config"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.engine_config.",)
     sanction_lists: ClassVar[tuple[str, ...]] = ("approved_changes",)
     requires_field: ClassVar[str] = "engine.config.changed_keys"  # enrich tests it first (detectors.routing)
     approved: tuple[ApprovedEngineChange, ...] = setting((), key="approved_changes", doc="approved changes")

@@ -47,6 +47,7 @@ class PipelineRepositories(Entry):
 @dataclass(slots=True)
 class ImagesPolicy(ProvenanceKind):
     kind: ClassVar[str] = "images"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.image.",)
     sanction_lists: ClassVar[tuple[str, ...]] = ("trusted_builds",)
     requires_field: ClassVar[str] = "container.image.id"  # enrich tests it first (detectors.routing)
     trusted: tuple[TrustedBuild, ...] = setting((), key="trusted_builds", doc="images approved by signature")

@@ -138,6 +138,7 @@ SECTIONS = {
 @dataclass(slots=True)
 class KubernetesPolicy(PolicyKind):
     kind: ClassVar[str] = "kubernetes"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.k8s.",)
     sanction_lists: ClassVar[tuple[str, ...]] = tuple(SECTIONS)  # every list it has makes something benign
     applies_to: ClassVar[frozenset[str]] = frozenset({"kubernetes.audit"})  # enrich tests it first
     sanctioned_workloads: tuple[K8sSanction, ...] = setting(

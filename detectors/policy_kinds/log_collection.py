@@ -38,6 +38,7 @@ class Collector(Entry):
 @dataclass(slots=True)
 class LogCollectionPolicy(PolicyKind):
     kind: ClassVar[str] = "log_collection"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.logging.destination", "policy.logging.collected")
     sanction_lists: ClassVar[tuple[str, ...]] = ("collectors",)
     requires_field: ClassVar[str] = "container.logging.driver"  # enrich tests it first (detectors.routing)
     local_drivers: tuple[str, ...] = setting((), required=True, each=_driver,

@@ -57,6 +57,8 @@ def retained_bytes(driver: str, options: dict[str, str]) -> int | None:
 @dataclass(slots=True)
 class LogRetentionPolicy(PolicyKind):
     kind: ClassVar[str] = "log_retention"
+    writes: ClassVar[tuple[str, ...] | None] = (
+        "policy.logging.retained_bytes", "policy.logging.retention_below_minimum")
     requires_field: ClassVar[str] = "container.logging.driver"  # enrich tests it first (detectors.routing)
     minimum_bytes: int = setting(0, key="minimum_local_log", required=True, parse=_size,
                                  doc="a size such as '2m': the least max-size x max-file may keep")

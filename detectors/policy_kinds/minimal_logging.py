@@ -25,6 +25,7 @@ class LoggingSanction(Entry):
 @dataclass(slots=True)
 class LoggingPolicy(ProvenanceKind):
     kind: ClassVar[str] = "logging"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.logging.sanctioned", "policy.logging.sanction")
     sanction_lists: ClassVar[tuple[str, ...]] = ("sanctioned_minimal_logging",)
     requires_field: ClassVar[str] = "container.logging.driver"  # enrich tests it first (detectors.routing)
     sanctioned: tuple[LoggingSanction, ...] = setting((), key="sanctioned_minimal_logging",

@@ -52,11 +52,9 @@ class WorkloadMatch:
             value = event.get(name)
             if not isinstance(value, str) or not test(value):
                 return False
-        image = event.get(image_field) or ""
-        if self.images and not images(image):
+        if self.images and not images(event.get(image_field) or ""):
             return False
-        nets = event.get(networks_field) or []
-        return not (self.networks and not any(networks(n) for n in nets))
+        return not (self.networks and not any(networks(n) for n in event.get(networks_field) or []))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +66,7 @@ class Monitored(Entry):
 @dataclass(slots=True)
 class BaselinePolicy(ProvenanceKind):
     kind: ClassVar[str] = "network-baseline"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.baseline.",)
     # Its reviewed baseline files sanction peers (each file is one sanction); ``monitored`` only
     # chooses who is held to a baseline.
     sanction_lists: ClassVar[tuple[str, ...]] = ("stored_baselines",)

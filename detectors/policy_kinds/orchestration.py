@@ -71,6 +71,7 @@ class PlacementLabels(Entry):
 @dataclass(slots=True)
 class OrchestrationPolicy(ProvenanceKind):
     kind: ClassVar[str] = "orchestration"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.orchestration.",)
     sanction_lists: ClassVar[tuple[str, ...]] = ("declared_services",)
     networks: tuple[OrchestratedNetworks, ...] = setting((), key="orchestrated_networks",
                                                          doc="networks only the orchestrator may attach to")

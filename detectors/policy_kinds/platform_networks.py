@@ -55,6 +55,7 @@ def _read(body: Any, path: Path) -> tuple[PlatformNetwork, ...]:
 @dataclass(slots=True)
 class PlatformNetworksPolicy(PolicyKind):
     kind: ClassVar[str] = "platform_networks"
+    writes: ClassVar[tuple[str, ...] | None] = ()
     applies_to: ClassVar[frozenset[str]] = frozenset()  # enriches nothing: sanctions ask it directly
     file_schema: ClassVar[type] = NetworkInventory
     networks: dict[str, PlatformNetwork] = field(default_factory=dict, init=False)

@@ -10,7 +10,7 @@ Enrichment: ``policy.privilege.sanctioned`` and the sanction's name.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from detectors.event import Event
@@ -32,6 +32,11 @@ class PrivilegeAllowance:
     capabilities: tuple[str, ...] = setting((), doc="capabilities it may add (with or without CAP_)")
     host_mounts: tuple[str, ...] = setting((), doc="globs of host paths it may mount")
     host_mounts_read_only: bool = setting(True, doc="those mounts must be read-only")
+    # The capabilities as the kernel names them, once: ``covers`` is asked on most engine events.
+    _allowed: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_allowed", frozenset(capability(c) for c in self.capabilities))
 
     def covers(self, event: Event) -> bool:
         if event.get("container.privileged") and not self.privileged:
@@ -40,9 +45,10 @@ class PrivilegeAllowance:
             return False
         if event.get("container.network_mode") == "host" and not self.host_network:
             return False
-        allowed = {capability(c) for c in self.capabilities}
-        if any(capability(c) not in allowed for c in event.get("container.cap_add") or []):
-            return False
+        allowed = self._allowed
+        for added in event.get("container.cap_add") or []:  # a loop, not any(genexpr): the same, cheaper
+            if capability(added) not in allowed:
+                return False
         sources = [s for s in event.get("container.mounts.sources") or [] if s.startswith("/")]
         if any(not any(fnmatch.fnmatchcase(s, g) for g in self.host_mounts) for s in sources):
             return False
@@ -60,6 +66,7 @@ class AgentSanction(Entry):
 @dataclass(slots=True)
 class PrivilegedAgentsPolicy(ProvenanceKind):
     kind: ClassVar[str] = "privileged_agents"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.privilege.",)
     sanction_lists: ClassVar[tuple[str, ...]] = ("sanctioned_privileged_agents",)
     requires_field: ClassVar[str] = "container.privileged"  # enrich tests it first (detectors.routing)
     sanctioned: tuple[AgentSanction, ...] = setting((), key="sanctioned_privileged_agents",

@@ -37,6 +37,7 @@ class ResourceSanction(Entry):
 @dataclass(slots=True)
 class ResourcesPolicy(ProvenanceKind):
     kind: ClassVar[str] = "resources"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.resources.",)
     # A workload's stored seasonal history sanctions its usual peaks (each file is one sanction).
     sanction_lists: ClassVar[tuple[str, ...]] = ("sanctioned_heavy_workloads", "seasonal_history")
     applies_to: ClassVar[frozenset[str]] = frozenset({"linux.resources"})  # enrich tests it first
@@ -48,7 +49,11 @@ class ResourcesPolicy(ProvenanceKind):
     def enrich(self, event: Event) -> None:
         if event.get("event.dataset") != "linux.resources" or not event.get("container.id"):
             return
-        hit = next((s for s in self.sanctioned if s.match.matches(event, self.platform)), None)
+        hit = None
+        for sanction in self.sanctioned:  # a loop, not next(genexpr): this runs on every resource sample
+            if sanction.match.matches(event, self.platform):
+                hit = sanction
+                break
         if hit is None:
             return
         event["policy.resources.sanction"] = hit.name

@@ -51,6 +51,7 @@ class Signer(Entry):
 @dataclass(slots=True)
 class TrustPolicy(PolicyKind):
     kind: ClassVar[str] = "trust"
+    writes: ClassVar[tuple[str, ...] | None] = ("policy.provenance.",)
     requires_field: ClassVar[str] = "container.image.id"  # enrich tests it first (detectors.routing)
     signers: tuple[Signer, ...] = setting((), doc="the signers whose signatures are believed")
     _cache: dict[str, tuple[float, tuple[Provenance, ...]]] = field(default_factory=dict, init=False, repr=False)
@@ -60,10 +61,13 @@ class TrustPolicy(PolicyKind):
         """Every verified signature over ``image_id``, by any trusted signer (cached)."""
         if not isinstance(image_id, str) or not image_id.startswith("sha256:"):
             return ()
+        # Asked for nearly every event: a signature once verified stays believed, so it is answered
+        # without the clock or the lock (one dict read is atomic; the lock keeps the writes whole).
+        cached = self._cache.get(image_id)
+        if cached is not None and cached[1]:
+            return cached[1]
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(image_id)
-        if cached is not None and (cached[1] or now - cached[0] < _NEGATIVE_TTL_S):
+        if cached is not None and now - cached[0] < _NEGATIVE_TTL_S:
             return cached[1]
         found: list[Provenance] = []
         for store in {s.signatures for s in self.signers}:

@@ -14,6 +14,7 @@ accident of stringification:
 from __future__ import annotations
 
 import functools
+import importlib
 import ipaddress
 import itertools
 import re
@@ -25,6 +26,10 @@ from detectors.sigma.modifiers import Modifiers, parse_modifiers
 from detectors.sigma.strings import Pattern, StrTest, any_pattern_test, compile_pattern, has_wildcards, unescape
 
 ValueTest = Callable[[Any], bool]  # decides one scalar event value (never a list)
+# The parser ``re`` itself uses, to find the literal a regex requires (``required_literal``); private
+# and without stubs, hence looked up by name (``sre_parse``, its public alias, warns on import).
+_SRE_PARSER: Any = importlib.import_module("re._parser")
+_SRE_LITERAL: Any = importlib.import_module("re._constants").LITERAL
 Placeholders = Mapping[str, Sequence[str]]
 
 _PLACEHOLDER = re.compile(r"%(\w+)%")
@@ -224,16 +229,43 @@ def _regex_test(value: Any, flags: int) -> ValueTest:
         search = re.compile(value, flags).search
     except re.error as error:
         raise ItemError(f"invalid regular expression {value!r}: {error}") from None
+    # A text every match contains: ``in`` rules out most strings at C speed, where a search that
+    # cannot anchor on a literal prefix tries the pattern at every position (a long command line).
+    required = required_literal(value, flags)
 
     def test(event_value: Any) -> bool:
         kind = type(event_value)
         if kind is str:
-            return search(event_value) is not None
+            return required in event_value and search(event_value) is not None
         if kind is int or kind is float:
-            return search(str(event_value)) is not None
+            text = str(event_value)
+            return required in text and search(text) is not None
         return False
 
     return test
+
+
+def required_literal(pattern: str, flags: int = 0) -> str:
+    """The longest run of literal characters that every match of ``pattern`` contains ("" if none).
+
+    Only the top level of the parsed pattern is read: its items match one after the other, so each
+    plain character there is in every match; anything inside a group, a class, a repeat or an
+    alternation is not. Case-insensitive patterns give "" (a literal would have to be case-folded).
+    """
+    try:
+        parsed = _SRE_PARSER.parse(pattern, flags)
+    except Exception:  # no literal is always a safe answer; re.compile has judged the pattern
+        return ""
+    if parsed.state.flags & re.IGNORECASE:
+        return ""
+    best, run = "", []
+    for op, argument in parsed:
+        if op is _SRE_LITERAL:
+            run.append(chr(argument))
+            continue
+        best = max(best, "".join(run), key=len)
+        run = []
+    return max(best, "".join(run), key=len)
 
 
 def _fieldref_target(value: Any) -> str:

@@ -52,6 +52,9 @@ class CompiledRule:
     # The compiled detection (with the source's further tests, without event.module/event.dataset,
     # which the index guarantees); RuleSet reads its matcher, pins and conjuncts.
     detection: Clause = field(repr=False, compare=False)
+    # Every event field the detection reads (after renaming, fieldref targets included): the engine
+    # enriches an event only with the policy fields some rule or analytic that sees it reads.
+    reads: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """True if the event comes from this rule's logsource and meets its detection."""
@@ -107,6 +110,7 @@ def compile_rule(
         logsource=logsource,
         source=source,
         detection=detection,
+        reads=frozenset(checker.read) | {name for name, _ in source.where},
     )
 
 
@@ -148,6 +152,7 @@ class _Checker:
     def __init__(self, document: Mapping[str, Any], path: str) -> None:
         self.document = document
         self.path = path
+        self.read: set[str] = set()  # every event field a detection item names (``renamed`` adds them)
 
     def fail(self, field: str, message: str) -> SigmaRuleError:
         return SigmaRuleError(self.path, field, message)
@@ -273,7 +278,9 @@ class _Checker:
             raise self.fail(where, f"field '{name}' has no equivalent in Stowaway's events for this logsource "
                                    f"(SigmaHQ fields it supplies: {supplied}; or name an event field, e.g. "
                                    "process.executable)")
-        return source.fields.get(name, name)
+        renamed = source.fields.get(name, name)
+        self.read.add(renamed)
+        return renamed
 
     def condition(self, condition: Any, identifiers: Mapping[str, Clause]) -> Clause:
         conditions = condition if isinstance(condition, list) else [condition]

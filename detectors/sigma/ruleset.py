@@ -14,8 +14,9 @@ Everything else runs as compiled closures; the index only ever skips tests that 
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,10 @@ class RuleSet:
     def get(self, rule_id: str) -> CompiledRule | None:
         return self._rules.get(rule_id)
 
+    def reads_for(self, module: Any, dataset: Any) -> frozenset[str]:
+        """Every field the rules an event of this module and dataset can meet read."""
+        return frozenset().union(*(rule.reads for rule in self._rules.values() if _meets_source(rule, module, dataset)))
+
     def match(self, event: Mapping[str, Any]) -> list[CompiledRule]:
         """Every rule the event meets, in load order."""
         get = event.get
@@ -85,22 +90,16 @@ class RuleSet:
             node = self._roots.get(key)
         if node is None:
             node = self._root_for(key)
-        field, by_value, unpinned, candidates = node
-        while field is not None:
-            value = get(field)
-            if type(value) is str:
-                node = by_value.get(value.lower(), unpinned)
-            elif value is None:
-                node = unpinned
-            else:
-                break  # a list or a number: run this node's candidates, which test the field themselves
-            field, by_value, unpinned, candidates = node
-        # A plain loop: on Python 3.11 a comprehension builds a function object on every call.
-        matched: list[CompiledRule] = []
-        for rule, matcher in candidates:
-            if matcher(event):
-                matched.append(rule)
-        return matched
+        return _walk(node, event)
+
+    def matcher_for(self, module: Any, dataset: Any) -> Callable[[Mapping[str, Any]], list[CompiledRule]] | None:
+        """``match`` for events of this module and dataset (hashable), with their index node looked
+        up once (the engine keeps one per source, as it keeps the source's enrichers and analytics);
+        None when no rule can meet such an event."""
+        node = self._roots.get((module, dataset)) or self._root_for((module, dataset))
+        if node[0] is None and not node[3]:
+            return None
+        return functools.partial(_walk, node)
 
     def _root_for(self, key: tuple[Any, Any]) -> _Node:
         module, dataset = key
@@ -109,6 +108,27 @@ class RuleSet:
         if len(self._roots) < _MAX_CACHED_SOURCES:
             self._roots[key] = root
         return root
+
+
+def _walk(node: _Node, event: Mapping[str, Any]) -> list[CompiledRule]:
+    """Every rule under ``node`` (an index root) the event meets, in load order."""
+    get = event.get
+    field, by_value, unpinned, candidates = node
+    while field is not None:
+        value = get(field)
+        if type(value) is str:
+            node = by_value.get(value.lower(), unpinned)
+        elif value is None:
+            node = unpinned
+        else:
+            break  # a list or a number: run this node's candidates, which test the field themselves
+        field, by_value, unpinned, candidates = node
+    # A plain loop: on Python 3.11 a comprehension builds a function object on every call.
+    matched: list[CompiledRule] = []
+    for rule, matcher in candidates:
+        if matcher(event):
+            matched.append(rule)
+    return matched
 
 
 def _meets_source(rule: CompiledRule, module: Any, dataset: Any) -> bool:

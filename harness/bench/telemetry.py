@@ -5,6 +5,11 @@ values). Each generated event is a template with fresh identity: a unique ``even
 that advances, a container from a fixed pool (so per-object state in analytics and dedup is bounded
 the way a real fleet bounds it), and a varied pid or source port. The mix weights follow what the
 sensors emit in a live run: resource samples and execs dominate, engine events are a minority.
+
+A template's other moments (a flow's ``event.start`` and ``event.end``) move with its clock, as
+they would live: left at the recorded moment, every generated flow would start in the same past
+second, and analytics that forget old flows (relays, volume windows) would never forget any, so a
+long replay's memory would grow with its length for want of realistic time.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ MIX = {
 }
 OTHER_SHARE = 0.02
 CONTAINER_POOL = 300
+MOMENTS = ("event.start", "event.end")  # a template's other timestamps, moved with its event.created
 EVENT_SPACING_S = 0.004  # 250 events/s of event time: an hour of a busy host per ~1M events
 
 
@@ -65,9 +71,11 @@ def generate(count: int, seed: int = 7, templates: dict[str, list[dict[str, Any]
     picks = rng.choices(datasets, shares, k=min(count, 65536))
     for n in range(count):
         dataset = picks[n % len(picks)]
-        event = dict(rng.choice(templates[dataset]))
+        template = rng.choice(templates[dataset])
+        event = dict(template)
         event["event.id"] = f"replay-{n}"
         event["event.created"] = start + n * EVENT_SPACING_S
+        _move_moments(event, template)
         if "container.id" in event:
             event["container.id"] = pool[rng.randrange(CONTAINER_POOL)]
         if "process.pid" in event:
@@ -75,6 +83,21 @@ def generate(count: int, seed: int = 7, templates: dict[str, list[dict[str, Any]
         if "source.port" in event:
             event["source.port"] = rng.randrange(32768, 61000)
         yield event
+
+
+def _move_moments(event: dict[str, Any], template: dict[str, Any]) -> None:
+    """Shift the template's other timestamps by as much as its ``event.created`` moved."""
+    recorded = template.get("event.created")
+    if not _is_time(recorded):
+        return
+    shift = event["event.created"] - recorded
+    for name in MOMENTS:
+        if _is_time(template.get(name)):
+            event[name] = template[name] + shift
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def write(path: Path, count: int, seed: int = 7) -> int:
