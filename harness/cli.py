@@ -8,6 +8,9 @@
                  [--dry-run] [--record] [--alerts-from SOURCE] [--detector-map FILE]
     stowaway replay RUN_DIR [--rules DIR] [--policy DIR] [--out DIR] [--allow-skips]
                                        judge a recorded run (run --record) again: no lab, engine or root
+    stowaway explain-alert RUN_DIR [ALERT] [--json] [--events N] [--policy DIR]
+                                       one alert of a recorded run with its triage context (workload, deployer,
+                                       activity, related alerts, what could make it benign); no ALERT: list them
     stowaway validate [--scenarios DIR] [--rules DIR] [--policy DIR] [--detector-map FILE]
                                        check scenarios, rules, policies, plugins and detector mappings
     stowaway soak [--minutes N] [--out reports]   the realistic benign fleet alone, N minutes under watch
@@ -184,6 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: RUN_DIR/replay)")
     p.add_argument("--allow-skips", action="store_true", help="exit 0 even when the recorded run had skips")
     _dirs(p, scenarios=False)
+
+    p = sub.add_parser("explain-alert", help="one alert of a recorded run with what an analyst needs to triage it",
+                       description="Read RUN_DIR (written by `stowaway run --record`) and, for ALERT, print the "
+                                   "workload as the telemetry saw it, who or what deployed it, its process, network "
+                                   "and file events around the alert, the other alerts on it and on its image, and "
+                                   "what could make it benign (the rule's false positives, the policy fields it "
+                                   "reads, the sanctions and whether the events show what they need). Alerts come "
+                                   "from RUN_DIR/scorecard.json, else from a replay. Without ALERT, list the run's "
+                                   "alerts. No lab, engine or root is needed.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("alert", nargs="?", default=None, metavar="ALERT",
+                   help="an index from the list, or RULE_ID@OBJECT (container:<id>, 12 characters of the id are "
+                        "enough)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--events", type=int, default=8, metavar="N", help="at most N events of each kind (default 8)")
+    p.add_argument("--policy", action="append", type=Path, default=[], metavar="DIR",
+                   help="ask this policy directory instead of the shipped one what could make the alert benign "
+                        "(a draft sanction, say; repeatable)")
 
     p = sub.add_parser(
         "validate", help="check scenarios, rules, policies and installed plugins without running anything",
@@ -567,6 +588,33 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_PASS if passed else EXIT_FAIL
 
 
+def cmd_explain_alert(args: argparse.Namespace) -> int:
+    from harness import triage
+    from harness.replay import RecordingError, load_run
+
+    if args.events < 1:
+        raise BadInput(f"--events: must be at least 1, not {args.events}")
+    if not args.run_dir.is_dir():
+        raise BadInput(f"{args.run_dir}: no such directory (a run written by `stowaway run --record`)")
+    _validate_policies(args.policy)
+    try:
+        recorded = load_run(args.run_dir)
+        alerts, source = triage.load_alerts(recorded)
+        chosen = None if args.alert is None else triage.choose(alerts, args.alert)
+    except (RecordingError, triage.TriageError) as exc:
+        raise BadInput(str(exc)) from None
+    if chosen is None:  # no ALERT: the list ALERT's index refers to
+        rows = {"run_dir": str(args.run_dir), "alerts_from": source, "alerts": triage.listing(alerts)}
+        print(json.dumps(rows, indent=2) if args.json else triage.render_listing(alerts, str(args.run_dir), source))
+        return EXIT_PASS
+    detector = triage.load_detector(chosen.alert.rule_id)
+    policy, platform = triage.load_policy_context(recorded, chosen.alert, detector, args.policy)
+    result = triage.triage(chosen, alerts, recorded.events, detector, policy, platform, recorded.run_id, source,
+                           limit=args.events)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.render())
+    return EXIT_PASS
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Every check ``stowaway run`` makes before it starts, on everything, with nothing started.
     Each kind of input is checked even when another failed, so one call names one problem of each."""
@@ -831,7 +879,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
 COMMANDS = {"list": cmd_list, "run": cmd_run, "soak": cmd_soak, "lab": cmd_lab, "reap": cmd_reap, "report": cmd_report,
             "explain": cmd_explain, "watch": cmd_watch, "docs": cmd_docs, "gate": cmd_gate,
             "baseline": cmd_baseline, "setup": cmd_setup, "validate": cmd_validate, "completion": cmd_completion,
-            "replay": cmd_replay, "detonate": cmd_detonate, "revert": cmd_revert}
+            "replay": cmd_replay, "detonate": cmd_detonate, "revert": cmd_revert,
+            "explain-alert": cmd_explain_alert}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
