@@ -48,7 +48,15 @@ def test_a_value_changed_since_by_someone_else_is_left_alone(tmp_path):
     assert node.attrs["Spec"]["Labels"] == {"zone.vault": "theirs"}
 
 
-def test_the_reaper_undoes_only_doomed_runs(tmp_path):
+def test_the_reaper_undoes_only_doomed_runs(tmp_path, monkeypatch):
+    from lab import bookkeeping
+
+    # The host's iptables rules and tracefs instances are not this test's: a run the temporary paths
+    # do not know looks dead to them, and a live run on this machine would lose its guard rules
+    # (measured: a lab container reached the host while the unit tests ran beside an integration run).
+    monkeypatch.setattr(bookkeeping, "reap_iptables", lambda doomed: 0)
+    monkeypatch.setattr(bookkeeping, "reap_orphaned_bridge_rules", lambda: 0)
+    monkeypatch.setattr(bookkeeping, "reap_tracefs", lambda doomed: 0)
     lab_paths = paths(tmp_path)
     node = FakeNode({"a": "1", "b": "2"})
     journal.record_node_label(lab_paths, "dead", "n1", "a", None, "1")
