@@ -1,6 +1,6 @@
 """Containment (lab.quarantine) against a fake engine client (a unit-test boundary): the record's
 round trip, the quarantine subnets' arithmetic, refusals, and exact undoing. The real engine's
-behaviour (ICC off, a real TCP probe) is in tests/integration/test_quarantine.py."""
+behaviour (ICC off, a real TCP probe) is in tests/integration/test_quarantine_live.py."""
 
 from __future__ import annotations
 
