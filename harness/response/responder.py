@@ -121,8 +121,7 @@ class Responder:
         return record
 
     def _addresses(self, container_id: str) -> list[str]:
-        networks = self.session.engine.client.api.inspect_container(container_id)["NetworkSettings"]["Networks"]
-        return sorted({n.get("IPAddress") for n in (networks or {}).values() if n.get("IPAddress")})
+        return sorted({address for address in self._networks(container_id).values() if address})
 
     def _prove_contained(self, action: str, target: Target, addresses: list[str], contained_at: float,
                          holders: Collection[str] = ()) -> list[tuple[bool, str]]:
