@@ -25,7 +25,7 @@ def _progress(message: str) -> None:
 
 
 def lab_steps(report: Report, steps: set[str], args: argparse.Namespace) -> None:
-    from harness.bench import latency, response, scale
+    from harness.bench import latency, loaded, response, scale
     from harness.monitoring import build_monitor
     from lab import LabSession
 
@@ -41,6 +41,7 @@ def lab_steps(report: Report, steps: set[str], args: argparse.Namespace) -> None
             time.sleep(2)
             report.add(latency.figures(session, monitor, args.repetitions, args.resource_repetitions, _progress))
             report.add(response.figures(session, monitor, args.repetitions, _progress))
+            report.add(loaded.figures(session, monitor, args.repetitions, _progress))
             monitor.stop()
             monitor = None
         if "scale" in steps:
