@@ -158,6 +158,15 @@ def measured_figures(report: Path, session: str) -> str:
     return text
 
 
+def bench_gaps(report: Path) -> str:
+    """The bench targets the committed run missed, and why (``harness.bench.gaps``)."""
+    from harness.bench.gaps import gaps_markdown
+
+    if not report.exists():
+        return f"No `{_shown(report)}` is committed yet: run `nox -s bench`, then `python -m harness.readme`.\n"
+    return gaps_markdown(json.loads(report.read_text()))
+
+
 def robustness_figures(report: Path) -> str:
     """The committed robustness figures (``harness.robustness_gate --write``): one sentence, then per
     detector what it fired on and the dimension values it misses. Without the file, how to make it."""
@@ -288,6 +297,7 @@ def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: P
               lambda: run_summary(json.loads(baseline.read_text()))),
         Block("robustness", README, "reports/robustness.json", lambda: robustness_figures(robustness)),
         Block("bench", BENCHMARKS_DOC, "reports/bench.json", lambda: measured_figures(bench, "bench")),
+        Block("gaps", BENCHMARKS_DOC, "reports/bench.json", lambda: bench_gaps(bench)),
         Block("drills", BENCHMARKS_DOC, "reports/drills.json", lambda: measured_figures(drills, "drills")),
         Block("policy-reference", POLICY_DOC, "the schemas in detectors/policy_kinds/", reference),
         Block("logsources", SIGMA_DOC, "detectors/sigma/logsources.py", logsource_table),
