@@ -10,7 +10,8 @@ on top (see ``containment``).
 
 A slot also reserves a fourth subnet, made only when a run first contains a container
 (``lab.quarantine``): its quarantine network, 198.18.192.0/26 + 64k (k < 96: 198.18.192.0 to
-198.18.215.255, 61 containers each). The rest of the range is taken: kind's pod and service
+198.18.215.255, 61 containers each; the 32 /26s after them, to 198.18.223.255, are for `stowaway
+watch`, which contains on request and has no slot). The rest of the range is taken: kind's pod and service
 networks 198.18.224.0/19, kind node networks 198.19.100-127.x, the swarm pool 198.19.128.0/18 and
 the engine's pool 198.19.192.0/18.
 """
@@ -38,6 +39,8 @@ SLOTS = 96  # 198.19.192.0/18 stays free for the engine's own pool
 QUARANTINE_ROLE = "quarantine"
 QUARANTINE_RANGE = ipaddress.IPv4Network("198.18.192.0/19")  # slot k's /26 is the k-th one (k < 96)
 QUARANTINE_PREFIX = 26
+# The /19 holds 128 /26s: those past the runs' slots are for a `stowaway watch`, which has no slot.
+QUARANTINE_SLOTS = 2 ** (QUARANTINE_PREFIX - QUARANTINE_RANGE.prefixlen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +71,23 @@ def _subnets(slot: int) -> dict[str, ipaddress.IPv4Network]:
 
 def quarantine_subnet(slot: int) -> ipaddress.IPv4Network:
     """Slot ``slot``'s quarantine subnet: the slot-th /26 of 198.18.192.0/19."""
-    if not 0 <= slot < SLOTS:
-        raise ValueError(f"slot {slot} is outside 0..{SLOTS - 1}")
+    if not 0 <= slot < QUARANTINE_SLOTS:
+        raise ValueError(f"slot {slot} is outside 0..{QUARANTINE_SLOTS - 1}")
     size = 2 ** (32 - QUARANTINE_PREFIX)
     return ipaddress.IPv4Network((int(QUARANTINE_RANGE.network_address) + size * slot, QUARANTINE_PREFIX))
+
+
+def spare_quarantine_slot(client: docker.DockerClient) -> int:
+    """A quarantine slot past the runs' ones whose /26 nothing uses (for a watch's quarantine network).
+
+    Raises:
+        LabError: every spare /26 is in use.
+    """
+    used = _used_subnets(client)
+    for slot in range(SLOTS, QUARANTINE_SLOTS):
+        if not any(quarantine_subnet(slot).overlaps(u) for u in used):
+            return slot
+    raise LabError(f"every spare quarantine subnet in {QUARANTINE_RANGE} is in use: run `stowaway reap`")
 
 
 def slot_of(networks: dict[str, LabNetwork]) -> int:

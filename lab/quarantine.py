@@ -37,7 +37,8 @@ from lab.networks import LAB_RANGE, LabNetwork
 
 QUARANTINE = "quarantine"
 PAUSE = "pause"
-ACTIONS = (QUARANTINE, PAUSE)
+SCALE_TO_ZERO = "scale-to-zero"  # a Swarm service's: lab.service_hold
+ACTIONS = (QUARANTINE, PAUSE, SCALE_TO_ZERO)
 CONTAINER_REF = "container:"
 # Network modes that give a container no network of its own to move (docker inspect's HostConfig.NetworkMode).
 _UNMOVABLE = {"host": "shares the host's network namespace", "none": "has no network interface to move"}
@@ -53,11 +54,12 @@ _NOT_FOUND_EXITS = (126, 127)  # the runtime could not start the program: it is 
 class ContainmentRecord:
     """One containment action on one object and, once released, its undoing."""
 
-    ref: str  # the object acted on: "container:<full id>" (a service or a pod on other backends)
-    action: str  # "quarantine" | "pause"
+    ref: str  # the object acted on: "container:<full id>", or "service:<full id>" for scale-to-zero
+    action: str  # "quarantine" | "pause" | "scale-to-zero"
     at: float  # epoch seconds when the containment took hold
     # The state the action changed, as it was: for quarantine {"networks": {name: {"id", "address"
-    # (IPv4), "aliases", "mac_address", "static"}}, "state"}; for pause {"state", "paused"}.
+    # (IPv4), "aliases", "mac_address", "static"}}, "state"}; for pause {"state", "paused"}; for
+    # scale-to-zero {"spec", "version", "mode", "replicas", "placement", "tasks"} (lab.service_hold).
     before: dict[str, Any]
     after: dict[str, Any]  # the same keys, as the action left them
     released_at: float | None = None  # epoch seconds; None while contained
@@ -254,13 +256,22 @@ def release(client: Any, record: ContainmentRecord, journal: Journal | None = No
     Quarantine: each recorded network that still exists is joined again with the same IPv4 address
     and aliases (another address when that one was taken meanwhile: ``release_after["readdressed"]``),
     then the quarantine network is left. A network that is gone, or a container that is, is listed in
-    ``release_after["unrestored"]`` with the reason. Pause: the container is unpaused. ``journal`` is
+    ``release_after["unrestored"]`` with the reason. Pause: the container is unpaused. Scale-to-zero:
+    the service's mode and placement are put back (``lab.service_hold.release``). ``journal`` is
     told the released record.
 
     Raises:
         LabError: the engine refused a step for a reason other than the above.
     """
     if not record.contained:
+        return record
+    if record.action == SCALE_TO_ZERO:
+        from lab import service_hold
+
+        record.release_after = service_hold.release(client, record)
+        record.released_at = time.time()
+        if journal is not None:
+            journal(record)
         return record
     try:
         attrs = client.api.inspect_container(record.container_id)

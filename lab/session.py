@@ -9,16 +9,17 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lab import containment, journal, platform_networks
+from lab import containment, platform_networks
 from lab import engine as engine_mod
-from lab import quarantine as quarantine_mod
 from lab.backends.base import Backend, DeployContext, Workload
 from lab.backends.docker import DockerBackend
 from lab.backends.swarm import SwarmBackend, create_swarm_networks, ensure_swarm
 from lab.bookkeeping import RUN_LABEL, RunRecord, new_run_id, reap, reap_tracefs
+from lab.containment_book import ContainmentBook
 from lab.engine import Engine
 from lab.errors import LabError
 from lab.images import IMAGE_REPOSITORY, ensure_base_image
@@ -64,8 +65,7 @@ class LabSession:
         self._swarm: SwarmBackend | None = None  # made on first use: a docker-only run never inits Swarm
         self._swarm_networks: dict[str, LabNetwork] = {}
         self._swarm_lock = threading.Lock()
-        self._quarantine: LabNetwork | None = None  # made on first containment: most runs contain nothing
-        self._containments: list[ContainmentRecord] = []
+        self._book: ContainmentBook | None = None
         self._containment_lock = threading.Lock()
 
     @property
@@ -186,52 +186,46 @@ class LabSession:
     def scope(self, name: str) -> Lab:
         return Lab(self, name)
 
-    # --- containment (lab.quarantine): what a responder does to a workload, reversibly ------------
+    # --- containment (lab.containment_book): what a responder does to a workload, reversibly -----
+    def _make_quarantine_network(self) -> LabNetwork:
+        return create_quarantine_network(self.engine.client, self.run_id, self.prefix, slot_of(self.networks))
+
+    @property
+    def book(self) -> ContainmentBook:
+        """The run's containments (made on first use: most runs contain nothing)."""
+        with self._containment_lock:
+            if self._book is None:
+                self._book = ContainmentBook(self.engine.client, self.paths, self.run_id,
+                                             self._make_quarantine_network, hold_image=self.image)
+            return self._book
+
     def quarantine_network(self) -> LabNetwork:
         """The run's quarantine network, created in the run's slot on first use. Only contained
         containers ever join it; it is not one of ``networks`` (nothing deploys on it)."""
-        with self._containment_lock:
-            if self._quarantine is None:
-                self._quarantine = create_quarantine_network(self.engine.client, self.run_id, self.prefix,
-                                                             slot_of(self.networks))
-            return self._quarantine
+        return self.book.quarantine_network()
 
     def quarantine(self, ref: str) -> ContainmentRecord:
         """Move the container ``ref`` ("container:<id>") off every network onto the run's quarantine
-        network; it keeps running. A container already quarantined by this run gets its record back.
-
-        Raises:
-            LabError: not a container ref, no such container, or it cannot be moved (host, none or
-                another container's network namespace: pause it instead).
-        """
-        container_id = self._container_id(ref)
-        live = self._live(container_id, quarantine_mod.QUARANTINE)
-        if live is not None:
-            return live
-        record = quarantine_mod.quarantine(self.engine.client, self.run_id, container_id, self.quarantine_network(),
-                                           journal=self._journal, hold_image=self.image)
-        return self._remember(record)
+        network; it keeps running (``ContainmentBook.quarantine``)."""
+        return self.book.quarantine(ref)
 
     def pause(self, ref: str) -> ContainmentRecord:
-        """Freeze the container ``ref`` (``docker pause``). A container already paused by this run
-        gets its record back.
+        """Freeze the container ``ref`` (``ContainmentBook.pause``)."""
+        return self.book.pause(ref)
 
-        Raises:
-            LabError: not a container ref, no such container, not running, or paused by someone else.
-        """
-        container_id = self._container_id(ref)
-        live = self._live(container_id, quarantine_mod.PAUSE)
-        if live is not None:
-            return live
-        return self._remember(quarantine_mod.pause(self.engine.client, container_id, journal=self._journal))
+    def scale_to_zero(self, ref: str) -> ContainmentRecord:
+        """Hold the Swarm service ``ref`` at zero tasks, its spec kept (``ContainmentBook.scale_to_zero``)."""
+        return self.book.scale_to_zero(ref)
 
     def release(self, record: ContainmentRecord) -> ContainmentRecord:
-        """Undo a containment exactly (see ``lab.quarantine.release``). Idempotent.
+        """Undo a containment exactly (see ``lab.quarantine.release``). Idempotent."""
+        return self.book.release(record)
 
-        Raises:
-            LabError: the engine refused a step.
-        """
-        return quarantine_mod.release(self.engine.client, record, journal=self._journal_release)
+    def service_of_task(self, container_ref: str, service_refs: Sequence[str]) -> str | None:
+        return self.book.service_of_task(container_ref, service_refs)
+
+    def service_containers(self, service_ref: str) -> list[str]:
+        return self.book.service_containers(service_ref)
 
     def can_connect(self, ref: str, address: str, port: int, timeout_s: float = 3.0) -> bool:
         """Whether a TCP connection from inside the container ``ref`` to ``address``:``port`` opens
@@ -241,50 +235,16 @@ class LabSession:
             LabError: the address is outside the lab range and loopback, no such container, or
                 nothing in it can open a connection.
         """
-        return quarantine_mod.can_connect(self.engine.client, self._container_id(ref), address, port, timeout_s)
+        return self.book.can_connect(ref, address, port, timeout_s)
 
     @property
     def containments(self) -> list[ContainmentRecord]:
         """Every containment this run made, released or not, oldest first."""
-        with self._containment_lock:
-            return list(self._containments)
-
-    def _container_id(self, ref: str) -> str:
-        kind, _, ident = ref.partition(":")
-        if kind != "container" or not ident:
-            raise LabError(f"containment acts on containers (\"container:<id>\"), not {ref!r}: "
-                           "services and pods are not supported yet")
-        return ident
-
-    def _live(self, container_id: str, action: str) -> ContainmentRecord | None:
-        with self._containment_lock:
-            for record in self._containments:
-                if record.contained and record.action == action and record.container_id.startswith(container_id):
-                    return record
-        return None
-
-    def _remember(self, record: ContainmentRecord) -> ContainmentRecord:
-        with self._containment_lock:
-            self._containments.append(record)
-        return record
-
-    def _journal(self, record: ContainmentRecord) -> None:
-        journal.append(self.paths, self.run_id, {"kind": "containment", "record": record.to_dict()})
-
-    def _journal_release(self, record: ContainmentRecord) -> None:
-        journal.append(self.paths, self.run_id, {"kind": "containment-released", "ref": record.ref,
-                                                 "action": record.action})
+        return [] if self._book is None else self._book.records
 
     def _release_all(self) -> list[str]:
         """Release whatever this run still holds contained, newest first (teardown)."""
-        problems = []
-        for record in reversed(self.containments):
-            if record.contained:
-                try:  # the module's release: a subclass may give ``release`` another meaning
-                    quarantine_mod.release(self.engine.client, record, journal=self._journal_release)
-                except Exception as exc:  # report it; the reaper still removes the run's own containers
-                    problems.append(f"release of {record.action} on {record.ref}: {exc}")
-        return problems
+        return [] if self._book is None else self._book.release_all()
 
     def down(self, status: str = "complete") -> list[str]:
         """Tear down everything this run made. Safe to call twice, and after a partial `up`."""
@@ -306,7 +266,8 @@ class LabSession:
                     problems.append(f"cluster teardown: {exc}")
             reap(self.engine.client, self.paths, only={self.run_id})
             self.sinkhole = None
-            self._quarantine = None
+            if self._book is not None:
+                self._book.forget_network()
             leftovers = self.leftovers()
             if leftovers:
                 problems.append(f"left behind after teardown: {leftovers}")

@@ -18,6 +18,13 @@ For the playbook the alerts trigger (lowest priority first), on the workload the
 5. **release** exactly what was done, and prove the workload is back (its networks and addresses,
    its reach to the lab internet when it had it, or running again).
 
+A Swarm service's workload (the alert names the service, or a container the orchestrator runs as
+one of its tasks) is contained the orchestrator's way, whatever the playbook's container action:
+its task containers are frozen at once, the evidence is collected from them frozen, and the
+service is scaled to zero with its spec kept (``lab.service_hold``). The proof is the
+orchestrator's (no task runs, the spec is the one that ran) and the lab internet's; release puts
+the replicas back and waits for them.
+
 Nothing here kills a workload; the scenario's own cleanup removes it afterwards, as in any run.
 """
 
@@ -33,6 +40,7 @@ from detectors.alert import Alert
 from harness.outcome import ResponseResult
 from harness.response.playbooks import Playbook, first_match
 from lab import LabError
+from lab.quarantine import SCALE_TO_ZERO
 
 SETTLE_S = 2.0  # after containment: anything still in flight to the lab internet lands in its record first
 Probe = Callable[[str, str, int], bool]
@@ -42,8 +50,8 @@ Probe = Callable[[str, str, int], bool]
 class Target:
     """The workload a playbook acts on, and the alert that chose it."""
 
-    ref: str
-    container_id: str
+    ref: str  # "container:<id>", or "service:<id>" when the alert names a Swarm service
+    container_id: str  # "" for a service
     trigger: Alert
 
 
@@ -54,9 +62,19 @@ def choose(playbooks: Sequence[Playbook], alerts: Sequence[Alert]) -> tuple[Play
     if playbook is None:
         return None
     for alert in sorted(alerts, key=lambda a: a.raised_at):
-        if playbook.triggered_by(alert.rule_id) and alert.object.startswith("container:"):
-            return playbook, Target(alert.object, alert.object.removeprefix("container:"), alert)
+        if playbook.triggered_by(alert.rule_id) and alert.object.startswith(("container:", "service:")):
+            container = alert.object.removeprefix("container:") if alert.object.startswith("container:") else ""
+            return playbook, Target(alert.object, container, alert)
     return None
+
+
+@dataclass(slots=True)
+class Held:
+    """A containment ``respond(keep=True)`` left in place: its record, what chose it, its result."""
+
+    record: Any
+    target: Target
+    result: ResponseResult
 
 
 class Responder:
@@ -66,9 +84,13 @@ class Responder:
 
     def __init__(self, session: Any, playbooks: Sequence[Playbook], window: Any, evidence_dir: Path) -> None:
         self.session, self.playbooks, self.window, self.evidence_dir = session, list(playbooks), window, evidence_dir
+        # keep=True: what stays contained until ``release_held``, by the ref the result names
+        self.held: dict[str, Held] = {}
 
     def respond(self, alerts: Sequence[Alert], planted: Sequence[tuple[str, str]], objects: Sequence[str],
-                since: float) -> ResponseResult | None:
+                since: float, keep: bool = False) -> ResponseResult | None:
+        """Act on the alerts as the playbook they trigger says. ``keep``: leave the workload contained
+        (``stowaway respond`` during a watch) until ``release_held`` is asked for it."""
         chosen = choose(self.playbooks, alerts)
         if chosen is None:
             return None
@@ -76,14 +98,13 @@ class Responder:
         result = ResponseResult(playbook=playbook.name, trigger=target.trigger.rule_id, object=target.ref,
                                 action=playbook.contain, alert_at=target.trigger.raised_at,
                                 planted=[f"{kind}:{value}" for kind, value in planted])
+        service = target.ref if target.ref.startswith("service:") else \
+            self.session.service_of_task(target.ref, objects)
+        if service is not None:
+            if result.action != "none":
+                result.action = SCALE_TO_ZERO  # the orchestrator would replace a task moved or frozen under it
+            return self._respond_service(playbook, target, service, result, objects, since, keep)
         record = None
-        swarm = any(ref.startswith("service:") for ref in objects)
-        if swarm and result.action != "none":
-            # The orchestrator would restart a task taken off its networks or paused under it: a Swarm
-            # workload is contained by scaling its service to zero, which is not built yet.
-            result.checks.append(f"not contained: {playbook.contain} of a Swarm service's task is not implemented "
-                                 "(the service would be scaled to zero); evidence only")
-            result.action = "none"
         addresses = self._addresses(target.container_id)  # before containment moves it
         try:
             if result.action != "none":
@@ -93,9 +114,122 @@ class Responder:
         except Exception as exc:  # any failure is this response's, said on the scorecard
             result.error = f"{type(exc).__name__}: {exc}"
         finally:
-            if record is not None:
+            if record is not None and keep:
+                self.held[target.ref] = Held(record, target, result)
+            elif record is not None:
                 self._release(record, target, result)
         return result
+
+    def release_held(self, ref: str) -> ResponseResult:
+        """Release what ``respond(keep=True)`` left contained on ``ref`` (a unique id prefix will
+        do), prove it as a run's release is proved, and return the response with its release checks.
+
+        Raises:
+            KeyError: nothing is held on ``ref``, or the prefix names more than one object.
+        """
+        kind, _, ident = ref.partition(":")
+        found = [key for key in self.held
+                 if ident and key.partition(":")[0] == kind and key.partition(":")[2].startswith(ident)]
+        if len(found) != 1:
+            held = ", ".join(sorted(self.held)) or "nothing"
+            raise KeyError(f"{ref}: {'several objects match' if found else 'not contained here'} (held: {held})")
+        held_now = self.held.pop(found[0])
+        if held_now.record.action == SCALE_TO_ZERO:
+            self._release_service(held_now.record, held_now.result)
+        else:
+            self._release(held_now.record, held_now.target, held_now.result)
+        return held_now.result
+
+    # --- a Swarm service: freeze its tasks, collect, scale to zero, give it back ----------------
+
+    def _respond_service(self, playbook: Playbook, target: Target, service: str, result: ResponseResult,
+                         objects: Sequence[str], since: float, keep: bool = False) -> ResponseResult:
+        result.object = service
+        containers = self.session.service_containers(service)
+        primary = target.ref if target.container_id else (containers[0] if containers else "")
+        addresses = sorted({a for ref in containers for a in self._addresses(ref.removeprefix("container:"))})
+        frozen: list[Any] = []
+        hold = None
+        try:
+            if result.action != "none":
+                for ref in containers:  # nothing it runs acts from here on; what a live process holds stays
+                    frozen.append(self.session.pause(ref))
+                result.contained_at = max((r.at for r in frozen), default=None)
+            if playbook.collect and primary:
+                self._collect(Target(primary, primary.removeprefix("container:"), target.trigger), result, objects,
+                              since, addresses)
+            elif playbook.collect:
+                result.checks.append("no evidence: the service ran no task to collect from")
+            if result.action != "none":
+                hold = self.session.scale_to_zero(service)
+                if result.contained_at is None:
+                    result.contained_at = hold.at
+                api = self.session.engine.client.api
+                for record in frozen:  # stopped by the orchestrator now: the freeze has done its work
+                    if not api.inspect_container(record.container_id)["State"].get("Running"):
+                        self.session.release(record)
+                time.sleep(SETTLE_S)
+                checks = self._prove_held(hold, containers, frozen, addresses, result.contained_at)
+                result.checks += [text for _, text in checks]
+                result.contained = all(ok for ok, _ in checks)
+        except Exception as exc:  # any failure is this response's, said on the scorecard
+            result.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            for record in frozen:
+                if record.contained:  # the hold failed: unfreeze what was frozen
+                    try:
+                        self.session.release(record)
+                    except Exception as exc:
+                        result.release_checks.append(f"unfreeze of {record.ref} failed: {exc}")
+            if hold is not None and keep:
+                self.held[service] = Held(hold, target, result)
+            elif hold is not None:
+                self._release_service(hold, result)
+        return result
+
+    def _prove_held(self, hold: Any, containers: Sequence[str], frozen: Sequence[Any], addresses: list[str],
+                    contained_at: float) -> list[tuple[bool, str]]:
+        running = hold.after.get("running") or []
+        checks = [(not running, "the orchestrator runs none of its tasks" if not running else
+                   f"the orchestrator still runs {len(running)} task(s) of it"),
+                  (bool(hold.after.get("spec_kept")), "its spec is kept as it ran (only the mode or placement "
+                   "changed)" if hold.after.get("spec_kept") else "its spec changed beyond the mode and placement")]
+        mode = hold.before.get("mode")
+        checks.append((True, f"{mode} service, {hold.before.get('replicas') if mode == 'replicated' else 'global'} "
+                             f"-> {'0 replicas' if mode == 'replicated' else 'placed on no node'}"))
+        for record in frozen:
+            was_frozen = bool((record.after or {}).get("paused"))
+            checks.append((was_frozen, f"{record.ref.removeprefix('container:')[:12]} was "
+                                       f"{'frozen' if was_frozen else 'NOT frozen'} before it was stopped"))
+        api = self.session.engine.client.api
+        for ref in containers:
+            state = api.inspect_container(ref.removeprefix("container:"))["State"]
+            stopped = not state.get("Running")
+            checks.append((stopped, f"{ref.removeprefix('container:')[:12]} is {state.get('Status')}"))
+        endpoint = self.session.sinkhole_endpoint
+        if endpoint is not None:
+            after = [r for r in self.session.sinkhole_records() if r.get("peer") in addresses
+                     and _opened(r) > contained_at]
+            checks.append((not after, f"the lab internet recorded {len(after)} connection(s) from its tasks' "
+                                      f"address(es) {', '.join(addresses) or '-'} after the containment"))
+        return checks
+
+    def _release_service(self, hold: Any, result: ResponseResult) -> None:
+        try:
+            after = self.session.release(hold)
+        except Exception as exc:
+            result.release_checks.append(f"release failed: {type(exc).__name__}: {exc}")
+            return
+        back = after.release_after
+        if back.get("gone"):
+            result.release_checks.append("the service no longer exists")
+            return
+        running, wanted = len(back.get("running") or []), int(back.get("wanted") or 0)
+        checks = [(running >= wanted, f"the orchestrator runs {running} task(s) again (wanted {wanted})"),
+                  (bool(back.get("spec_restored")), "its mode and placement are as they were" if back.get(
+                      "spec_restored") else "its mode or placement differ from before")]
+        result.release_checks += [text for _, text in checks]
+        result.released = all(ok for ok, _ in checks)
 
     # --- contain and prove it ------------------------------------------------------------------
 
@@ -114,8 +248,10 @@ class Responder:
         time.sleep(SETTLE_S)
         # The lab holds the addresses a quarantined container leaves (lab.quarantine): its holders are
         # not "another container" that could have spoken from them.
-        holders = {h["id"] for h in (getattr(record, "after", None) or {}).get("holders", [])}
-        checks = self._prove_contained(result.action, target, addresses, result.contained_at, holders)
+        after = getattr(record, "after", None) or {}
+        holders = {h["id"] for h in after.get("holders", [])}
+        checks = self._prove_contained(result.action, target, addresses, result.contained_at, holders,
+                                       (after.get("quarantine_network") or {}).get("name"))
         result.checks += [text for _, text in checks]
         result.contained = all(ok for ok, _ in checks)
         return record
@@ -124,9 +260,18 @@ class Responder:
         return sorted({address for address in self._networks(container_id).values() if address})
 
     def _prove_contained(self, action: str, target: Target, addresses: list[str], contained_at: float,
-                         holders: Collection[str] = ()) -> list[tuple[bool, str]]:
+                         holders: Collection[str] = (), quarantine_network: str | None = None
+                         ) -> list[tuple[bool, str]]:
         checks: list[tuple[bool, str]] = []
         endpoint = self.session.sinkhole_endpoint
+        if action == "quarantine" and quarantine_network:
+            now = sorted(self._networks(target.container_id))
+            alone = now == [quarantine_network]
+            checks.append((alone, f"the engine reports it on {', '.join(now) or 'no network'}"
+                                  + ("" if alone else f", not on {quarantine_network} alone")))
+        if endpoint is None:
+            # A workload on no lab run's networks (during a watch) has no lab internet to call.
+            checks.append((True, "no lab internet on its networks: no probe from inside, no record to read"))
         if action == "quarantine" and endpoint is not None:
             port = endpoint.ports[0]
             reached = self.session.can_connect(target.ref, endpoint.address, port)

@@ -15,7 +15,7 @@ from harness.runner import RunOptions, run
 pytestmark = pytest.mark.integration
 
 RESPONDED = ("docker.network.exfil-burst", "docker.drop.drop-execute", "docker.escape.nsenter-host",
-             "docker.network.relay")
+             "docker.network.relay", "swarm.tamper.service-spec-drift", "swarm.deploy.task-lookalike")
 TWIN = "docker.network.backup-transfer"
 
 
@@ -49,6 +49,22 @@ def test_the_escape_is_frozen_and_the_callers_are_cut_off(responded) -> None:
     outcomes, _ = responded
     assert outcomes["docker.escape.nsenter-host"].response.action == "pause"
     assert outcomes["docker.network.exfil-burst"].response.action == "quarantine"
+
+
+def test_a_drifted_swarm_service_is_held_at_zero_with_its_spec_and_given_back(responded) -> None:
+    outcomes, _ = responded
+    response = outcomes["swarm.tamper.service-spec-drift"].response
+    assert response.action == "scale-to-zero" and response.object.startswith("service:")
+    assert any("runs none of its tasks" in c for c in response.checks), response.checks
+    assert any("spec is kept" in c for c in response.checks) and any("frozen before" in c for c in response.checks)
+    assert any("runs 1 task(s) again (wanted 1)" in c for c in response.release_checks), response.release_checks
+
+
+def test_a_container_posing_as_a_task_is_paused_not_its_service(responded) -> None:
+    """The lookalike carries the service's task labels; the orchestrator does not run it."""
+    outcomes, _ = responded
+    response = outcomes["swarm.deploy.task-lookalike"].response
+    assert response.action == "pause" and response.object.startswith("container:"), response
 
 
 def test_a_benign_twin_triggers_no_response(responded) -> None:

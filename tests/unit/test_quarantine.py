@@ -19,7 +19,7 @@ from lab.backends.swarm import GWBRIDGE_SUBNET, SWARM_POOL
 from lab.engine import ENGINE_ADDRESS_POOL
 from lab.kind.cluster import KIND_SLOTS
 from lab.kind.recipe import POD_SUBNET, SERVICE_SUBNET
-from lab.networks import LAB_RANGE, SLOTS, LabNetwork, _subnets, quarantine_subnet, slot_of
+from lab.networks import LAB_RANGE, QUARANTINE_SLOTS, SLOTS, LabNetwork, _subnets, quarantine_subnet, slot_of
 from lab.paths import LabPaths
 
 QNET = LabNetwork(role="quarantine", name="stw-abc123-quarantine", id="q" * 64,
@@ -151,8 +151,8 @@ def taken_elsewhere() -> list[ipaddress.IPv4Network]:
 
 
 def test_every_slots_quarantine_subnet_is_its_own_and_inside_the_lab_range() -> None:
-    subnets = [quarantine_subnet(slot) for slot in range(SLOTS)]
-    assert len(set(subnets)) == SLOTS
+    subnets = [quarantine_subnet(slot) for slot in range(QUARANTINE_SLOTS)]  # the watches' spare ones too
+    assert len(set(subnets)) == QUARANTINE_SLOTS
     assert all(s.subnet_of(LAB_RANGE) for s in subnets)
     assert not any(s.overlaps(ipaddress.IPv4Network("198.19.192.0/18")) for s in subnets)
     for i, a in enumerate(subnets):
@@ -165,7 +165,7 @@ def test_every_slots_quarantine_subnet_is_its_own_and_inside_the_lab_range() -> 
     assert quarantine_subnet(7).num_addresses - 3 >= 60  # network, broadcast, gateway: room for 61 containers
 
 
-@pytest.mark.parametrize("slot", [-1, SLOTS])
+@pytest.mark.parametrize("slot", [-1, QUARANTINE_SLOTS])
 def test_there_is_no_quarantine_subnet_outside_the_slots(slot: int) -> None:
     with pytest.raises(ValueError, match="outside"):
         quarantine_subnet(slot)
@@ -426,7 +426,7 @@ def test_the_session_releases_what_it_still_holds(tmp_path: Any) -> None:
 
 
 @pytest.mark.parametrize("ref", ["service:abc", "pod:abc", "abc", "container:"])
-def test_the_session_contains_containers_only(ref: str, tmp_path: Any) -> None:
+def test_the_session_quarantines_containers_only(ref: str, tmp_path: Any) -> None:
     session = session_on(fake_client(), tmp_path)
-    with pytest.raises(LabError, match="containment acts on containers"):
+    with pytest.raises(LabError, match="quarantine and pause act on containers"):
         session.quarantine(ref)
