@@ -196,10 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "reads, the sanctions and whether the events show what they need). Alerts come "
                                    "from RUN_DIR/scorecard.json, else from a replay. Without ALERT, list the run's "
                                    "alerts. No lab, engine or root is needed.")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the recorded run; with --live, the watch's alert id")
     p.add_argument("alert", nargs="?", default=None, metavar="ALERT",
                    help="an index from the list, or RULE_ID@OBJECT (container:<id>, 12 characters of the id are "
                         "enough)")
+    p.add_argument("--live", action="store_true",
+                   help="ask the running `stowaway watch` about its alert RUN_DIR (the id on its alert line)")
+    p.add_argument("--watch", metavar="WATCH_ID", help="with --live: which watch, when several run")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--events", type=int, default=8, metavar="N", help="at most N events of each kind (default 8)")
     p.add_argument("--policy", action="append", type=Path, default=[], metavar="DIR",
@@ -265,8 +268,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("watch", help="run the detectors on a live engine; alerts as JSON lines on stdout")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
+    p.add_argument("--evidence", type=Path, default=None, metavar="DIR",
+                   help="where `stowaway respond` writes evidence bundles (default: <state>/evidence/<watch id>)")
+    p.add_argument("--triage", action="store_true",
+                   help="put each alert's triage context (what `explain-alert` prints) on its line, as \"triage\"")
+    _playbooks_option(p)
     _dirs(p, scenarios=False)
     _engine_option(p)
+
+    p = sub.add_parser("respond", help="ask the running watch to respond to one of its alerts (by its id): contain "
+                                       "as a playbook says, prove it, collect evidence; it stays contained")
+    p.add_argument("alert", type=int, metavar="ALERT_ID", help="the id on the watch's alert line")
+    p.add_argument("--playbook", metavar="NAME", help="this playbook, not the one the alert's rule triggers")
+    p.add_argument("--watch", metavar="WATCH_ID", help="which watch, when several run")
+    p.add_argument("--json", action="store_true", help="the watch's whole answer as JSON")
+
+    p = sub.add_parser("release", help="ask the running watch to give back what it contained, and prove it")
+    p.add_argument("object", metavar="OBJECT", help="container:<id> or service:<id> (a unique id prefix will do)")
+    p.add_argument("--watch", metavar="WATCH_ID", help="which watch, when several run")
+    p.add_argument("--json", action="store_true", help="the watch's whole answer as JSON")
 
     p = sub.add_parser("docs", help="write an Alerting & Detection Strategy document per detector")
     p.add_argument("--out", type=Path, default=Path("docs/detections"), metavar="DIR")
@@ -438,10 +458,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     _validate_expectations(selected, args.rules)
     external = _external_sources(args)
     playbooks = [p for p in _load_playbooks(args.playbooks, args.rules) if p.mode == "auto"] if args.respond else []
-    if playbooks and args.backend != "docker":
+    if playbooks and args.backend not in ("docker", "swarm"):
         # Said, not refused: `nox -s purple-team -- --respond` passes the option to its kind run too.
-        print(f"--respond: containment is built for the docker backend only; the {args.backend} run responds "
-              "to nothing", file=sys.stderr)
+        print(f"--respond: containment is built for the docker and swarm backends; the {args.backend} run "
+              "responds to nothing (no NetworkPolicy enforcement on the lab's cluster: lab/kind/README.md)",
+              file=sys.stderr)
         playbooks = []
     if args.playbooks and not args.respond:
         raise BadInput("--playbooks: given without --respond, no playbook would act")
@@ -594,6 +615,8 @@ def cmd_explain_alert(args: argparse.Namespace) -> int:
 
     if args.events < 1:
         raise BadInput(f"--events: must be at least 1, not {args.events}")
+    if args.live:
+        return _explain_live(args)
     if not args.run_dir.is_dir():
         raise BadInput(f"{args.run_dir}: no such directory (a run written by `stowaway run --record`)")
     _validate_policies(args.policy)
@@ -612,6 +635,28 @@ def cmd_explain_alert(args: argparse.Namespace) -> int:
     result = triage.triage(chosen, alerts, recorded.events, detector, policy, platform, recorded.run_id, source,
                            limit=args.events)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.render())
+    return EXIT_PASS
+
+
+def _explain_live(args: argparse.Namespace) -> int:
+    from harness.watch_control import ControlError, ask, choose_watch
+    from lab import LabPaths
+
+    if args.alert is not None or args.policy:
+        raise BadInput("--live: takes the watch's alert id alone (no ALERT, no --policy: the watch asks the "
+                       "shipped policy)")
+    try:
+        number = int(str(args.run_dir))
+    except ValueError:
+        raise BadInput(f"--live: {args.run_dir} is not an alert id (the \"id\" on a watch's alert line)") from None
+    try:
+        answer = ask(choose_watch(LabPaths.default(), args.watch), {"op": "explain", "alert": number,
+                                                                     "events": args.events})
+    except ControlError as exc:
+        raise BadInput(str(exc)) from None
+    if not answer.get("ok"):
+        raise BadInput(str(answer.get("error")))
+    print(json.dumps(answer["triage"], indent=2) if args.json else answer["text"])
     return EXIT_PASS
 
 
@@ -819,7 +864,27 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         raise BadInput(f"--duration: must be positive, not {args.duration:g}")
     _validate_detectors(args.rules, args.policy)
-    return watch(args.rules, args.policy, args.docker_host, args.duration)
+    playbooks = _load_playbooks(args.playbooks, args.rules)
+    return watch(args.rules, args.policy, args.docker_host, args.duration, playbooks=playbooks,
+                 evidence_dir=args.evidence, with_triage=args.triage)
+
+
+def cmd_respond(args: argparse.Namespace) -> int:
+    from harness.response.commands import respond
+
+    code, error = respond(args.alert, args.playbook, args.watch, args.json, sys.stdout)
+    if error:
+        raise BadInput(error)
+    return code
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from harness.response.commands import release
+
+    code, error = release(args.object, args.watch, args.json, sys.stdout)
+    if error:
+        raise BadInput(error)
+    return code
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -880,7 +945,7 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "soak": cmd_soak, "lab": cmd_lab, 
             "explain": cmd_explain, "watch": cmd_watch, "docs": cmd_docs, "gate": cmd_gate,
             "baseline": cmd_baseline, "setup": cmd_setup, "validate": cmd_validate, "completion": cmd_completion,
             "replay": cmd_replay, "detonate": cmd_detonate, "revert": cmd_revert,
-            "explain-alert": cmd_explain_alert}
+            "explain-alert": cmd_explain_alert, "respond": cmd_respond, "release": cmd_release}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -178,6 +178,9 @@ def reap(client: Any, paths: LabPaths, keep: set[str] | None = None, only: set[s
             record.save(paths)
             report.runs_marked_aborted.append(record.run_id)
     report.host_dirs = reap_host_dirs(paths, doomed)
+    for socket in (paths.runtime / "watch").glob("*.sock"):  # a killed `stowaway watch`'s control socket
+        if doomed(socket.stem):
+            socket.unlink(missing_ok=True)
     return report
 
 

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-import harness.response.responder as responder_module
 from detectors.alert import Alert
-from harness.response.indicators import Indicators
 from harness.response.playbooks import Playbook
 from harness.response.responder import Responder, choose
 from lab import LabError
@@ -33,6 +28,19 @@ def alert(rule: str, raised_at: float = 100.0, obj: str = f"container:{CID}") ->
 class Record:
     before: dict[str, Any]
     released_at: float | None = None
+    ref: str = ""
+    at: float = 150.0
+    after: dict[str, Any] = field(default_factory=dict)
+    release_after: dict[str, Any] = field(default_factory=dict)
+    action: str = ""
+
+    @property
+    def contained(self) -> bool:
+        return self.released_at is None
+
+    @property
+    def container_id(self) -> str:
+        return self.ref.removeprefix("container:")
 
 
 @dataclass
@@ -45,6 +53,10 @@ class FakeSession:
     records: list[dict[str, Any]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     contained: bool = False
+    # Swarm: service ref -> the containers the orchestrator runs as its tasks
+    services: dict[str, list[str]] = field(default_factory=dict)
+    hold_leaves_running: bool = False  # the orchestrator did not stop the tasks in time
+    left_on: str = ""  # a network the quarantine failed to take it off
 
     def __post_init__(self) -> None:
         self.sinkhole_endpoint = types.SimpleNamespace(address=SINK, ports=(443,))
@@ -53,7 +65,9 @@ class FakeSession:
         self.engine = types.SimpleNamespace(client=types.SimpleNamespace(api=api))
 
     def _inspect(self, _cid: str) -> dict[str, Any]:
-        networks = {} if self.contained and not self.state["Paused"] else self.networks_now
+        networks = {"stw-q": "198.18.192.2"} if self.contained and not self.state["Paused"] else self.networks_now
+        if self.contained and self.left_on:
+            networks = {**networks, self.left_on: self.networks_now[self.left_on]}
         return {"NetworkSettings": {"Networks": {n: {"IPAddress": a} for n, a in networks.items()}},
                 "State": dict(self.state)}
 
@@ -62,19 +76,40 @@ class FakeSession:
         if not self.movable:
             raise LabError("it shares the host's network namespace")
         self.contained = True
-        return Record(before={"networks": {n: {"address": a} for n, a in self.networks_now.items()}})
+        return Record(before={"networks": {n: {"address": a} for n, a in self.networks_now.items()}}, ref=ref,
+                      action="quarantine", after={"quarantine_network": {"name": "stw-q"}})
 
     def pause(self, ref: str) -> Record:
         self.calls.append(f"pause {ref}")
         self.state.update(Paused=True, Status="paused")
-        return Record(before={"state": "running"})
+        return Record(before={"state": "running"}, ref=ref, after={"paused": True}, action="pause")
 
     def release(self, record: Record) -> Record:
-        self.calls.append("release")
+        self.calls.append(f"release {record.ref}" if record.ref.startswith("service:") else "release")
         self.contained = False
-        self.state.update(Paused=False, Status="running")
+        if record.ref.startswith("service:"):
+            self.state.update(Running=True, Paused=False, Status="running")
+            record.release_after = {"running": [{"task": "t2", "container": "c" * 64}], "wanted": 1,
+                                    "spec_restored": True}
+        elif self.state["Running"]:
+            self.state.update(Paused=False, Status="running")
         record.released_at = 200.0
         return record
+
+    def service_of_task(self, container_ref: str, service_refs: list[str]) -> str | None:
+        cid = container_ref.removeprefix("container:")
+        return next((ref for ref in service_refs if cid in self.services.get(ref, [])), None)
+
+    def service_containers(self, service_ref: str) -> list[str]:
+        return [f"container:{c}" for c in self.services.get(service_ref, [])]
+
+    def scale_to_zero(self, ref: str) -> Record:
+        self.calls.append(f"scale {ref}")
+        running = [{"task": "t1", "container": CID}] if self.hold_leaves_running else []
+        if not self.hold_leaves_running:
+            self.state.update(Running=False, Paused=False, Status="exited")
+        return Record(before={"mode": "replicated", "replicas": 1}, ref=ref, at=160.0,
+                      after={"running": running, "spec_kept": True}, action="scale-to-zero")
 
     def can_connect(self, ref: str, address: str, port: int) -> bool:
         self.calls.append(f"probe {address}:{port}")
@@ -82,29 +117,6 @@ class FakeSession:
 
     def sinkhole_records(self) -> list[dict[str, Any]]:
         return list(self.records)
-
-
-@pytest.fixture
-def no_settle(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(responder_module, "SETTLE_S", 0.0)
-
-
-@pytest.fixture
-def fake_evidence(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-    indicators = Indicators(destinations=(f"{SINK}:443/tcp",), executables=("/usr/bin/curl",))
-
-    def collect(client: Any, container_id: str, out_dir: Path, **kw: Any) -> Any:
-        calls.append({"container": container_id, **kw})
-        return types.SimpleNamespace(path=out_dir / "b.tar.gz", sha256="f" * 64, complete=True, missing=(),
-                                     indicators=indicators)
-
-    def cross_reference(_indicators: Any, _window: Any, exclude: str) -> list[Any]:
-        return [types.SimpleNamespace(container_id="b" * 64, matched=[f"destination:{SINK}:443/tcp"])]
-
-    monkeypatch.setattr("harness.response.evidence.collect", collect, raising=False)
-    monkeypatch.setattr("harness.response.indicators.cross_reference", cross_reference, raising=False)
-    return calls
 
 
 def test_the_lowest_priority_playbook_acts_on_the_first_container_its_rules_named() -> None:
@@ -160,9 +172,62 @@ def test_a_failure_mid_response_still_releases(no_settle, monkeypatch, tmp_path)
     assert "release" in session.calls and result.released
 
 
-def test_a_swarm_task_is_not_contained_but_its_evidence_is_collected(no_settle, fake_evidence, tmp_path) -> None:
-    session = FakeSession()
+def test_a_swarm_task_is_frozen_collected_then_its_service_scaled_to_zero_and_given_back(
+        no_settle, fake_evidence, tmp_path) -> None:
+    session = FakeSession(services={"service:xyz": [CID]})
     result = Responder(session, [EGRESS], object(), tmp_path).respond(
         [alert("net.egress")], [], ["service:xyz", f"container:{CID}"], 0.0)
-    assert result is not None and result.action == "none" and result.passed
-    assert not [c for c in session.calls if c.startswith(("quarantine", "pause"))] and fake_evidence
+    assert result is not None and result.passed, result
+    assert result.action == "scale-to-zero" and result.object == "service:xyz"
+    # frozen first (what a live process holds stays), the evidence taken frozen, then the service held
+    assert session.calls == [f"pause container:{CID}", "scale service:xyz", "release", "release service:xyz"]
+    assert fake_evidence and fake_evidence[0]["container"] == CID
+    assert result.contained_at == 150.0  # the freeze, not the orchestrator's stop, is when it was cut off
+    assert any("runs none of its tasks" in c for c in result.checks)
+    assert any("runs 1 task(s) again" in c for c in result.release_checks)
+
+
+def test_an_alert_on_the_service_itself_acts_on_its_running_tasks(no_settle, fake_evidence, tmp_path) -> None:
+    session = FakeSession(services={"service:xyz": [CID]})
+    result = Responder(session, [ESCAPE], object(), tmp_path).respond(
+        [alert("escape.tool", obj="service:xyz")], [], ["service:xyz"], 0.0)
+    assert result is not None and result.action == "scale-to-zero" and result.passed, result
+    assert session.calls[:2] == [f"pause container:{CID}", "scale service:xyz"]
+
+
+def test_a_container_posing_as_a_task_is_contained_the_docker_way(no_settle, fake_evidence, tmp_path) -> None:
+    """Its labels may name the service; the orchestrator does not run it: quarantine, not the service."""
+    session = FakeSession(services={"service:xyz": ["b" * 64]})
+    result = Responder(session, [EGRESS], object(), tmp_path).respond(
+        [alert("net.egress")], [], ["service:xyz", f"container:{CID}"], 0.0)
+    assert result is not None and result.action == "quarantine" and result.passed, result
+    assert not [c for c in session.calls if c.startswith("scale")]
+
+
+def test_tasks_still_running_after_the_hold_fail_the_proof_and_stay_frozen_until_the_end(
+        no_settle, fake_evidence, tmp_path) -> None:
+    session = FakeSession(services={"service:xyz": [CID]}, hold_leaves_running=True)
+    result = Responder(session, [EGRESS], object(), tmp_path).respond(
+        [alert("net.egress")], [], ["service:xyz", f"container:{CID}"], 0.0)
+    assert result is not None and not result.contained and not result.passed
+    assert any("still runs 1 task(s)" in c for c in result.checks)
+    # not unfrozen while the hold had not stopped it; given back only with the service at the end
+    assert session.calls.index("release") > session.calls.index("scale service:xyz")
+
+
+def test_a_container_still_on_a_former_network_is_not_contained(no_settle, fake_evidence, tmp_path) -> None:
+    session = FakeSession(left_on="stw-lan")
+    result = Responder(session, [EGRESS], object(), tmp_path).respond([alert("net.egress")], [], [], 0.0)
+    assert result is not None and not result.contained and not result.passed
+    assert any("stw-lan, stw-q, not on stw-q alone" in c for c in result.checks), result.checks
+
+
+def test_with_no_lab_internet_the_proof_is_the_engines_word_and_says_no_probe_was_made(
+        no_settle, fake_evidence, tmp_path) -> None:
+    session = FakeSession()
+    session.sinkhole_endpoint = None
+    result = Responder(session, [EGRESS], object(), tmp_path).respond([alert("net.egress")], [], [], 0.0)
+    assert result is not None and result.contained and result.passed, result
+    assert not [c for c in session.calls if c.startswith("probe")]
+    assert any("no probe from inside" in c for c in result.checks)
+    assert any(c == "the engine reports it on stw-q" for c in result.checks)
