@@ -76,7 +76,7 @@ class ContainmentBook:
             return live
         return self._remember(quarantine_mod.pause(self.client, container_id, journal=self._journal))
 
-    def scale_to_zero(self, ref: str) -> ContainmentRecord:
+    def hold_service(self, ref: str) -> ContainmentRecord:
         """Stop every task of the Swarm service ``ref`` through its spec, keeping the spec (see
         ``lab.service_hold``). A service held here already gets its record back.
 
@@ -85,11 +85,11 @@ class ContainmentBook:
         """
         kind, _, service_id = ref.partition(":")
         if kind != "service" or not service_id:
-            raise LabError(f"scale-to-zero acts on Swarm services (\"service:<id>\"), not {ref!r}")
-        live = self._live(service_id, quarantine_mod.SCALE_TO_ZERO)
+            raise LabError(f"hold-service acts on Swarm services (\"service:<id>\"), not {ref!r}")
+        live = self._live(service_id, quarantine_mod.HOLD_SERVICE)
         if live is not None:
             return live
-        return self._remember(service_hold.scale_to_zero(self.client, service_id, journal=self._journal))
+        return self._remember(service_hold.hold_service(self.client, service_id, journal=self._journal))
 
     def release(self, record: ContainmentRecord) -> ContainmentRecord:
         """Undo a containment exactly (``lab.quarantine.release``). Idempotent.
@@ -169,5 +169,5 @@ def container_of(ref: str) -> str:
     kind, _, ident = ref.partition(":")
     if kind != "container" or not ident:
         raise LabError(f"quarantine and pause act on containers (\"container:<id>\"), not {ref!r}: a Swarm "
-                       "service is held with scale_to_zero; pods are not contained yet")
+                       "service is held with hold_service; pods are not contained yet")
     return ident

@@ -13,7 +13,7 @@
 
 Each action returns a ``ContainmentRecord`` (JSON-serialisable). The lab knows nothing of why a
 container is contained: it acts on objects by ref (``container:<id>``). The record's shape leaves
-room for the orchestrated backends (a Swarm service scaled to zero, a Pod behind a NetworkPolicy):
+room for the orchestrated backends (a Swarm service held on no node, a Pod behind a NetworkPolicy):
 a ref, an action name, and free-form before/after state.
 
 Blind spots: a container that shares its network namespace with others (``container:<id>``) moves
@@ -37,8 +37,8 @@ from lab.networks import LAB_RANGE, LabNetwork
 
 QUARANTINE = "quarantine"
 PAUSE = "pause"
-SCALE_TO_ZERO = "scale-to-zero"  # a Swarm service's: lab.service_hold
-ACTIONS = (QUARANTINE, PAUSE, SCALE_TO_ZERO)
+HOLD_SERVICE = "hold-service"  # a Swarm service's: lab.service_hold
+ACTIONS = (QUARANTINE, PAUSE, HOLD_SERVICE)
 CONTAINER_REF = "container:"
 # Network modes that give a container no network of its own to move (docker inspect's HostConfig.NetworkMode).
 _UNMOVABLE = {"host": "shares the host's network namespace", "none": "has no network interface to move"}
@@ -54,12 +54,12 @@ _NOT_FOUND_EXITS = (126, 127)  # the runtime could not start the program: it is 
 class ContainmentRecord:
     """One containment action on one object and, once released, its undoing."""
 
-    ref: str  # the object acted on: "container:<full id>", or "service:<full id>" for scale-to-zero
-    action: str  # "quarantine" | "pause" | "scale-to-zero"
+    ref: str  # the object acted on: "container:<full id>", or "service:<full id>" for hold-service
+    action: str  # "quarantine" | "pause" | "hold-service"
     at: float  # epoch seconds when the containment took hold
     # The state the action changed, as it was: for quarantine {"networks": {name: {"id", "address"
     # (IPv4), "aliases", "mac_address", "static"}}, "state"}; for pause {"state", "paused"}; for
-    # scale-to-zero {"spec", "version", "mode", "replicas", "placement", "tasks"} (lab.service_hold).
+    # hold-service {"spec", "version", "mode", "replicas", "placement", "tasks"} (lab.service_hold).
     before: dict[str, Any]
     after: dict[str, Any]  # the same keys, as the action left them
     released_at: float | None = None  # epoch seconds; None while contained
@@ -256,8 +256,8 @@ def release(client: Any, record: ContainmentRecord, journal: Journal | None = No
     Quarantine: each recorded network that still exists is joined again with the same IPv4 address
     and aliases (another address when that one was taken meanwhile: ``release_after["readdressed"]``),
     then the quarantine network is left. A network that is gone, or a container that is, is listed in
-    ``release_after["unrestored"]`` with the reason. Pause: the container is unpaused. Scale-to-zero:
-    the service's mode and placement are put back (``lab.service_hold.release``). ``journal`` is
+    ``release_after["unrestored"]`` with the reason. Pause: the container is unpaused. Hold-service:
+    the service's placement is put back (``lab.service_hold.release``). ``journal`` is
     told the released record.
 
     Raises:
@@ -265,7 +265,7 @@ def release(client: Any, record: ContainmentRecord, journal: Journal | None = No
     """
     if not record.contained:
         return record
-    if record.action == SCALE_TO_ZERO:
+    if record.action == HOLD_SERVICE:
         from lab import service_hold
 
         record.release_after = service_hold.release(client, record)

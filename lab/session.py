@@ -213,9 +213,9 @@ class LabSession:
         """Freeze the container ``ref`` (``ContainmentBook.pause``)."""
         return self.book.pause(ref)
 
-    def scale_to_zero(self, ref: str) -> ContainmentRecord:
-        """Hold the Swarm service ``ref`` at zero tasks, its spec kept (``ContainmentBook.scale_to_zero``)."""
-        return self.book.scale_to_zero(ref)
+    def hold_service(self, ref: str) -> ContainmentRecord:
+        """Hold the Swarm service ``ref`` at zero tasks, its spec kept (``ContainmentBook.hold_service``)."""
+        return self.book.hold_service(ref)
 
     def release(self, record: ContainmentRecord) -> ContainmentRecord:
         """Undo a containment exactly (see ``lab.quarantine.release``). Idempotent."""

@@ -120,8 +120,8 @@ class LiveSession:
     def pause(self, ref: str) -> Any:
         return self.book.pause(ref)
 
-    def scale_to_zero(self, ref: str) -> Any:
-        return self.book.scale_to_zero(ref)
+    def hold_service(self, ref: str) -> Any:
+        return self.book.hold_service(ref)
 
     def release(self, record: Any) -> Any:
         return self.book.release(record)

@@ -21,9 +21,9 @@ For the playbook the alerts trigger (lowest priority first), on the workload the
 A Swarm service's workload (the alert names the service, or a container the orchestrator runs as
 one of its tasks) is contained the orchestrator's way, whatever the playbook's container action:
 its task containers are frozen at once, the evidence is collected from them frozen, and the
-service is scaled to zero with its spec kept (``lab.service_hold``). The proof is the
-orchestrator's (no task runs, the spec is the one that ran) and the lab internet's; release puts
-the replicas back and waits for them.
+service is constrained to no node with its spec and stopped containers kept (``lab.service_hold``).
+The proof is the orchestrator's (no task runs, the spec is the one that ran) and the lab
+internet's; release puts the placement back and waits for the tasks.
 
 Nothing here kills a workload; the scenario's own cleanup removes it afterwards, as in any run.
 """
@@ -40,7 +40,7 @@ from detectors.alert import Alert
 from harness.outcome import ResponseResult
 from harness.response.playbooks import Playbook, first_match
 from lab import LabError
-from lab.quarantine import SCALE_TO_ZERO
+from lab.quarantine import HOLD_SERVICE
 
 SETTLE_S = 2.0  # after containment: anything still in flight to the lab internet lands in its record first
 Probe = Callable[[str, str, int], bool]
@@ -102,7 +102,7 @@ class Responder:
             self.session.service_of_task(target.ref, objects)
         if service is not None:
             if result.action != "none":
-                result.action = SCALE_TO_ZERO  # the orchestrator would replace a task moved or frozen under it
+                result.action = HOLD_SERVICE  # the orchestrator would replace a task moved or frozen under it
             return self._respond_service(playbook, target, service, result, objects, since, keep)
         record = None
         addresses = self._addresses(target.container_id)  # before containment moves it
@@ -134,13 +134,13 @@ class Responder:
             held = ", ".join(sorted(self.held)) or "nothing"
             raise KeyError(f"{ref}: {'several objects match' if found else 'not contained here'} (held: {held})")
         held_now = self.held.pop(found[0])
-        if held_now.record.action == SCALE_TO_ZERO:
+        if held_now.record.action == HOLD_SERVICE:
             self._release_service(held_now.record, held_now.result)
         else:
             self._release(held_now.record, held_now.target, held_now.result)
         return held_now.result
 
-    # --- a Swarm service: freeze its tasks, collect, scale to zero, give it back ----------------
+    # --- a Swarm service: freeze its tasks, collect, hold it on no node, give it back ---------------
 
     def _respond_service(self, playbook: Playbook, target: Target, service: str, result: ResponseResult,
                          objects: Sequence[str], since: float, keep: bool = False) -> ResponseResult:
@@ -161,7 +161,7 @@ class Responder:
             elif playbook.collect:
                 result.checks.append("no evidence: the service ran no task to collect from")
             if result.action != "none":
-                hold = self.session.scale_to_zero(service)
+                hold = self.session.hold_service(service)
                 if result.contained_at is None:
                     result.contained_at = hold.at
                 api = self.session.engine.client.api
@@ -190,22 +190,26 @@ class Responder:
     def _prove_held(self, hold: Any, containers: Sequence[str], frozen: Sequence[Any], addresses: list[str],
                     contained_at: float) -> list[tuple[bool, str]]:
         running = hold.after.get("running") or []
+        kept = bool(hold.after.get("spec_kept"))
         checks = [(not running, "the orchestrator runs none of its tasks" if not running else
                    f"the orchestrator still runs {len(running)} task(s) of it"),
-                  (bool(hold.after.get("spec_kept")), "its spec is kept as it ran (only the mode or placement "
-                   "changed)" if hold.after.get("spec_kept") else "its spec changed beyond the mode and placement")]
-        mode = hold.before.get("mode")
-        checks.append((True, f"{mode} service, {hold.before.get('replicas') if mode == 'replicated' else 'global'} "
-                             f"-> {'0 replicas' if mode == 'replicated' else 'placed on no node'}"))
+                  (kept, "its spec is kept as it ran (only its placement changed)" if kept
+                   else "its spec changed beyond its placement"),
+                  (True, f"placed on no node: {hold.after.get('pending', 0)} task(s) pending")]
         for record in frozen:
             was_frozen = bool((record.after or {}).get("paused"))
             checks.append((was_frozen, f"{record.ref.removeprefix('container:')[:12]} was "
                                        f"{'frozen' if was_frozen else 'NOT frozen'} before it was stopped"))
+        states = {s["container"]: s["status"] for s in hold.after.get("kept") or []}
         api = self.session.engine.client.api
         for ref in containers:
-            state = api.inspect_container(ref.removeprefix("container:"))["State"]
-            stopped = not state.get("Running")
-            checks.append((stopped, f"{ref.removeprefix('container:')[:12]} is {state.get('Status')}"))
+            cid = ref.removeprefix("container:")
+            try:
+                status = str(api.inspect_container(cid)["State"]["Status"])
+            except Exception:  # removed since: contained, and the result says the container is gone
+                status = states.get(cid, "removed")
+            stopped = status not in ("running", "paused", "restarting")
+            checks.append((stopped, f"{cid[:12]} is {status}" + (", kept for forensics" if status == "exited" else "")))
         endpoint = self.session.sinkhole_endpoint
         if endpoint is not None:
             after = [r for r in self.session.sinkhole_records() if r.get("peer") in addresses

@@ -54,7 +54,7 @@ def test_the_escape_is_frozen_and_the_callers_are_cut_off(responded) -> None:
 def test_a_drifted_swarm_service_is_held_at_zero_with_its_spec_and_given_back(responded) -> None:
     outcomes, _ = responded
     response = outcomes["swarm.tamper.service-spec-drift"].response
-    assert response.action == "scale-to-zero" and response.object.startswith("service:")
+    assert response.action == "hold-service" and response.object.startswith("service:")
     assert any("runs none of its tasks" in c for c in response.checks), response.checks
     assert any("spec is kept" in c for c in response.checks) and any("frozen before" in c for c in response.checks)
     assert any("runs 1 task(s) again (wanted 1)" in c for c in response.release_checks), response.release_checks

@@ -103,13 +103,13 @@ class FakeSession:
     def service_containers(self, service_ref: str) -> list[str]:
         return [f"container:{c}" for c in self.services.get(service_ref, [])]
 
-    def scale_to_zero(self, ref: str) -> Record:
+    def hold_service(self, ref: str) -> Record:
         self.calls.append(f"scale {ref}")
         running = [{"task": "t1", "container": CID}] if self.hold_leaves_running else []
         if not self.hold_leaves_running:
             self.state.update(Running=False, Paused=False, Status="exited")
         return Record(before={"mode": "replicated", "replicas": 1}, ref=ref, at=160.0,
-                      after={"running": running, "spec_kept": True}, action="scale-to-zero")
+                      after={"running": running, "spec_kept": True}, action="hold-service")
 
     def can_connect(self, ref: str, address: str, port: int) -> bool:
         self.calls.append(f"probe {address}:{port}")
@@ -178,7 +178,7 @@ def test_a_swarm_task_is_frozen_collected_then_its_service_scaled_to_zero_and_gi
     result = Responder(session, [EGRESS], object(), tmp_path).respond(
         [alert("net.egress")], [], ["service:xyz", f"container:{CID}"], 0.0)
     assert result is not None and result.passed, result
-    assert result.action == "scale-to-zero" and result.object == "service:xyz"
+    assert result.action == "hold-service" and result.object == "service:xyz"
     # frozen first (what a live process holds stays), the evidence taken frozen, then the service held
     assert session.calls == [f"pause container:{CID}", "scale service:xyz", "release", "release service:xyz"]
     assert fake_evidence and fake_evidence[0]["container"] == CID
@@ -191,7 +191,7 @@ def test_an_alert_on_the_service_itself_acts_on_its_running_tasks(no_settle, fak
     session = FakeSession(services={"service:xyz": [CID]})
     result = Responder(session, [ESCAPE], object(), tmp_path).respond(
         [alert("escape.tool", obj="service:xyz")], [], ["service:xyz"], 0.0)
-    assert result is not None and result.action == "scale-to-zero" and result.passed, result
+    assert result is not None and result.action == "hold-service" and result.passed, result
     assert session.calls[:2] == [f"pause container:{CID}", "scale service:xyz"]
 
 

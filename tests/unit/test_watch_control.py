@@ -145,7 +145,7 @@ def test_an_on_request_playbook_answers_a_rule_no_auto_playbook_has(no_settle, f
     ({"op": "respond", "alert": 7}, "no alert 7"),
     ({"op": "respond", "alert": 1, "playbook": "nope"}, "no playbook 'nope'"),
     ({"op": "release", "object": "abc"}, "a ref such as"),
-    ({"op": "dance"}, "one of respond, release, status"),
+    ({"op": "dance"}, "one of respond, release, explain, status"),
 ])
 def test_requests_it_cannot_do_are_refused_with_why(tmp_path, request_: dict[str, Any], error: str) -> None:
     handler = on_request(tmp_path, Live())
