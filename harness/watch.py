@@ -41,7 +41,7 @@ from lab import engine as engine_mod
 
 def _base_image(engine: engine_mod.Engine) -> str | None:
     """The lab's base image, when the engine has it: what holds a quarantined container's addresses."""
-    from lab.images import ImageRecipe
+    from lab import ImageRecipe
 
     tag = ImageRecipe().tag
     try:

@@ -118,7 +118,7 @@ class ControlServer:
 def live_watches(paths: LabPaths) -> list[str]:
     """Run ids of the watches whose socket is there and whose process is alive (a killed watch's
     socket lingers until the reaper removes it)."""
-    from lab.bookkeeping import live_run_ids
+    from lab import live_run_ids
 
     directory = socket_dir(paths)
     if not directory.is_dir():

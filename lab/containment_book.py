@@ -160,6 +160,17 @@ class ContainmentBook:
                                                  "action": record.action})
 
 
+def watch_book(client: Any, paths: LabPaths, run_id: str, hold_image: str | None = None) -> ContainmentBook:
+    """A book for a process with no lab slot (``stowaway watch``): its quarantine network takes a
+    spare /26 of the quarantine range, named and labelled after ``run_id``."""
+    from lab.networks import create_quarantine_network, spare_quarantine_slot
+
+    prefix = f"stw-{run_id[-6:]}"
+    return ContainmentBook(client, paths, run_id,
+                           lambda: create_quarantine_network(client, run_id, prefix, spare_quarantine_slot(client)),
+                           hold_image=hold_image)
+
+
 def container_of(ref: str) -> str:
     """The container id of a ``container:<id>`` ref.
 

@@ -39,8 +39,7 @@ from typing import Any
 from detectors.alert import Alert
 from harness.outcome import ResponseResult
 from harness.response.playbooks import Playbook, first_match
-from lab import LabError
-from lab.quarantine import HOLD_SERVICE
+from lab import HOLD_SERVICE, LabError
 
 SETTLE_S = 2.0  # after containment: anything still in flight to the lab internet lands in its record first
 Probe = Callable[[str, str, int], bool]
