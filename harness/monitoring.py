@@ -6,6 +6,7 @@ import functools
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from detectors.analytics import analytic_ids, default_analytics
 from detectors.engine import DEFAULT_RULE_DIR, DetectionEngine, Monitor, load_rules
@@ -114,3 +115,9 @@ def add_cluster_sensors(monitor: Monitor, backend: object) -> None:
         from detectors.sensors.k8s_audit import K8sAuditSensor
 
         monitor.sensors.append(K8sAuditSensor(audit_log))
+
+
+def packet_ring(monitor: Monitor) -> Any | None:
+    """The packet sensor's ring of recent frames (what a responder cuts a pcap slice from), or None
+    when the monitor has no packet sensor."""
+    return next((getattr(s, "ring", None) for s in monitor.sensors if getattr(s, "name", "") == "packets"), None)

@@ -32,7 +32,7 @@ from harness.external.mapping import DetectorMapping
 from harness.external.sources import AlertSource
 from harness.fleet import alongside
 from harness.judge import judge
-from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
+from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids, packet_ring
 from harness.outcome import Outcome, RunResult, SoakResult, Verdict
 from harness.recording import RunRecorder, platform_facts
 from harness.response.playbooks import Playbook
@@ -226,7 +226,7 @@ def _responder(session: LabSession, monitor: Monitor, options: RunOptions) -> Re
     window = EventWindow()
     monitor.add_tap(window.tap)
     evidence = options.evidence_dir or session.paths.runtime / "evidence" / session.run_id
-    return Responder(session, options.playbooks, window, evidence)
+    return Responder(session, options.playbooks, window, evidence, packets=packet_ring(monitor))
 
 
 def run_all(scenarios: Sequence[type[Scenario]], session: LabSession, monitor: Monitor,

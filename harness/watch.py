@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from detectors.alert import Alert
-from harness.monitoring import build_monitor
+from harness.monitoring import build_monitor, packet_ring
 from harness.response.live import LiveSession
 from harness.response.on_request import OnRequest
 from harness.response.playbooks import Playbook
@@ -112,6 +112,7 @@ def watch(rule_dirs: Sequence[Path] = (), policy_dirs: Sequence[Path] = (), dock
         monitor.engine.subscribe(emit)
         monitor.add_tap(window.tap)
         monitor.add_tap(events.tap)
+        on_request.responder.packets = packet_ring(monitor)
         monitor.start()
         control.start()
         rules = len(monitor.engine.rules)

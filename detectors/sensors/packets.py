@@ -14,6 +14,9 @@ Events (module ``network``):
 - ``network.flow``: ``start`` on the first packet, ``update`` at most once a second while bytes move,
   ``end`` on FIN/RST or idleness (see ``flows.FlowTable``).
 - ``network.dns``: ``dns_query`` and ``dns_answer``, with the question and the answers.
+
+The frames themselves are kept for a while in ``ring`` (``packet_ring.PacketRing``, bounded): a
+responder cuts a pcap slice of a workload's traffic around an alert from it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from detectors.event import Event, new_event
 from detectors.sensors.base import ThreadedSensor
 from detectors.sensors.flows import FlowTable, dns_record, packet_from_bytes
 from detectors.sensors.netinventory import DEFAULT_BRIDGE_PATTERN, Inventory
+from detectors.sensors.packet_ring import PacketRing
 
 BPF_FILTER = "ip and (tcp or udp)"
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
@@ -61,6 +65,7 @@ class PacketSensor(ThreadedSensor):
         self.discover_s = discover_s
         self.flush_s = flush_s
         self.table = FlowTable()
+        self.ring = PacketRing()  # recent frames, for a responder's pcap slice (packet_ring)
         self._lock = threading.Lock()
         self._sniffers: dict[str, Any] = {}
         self._writers: dict[str, Any] = {}
@@ -175,6 +180,7 @@ class PacketSensor(ThreadedSensor):
             return
         if info is None:
             return
+        self.ring.add(ts, frame, info.src, info.dst)
         with self._lock:
             records = self.table.add(info, iface)
         for record in records:

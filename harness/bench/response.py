@@ -19,7 +19,7 @@ from pathlib import Path
 from detectors.alert import Alert
 from detectors.engine import Monitor
 from harness.bench.report import Figure, percentile
-from harness.monitoring import known_detector_ids
+from harness.monitoring import known_detector_ids, packet_ring
 from harness.response.playbooks import load_playbooks
 from harness.response.responder import Responder
 from harness.response.window import EventWindow
@@ -40,7 +40,7 @@ def time_to_contain(session: LabSession, monitor: Monitor, repetitions: int,
     failed = 0
     try:
         with tempfile.TemporaryDirectory(prefix="stowaway-bench-evidence-") as evidence:
-            responder = Responder(session, playbooks, window, Path(evidence))
+            responder = Responder(session, playbooks, window, Path(evidence), packets=packet_ring(monitor))
             for i in range(repetitions):
                 lab = session.scope(f"bench-respond-{i}")
                 try:

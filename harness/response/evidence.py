@@ -35,7 +35,7 @@ import re
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -638,14 +638,33 @@ def _window_members(collector: _Collector, window: EventWindow, since: float, un
     return events
 
 
+def _pcap_member(collector: _Collector, packets: Any, addresses: Collection[str], since: float,
+                 until: float) -> None:
+    if packets is None:
+        collector.gap("traffic.pcap", "no packet capture ran beside this response", inherent=True)
+        return
+    if not addresses:
+        collector.gap("traffic.pcap", "the container had no network address to cut its traffic by", inherent=True)
+        return
+    cut = packets.slice(addresses, since, until)
+    collector.members["traffic.pcap"] = cut.pcap
+    collector.notes.append(f"traffic.pcap: {cut.packets} frame(s) from or to {', '.join(sorted(addresses))}")
+    if cut.oldest_kept is not None and cut.oldest_kept > since:
+        collector.notes.append(f"traffic.pcap: the capture ring held frames from {cut.oldest_kept - since:.1f} s "
+                               "after the window's start only (older ones were evicted)")
+
+
 def collect(client: Any, container_id: str, out_dir: Path, *, window: EventWindow, alert: dict[str, Any],
             since: float, until: float | None = None, sinkhole_records: list[dict[str, Any]] | None = None,
-            max_files: int = MAX_FILES, max_file_bytes: int = MAX_FILE_BYTES, proc: str = "/proc") -> EvidenceBundle:
+            max_files: int = MAX_FILES, max_file_bytes: int = MAX_FILE_BYTES, proc: str = "/proc",
+            packets: Any = None, addresses: Collection[str] = ()) -> EvidenceBundle:
     """Collect one container's evidence around ``alert`` into one archive in ``out_dir``.
 
     ``client`` is a ``docker.DockerClient`` (its ``api`` is used); ``since``/``until`` bound the
     window's events (``until``: now); ``sinkhole_records`` are the lab internet's record lines (the
-    ones whose ``peer`` is one of the container's addresses are kept).
+    ones whose ``peer`` is one of the container's addresses are kept). ``packets`` is the packet
+    sensor's ``PacketRing``: the frames from and to ``addresses`` (the container's, as they were
+    before any containment moved it) in the window go into ``traffic.pcap``.
 
     Raises:
         EvidenceError: the archive could not be written (no bundle, and no partial file, is left).
@@ -662,6 +681,7 @@ def collect(client: Any, container_id: str, out_dir: Path, *, window: EventWindo
         collector.members["dropped-files.json"] = _dropped_files(collector, diff, events, max_files, max_file_bytes)
         collector.timings["dropped-files.json"] = round(time.perf_counter() - started_files, 4)
     collector.members["alert.json"] = _json(alert)
+    _pcap_member(collector, packets, addresses, since, until_at)
     if sinkhole_records is None:
         collector.gap("sinkhole.jsonl", "no sinkhole records were given", inherent=True)
     else:

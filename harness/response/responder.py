@@ -81,8 +81,10 @@ class Responder:
     internet's record), ``window`` the run's EventWindow (a monitor tap), ``evidence_dir`` where the
     bundles go."""
 
-    def __init__(self, session: Any, playbooks: Sequence[Playbook], window: Any, evidence_dir: Path) -> None:
+    def __init__(self, session: Any, playbooks: Sequence[Playbook], window: Any, evidence_dir: Path,
+                 packets: Any = None) -> None:
         self.session, self.playbooks, self.window, self.evidence_dir = session, list(playbooks), window, evidence_dir
+        self.packets = packets  # the packet sensor's PacketRing: the bundle's traffic.pcap
         # keep=True: what stays contained until ``release_held``, by the ref the result names
         self.held: dict[str, Held] = {}
 
@@ -328,7 +330,8 @@ class Responder:
         records = [r for r in self.session.sinkhole_records() if r.get("peer") in addresses] \
             if self.session.sinkhole_endpoint is not None else None
         bundle = collect(self.session.engine.client, target.container_id, self.evidence_dir, window=self.window,
-                         alert=target.trigger.to_dict(), since=since, sinkhole_records=records)
+                         alert=target.trigger.to_dict(), since=since, sinkhole_records=records,
+                         packets=self.packets, addresses=addresses)
         result.evidence, result.evidence_sha256 = str(bundle.path), bundle.sha256
         result.evidence_complete, result.evidence_missing = bundle.complete, list(bundle.missing)
         found = bundle.indicators.planted_form()

@@ -67,6 +67,22 @@ def test_a_container_posing_as_a_task_is_paused_not_its_service(responded) -> No
     assert response.action == "pause" and response.object.startswith("container:"), response
 
 
+def test_the_bundles_pcap_holds_the_exfiltrations_packets_to_the_planted_destination(responded, tmp_path) -> None:
+    from scapy.layers.inet import IP, TCP
+    from scapy.utils import rdpcap
+
+    from harness.response.evidence import read_members
+
+    outcomes, _ = responded
+    response = outcomes["docker.network.exfil-burst"].response
+    planted = next(p.removeprefix("destination:") for p in response.planted if p.startswith("destination:"))
+    address, port = planted.split("/")[0].rsplit(":", 1)
+    pcap = tmp_path / "traffic.pcap"
+    pcap.write_bytes(read_members(Path(response.evidence))["traffic.pcap"])
+    to_it = [p for p in rdpcap(str(pcap)) if IP in p and TCP in p and p[IP].dst == address and p[TCP].dport == int(port)]
+    assert to_it and any(len(p[TCP].payload) for p in to_it)  # the bytes it sent, not only the handshake
+
+
 def test_a_benign_twin_triggers_no_response(responded) -> None:
     outcomes, _ = responded
     assert outcomes[TWIN].verdict.value == "silent" and outcomes[TWIN].response is None

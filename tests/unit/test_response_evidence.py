@@ -19,6 +19,7 @@ from typing import Any
 import docker.errors
 import pytest
 
+from detectors.sensors.packet_ring import PacketRing
 from harness.response import evidence
 from harness.response.evidence import EvidenceError, collect, read_members, verify
 from harness.response.window import EventWindow
@@ -145,9 +146,19 @@ SINKHOLE = [{"proto": "control", "port": 0, "peer": "", "head": "ready"},
             {"proto": "tcp", "port": 443, "peer": "198.19.0.99", "bytes": 80, "head": "GET /"}]
 
 
+def ring_with_traffic() -> PacketRing:
+    """Two frames of the container's (one in the window, one before it) and one of another address."""
+    ring = PacketRing()
+    for ts, src, dst in ((50.0, ADDRESS, SINK), (120.0, ADDRESS, SINK), (130.0, "198.19.0.99", SINK)):
+        ring.add(ts, b"\x00" * 14 + f"{src}>{dst}".encode(), src, dst)
+    return ring
+
+
 def run(tmp_path: Path, api: FakeApi | None = None, window: EventWindow | None = None,
         **kw: Any) -> evidence.EvidenceBundle:
     kw.setdefault("sinkhole_records", SINKHOLE)
+    kw.setdefault("packets", ring_with_traffic())
+    kw.setdefault("addresses", (ADDRESS,))
     return collect(FakeClient(api or standard_api()), CID[:12], tmp_path,
                    window=window if window is not None else window_with_activity(), alert=ALERT, since=90.0,
                    until=200.0, proc=str(tmp_path / "no-proc"), max_file_bytes=1024, **kw)
@@ -163,7 +174,8 @@ def test_one_archive_named_after_the_alert_whose_manifest_checksums_hold(tmp_pat
         names = tar.getnames()
     assert names[-1] == "manifest.json"
     assert set(names) == {"inspect.json", "logs.txt", "diff.json", "processes.json", "events.jsonl", "flows.json",
-                          "dropped-files.json", "alert.json", "sinkhole.jsonl", "indicators.json", "manifest.json"}
+                          "dropped-files.json", "alert.json", "traffic.pcap", "sinkhole.jsonl", "indicators.json",
+                          "manifest.json"}
     contents = read_members(bundle.path)
     assert [m.name for m in bundle.members] == names
     for member in bundle.members:
@@ -307,6 +319,19 @@ def test_a_vanished_container_still_gets_its_window_and_alert(tmp_path):
     assert [json.loads(line)["head"] for line in contents["sinkhole.jsonl"].splitlines()] == ["GET /", "GET /old"]
     assert any(n.startswith("sinkhole.jsonl: the container's creation time is unknown")
                for n in json.loads(contents["manifest.json"])["notes"])
+
+
+def test_the_pcap_slice_holds_the_containers_frames_in_the_window_only(tmp_path):
+    bundle = run(tmp_path)
+    pcap = read_members(bundle.path)["traffic.pcap"]
+    assert pcap.count(f"{ADDRESS}>{SINK}".encode()) == 1 and b"198.19.0.99" not in pcap  # 120 s, not 50 s
+    manifest = json.loads(read_members(bundle.path)["manifest.json"])
+    assert f"traffic.pcap: 1 frame(s) from or to {ADDRESS}" in manifest["notes"]
+
+
+def test_without_a_packet_capture_the_pcap_is_absent_by_nature(tmp_path):
+    bundle = run(tmp_path, packets=None)
+    assert bundle.missing == ["traffic.pcap: no packet capture ran beside this response"] and bundle.complete
 
 
 def test_without_sinkhole_records_the_member_is_absent_by_nature(tmp_path):
