@@ -276,6 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
     _dirs(p, scenarios=False)
     _engine_option(p)
 
+    p = sub.add_parser("enrich", help="the policy enrichment as an ingest stage: ECS events as JSON lines in, the "
+                                      "same events with their policy.* fields out (for a SIEM running the "
+                                      "converted rules)")
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE", help="JSON-lines files (default: stdin; - is stdin)")
+    p.add_argument("--policy", action="append", type=Path, default=[], metavar="DIR",
+                   help="policy directory instead of the shipped one (repeatable)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--platform", type=Path, metavar="RUN_DIR",
+                       help="the platform facts recorded with this run (default: the lab's published ones)")
+    where.add_argument("--no-platform", action="store_true", help="no platform facts: every image unsigned")
+
     p = sub.add_parser("respond", help="ask the running watch to respond to one of its alerts (by its id): contain "
                                        "as a playbook says, prove it, collect evidence; it stays contained")
     p.add_argument("alert", type=int, metavar="ALERT_ID", help="the id on the watch's alert line")
@@ -869,6 +880,21 @@ def cmd_watch(args: argparse.Namespace) -> int:
                  evidence_dir=args.evidence, with_triage=args.triage)
 
 
+def cmd_enrich(args: argparse.Namespace) -> int:
+    from harness.enrich import main as enrich
+    from harness.replay import RecordingError
+
+    for path in args.files:
+        if str(path) != "-" and not path.is_file():
+            raise BadInput(f"{path}: no such file")
+    _validate_policies(args.policy)
+    platform = "none" if args.no_platform else str(args.platform) if args.platform else "lab"
+    try:
+        return enrich(args.files, args.policy, platform)
+    except RecordingError as exc:
+        raise BadInput(str(exc)) from None
+
+
 def cmd_respond(args: argparse.Namespace) -> int:
     from harness.response.commands import respond
 
@@ -945,7 +971,7 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "soak": cmd_soak, "lab": cmd_lab, 
             "explain": cmd_explain, "watch": cmd_watch, "docs": cmd_docs, "gate": cmd_gate,
             "baseline": cmd_baseline, "setup": cmd_setup, "validate": cmd_validate, "completion": cmd_completion,
             "replay": cmd_replay, "detonate": cmd_detonate, "revert": cmd_revert,
-            "explain-alert": cmd_explain_alert, "respond": cmd_respond, "release": cmd_release}
+            "explain-alert": cmd_explain_alert, "respond": cmd_respond, "release": cmd_release, "enrich": cmd_enrich}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -79,7 +79,8 @@ def test_the_bundles_pcap_holds_the_exfiltrations_packets_to_the_planted_destina
     address, port = planted.split("/")[0].rsplit(":", 1)
     pcap = tmp_path / "traffic.pcap"
     pcap.write_bytes(read_members(Path(response.evidence))["traffic.pcap"])
-    to_it = [p for p in rdpcap(str(pcap)) if IP in p and TCP in p and p[IP].dst == address and p[TCP].dport == int(port)]
+    to_it = [p for p in rdpcap(str(pcap))
+             if IP in p and TCP in p and p[IP].dst == address and p[TCP].dport == int(port)]
     assert to_it and any(len(p[TCP].payload) for p in to_it)  # the bytes it sent, not only the handshake
 
 
