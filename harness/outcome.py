@@ -127,6 +127,9 @@ class Outcome:
     known_blind_spot: str | None = None
     # ``run --respond``: what the playbook did and proved (None: no response ran for it).
     response: ResponseResult | None = None
+    # A recorded run: explain-alert's triage, cut short, of the alerts an analyst opens first
+    # (harness.scorecard.triage); empty when the run was not recorded.
+    triage: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def unlisted_collateral(self) -> list[Collateral]:

@@ -177,8 +177,12 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
         result.external = [grade(result, item.alerts, item.mapping, source=item.source.where,
                                  unreadable=item.source.unreadable(), problems=item.source.problems(),
                                  notes=item.notes) for item in collector.collected]
-    if recorder is not None:
+    if recorder is not None and options.record_dir is not None:
         recorder.write_run(result, scenarios, platform)
+        from harness.scorecard.triage import attach
+
+        for problem in attach(result, options.record_dir, options.rule_dirs):
+            options.progress(problem)
     return result
 
 

@@ -59,6 +59,7 @@ from harness.scorecard.html_charts import (
 )
 from harness.scorecard.response import html_section as response_section
 from harness.scorecard.robustness import DetectorRobustness, detectors, families
+from harness.scorecard.triage import html_section as triage_section
 from harness.tactics import Tactic, tactic_map
 from scenarios.attack import catalog
 
@@ -599,7 +600,7 @@ soak, and unlisted collateral (a rule the adversary scenario neither expects nor
 says why the rule is right to fire, otherwise a false positive of that rule.</p>
 {_collateral_section(run)}
 {_skipped_section(run)}
-{_soak_section(run.soak)}{_robustness_section(run)}{response_section(run)}{external_section(run)}
+{_soak_section(run.soak)}{_robustness_section(run)}{triage_section(run)}{response_section(run)}{external_section(run)}
 
 <h2>Scenarios by tactic</h2>
 <p class="note">Grouped by ATT&amp;CK tactic (a scenario sits under the first tactic of its first technique);

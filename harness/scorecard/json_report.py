@@ -56,7 +56,7 @@ from harness.scorecard.figures import (  # re-exported: every format reads its f
 # 1.1: per-rule precision, collateral on each outcome, the soak, the run's state. 1.0 files
 # (without them) are still read: see from_json.
 # 1.2: variant rows (variant_of, variant) and their robustness; 1.3: external detectors (``external``)
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 SCHEMA_PATH = Path(__file__).with_name("schema") / "scorecard.schema.json"
 
 
@@ -254,6 +254,7 @@ def _outcome(row: Any, where: str) -> Outcome:
         variant=dict(_get(row, "variant", dict, f"{where}.variant")) if "variant" in row else {},
         known_blind_spot=_optional_string(row.get("known_blind_spot"), f"{where}.known_blind_spot"),
         response=_response(row.get("response"), f"{where}.response"),
+        triage=_list_of(row, "triage", dict, where) if "triage" in row else [],
     )
 
 

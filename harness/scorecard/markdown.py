@@ -23,6 +23,7 @@ from harness.scorecard.figures import (
 )
 from harness.scorecard.response import markdown_lines as response_lines
 from harness.scorecard.robustness import markdown_lines as robustness_lines
+from harness.scorecard.triage import triage_lines
 
 MARKERS: dict[Verdict, str] = {
     Verdict.DETECTED: "[ok] detected",
@@ -239,6 +240,8 @@ def to_markdown(run: RunResult) -> str:
     robustness = robustness_lines(run)
     if robustness:
         lines += ["", "### Robustness over variants", "", *robustness]
+    if any(o.triage for o in run.outcomes):
+        lines += ["", "### Triage of the first alerts", "", *triage_lines(run, cell)]
     if any(o.response is not None for o in run.outcomes):
         lines += ["", "### Response", "", *response_lines(run, cell)]
     if run.external:

@@ -53,7 +53,7 @@ def test_rendered_scorecard_validates_against_published_schema(schema: dict) -> 
 
 def test_judged_run_with_soak_validates(schema: dict) -> None:
     data = to_json(judged_run())
-    assert data["schema_version"] == SCHEMA_VERSION == "1.3"
+    assert data["schema_version"] == SCHEMA_VERSION == "1.4"
     jsonschema.Draft202012Validator(schema).validate(data)
 
 

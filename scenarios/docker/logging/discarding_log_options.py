@@ -57,5 +57,9 @@ class DiscardingLogOptions(Scenario):
         lab.wait_for(lambda: bool(lab.sinkhole_records(peer=worker.addresses["inet"])), timeout=15,
                      what="the payload's data to reach the sinkhole")
         log_path = lab.log_path(worker)
-        if log_path is not None and log_path.exists() and log_path.stat().st_size > 1024 * 1024:
-            raise LabError(f"the log kept {log_path.stat().st_size} bytes: the options did not discard output")
+        try:
+            kept = log_path.stat().st_size if log_path is not None else 0
+        except FileNotFoundError:  # rotating this very moment (measured: a 1 KB, one-file log is often between files)
+            kept = 0
+        if kept > 1024 * 1024:
+            raise LabError(f"the log kept {kept} bytes: the options did not discard output")
