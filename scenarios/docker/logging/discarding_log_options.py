@@ -59,7 +59,7 @@ class DiscardingLogOptions(Scenario):
         log_path = lab.log_path(worker)
         try:
             kept = log_path.stat().st_size if log_path is not None else 0
-        except FileNotFoundError:  # rotating this very moment (measured: a 1 KB, one-file log is often between files)
+        except FileNotFoundError:  # rotating this very moment (a --respond run met it once: 1 KB, one file)
             kept = 0
         if kept > 1024 * 1024:
             raise LabError(f"the log kept {kept} bytes: the options did not discard output")
