@@ -29,6 +29,8 @@ from typing import IO, Any
 
 import orjson
 
+from harness.jsonlines import objects
+
 MAX_REPORTED = 20  # unreadable lines named on stderr; the rest only counted
 
 
@@ -61,16 +63,8 @@ def load(policy_dirs: Sequence[Path], platform: str, scratch: Path) -> tuple[Any
 def enrich_lines(lines: Iterable[bytes], policy: Any, out: IO[bytes], err: IO[str], where: str) -> tuple[int, int]:
     """Enrich each JSON-object line into ``out``; (events written, lines refused)."""
     written = refused = 0
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            event, why = None, f"not JSON ({exc})"
-        else:
-            why = "" if isinstance(event, dict) else f"a JSON {type(event).__name__}, not an object"
-        if not isinstance(event, dict):
+    for number, event, why in objects(lines):
+        if event is None:
             refused += 1
             if refused <= MAX_REPORTED:
                 err.write(f"enrich: {where}:{number}: {why}; not passed on\n")

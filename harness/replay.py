@@ -27,11 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from detectors.alert import Alert
 from detectors.engine import DetectionEngine
 from detectors.event import Event, object_ref
+from harness.jsonlines import objects
 from harness.judge import judge
 from harness.outcome import Outcome, RunResult, Verdict
 from harness.recording import EVENTS_FILE, FORMAT, RUN_FILE
@@ -143,15 +142,9 @@ def read_events(path: Path) -> list[Event]:
     events = []
     try:
         with open(path, "rb") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    event = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    raise RecordingError(path, f"line {number}", f"not JSON ({exc})") from None
-                if not isinstance(event, dict):
-                    raise RecordingError(path, f"line {number}", "not a JSON object (an event)")
+            for number, event, why in objects(lines):
+                if event is None:
+                    raise RecordingError(path, f"line {number}", why)
                 if not isinstance(event.get("event.created"), (int, float)) or isinstance(event["event.created"], bool):
                     raise RecordingError(path, f"line {number}: event.created", "must be a number (epoch seconds)")
                 events.append(event)

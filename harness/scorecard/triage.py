@@ -40,7 +40,8 @@ def compact(t: Any, run_dir: Path) -> dict[str, Any]:
     deployed = [f"{line.what} {line.detail}".strip() for line in t.deployment.engine][:2]
     deployed += [f"{f.name}: {f.value}" for f in t.deployment.facts if f.value not in (None, "")][:2]
     benign = t.benign
-    fields = [{"field": row.field, "values": sorted({value for _, value in row.values})} for row in benign.fields]
+    fields = [{"field": row.field, "values": sorted({value.removeprefix(f"{row.field}=") for _, value in row.values})}
+              for row in benign.fields]
     return {"rule_id": alert.rule_id, "object": alert.object, "workload": facts, "deployed": deployed,
             "policy_fields": fields, "sanction_kinds": list(benign.sanctioning_kinds),
             "explain": f"stowaway explain-alert {run_dir} {alert.rule_id}@{alert.object}"}
