@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -469,11 +470,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     _validate_expectations(selected, args.rules)
     external = _external_sources(args)
     playbooks = [p for p in _load_playbooks(args.playbooks, args.rules) if p.mode == "auto"] if args.respond else []
-    if playbooks and args.backend not in ("docker", "swarm"):
-        # Said, not refused: `nox -s purple-team -- --respond` passes the option to its kind run too.
-        print(f"--respond: containment is built for the docker and swarm backends; the {args.backend} run "
-              "responds to nothing (no NetworkPolicy enforcement on the lab's cluster: lab/kind/README.md)",
-              file=sys.stderr)
+    if playbooks and args.backend == "kubernetes" and os.environ.get("STOWAWAY_KUBECONFIG"):
+        # Said, not refused: a cluster the lab did not make has no node it can enter to freeze a pod.
+        print("--respond: a cluster named by STOWAWAY_KUBECONFIG has no node the lab can enter to freeze a pod; "
+              "this run responds to nothing", file=sys.stderr)
         playbooks = []
     if args.playbooks and not args.respond:
         raise BadInput("--playbooks: given without --respond, no playbook would act")

@@ -30,8 +30,9 @@ from lab.networks import LAB_RANGE, LabNetwork
 from lab.paths import LabPaths
 from lab.pipeline import BuildRecipe
 from lab.platform_networks import read as read_platform_networks
+from lab.pod_hold import task_states as pod_task_states
 from lab.provenance import signature_file
-from lab.quarantine import HOLD_SERVICE, ContainmentRecord, can_connect
+from lab.quarantine import HOLD_POD, HOLD_SERVICE, ContainmentRecord, can_connect
 from lab.quarantine import pause as pause_container
 from lab.quarantine import quarantine as quarantine_container
 from lab.quarantine import release as release_containment
@@ -41,6 +42,7 @@ from lab.waiting import poll
 from lab.workload import Logging, Mount, Resources, UnsupportedWorkload, WorkloadSpec
 
 __all__ = [
+    "HOLD_POD",
     "HOLD_SERVICE",
     "IPTABLES_COMMENT_PREFIX",
     "LAB_RANGE",
@@ -79,6 +81,7 @@ __all__ = [
     "live_run_ids",
     "new_run_id",
     "pause_container",
+    "pod_task_states",
     "poll",
     "quarantine_container",
     "read_platform_networks",

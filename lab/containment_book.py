@@ -9,10 +9,11 @@ record before it acts, so the reaper can give back what a killed process held.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lab import journal, service_hold
+from lab import journal, pod_hold, service_hold
 from lab import quarantine as quarantine_mod
 from lab.errors import LabError
 from lab.networks import LabNetwork
@@ -25,8 +26,9 @@ class ContainmentBook:
     of the idle containers that keep a quarantined container's addresses (None: not held)."""
 
     def __init__(self, client: Any, paths: LabPaths, run_id: str, network_factory: Callable[[], LabNetwork],
-                 hold_image: str | None = None) -> None:
+                 hold_image: str | None = None, cluster: Any = None) -> None:
         self.client, self.paths, self.run_id = client, paths, run_id
+        self.cluster = cluster  # a Kubernetes run's ClusterBackend: what pod holds act through
         self._network_factory, self.hold_image = network_factory, hold_image
         self._network: LabNetwork | None = None
         self._records: list[ContainmentRecord] = []
@@ -91,12 +93,36 @@ class ContainmentBook:
             return live
         return self._remember(service_hold.hold_service(self.client, service_id, journal=self._journal))
 
+    def hold_pod(self, ref: str, cordon: bool = False) -> ContainmentRecord:
+        """Label the pod ``ref`` names (``pod:<uid>``, or ``container:<id>`` of one of its
+        containers), deny its traffic with a NetworkPolicy, freeze its containers on its node and,
+        with ``cordon``, cordon that node (see ``lab.pod_hold``). A pod held here already gets its
+        record back.
+
+        Raises:
+            LabError: not a Kubernetes run, no such pod, or a step failed (undone first).
+        """
+        if self.cluster is None:
+            raise LabError(f"{ref}: pods are held on a Kubernetes run only")
+        pod = pod_hold.find_pod(self.cluster, ref)
+        if pod is None:
+            raise LabError(f"{ref}: no pod of the cluster is it or runs it")
+        live = self._live(pod["metadata"]["uid"], quarantine_mod.HOLD_POD)
+        if live is not None:
+            return live
+        return self._remember(pod_hold.hold_pod(self.cluster, pod, self.run_id, cordon=cordon, journal=self._journal))
+
     def release(self, record: ContainmentRecord) -> ContainmentRecord:
-        """Undo a containment exactly (``lab.quarantine.release``). Idempotent.
+        """Undo a containment exactly (``lab.quarantine.release``; a pod's through the cluster). Idempotent.
 
         Raises:
             LabError: the engine refused a step.
         """
+        if record.action == quarantine_mod.HOLD_POD and record.contained:
+            record.release_after = pod_hold.release(self.cluster, record)
+            record.released_at = time.time()
+            self._journal_release(record)
+            return record
         return quarantine_mod.release(self.client, record, journal=self._journal_release)
 
     def release_all(self) -> list[str]:

@@ -38,7 +38,8 @@ from lab.networks import LAB_RANGE, LabNetwork
 QUARANTINE = "quarantine"
 PAUSE = "pause"
 HOLD_SERVICE = "hold-service"  # a Swarm service's: lab.service_hold
-ACTIONS = (QUARANTINE, PAUSE, HOLD_SERVICE)
+HOLD_POD = "hold-pod"  # a Kubernetes pod's: lab.pod_hold (released through the cluster, not the engine)
+ACTIONS = (QUARANTINE, PAUSE, HOLD_SERVICE, HOLD_POD)
 CONTAINER_REF = "container:"
 # Network modes that give a container no network of its own to move (docker inspect's HostConfig.NetworkMode).
 _UNMOVABLE = {"host": "shares the host's network namespace", "none": "has no network interface to move"}
@@ -265,6 +266,8 @@ def release(client: Any, record: ContainmentRecord, journal: Journal | None = No
     """
     if not record.contained:
         return record
+    if record.action == HOLD_POD:
+        raise LabError(f"{record.ref}: a pod hold is released through its cluster (ContainmentBook.release)")
     if record.action == HOLD_SERVICE:
         from lab import service_hold
 
@@ -424,7 +427,8 @@ def release_journalled(client: Any, entries: list[dict[str, Any]]) -> int:
                     open_records.remove(held)
                     break
     released = 0
-    for record in reversed(open_records):
+    # A pod hold lives in the run's own kind cluster, which the reaper deletes with the run.
+    for record in reversed([r for r in open_records if r.action != HOLD_POD]):
         with contextlib.suppress(Exception):  # the engine refused: the reaper reports what stays
             release(client, record)
             released += not record.release_after.get("gone")

@@ -195,8 +195,9 @@ class LabSession:
         """The run's containments (made on first use: most runs contain nothing)."""
         with self._containment_lock:
             if self._book is None:
+                cluster = self.backend if self.backend_kind in KUBERNETES_BACKENDS else None
                 self._book = ContainmentBook(self.engine.client, self.paths, self.run_id,
-                                             self._make_quarantine_network, hold_image=self.image)
+                                             self._make_quarantine_network, hold_image=self.image, cluster=cluster)
             return self._book
 
     def quarantine_network(self) -> LabNetwork:
@@ -220,6 +221,11 @@ class LabSession:
     def release(self, record: ContainmentRecord) -> ContainmentRecord:
         """Undo a containment exactly (see ``lab.quarantine.release``). Idempotent."""
         return self.book.release(record)
+
+    def hold_pod(self, ref: str, cordon: bool = False) -> ContainmentRecord:
+        """Hold a Kubernetes pod: label, NetworkPolicy, freeze, and cordon its node with ``cordon``
+        (``ContainmentBook.hold_pod``)."""
+        return self.book.hold_pod(ref, cordon)
 
     def service_of_task(self, container_ref: str, service_refs: Sequence[str]) -> str | None:
         return self.book.service_of_task(container_ref, service_refs)

@@ -39,7 +39,10 @@ from typing import Any
 from detectors.alert import Alert
 from harness.outcome import ResponseResult
 from harness.response.playbooks import Playbook, first_match
-from lab import HOLD_SERVICE, LabError
+from harness.response.window import kind_of
+from lab import HOLD_POD, HOLD_SERVICE, LabError
+
+KUBERNETES = ("kind", "kubernetes")
 
 SETTLE_S = 2.0  # after containment: anything still in flight to the lab internet lands in its record first
 Probe = Callable[[str, str, int], bool]
@@ -49,8 +52,8 @@ Probe = Callable[[str, str, int], bool]
 class Target:
     """The workload a playbook acts on, and the alert that chose it."""
 
-    ref: str  # "container:<id>", or "service:<id>" when the alert names a Swarm service
-    container_id: str  # "" for a service
+    ref: str  # "container:<id>", "service:<id>" (a Swarm service) or "pod:<uid>" (a Kubernetes pod)
+    container_id: str  # "" for a service or a pod
     trigger: Alert
 
 
@@ -61,7 +64,7 @@ def choose(playbooks: Sequence[Playbook], alerts: Sequence[Alert]) -> tuple[Play
     if playbook is None:
         return None
     for alert in sorted(alerts, key=lambda a: a.raised_at):
-        if playbook.triggered_by(alert.rule_id) and alert.object.startswith(("container:", "service:")):
+        if playbook.triggered_by(alert.rule_id) and alert.object.startswith(("container:", "service:", "pod:")):
             container = alert.object.removeprefix("container:") if alert.object.startswith("container:") else ""
             return playbook, Target(alert.object, container, alert)
     return None
@@ -99,6 +102,10 @@ class Responder:
         result = ResponseResult(playbook=playbook.name, trigger=target.trigger.rule_id, object=target.ref,
                                 action=playbook.contain, alert_at=target.trigger.raised_at,
                                 planted=[f"{kind}:{value}" for kind, value in planted])
+        if getattr(self.session, "backend_kind", "docker") in KUBERNETES:
+            if result.action != "none":
+                result.action = HOLD_POD  # a pod's containers are in its node's containerd, not the engine's
+            return self._respond_pod(playbook, target, result, since, keep)
         service = target.ref if target.ref.startswith("service:") else \
             self.session.service_of_task(target.ref, objects)
         if service is not None:
@@ -137,9 +144,91 @@ class Responder:
         held_now = self.held.pop(found[0])
         if held_now.record.action == HOLD_SERVICE:
             self._release_service(held_now.record, held_now.result)
+        elif held_now.record.action == HOLD_POD:
+            self._release_pod(held_now.record, held_now.result)
         else:
             self._release(held_now.record, held_now.target, held_now.result)
         return held_now.result
+
+    # --- a Kubernetes pod: label, NetworkPolicy, freeze, cordon for an escape; collect; give it back --
+
+    def _respond_pod(self, playbook: Playbook, target: Target, result: ResponseResult, since: float,
+                     keep: bool) -> ResponseResult:
+        hold = None
+        try:
+            if result.action != "none":
+                # An escape's playbook freezes (pause): its node is cordoned too, as the one it came from.
+                hold = self.session.hold_pod(target.ref, cordon=playbook.contain == "pause")
+                result.object = hold.ref
+                result.contained_at = hold.at
+                time.sleep(SETTLE_S)
+                checks = self._prove_pod_held(hold)
+                result.checks += [text for _, text in checks]
+                result.contained = all(ok for ok, _ in checks)
+            if playbook.collect and hold is not None:
+                from harness.response.pod_evidence import collect_pod
+
+                bundle = collect_pod(self.session.backend, hold, self.evidence_dir, window=self.window,
+                                     alert=target.trigger.to_dict(), since=since, packets=self.packets)
+                result.evidence, result.evidence_sha256 = str(bundle.path), bundle.sha256
+                result.evidence_complete, result.evidence_missing = bundle.complete, list(bundle.missing)
+                found = bundle.indicators.planted_form()
+                result.planted_missing = [p for p in result.planted if p not in found]
+            elif playbook.collect:
+                result.checks.append("no evidence: a pod's evidence is collected with its hold")
+        except Exception as exc:  # any failure is this response's, said on the scorecard
+            result.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if hold is not None and keep:
+                self.held[hold.ref] = Held(hold, target, result)
+            elif hold is not None:
+                self._release_pod(hold, result)
+        return result
+
+    def _prove_pod_held(self, hold: Any) -> list[tuple[bool, str]]:
+        b, after = hold.before, hold.after
+        tasks = after.get("tasks") or {}
+        frozen = bool(tasks) and all(state == "PAUSED" for state in tasks.values())
+        checks = [(frozen, f"containerd on {b['node']} reports its {len(tasks)} container(s) "
+                           + ("PAUSED" if frozen else ", ".join(f"{c[:12]} {s}" for c, s in tasks.items())))]
+        # The workload's own side: nothing it runs may reach a sensor after the freeze.
+        late = [e for c in b["containers"] for e in self.window.events_for(c, hold.at + 0.5, time.time())
+                if kind_of(e) == "process" or (e.get("event.dataset") == "network.flow"
+                                               and e.get("event.action") == "start")]
+        checks.append((not late, f"the sensors saw {len(late)} new process or connection event(s) from its "
+                                 "containers after the freeze"))
+        checks.append((True, f"NetworkPolicy {after.get('policy')} denies its traffic where the CNI enforces it "
+                             "(the lab's cluster does not: the freeze holds it)"))
+        if after.get("cordoned") or b.get("node_unschedulable"):
+            node = self.session.backend.get("node", b["node"]) or {}
+            cordoned = bool((node.get("spec") or {}).get("unschedulable"))
+            checks.append((cordoned, f"node {b['node']} is {'cordoned' if cordoned else 'NOT cordoned'}"))
+        return checks
+
+    def _release_pod(self, hold: Any, result: ResponseResult) -> None:
+        try:
+            after = self.session.release(hold)
+        except Exception as exc:
+            result.release_checks.append(f"release failed: {type(exc).__name__}: {exc}")
+            return
+        back = after.release_after
+        if back.get("gone"):
+            result.release_checks.append("the pod no longer exists")
+            return
+        tasks = back.get("tasks") or {}
+        running = bool(tasks) and all(state == "RUNNING" for state in tasks.values())
+        b = hold.before
+        checks = [(running, f"containerd reports its {len(tasks)} container(s) "
+                            + ("RUNNING" if running else ", ".join(f"{c[:12]} {s}" for c, s in tasks.items()))),
+                  (not back.get("policy_left") and not back.get("labelled"),
+                   "its quarantine label and NetworkPolicy are gone" if not back.get("policy_left")
+                   and not back.get("labelled") else "its quarantine label or NetworkPolicy is still there"),
+                  (back.get("node_unschedulable") == b.get("node_unschedulable"),
+                   f"node {b['node']} is {'cordoned' if back.get('node_unschedulable') else 'schedulable'}, "
+                   f"as before")]
+        checks += [(False, problem) for problem in back.get("problems") or []]
+        result.release_checks += [text for _, text in checks]
+        result.released = all(ok for ok, _ in checks)
 
     # --- a Swarm service: freeze its tasks, collect, hold it on no node, give it back ---------------
 

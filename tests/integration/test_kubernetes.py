@@ -47,9 +47,16 @@ def _node_image_or_skip() -> None:
 
 
 @pytest.fixture(scope="module")
-def result():
+def result(tmp_path_factory):
     _node_image_or_skip()
-    return run(SCENARIOS, RunOptions(backend="kind", parallel=2, progress=lambda m: print(m, flush=True)))
+    # With the auto playbooks on (run --respond): the response never changes a verdict, and every
+    # detected adversary's pod is then held, proved and given back on the same cluster.
+    from harness.monitoring import known_detector_ids
+    from harness.response.playbooks import load_playbooks
+
+    playbooks = [p for p in load_playbooks(detector_ids=known_detector_ids()) if p.mode == "auto"]
+    return run(SCENARIOS, RunOptions(backend="kind", parallel=2, progress=lambda m: print(m, flush=True),
+                                     playbooks=playbooks, evidence_dir=tmp_path_factory.mktemp("evidence")))
 
 
 @pytest.mark.parametrize("cls", SCENARIOS, ids=lambda s: s.id)
@@ -60,6 +67,19 @@ def test_kubernetes_scenario_meets_its_expectation(cls, result):
     if cls.kind is Kind.ADVERSARY:
         assert outcome.latency_s is not None and outcome.latency_s <= cls.expect.within_s
         assert "k8s-audit" in outcome.data_sources
+
+
+def test_each_response_held_the_pod_proved_it_and_gave_it_back(result):
+    responded = [o for o in result.outcomes if o.response is not None]
+    assert responded, "no playbook acted on any Kubernetes adversary"
+    for outcome in responded:
+        response = outcome.response
+        assert outcome.kind == "adversary", f"{outcome.scenario_id}: a benign twin set off a response"
+        assert response.passed and response.action == "hold-pod", (outcome.scenario_id, response)
+        assert any("PAUSED" in check for check in response.checks)
+        assert response.evidence_complete, (outcome.scenario_id, response.evidence_missing)
+    escapes = [o.response for o in responded if o.response.playbook == "contain-escape"]
+    assert escapes and all(any(c.endswith("is cordoned") for c in r.checks) for r in escapes)
 
 
 def test_the_run_left_nothing_behind(result):

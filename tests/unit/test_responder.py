@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from detectors.alert import Alert
+from harness.response.indicators import Indicators
 from harness.response.playbooks import Playbook
 from harness.response.responder import Responder, choose
 from lab import LabError
@@ -231,3 +234,68 @@ def test_with_no_lab_internet_the_proof_is_the_engines_word_and_says_no_probe_wa
     assert not [c for c in session.calls if c.startswith("probe")]
     assert any("no probe from inside" in c for c in result.checks)
     assert any(c == "the engine reports it on stw-q" for c in result.checks)
+
+
+class PodSession(FakeSession):
+    """A kind run's session: pods are held through the cluster."""
+
+    backend_kind = "kind"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.backend = types.SimpleNamespace(get=lambda kind, name, ns=None: {"spec": {"unschedulable": True}})
+
+    def hold_pod(self, ref: str, cordon: bool = False) -> Record:
+        self.calls.append(f"hold {ref} cordon={cordon}")
+        return Record(before={"node": "kind-worker", "containers": [CID], "namespace": "default", "name": "w",
+                              "node_unschedulable": False, "ip": "198.18.232.5"},
+                      ref="pod:uid-1", at=150.0, action="hold-pod",
+                      after={"tasks": {CID: "PAUSED"}, "policy": "stw-hold-uid-1", "cordoned": cordon})
+
+    def release(self, record: Record) -> Record:
+        if record.action != "hold-pod":
+            return super().release(record)
+        self.calls.append(f"release {record.ref}")
+        record.release_after = {"tasks": {CID: "RUNNING"}, "node_unschedulable": False, "policy_left": False,
+                                "labelled": False, "problems": []}
+        record.released_at = 200.0
+        return record
+
+
+class Window:
+    def __init__(self, late: list[dict[str, Any]] | None = None) -> None:
+        self.late = late or []
+
+    def events_for(self, container: str, since: float, until: float) -> list[dict[str, Any]]:
+        return list(self.late)
+
+
+def test_an_escaped_pod_is_frozen_and_its_node_cordoned_then_given_back(no_settle, monkeypatch, tmp_path) -> None:
+    collected: list[Any] = []
+
+    def collect_pod(cluster: Any, record: Any, out_dir: Path, **kw: Any) -> Any:
+        collected.append(record.ref)
+        return types.SimpleNamespace(path=out_dir / "p.tar.gz", sha256="e" * 64, complete=True, missing=(),
+                                     indicators=Indicators())
+
+    monkeypatch.setattr("harness.response.pod_evidence.collect_pod", collect_pod)
+    session = PodSession()
+    escape = dataclasses.replace(ESCAPE, collect=True)
+    result = Responder(session, [escape], Window(), tmp_path).respond(
+        [alert("escape.tool", obj="pod:uid-1")], [], ["pod:uid-1"], 0.0)
+    assert result is not None and result.passed, result
+    assert result.action == "hold-pod" and result.object == "pod:uid-1" and collected == ["pod:uid-1"]
+    assert session.calls == ["hold pod:uid-1 cordon=True", "release pod:uid-1"]
+    assert any("PAUSED" in c for c in result.checks) and any("is cordoned" in c for c in result.checks)
+    assert any("does not: the freeze holds it" in c for c in result.checks)
+
+
+def test_a_pod_whose_containers_still_act_after_the_freeze_is_not_contained(no_settle, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr("harness.response.pod_evidence.collect_pod", lambda *a, **k: types.SimpleNamespace(
+        path=tmp_path / "p", sha256="", complete=True, missing=(), indicators=Indicators()))
+    late = [{"event.dataset": "linux.process", "event.category": "process", "container.id": CID}]
+    result = Responder(PodSession(), [EGRESS], Window(late), tmp_path).respond(
+        [alert("net.egress", obj="pod:uid-1")], [], [], 0.0)
+    assert result is not None and not result.contained and not result.passed
+    assert any("saw 1 new process" in c for c in result.checks)
+    assert not any("cordon" in c for c in result.checks)  # an egress playbook does not cordon

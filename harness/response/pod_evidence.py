@@ -1,0 +1,121 @@
+"""Evidence of a Kubernetes pod, in the same archive format as a container's (``evidence``).
+
+A pod's containers live in its node's containerd, not on the lab's engine, so the engine's views
+(inspect, diff, the process tree under /proc) are not the ones to ask. What is collected instead,
+each member independent (a failure costs that member, recorded as a gap):
+
+- ``pod.json``: the pod as the API server has it (spec, status, the node it runs on);
+- ``logs.txt``: its containers' output as the kubelet keeps it (``kubectl logs --all-containers``);
+- ``tasks.json``: each container's task on its node (``ctr task ls``) and the node's view of its
+  processes (``ctr task ps``: pids in the node's pid namespace);
+- ``events.jsonl`` and ``flows.json``: the window's events of its containers, as for a container;
+- ``traffic.pcap``: the frames from or to its pod address in the window (the packet ring);
+- ``alert.json``, ``indicators.json`` and ``manifest.json`` (member checksums, gaps, notes).
+
+Not collected: a filesystem diff against the image (containerd's snapshot, not the engine's; not
+built) and the audit log's entries about the pod (the window keeps events by container, and audit
+events name the pod: the audit sensor's events are in the run's recording).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harness.response.evidence import (
+    FORMAT,
+    MANIFEST,
+    EvidenceBundle,
+    EvidenceError,
+    Gap,
+    Member,
+    _json,
+    _safe,
+    _sha256_file,
+    _write_archive,
+)
+from harness.response.indicators import indicators_of
+from harness.response.window import EventWindow, flows_from
+
+
+def collect_pod(cluster: Any, record: Any, out_dir: Path, *, window: EventWindow, alert: dict[str, Any],
+                since: float, packets: Any = None, until: float | None = None) -> EvidenceBundle:
+    """One archive of the pod a hold record names (``lab.pod_hold``: namespace, name, node,
+    containers, ip in ``record.before``).
+
+    Raises:
+        EvidenceError: the archive could not be written.
+    """
+    started = time.time()
+    b = record.before
+    members: dict[str, bytes] = {}
+    gaps: list[Gap] = []
+    notes: list[str] = []
+
+    def member(name: str, read: Callable[[], bytes]) -> None:
+        try:
+            members[name] = read()
+        except Exception as exc:  # each member is independent: the bundle says what it lacks and why
+            gaps.append(Gap(name, f"{type(exc).__name__}: {exc}", False))
+
+    member("pod.json", lambda: _json(json.loads(cluster.run("get", "pod", "-n", b["namespace"], b["name"],
+                                                            "-o", "json").stdout)))
+    member("logs.txt", lambda: cluster.run("logs", "-n", b["namespace"], b["name"], "--all-containers",
+                                           "--timestamps", timeout=60).stdout.encode())
+    member("tasks.json", lambda: _json(_tasks(cluster, b["node"], b["containers"])))
+    until_at = time.time() if until is None else until
+    events = [e for container in b["containers"] for e in window.events_for(container, since, until_at)]
+    events.sort(key=lambda e: float(e.get("event.created") or 0))
+    members["events.jsonl"] = b"".join(orjson.dumps(e, default=str, option=orjson.OPT_APPEND_NEWLINE) for e in events)
+    members["flows.json"] = _json([f.to_dict() for f in flows_from(events)])
+    members["alert.json"] = _json(alert)
+    _pcap(members, gaps, notes, packets, [b["ip"]] if b.get("ip") else [], since, until_at)
+    indicators = indicators_of(members)
+    members["indicators.json"] = _json(indicators.to_dict())
+    listed = [Member(name, len(data), hashlib.sha256(data).hexdigest()) for name, data in members.items()]
+    complete = not any(not g.inherent for g in gaps)
+    manifest = {"format": FORMAT, "pod": {k: b.get(k) for k in ("namespace", "name", "node", "containers", "ip")},
+                "alert": {"rule_id": alert.get("rule_id"), "object": alert.get("object")},
+                "collected_at": started, "finished_at": time.time(), "window": {"since": since, "until": until_at},
+                "members": [m.to_dict() for m in listed], "missing": [g.to_dict() for g in gaps], "notes": notes,
+                "complete": complete}
+    manifest_bytes = _json(manifest)
+    stem = f"{_safe(str(alert.get('rule_id') or 'alert'))}-pod-{record.ref.removeprefix('pod:')[:12]}-{int(started)}"
+    try:
+        path = _write_archive(out_dir, stem, [*members.items(), (MANIFEST, manifest_bytes)], started)
+    except OSError as exc:
+        raise EvidenceError(f"could not write the evidence bundle in {out_dir}: {exc}") from exc
+    listed.append(Member(MANIFEST, len(manifest_bytes), hashlib.sha256(manifest_bytes).hexdigest()))
+    return EvidenceBundle(path=path, sha256=_sha256_file(path), members=listed, missing=[str(g) for g in gaps],
+                          indicators=indicators, complete=complete, container_id=",".join(b["containers"]),
+                          collected_at=started, duration_s=round(time.time() - started, 3),
+                          size=path.stat().st_size, gaps=gaps)
+
+
+def _tasks(cluster: Any, node: str, containers: list[str]) -> dict[str, Any]:
+    from lab import pod_task_states
+
+    out: dict[str, Any] = {"node": node, "tasks": pod_task_states(cluster, node, containers), "processes": {}}
+    for container in containers:
+        result = cluster.node_exec(node, ["ctr", "-n", "k8s.io", "task", "ps", container])
+        out["processes"][container] = result.output.splitlines()[1:] if result.exit_code == 0 else result.output
+    return out
+
+
+def _pcap(members: dict[str, bytes], gaps: list[Gap], notes: list[str], packets: Any, addresses: Collection[str],
+          since: float, until: float) -> None:
+    if packets is None or not addresses:
+        why = "no packet capture ran beside this response" if packets is None else "the pod had no address"
+        gaps.append(Gap("traffic.pcap", why, True))
+        return
+    cut = packets.slice(addresses, since, until)
+    members["traffic.pcap"] = cut.pcap
+    notes.append(f"traffic.pcap: {cut.packets} frame(s) from or to {', '.join(addresses)} on the lab bridges (a "
+                 "pod's egress leaves masqueraded as its node's address, and traffic between pods on one node "
+                 "never crosses them: measured, a pod that called the lab internet had no frame here)")

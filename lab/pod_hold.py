@@ -1,0 +1,166 @@
+"""Containment of a Kubernetes pod on the run's kind cluster: label it, deny its traffic with a
+NetworkPolicy, freeze its containers on its node, and (for an escape) cordon the node; give it all
+back exactly.
+
+What holds, and what does not, on this lab's cluster (lab/kind/README.md):
+
+- the **freeze** holds: each of the pod's containers is paused in its node's containerd
+  (``ctr -n k8s.io task pause``, the cgroup freezer), so nothing it runs acts, whatever its network;
+  its processes and memory stay for the evidence. It needs the node: the run's own kind cluster,
+  whose nodes are containers on the lab engine (a cluster named by STOWAWAY_KUBECONFIG has no node
+  the lab can enter, and a pod there is not frozen: the record says so);
+- the **quarantine label and NetworkPolicy** (deny all ingress and egress for pods with the label)
+  are what a cluster whose CNI enforces NetworkPolicy would act on. The lab's pod networking does not
+  enforce it (this kernel has no nft_queue for kube-network-policies; measured, see the README), so
+  the policy is applied and recorded, and nothing here relies on it;
+- the **cordon** keeps new pods off the node an escape came from; pods already there keep running.
+
+The record keeps what was there before (labels, the node's schedulability) so release undoes only
+what the hold did: an uncordon only if the node was schedulable before, a label removed only if the
+hold added it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lab.errors import LabError
+from lab.naming import LABEL_PREFIX
+from lab.quarantine import HOLD_POD, ContainmentRecord, Journal
+
+POD_REF = "pod:"
+QUARANTINE_LABEL = LABEL_PREFIX + "quarantine"
+
+
+def _ctr(cluster: Any, node: str, *args: str) -> str:
+    result = cluster.node_exec(node, ["ctr", "-n", "k8s.io", *args])
+    if result.exit_code != 0:
+        raise LabError(f"ctr {' '.join(args)} on {node} failed ({result.exit_code}): {result.output.strip()[-500:]}")
+    return str(result.output)
+
+
+def task_states(cluster: Any, node: str, containers: list[str]) -> dict[str, str]:
+    """Each container's task state as the node's containerd reports it (RUNNING, PAUSED, STOPPED, or
+    "gone" for one it no longer has)."""
+    states = {}
+    listing = _ctr(cluster, node, "task", "ls")
+    for line in listing.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 3:
+            states[parts[0]] = parts[2]
+    return {c: states.get(c, "gone") for c in containers}
+
+
+def find_pod(cluster: Any, ref: str) -> dict[str, Any] | None:
+    """The pod a ref names: ``pod:<uid>``, or ``container:<containerd id>`` of one of its containers."""
+    import json
+
+    pods = json.loads(cluster.run("get", "pods", "-A", "-o", "json").stdout).get("items", [])
+    kind, _, ident = ref.partition(":")
+    for pod in pods:
+        if kind == "pod" and pod["metadata"].get("uid") == ident:
+            return dict(pod)
+        if kind == "container":
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                if str(status.get("containerID", "")).split("://", 1)[-1].startswith(ident):
+                    return dict(pod)
+    return None
+
+
+def _policy(name: str, namespace: str, run_id: str) -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"podSelector": {"matchLabels": {QUARANTINE_LABEL: run_id}}, "policyTypes": ["Ingress", "Egress"]}}
+
+
+def hold_pod(cluster: Any, pod: dict[str, Any], run_id: str, cordon: bool = False,
+             journal: Journal | None = None) -> ContainmentRecord:
+    """Label, policy, freeze and (``cordon``) cordon; ``journal`` is told the record first.
+
+    Raises:
+        LabError: the pod has no node or no running container, or a step failed (what was done is
+            undone first).
+    """
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    node = spec.get("nodeName") or ""
+    containers = [str(s["containerID"]).split("://", 1)[-1] for s in status.get("containerStatuses") or []
+                  if s.get("containerID") and "running" in (s.get("state") or {})]
+    if not node or not containers:
+        raise LabError(f"pod {namespace}/{name} has {'no node' if not node else 'no running container'} to freeze")
+    node_obj = cluster.get("node", node) or {}
+    record = ContainmentRecord(
+        ref=f"{POD_REF}{uid}", action=HOLD_POD, at=0.0,
+        before={"namespace": namespace, "name": name, "node": node, "containers": containers,
+                "labels": dict(meta.get("labels") or {}), "ip": status.get("podIP", ""),
+                "node_unschedulable": bool((node_obj.get("spec") or {}).get("unschedulable"))},
+        after={})
+    if journal is not None:
+        journal(record)
+    policy = f"stw-hold-{uid[:8]}"
+    done: list[str] = []
+    try:
+        cluster.run("label", "pod", "-n", namespace, name, f"{QUARANTINE_LABEL}={run_id}", "--overwrite")
+        done.append("label")
+        cluster.apply(_policy(policy, namespace, run_id))
+        done.append("policy")
+        for container in containers:
+            _ctr(cluster, node, "task", "pause", container)
+            done.append(f"pause:{container}")
+        record.at = time.time()  # every process of it frozen from here on
+        if cordon and not record.before["node_unschedulable"]:
+            cluster.run("cordon", node)
+            done.append("cordon")
+    except LabError:
+        record.after = {"done": done}
+        _undo(cluster, record)
+        raise
+    record.after = {"done": done, "policy": policy, "label": QUARANTINE_LABEL,
+                    "tasks": task_states(cluster, node, containers), "cordoned": "cordon" in done}
+    return record
+
+
+def _undo(cluster: Any, record: ContainmentRecord) -> list[str]:
+    """Undo what ``after["done"]`` says, newest first; the problems, in words."""
+    b, done = record.before, list(record.after.get("done") or [])
+    problems = []
+    for step in reversed(done):
+        try:
+            if step == "cordon":
+                cluster.run("uncordon", b["node"])
+            elif step.startswith("pause:"):
+                states = task_states(cluster, b["node"], [step.removeprefix("pause:")])
+                if next(iter(states.values())) == "PAUSED":
+                    _ctr(cluster, b["node"], "task", "resume", step.removeprefix("pause:"))
+            elif step == "policy":
+                cluster.run("delete", "networkpolicy", "-n", b["namespace"], f"stw-hold-{record.ref[4:12]}",
+                            "--ignore-not-found")
+            elif step == "label" and QUARANTINE_LABEL not in b["labels"]:
+                cluster.run("label", "pod", "-n", b["namespace"], b["name"], f"{QUARANTINE_LABEL}-")
+        except LabError as exc:
+            problems.append(f"{step}: {exc}")
+    return problems
+
+
+def release(cluster: Any, record: ContainmentRecord) -> dict[str, Any]:
+    """Undo the hold and say what the node and the API server report after (``tasks``,
+    ``node_unschedulable``, ``policy_left``, ``labelled``; ``gone`` when the pod no longer exists)."""
+    b = record.before
+    pod = cluster.get("pod", b["name"], b["namespace"])
+    if pod is None or pod["metadata"].get("uid") != record.ref.removeprefix(POD_REF):
+        problems = _undo(cluster, _without_pod_steps(record))
+        return {"gone": True, "problems": problems}
+    problems = _undo(cluster, record)
+    node = cluster.get("node", b["node"]) or {}
+    labels = ((cluster.get("pod", b["name"], b["namespace"]) or {}).get("metadata") or {}).get("labels") or {}
+    return {"tasks": task_states(cluster, b["node"], b["containers"]), "problems": problems,
+            "node_unschedulable": bool((node.get("spec") or {}).get("unschedulable")),
+            "policy_left": cluster.get("networkpolicy", f"stw-hold-{record.ref[4:12]}", b["namespace"]) is not None,
+            "labelled": labels.get(QUARANTINE_LABEL) is not None and QUARANTINE_LABEL not in b["labels"]}
+
+
+def _without_pod_steps(record: ContainmentRecord) -> ContainmentRecord:
+    """The pod is gone: only the cordon and the policy are left to undo."""
+    keep = [s for s in record.after.get("done") or [] if s in ("cordon", "policy")]
+    return ContainmentRecord(record.ref, record.action, record.at, record.before, {**record.after, "done": keep})

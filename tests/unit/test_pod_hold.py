@@ -1,0 +1,117 @@
+"""Holding a Kubernetes pod (label, NetworkPolicy, freeze on its node, cordon) and giving it back,
+against a stand-in cluster at the kubectl / node boundary."""
+
+from __future__ import annotations
+
+import copy
+import json
+import types
+from typing import Any
+
+import pytest
+
+from lab import LabError, pod_hold
+from lab.quarantine import release_journalled
+
+UID = "d9331dc5-7a41-4654-9e9e-635af6905ba1"
+CID = "0" * 64
+
+
+class Cluster:
+    """kubectl (run/get/apply) and the node's ctr (node_exec), keeping the state they change."""
+
+    def __init__(self, pause_fails: bool = False) -> None:
+        self.labels: dict[str, str] = {"app": "worker"}
+        self.policies: set[str] = set()
+        self.unschedulable = False
+        self.tasks = {CID: "RUNNING"}
+        self.pause_fails = pause_fails
+        self.calls: list[str] = []
+
+    def pod(self) -> dict[str, Any]:
+        return {"metadata": {"name": "worker-1", "namespace": "default", "uid": UID, "labels": dict(self.labels)},
+                "spec": {"nodeName": "kind-worker"},
+                "status": {"podIP": "198.18.232.5", "containerStatuses": [
+                    {"containerID": f"containerd://{CID}", "state": {"running": {}}}]}}
+
+    def run(self, *args: str, **_: Any) -> Any:
+        self.calls.append(" ".join(args[:2]))
+        if args[:2] == ("get", "pods"):
+            return types.SimpleNamespace(stdout=json.dumps({"items": [self.pod()]}))
+        if args[0] == "label":
+            key, _, value = args[-2 if args[-1] == "--overwrite" else -1].partition("=")
+            if key.endswith("-"):
+                self.labels.pop(key[:-1], None)
+            else:
+                self.labels[key] = value
+        elif args[0] == "cordon":
+            self.unschedulable = True
+        elif args[0] == "uncordon":
+            self.unschedulable = False
+        elif args[:2] == ("delete", "networkpolicy"):
+            self.policies.discard(args[4])
+        return types.SimpleNamespace(stdout="", returncode=0)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        if kind == "node":
+            return {"spec": {"unschedulable": self.unschedulable}}
+        if kind == "pod":
+            return self.pod()
+        if kind == "networkpolicy":
+            return {"metadata": {"name": name}} if name in self.policies else None
+        return None
+
+    def apply(self, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+        assert manifest["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        assert manifest["spec"]["podSelector"]["matchLabels"] == {pod_hold.QUARANTINE_LABEL: "run-1"}
+        self.policies.add(manifest["metadata"]["name"])
+        return [copy.deepcopy(manifest)]
+
+    def node_exec(self, node: str, command: list[str]) -> Any:
+        verb = command[3:5]
+        if verb == ["task", "ls"]:
+            rows = "".join(f"{c}    4242    {s}\n" for c, s in self.tasks.items())
+            return types.SimpleNamespace(exit_code=0, output="TASK    PID    STATUS\n" + rows)
+        if verb == ["task", "pause"]:
+            if self.pause_fails:
+                return types.SimpleNamespace(exit_code=1, output="ctr: freezer busy")
+            self.tasks[command[5]] = "PAUSED"
+        if verb == ["task", "resume"]:
+            self.tasks[command[5]] = "RUNNING"
+        return types.SimpleNamespace(exit_code=0, output="")
+
+
+def test_a_pod_is_labelled_denied_frozen_and_its_node_cordoned_then_given_back() -> None:
+    cluster = Cluster()
+    journal: list[dict[str, Any]] = []
+    pod = pod_hold.find_pod(cluster, f"container:{CID[:12]}")
+    assert pod is not None and pod["metadata"]["uid"] == UID
+    record = pod_hold.hold_pod(cluster, pod, "run-1", cordon=True, journal=lambda r: journal.append(r.to_dict()))
+    assert journal and journal[0]["action"] == "hold-pod" and journal[0]["before"]["node"] == "kind-worker"
+    assert record.after["tasks"] == {CID: "PAUSED"} and record.after["cordoned"] and record.at > 0
+    assert cluster.labels[pod_hold.QUARANTINE_LABEL] == "run-1" and cluster.policies == {f"stw-hold-{UID[:8]}"}
+    back = pod_hold.release(cluster, record)
+    assert back["tasks"] == {CID: "RUNNING"} and not back["node_unschedulable"]
+    assert not back["policy_left"] and not back["labelled"] and back["problems"] == []
+    assert cluster.labels == {"app": "worker"}
+
+
+def test_a_node_cordoned_before_stays_cordoned_after() -> None:
+    cluster = Cluster()
+    cluster.unschedulable = True
+    record = pod_hold.hold_pod(cluster, cluster.pod(), "run-1", cordon=True)
+    assert not record.after["cordoned"]
+    assert pod_hold.release(cluster, record)["node_unschedulable"] is True
+
+
+def test_a_failed_freeze_undoes_the_label_and_the_policy() -> None:
+    cluster = Cluster(pause_fails=True)
+    with pytest.raises(LabError, match="freezer busy"):
+        pod_hold.hold_pod(cluster, cluster.pod(), "run-1", cordon=True)
+    assert cluster.labels == {"app": "worker"} and cluster.policies == set() and not cluster.unschedulable
+
+
+def test_a_pod_hold_is_left_to_the_cluster_not_the_engine_reaper() -> None:
+    cluster = Cluster()
+    record = pod_hold.hold_pod(cluster, cluster.pod(), "run-1")
+    assert release_journalled(object(), [{"kind": "containment", "record": record.to_dict()}]) == 0
