@@ -49,6 +49,7 @@ EXTERNAL_DOC = ROOT / "docs" / "external-detectors.md"
 EXTERNAL_RUN = ROOT / "reports" / "external" / "auditd" / "scorecard.json"
 RESPONSE_DOC = ROOT / "docs" / "response.md"
 RESPONSE_RUN = ROOT / "reports" / "response" / "scorecard.json"
+RESPONSE_KIND_RUN = ROOT / "reports" / "response" / "kubernetes" / "scorecard.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +306,8 @@ def blocks(registry: Registry | None = None, baseline: Path = BASELINE, bench: P
         Block("external", EXTERNAL_DOC, "reports/external/auditd/scorecard.json",
               lambda: external_figures(EXTERNAL_RUN)),
         Block("response", RESPONSE_DOC, "reports/response/scorecard.json", lambda: response_figures(RESPONSE_RUN)),
+        Block("response-kubernetes", RESPONSE_DOC, "reports/response/kubernetes/scorecard.json",
+              lambda: response_figures(RESPONSE_KIND_RUN)),
     ]
 
 

@@ -11,19 +11,24 @@ import pytest
 from harness.monitoring import known_detector_ids
 from harness.response.playbooks import load_playbooks
 from harness.runner import RunOptions, run
+from scenarios.registry import load
 
 pytestmark = pytest.mark.integration
 
-RESPONDED = ("docker.network.exfil-burst", "docker.drop.drop-execute", "docker.escape.nsenter-host",
-             "docker.network.relay", "swarm.tamper.service-spec-drift", "swarm.deploy.task-lookalike")
-TWIN = "docker.network.backup-transfer"
+# Every network, escape and drop scenario (adversaries and their benign twins), and the Swarm ones
+# whose response holds a service or refuses a lookalike's claim.
+FAMILIES = ("docker.network.", "docker.escape.", "docker.drop.")
+_ALL = load().all()
+RESPONDED = (*(c.id for c in _ALL if c.id.startswith(FAMILIES) and c.kind.value == "adversary"),
+             "swarm.tamper.service-spec-drift", "swarm.deploy.task-lookalike")
+TWINS = tuple(c.id for c in _ALL if c.id.startswith(FAMILIES) and c.kind.value == "benign")
 
 
 @pytest.fixture(scope="module")
 def responded(registry, tmp_path_factory):
     playbooks = [p for p in load_playbooks(detector_ids=known_detector_ids()) if p.mode == "auto"]
     evidence = tmp_path_factory.mktemp("evidence")
-    result = run([registry.get(i) for i in (*RESPONDED, TWIN)],
+    result = run([registry.get(i) for i in (*RESPONDED, *TWINS)],
                  RunOptions(playbooks=playbooks, evidence_dir=evidence, progress=lambda _m: None, parallel=4))
     return {o.scenario_id: o for o in result.outcomes}, evidence
 
@@ -84,9 +89,10 @@ def test_the_bundles_pcap_holds_the_exfiltrations_packets_to_the_planted_destina
     assert to_it and any(len(p[TCP].payload) for p in to_it)  # the bytes it sent, not only the handshake
 
 
-def test_a_benign_twin_triggers_no_response(responded) -> None:
+@pytest.mark.parametrize("scenario_id", TWINS)
+def test_a_benign_twin_triggers_no_response(responded, scenario_id: str) -> None:
     outcomes, _ = responded
-    assert outcomes[TWIN].verdict.value == "silent" and outcomes[TWIN].response is None
+    assert outcomes[scenario_id].verdict.value == "silent" and outcomes[scenario_id].response is None
 
 
 def test_the_cross_reference_finds_the_relays_client(responded) -> None:
