@@ -10,11 +10,12 @@ each member independent (a failure costs that member, recorded as a gap):
   processes (``ctr task ps``: pids in the node's pid namespace);
 - ``events.jsonl`` and ``flows.json``: the window's events of its containers, as for a container;
 - ``traffic.pcap``: the frames from or to its pod address in the window (the packet ring);
+- ``audit.jsonl``: the API server's audit entries about the pod (its create, exec and attach into
+  it, the hold's own label patch), read from the cluster's audit log when the lab has it;
 - ``alert.json``, ``indicators.json`` and ``manifest.json`` (member checksums, gaps, notes).
 
 Not collected: a filesystem diff against the image (containerd's snapshot, not the engine's; not
-built) and the audit log's entries about the pod (the window keeps events by container, and audit
-events name the pod: the audit sensor's events are in the run's recording).
+built).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def collect_pod(cluster: Any, record: Any, out_dir: Path, *, window: EventWindow
     members["flows.json"] = _json([f.to_dict() for f in flows_from(events)])
     members["alert.json"] = _json(alert)
     _pcap(members, gaps, notes, packets, [b["ip"]] if b.get("ip") else [], since, until_at)
+    _audit(members, gaps, getattr(cluster, "audit_log", None), b["namespace"], b["name"])
     indicators = indicators_of(members)
     members["indicators.json"] = _json(indicators.to_dict())
     listed = [Member(name, len(data), hashlib.sha256(data).hexdigest()) for name, data in members.items()]
@@ -106,6 +108,26 @@ def _tasks(cluster: Any, node: str, containers: list[str]) -> dict[str, Any]:
         result = cluster.node_exec(node, ["ctr", "-n", "k8s.io", "task", "ps", container])
         out["processes"][container] = result.output.splitlines()[1:] if result.exit_code == 0 else result.output
     return out
+
+
+def _audit(members: dict[str, bytes], gaps: list[Gap], audit_log: Path | None, namespace: str, name: str) -> None:
+    """The audit log's entries whose object is the pod (or a subresource of it: exec, attach, log)."""
+    if audit_log is None or not Path(audit_log).exists():
+        gaps.append(Gap("audit.jsonl", "the cluster's audit log is not where the lab can read it", True))
+        return
+    kept = []
+    with open(audit_log, "rb") as lines:
+        for line in lines:
+            if name.encode() not in line:  # cheap: most entries are about other objects
+                continue
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            ref = (entry.get("objectRef") or {}) if isinstance(entry, dict) else {}
+            if ref.get("resource") == "pods" and ref.get("namespace") == namespace and ref.get("name") == name:
+                kept.append(line if line.endswith(b"\n") else line + b"\n")
+    members["audit.jsonl"] = b"".join(kept)
 
 
 def _pcap(members: dict[str, bytes], gaps: list[Gap], notes: list[str], packets: Any, addresses: Collection[str],
