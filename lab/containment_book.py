@@ -151,8 +151,10 @@ class ContainmentBook:
         return None if found is None else f"service:{found}"
 
     def service_containers(self, service_ref: str) -> list[str]:
-        """The containers the orchestrator runs for the service's tasks now, as container refs."""
-        tasks = service_hold.running_tasks(self.client, service_ref.removeprefix("service:"))
+        """The containers of the service's tasks that run now, as container refs: those the
+        orchestrator means to run and those it is still shutting down (mid-rollout, the old task
+        runs until its stop signal is through)."""
+        tasks = service_hold.still_running(self.client, service_ref.removeprefix("service:"))
         return [f"container:{t['container']}" for t in tasks if t["container"]]
 
     def can_connect(self, ref: str, address: str, port: int, timeout_s: float = 3.0) -> bool:

@@ -29,7 +29,7 @@ def responded(registry, tmp_path_factory):
     playbooks = [p for p in load_playbooks(detector_ids=known_detector_ids()) if p.mode == "auto"]
     evidence = tmp_path_factory.mktemp("evidence")
     result = run([registry.get(i) for i in (*RESPONDED, *TWINS)],
-                 RunOptions(playbooks=playbooks, evidence_dir=evidence, progress=lambda _m: None, parallel=4))
+                 RunOptions(playbooks=playbooks, evidence_dir=evidence, progress=lambda _m: None, parallel=6))
     return {o.scenario_id: o for o in result.outcomes}, evidence
 
 
