@@ -35,12 +35,17 @@ from lab import Lab, LabSession, Logging, WorkloadSpec, poll
 Progress = Callable[[str], None]
 RULE = "stowaway.net.egress-not-allowlisted"
 TARGET_S = 2.0
+SWARM_RULE = "stowaway.analytic.swarm-service-drift"
 
 
-def time_to_contain(session: LabSession, monitor: Monitor, repetitions: int,
-                    progress: Progress) -> tuple[list[float], int]:
-    """(seconds from alert to contained, repetitions that failed) over fresh containers."""
-    playbooks = [p for p in load_playbooks(detector_ids=known_detector_ids()) if p.name == "contain-egress"]
+Trigger = Callable[[Lab, Monitor], list[Alert]]  # act in a fresh scope; the alerts to respond to
+
+
+def _repeat(session: LabSession, monitor: Monitor, playbook: str, trigger: Trigger, repetitions: int,
+            progress: Progress, label: str) -> tuple[list[float], int]:
+    """(seconds from alert to contained, repetitions that failed) over fresh scopes, the shipped
+    ``playbook`` acting on what ``trigger`` raised."""
+    playbooks = [p for p in load_playbooks(detector_ids=known_detector_ids()) if p.name == playbook]
     window = EventWindow()
     monitor.add_tap(window.tap)
     samples: list[float] = []
@@ -49,18 +54,13 @@ def time_to_contain(session: LabSession, monitor: Monitor, repetitions: int,
         with tempfile.TemporaryDirectory(prefix="stowaway-bench-evidence-") as evidence:
             responder = Responder(session, playbooks, window, Path(evidence), packets=packet_ring(monitor))
             for i in range(repetitions):
-                lab = session.scope(f"bench-respond-{i}")
+                lab = session.scope(f"bench-respond-{label}-{i}")
                 try:
-                    app = lab.deploy(WorkloadSpec(role="reports", networks=("lan", "inet")))
-                    time.sleep(1.0)  # the packet sensor's inventory learns the container's addresses
-                    lab.action("open a connection to an outside endpoint")
-                    lab.exec(app, "sh", "-c", f"echo hello | nc -w 2 -q 1 {lab.sinkhole.address} 8080",
-                             check=False, detach=True)
-                    hits = _wait_alerts(monitor, lab)
+                    hits = trigger(lab, monitor)
                     result = responder.respond(hits, [], lab.object_refs(), lab.started_at) if hits else None
                     if result is None or not result.passed or result.time_to_contain_s is None:
                         failed += 1
-                        progress(f"bench: respond {i}: {'no alert' if not hits else result}")
+                        progress(f"bench: respond {label} {i}: {'no alert' if not hits else result}")
                     else:
                         samples.append(result.time_to_contain_s)
                 finally:
@@ -68,12 +68,39 @@ def time_to_contain(session: LabSession, monitor: Monitor, repetitions: int,
                         progress(f"bench: cleanup of {lab.scope} failed: {failure}")
     finally:
         window.close()
-    progress(f"bench: time to contain: {len(samples)} contained, {failed} failed")
+    progress(f"bench: {label} time to contain: {len(samples)} contained, {failed} failed")
     return samples, failed
 
 
-def _wait_alerts(monitor: Monitor, lab: Lab) -> list[Alert]:
+def _egress(lab: Lab, monitor: Monitor) -> list[Alert]:
+    app = lab.deploy(WorkloadSpec(role="reports", networks=("lan", "inet")))
+    time.sleep(1.0)  # the packet sensor's inventory learns the container's addresses
+    lab.action("open a connection to an outside endpoint")
+    lab.exec(app, "sh", "-c", f"echo hello | nc -w 2 -q 1 {lab.sinkhole.address} 8080", check=False, detach=True)
     return _wait_for(monitor, lab, RULE, 15.0)
+
+
+def _drift(lab: Lab, monitor: Monitor) -> list[Alert]:
+    lab.swarm_networks()
+    web = lab.deploy(WorkloadSpec(role="web", command=("sleep", "600")), backend="swarm")
+    lab.action("update the service to log nowhere")
+    lab.update_service(web, logging=Logging(driver="none"))
+    # Acted on at once: whatever task runs is frozen, and the held service starts no task of the
+    # drifted spec (the rollout replaces the task some seconds later).
+    return _wait_for(monitor, lab, SWARM_RULE, 30.0)
+
+
+def time_to_contain(session: LabSession, monitor: Monitor, repetitions: int,
+                    progress: Progress) -> tuple[list[float], int]:
+    """Docker: a container calling out, quarantined by contain-egress."""
+    return _repeat(session, monitor, "contain-egress", _egress, repetitions, progress, "docker")
+
+
+def swarm_time_to_contain(session: LabSession, monitor: Monitor, repetitions: int,
+                          progress: Progress) -> tuple[list[float], int]:
+    """Swarm: a service updated to log nowhere (a drift of an undeclared service), its running task
+    frozen and the service held on no node by contain-rogue-workload."""
+    return _repeat(session, monitor, "contain-rogue-workload", _drift, repetitions, progress, "swarm")
 
 
 def _wait_for(monitor: Monitor, lab: Lab, rule_id: str, timeout_s: float) -> list[Alert]:
@@ -81,47 +108,6 @@ def _wait_for(monitor: Monitor, lab: Lab, rule_id: str, timeout_s: float) -> lis
         return [a for a in monitor.alerts_for(lab.object_refs(), since=lab.started_at) if a.rule_id == rule_id]
 
     return poll(found, timeout_s, 0.02) or []
-
-
-SWARM_RULE = "stowaway.analytic.swarm-service-drift"
-
-
-def swarm_time_to_contain(session: LabSession, monitor: Monitor, repetitions: int,
-                          progress: Progress) -> tuple[list[float], int]:
-    """A Swarm service updated to log nowhere (a drift of an undeclared service): from the drift
-    alert to its task frozen, by the shipped contain-rogue-workload playbook (which then holds the
-    service on no node, proves it and gives it back, as in a run)."""
-    playbooks = [p for p in load_playbooks(detector_ids=known_detector_ids()) if p.name == "contain-rogue-workload"]
-    window = EventWindow()
-    monitor.add_tap(window.tap)
-    samples: list[float] = []
-    failed = 0
-    try:
-        with tempfile.TemporaryDirectory(prefix="stowaway-bench-evidence-") as evidence:
-            responder = Responder(session, playbooks, window, Path(evidence), packets=packet_ring(monitor))
-            for i in range(repetitions):
-                lab = session.scope(f"bench-respond-swarm-{i}")
-                try:
-                    lab.swarm_networks()
-                    web = lab.deploy(WorkloadSpec(role="web", command=("sleep", "600")), backend="swarm")
-                    lab.action("update the service to log nowhere")
-                    lab.update_service(web, logging=Logging(driver="none"))
-                    # Acted on at once: whatever task runs is frozen, and the held service starts no
-                    # task of the drifted spec (the rollout replaces the task some seconds later).
-                    hits = _wait_for(monitor, lab, SWARM_RULE, 30.0)
-                    result = responder.respond(hits, [], lab.object_refs(), lab.started_at) if hits else None
-                    if result is None or not result.passed or result.time_to_contain_s is None:
-                        failed += 1
-                        progress(f"bench: respond swarm {i}: {'no alert' if not hits else result}")
-                    else:
-                        samples.append(result.time_to_contain_s)
-                finally:
-                    for failure in lab.unwind():
-                        progress(f"bench: cleanup of {lab.scope} failed: {failure}")
-    finally:
-        window.close()
-    progress(f"bench: swarm time to contain: {len(samples)} contained, {failed} failed")
-    return samples, failed
 
 
 def _figure(name: str, measure: str, values: list[float], failed: int, repetitions: int) -> Figure:

@@ -205,15 +205,22 @@ class Responder:
             checks.append((cordoned, f"node {b['node']} is {'cordoned' if cordoned else 'NOT cordoned'}"))
         return checks
 
-    def _release_pod(self, hold: Any, result: ResponseResult) -> None:
+    def _released(self, hold: Any, result: ResponseResult, what: str) -> dict[str, Any] | None:
+        """Release ``hold``; what the release left (None, said in the result, when it failed or
+        ``what`` was gone)."""
         try:
-            after = self.session.release(hold)
+            back: dict[str, Any] = self.session.release(hold).release_after
         except Exception as exc:
             result.release_checks.append(f"release failed: {type(exc).__name__}: {exc}")
-            return
-        back = after.release_after
+            return None
         if back.get("gone"):
-            result.release_checks.append("the pod no longer exists")
+            result.release_checks.append(f"the {what} no longer exists")
+            return None
+        return back
+
+    def _release_pod(self, hold: Any, result: ResponseResult) -> None:
+        back = self._released(hold, result, "pod")
+        if back is None:
             return
         tasks = back.get("tasks") or {}
         running = bool(tasks) and all(state == "RUNNING" for state in tasks.values())
@@ -309,14 +316,8 @@ class Responder:
         return checks
 
     def _release_service(self, hold: Any, result: ResponseResult) -> None:
-        try:
-            after = self.session.release(hold)
-        except Exception as exc:
-            result.release_checks.append(f"release failed: {type(exc).__name__}: {exc}")
-            return
-        back = after.release_after
-        if back.get("gone"):
-            result.release_checks.append("the service no longer exists")
+        back = self._released(hold, result, "service")
+        if back is None:
             return
         running, wanted = len(back.get("running") or []), int(back.get("wanted") or 0)
         checks = [(running >= wanted, f"the orchestrator runs {running} task(s) again (wanted {wanted})"),
