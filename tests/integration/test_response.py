@@ -3,6 +3,7 @@ planted, and release gives the workload back (each proved by the responder, chec
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 
@@ -86,7 +87,8 @@ def test_the_bundles_pcap_holds_the_exfiltrations_packets_to_the_planted_destina
     pcap.write_bytes(read_members(Path(response.evidence))["traffic.pcap"])
     to_it = [p for p in rdpcap(str(pcap))
              if IP in p and TCP in p and p[IP].dst == address and p[TCP].dport == int(port)]
-    assert to_it and any(len(p[TCP].payload) for p in to_it)  # the bytes it sent, not only the handshake
+    notes = json.loads(read_members(Path(response.evidence))["manifest.json"])["notes"]
+    assert to_it and any(len(p[TCP].payload) for p in to_it), notes  # the bytes it sent, not only the handshake
 
 
 @pytest.mark.parametrize("scenario_id", TWINS)

@@ -30,6 +30,16 @@ def test_a_slice_holds_the_addresses_frames_in_the_window_and_reads_back_as_pcap
     assert float(packets[0].time) == 110.25
 
 
+def test_a_long_frame_keeps_its_first_bytes_and_says_its_length_on_the_wire(tmp_path) -> None:
+    ring = PacketRing(snaplen=64)
+    big = frame("198.18.0.5", "198.19.0.10", b"y" * 1000)
+    ring.add(1.0, big, "198.18.0.5", "198.19.0.10")
+    path = tmp_path / "t.pcap"
+    path.write_bytes(ring.slice({"198.18.0.5"}, 0.0, 2.0).pcap)
+    packet = rdpcap(str(path))[0]
+    assert len(bytes(packet)) == 64 and packet.wirelen == len(big)
+
+
 def test_the_ring_forgets_the_oldest_past_its_bytes_or_its_age() -> None:
     ring = PacketRing(max_bytes=3 * len(frame("1.1.1.1", "2.2.2.2")), max_age_s=50.0)
     for i in range(5):
