@@ -170,10 +170,7 @@ class Responder:
 
                 bundle = collect_pod(self.session.backend, hold, self.evidence_dir, window=self.window,
                                      alert=target.trigger.to_dict(), since=since, packets=self.packets)
-                result.evidence, result.evidence_sha256 = str(bundle.path), bundle.sha256
-                result.evidence_complete, result.evidence_missing = bundle.complete, list(bundle.missing)
-                found = bundle.indicators.planted_form()
-                result.planted_missing = [p for p in result.planted if p not in found]
+                _take_bundle(result, bundle)
             elif playbook.collect:
                 result.checks.append("no evidence: a pod's evidence is collected with its hold")
         except Exception as exc:  # any failure is this response's, said on the scorecard
@@ -422,10 +419,7 @@ class Responder:
         bundle = collect(self.session.engine.client, target.container_id, self.evidence_dir, window=self.window,
                          alert=target.trigger.to_dict(), since=since, sinkhole_records=records,
                          packets=self.packets, addresses=addresses)
-        result.evidence, result.evidence_sha256 = str(bundle.path), bundle.sha256
-        result.evidence_complete, result.evidence_missing = bundle.complete, list(bundle.missing)
-        found = bundle.indicators.planted_form()
-        result.planted_missing = [p for p in result.planted if p not in found]
+        _take_bundle(result, bundle)
         own = {ref.removeprefix("container:") for ref in objects if ref.startswith("container:")}
         result.related = [{"container": r.container_id, "matched": list(r.matched),
                            "same_scenario": r.container_id in own}
@@ -471,6 +465,14 @@ class Responder:
     def _reaches_sinkhole(self, network_name: str) -> bool:
         inet = self.session.networks.get("inet")
         return inet is not None and network_name == inet.name
+
+
+def _take_bundle(result: ResponseResult, bundle: Any) -> None:
+    """The bundle's path, checksum and completeness on the result, and the planted indicators it lacks."""
+    result.evidence, result.evidence_sha256 = str(bundle.path), bundle.sha256
+    result.evidence_complete, result.evidence_missing = bundle.complete, list(bundle.missing)
+    found = bundle.indicators.planted_form()
+    result.planted_missing = [p for p in result.planted if p not in found]
 
 
 def _opened(record: dict[str, Any]) -> float:
