@@ -176,8 +176,9 @@ def kind_e2e(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Speed and scale figures against their targets: reports/bench.json and bench.md (slow, ~20 min)."""
+    """Speed and scale figures against their targets: reports/bench.json and bench.md (slow, ~30 min)."""
     _install(session)
+    session.run("python", "-m", "lab.kind", "build")  # the cluster step's node image (cached)
     session.run("python", "-m", "harness.bench", "--out", "reports", *session.posargs)
 
 

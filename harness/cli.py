@@ -319,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", type=Path, default=DEFAULT_OUT / "scorecard.json", metavar="FILE")
     p.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="FILE")
 
+    p = sub.add_parser("agent-image", help="build the detectors' node agent image on the lab engine (for a cluster "
+                       "of your own: push it where its nodes pull from, and name it in STOWAWAY_AGENT_IMAGE)")
+    p.add_argument("--save", type=Path, metavar="FILE", help="also write it as a `docker save` tarball")
+
     p = sub.add_parser("setup", help="install the host packages the lab needs (Debian/Ubuntu, as root)")
     p.add_argument("--check", action="store_true", help="only say what is missing and how to install it")
 
@@ -946,6 +950,22 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return gate.main(["--baseline", str(args.baseline), "--current", str(args.source), "--update"])
 
 
+def cmd_agent_image(args: argparse.Namespace) -> int:
+    from harness.node_agent import agent_recipe
+    from lab import LabSession
+
+    with LabSession() as session:
+        built = session.pipeline.build_signed(agent_recipe())
+        if args.save is not None:
+            result = session.engine.cli("save", "-o", str(args.save), built.reference)
+            if result.returncode != 0:
+                print(f"error: docker save {built.reference}: {result.stderr.decode(errors='replace')[-500:]}",
+                      file=sys.stderr)
+                return EXIT_FAIL
+    print(built.reference)
+    return EXIT_PASS
+
+
 def cmd_setup(args: argparse.Namespace) -> int:
     from lab import system
 
@@ -971,7 +991,8 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "soak": cmd_soak, "lab": cmd_lab, 
             "explain": cmd_explain, "watch": cmd_watch, "docs": cmd_docs, "gate": cmd_gate,
             "baseline": cmd_baseline, "setup": cmd_setup, "validate": cmd_validate, "completion": cmd_completion,
             "replay": cmd_replay, "detonate": cmd_detonate, "revert": cmd_revert,
-            "explain-alert": cmd_explain_alert, "respond": cmd_respond, "release": cmd_release, "enrich": cmd_enrich}
+            "explain-alert": cmd_explain_alert, "respond": cmd_respond, "release": cmd_release, "enrich": cmd_enrich,
+            "agent-image": cmd_agent_image}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

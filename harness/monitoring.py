@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,13 +108,19 @@ def published_policy_dirs(engine: Engine) -> list[Path]:
     return [published] if published.is_dir() and any(published.glob("*.yaml")) else []
 
 
-def add_cluster_sensors(monitor: Monitor, backend: object) -> None:
-    """A Kubernetes run: follow its API server's audit log, when the backend knows where it is."""
+def add_cluster_sensors(monitor: Monitor, session: Any, progress: Callable[[str], None] = print) -> None:
+    """A Kubernetes run: follow its API server's audit log, when the backend knows where it is, and
+    put the detectors' node agent on every node (node telemetry comes from the agent, not the host)."""
+    backend = session.backend
     audit_log = getattr(backend, "audit_log", None)
     if audit_log is not None:
         from detectors.sensors.k8s_audit import K8sAuditSensor
 
         monitor.sensors.append(K8sAuditSensor(audit_log))
+    if hasattr(backend, "owns_cluster"):
+        from harness.node_agent import deploy_node_agent
+
+        monitor.sensors.append(deploy_node_agent(session, progress))
 
 
 def packet_ring(monitor: Monitor) -> Any | None:

@@ -79,7 +79,7 @@ def record(scenario_ids: Sequence[str], out: Path, parallel: int = 3) -> list[Pa
     written = []
     with LabSession() as session:
         monitor = build_monitor(session.engine, run_id=session.run_id)
-        add_cluster_sensors(monitor, session.backend)
+        add_cluster_sensors(monitor, session)
         process = monitor.engine.process
 
         def tap(event: Event) -> Any:

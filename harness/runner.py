@@ -131,7 +131,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
             options.progress(f"lab: bringing up run {session.run_id} (engine, base image, networks, sinkhole)")
             session.up()
             monitor = build_monitor(session.engine, options.rule_dirs, options.policy_dirs, run_id=session.run_id)
-            add_cluster_sensors(monitor, session.backend)
+            add_cluster_sensors(monitor, session, options.progress)
             if recorder is not None:
                 monitor.add_tap(recorder.tap)
             if collector is not None:

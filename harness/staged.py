@@ -174,7 +174,7 @@ def attached(session: LabSession, progress: Progress) -> Iterator[Attached]:
             progress(f"lab: bringing up run {session.run_id} (engine, base image, networks, sinkhole)")
             session.up()
             handle.monitor = build_monitor(session.engine, run_id=session.run_id)
-            add_cluster_sensors(handle.monitor, session.backend)
+            add_cluster_sensors(handle.monitor, session, progress)
             handle.monitor.start()
             yield handle
             status = "complete"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import json
 import secrets
 import shutil
 import threading
@@ -159,6 +160,9 @@ class Lab(EngineViews):
         built = pipeline.build_signed(recipe)
         if not keep:
             self.cleanup(f"discard image {built.reference}", lambda: pipeline.discard(built))
+        backend = self._session.backend
+        if getattr(backend, "owns_cluster", False):  # the run's kind cluster: its nodes pull nothing
+            backend.load_image(built.reference)  # type: ignore[attr-defined]  # a ClusterBackend here
         return built.reference
 
     def platform_base(self, recipe: ImageRecipe) -> str:
@@ -276,6 +280,24 @@ class Lab(EngineViews):
         if isinstance(target, Workload) and target.kind == "pod":
             return self._cluster("Lab.logs").logs(target)
         return super().logs(target)
+
+    def pod_log_file(self, target: Workload) -> tuple[str, str]:
+        """Kubernetes only: (node, path on that node) of the file the kubelet has the runtime write the
+        pod's first container's output to (``/var/log/pods/<namespace>_<pod>_<uid>/<container>/<restarts>.log``).
+
+        Raises:
+            LabError: the run's backend is not a cluster, or the pod is not running on a node yet.
+        """
+        cluster = self._cluster("Lab.pod_log_file")
+        namespace = target.namespace or cluster.namespace_of(target)
+        pod = json.loads(cluster.cli("get", "pod", "-n", namespace, target.name, "-o", "json").output)
+        node = (pod.get("spec") or {}).get("nodeName") or ""
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        if not node or not statuses:
+            raise LabError(f"pod {namespace}/{target.name} is not running on a node")
+        first = statuses[0]
+        directory = f"/var/log/pods/{namespace}_{target.name}_{pod['metadata']['uid']}"
+        return node, f"{directory}/{first['name']}/{int(first.get('restartCount') or 0)}.log"
 
     def node_exec(self, node: str, *command: str) -> ExecResult:
         """Kubernetes only: run a command on a node itself, outside the cluster (kind: in the node container).

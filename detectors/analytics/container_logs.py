@@ -26,20 +26,22 @@ ABOUT = About(
     severity="high",
     techniques=("T1070.002", "T1562.006"),
     description=(
-        "The json-file log of a container was unlinked or moved away while the container "
-        "kept running: its output since then is unreadable by `docker logs` and shippers."),
+        "The log file of a container (the engine's json-file log, or the kubelet's on a node) was "
+        "unlinked or moved away while the container kept running: its output since then is "
+        "unreadable by `docker logs`, `kubectl logs` and shippers."),
     response=(
         "Capture the container's processes and open files now (the engine still holds the "
         "unlinked log open: /proc/<pid>/fd of dockerd). Find who had write access to the "
         "engine's data root on the host."),
-    data_sources=("container-logs", "docker-events"),
+    data_sources=("container-logs", "docker-events", "containerd"),
 )
 
 
 class ContainerLogDeleted(AnalyticBase, about=ABOUT):
-    # observe acts on docker engine events (any dataset) and on container-log events (any module).
+    # observe acts on docker engine events (any dataset), on a node agent's containerd task events
+    # (a pod's container ended), and on container-log events (any module).
     datasets: ClassVar[frozenset[str]] = frozenset({"docker.container_logs"})
-    modules: ClassVar[frozenset[str]] = frozenset({"docker"})
+    modules: ClassVar[frozenset[str]] = frozenset({"docker", "containerd"})
     reads: ClassVar[tuple[str, ...] | None] = ()  # its alerts show the file, nothing of the policy's
 
     def __init__(self, policy: Policy) -> None:
@@ -56,8 +58,9 @@ class ContainerLogDeleted(AnalyticBase, about=ABOUT):
         created = event.get("event.created")
         if not cid or isinstance(created, bool) or not isinstance(created, (int, float)):
             return []  # kept until a later tick does arithmetic on its time: a malformed one is never kept
-        if event.get("event.module") == "docker" and event.get("event.type") == "container" \
-                and event.get("event.action") in ("die", "destroy"):
+        if (event.get("event.module") == "docker" and event.get("event.type") == "container"
+                and event.get("event.action") in ("die", "destroy")) or \
+                (event.get("event.dataset") == "containerd.task" and event.get("event.action") == "exit"):
             ended = self._ended[cid] = float(created)
             if ended < self._ended_oldest:
                 self._ended_oldest = ended

@@ -104,7 +104,7 @@ class CgroupResourcesSensor(ThreadedSensor):
             self._stats.errors += 1
 
     def _track(self, info: ContainerInfo) -> None:
-        dirs = cgroup_dirs(info.id, info.pid)
+        dirs = cgroup_dirs(info.id, info.pid, info.cgroup_root)
         if "v2" not in dirs and not ("cpu" in dirs and "memory" in dirs):
             self._stats.errors += 1  # no cgroup (the container died between listing and now)
             return

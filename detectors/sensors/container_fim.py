@@ -60,9 +60,11 @@ def follow_container_files(directory: ContainerDirectory) -> Callable[[Event], l
 
     def follow(event: Event) -> list[Watch]:
         directory.observe(event)
-        if event.get("event.module") != "docker" or event.get("event.action") != "start":
+        if event.get("event.action") != "start":
             return []
-        if event.get("event.type") != "container":
+        # The engine's container start on a host; on a node, the agent's own (containerd's task started).
+        engine = event.get("event.module") == "docker" and event.get("event.type") == "container"
+        if not (engine or event.get("event.dataset") == "containerd.task"):
             return []
         info = directory.get(event.get("container.id") or "")
         return watches_for(info) if info is not None else []

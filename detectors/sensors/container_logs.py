@@ -74,7 +74,9 @@ class ContainerLogSensor(ThreadedSensor):
 
     def observe(self, event: Event) -> None:
         path = event.get("container.log_path")
-        if event.get("event.module") == "docker" and event.get("event.action") == "start" and path:
+        # The engine's start event on a host; the node agent's (containerd's task started) on a node.
+        starts = event.get("event.module") == "docker" or event.get("event.dataset") == "containerd.task"
+        if starts and event.get("event.action") == "start" and path:
             self.follow(str(path), str(event.get("container.id") or ""))
 
     def follow(self, path: str, container_id: str) -> None:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import docker.errors
 
@@ -42,6 +42,11 @@ class ContainerInfo:
     merged_dir: str = ""  # the container's root as the host sees it
     writable_mounts: tuple[tuple[str, str], ...] = ()  # (host source, container destination)
     started_at: float = 0.0  # epoch seconds (State.StartedAt)
+    # What the runtime knows beyond the container itself (a pod's name, namespace and uid, the node),
+    # as event fields: every event about the container carries them.
+    context: tuple[tuple[str, Any], ...] = ()
+    cgroup_root: str = CGROUP_ROOT  # where the cgroup hierarchies are mounted, as this sensor sees them
+    log_path: str = ""  # the file the runtime writes the container's output to, as this sensor sees it
 
     def fields(self) -> dict[str, Any]:
         """The container fields every host event carries (policy matches on them)."""
@@ -56,6 +61,7 @@ class ContainerInfo:
         }
         for key, value in self.labels.items():
             out[f"container.labels.{key}"] = value
+        out.update(self.context)
         return out
 
 
@@ -119,11 +125,44 @@ def cgroup_dirs(container_id: str, pid: int = 0, root: str = CGROUP_ROOT) -> dic
     }
 
 
-class ContainerDirectory:
-    """Container id -> ContainerInfo, kept current from docker events. Thread-safe."""
+class ContainerSource(Protocol):
+    """Where a directory learns containers: the Docker engine's API on a host, or a node's container
+    runtime (``detectors.sensors.containerd``) inside the node agent."""
+
+    def running_ids(self) -> list[str]: ...
+
+    def inspect(self, container_id: str) -> ContainerInfo | None:
+        """The container's facts; None when it is gone or the runtime cannot say."""
+
+
+class DockerSource:
+    """Containers of a Docker engine, through its API (the Docker SDK client)."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
+
+    def running_ids(self) -> list[str]:
+        try:
+            return [entry["Id"] for entry in self.client.api.containers()]
+        except Exception:
+            return []
+
+    def inspect(self, container_id: str) -> ContainerInfo | None:
+        try:
+            return info_from_inspect(self.client.api.inspect_container(container_id))
+        except (docker.errors.NotFound, docker.errors.APIError):
+            return None
+        except Exception:
+            return None
+
+
+class ContainerDirectory:
+    """Container id -> ContainerInfo, kept current from docker events (or, in the node agent, from the
+    runtime's own state: ``detectors.sensors.containerd``). Thread-safe."""
+
+    def __init__(self, source: Any) -> None:
+        """``source``: a ContainerSource, or a Docker SDK client (read through ``DockerSource``)."""
+        self.source: ContainerSource = source if hasattr(source, "running_ids") else DockerSource(source)
         self._known: dict[str, ContainerInfo] = {}
         self._gone: set[str] = set()
         self._lock = threading.Lock()
@@ -137,12 +176,8 @@ class ContainerDirectory:
     def load_running(self) -> list[ContainerInfo]:
         """List the running containers once (sensor start)."""
         found = []
-        try:
-            listing = self.client.api.containers()
-        except Exception:
-            return []
-        for entry in listing:
-            info = self.get(entry["Id"])
+        for container_id in self.source.running_ids():
+            info = self.get(container_id)
             if info is not None:
                 found.append(info)
         return found
@@ -152,11 +187,8 @@ class ContainerDirectory:
             info = self._known.get(container_id)
             if info is not None or container_id in self._gone:
                 return info
-        try:
-            info = info_from_inspect(self.client.api.inspect_container(container_id))
-        except (docker.errors.NotFound, docker.errors.APIError):
-            return None
-        except Exception:
+        info = self.source.inspect(container_id)
+        if info is None:
             return None
         self._add(info)
         return info
@@ -164,6 +196,17 @@ class ContainerDirectory:
     def running(self) -> list[ContainerInfo]:
         with self._lock:
             return list(self._known.values())
+
+    def sync(self) -> None:
+        """Learn the containers that started and forget those that went, from the source's listing:
+        for a source with no events stream (a node's container runtime, read by the node agent)."""
+        current = set(self.source.running_ids())
+        with self._lock:
+            known = set(self._known)
+        for container_id in sorted(current - known):
+            self.get(container_id)
+        for container_id in sorted(known - current):
+            self.forget(container_id)
 
     def _add(self, info: ContainerInfo) -> None:
         with self._lock:

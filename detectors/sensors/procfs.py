@@ -234,7 +234,7 @@ class ProcfsSensor(ThreadedSensor):
                 self._stats.errors += 1
 
     def _pids(self, info: ContainerInfo) -> list[int]:
-        dirs = cgroup_dirs(info.id, info.pid)
+        dirs = cgroup_dirs(info.id, info.pid, info.cgroup_root)
         base = dirs.get("v2") or dirs["cpu"]
         raw = _read(f"{base}/cgroup.procs", 1 << 20)
         return [int(p) for p in raw.split()] if raw else []

@@ -1,7 +1,8 @@
 """``python -m harness.bench [--only STEP ...] [--out reports]``: measure, then write reports/bench.{json,md}.
 
 Steps: ``replay`` (no lab), ``latency`` and ``scale`` (one lab run of the bench's own, with the
-detectors attached in this process for the latencies), ``suite`` (the whole default suite in a
+detectors attached in this process for the latencies), ``cluster`` (a kind cluster of its own: the
+node agent with 100 pods per worker, pod scenarios at once), ``suite`` (the whole default suite in a
 child ``stowaway run``). Every comparison is a ratio of two things measured in this one invocation.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from harness.bench.report import Figure, Report
 
-STEPS = ("replay", "latency", "scale", "suite")
+STEPS = ("replay", "latency", "scale", "cluster", "suite")
 
 
 def _progress(message: str) -> None:
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         for name, step in (("replay", lambda: report.add(_replay(work, args.events))),
                            ("lab", lambda: lab_steps(report, steps, args)),
+                           ("cluster", lambda: report.add(_cluster(args))),
                            ("suite", lambda: report.add(_suite(work, args)))):
             if (name == "lab" and not steps & {"latency", "scale"}) or (name != "lab" and name not in steps):
                 continue
@@ -88,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     paths = report.write(args.out)
     _progress(f"bench: {report.counts()}; wrote {paths[0]} and {paths[1]}")
     return 0
+
+
+def _cluster(args: argparse.Namespace) -> list[Figure]:
+    from harness.bench import cluster
+
+    return cluster.figures(_progress, seconds=args.seconds)
 
 
 def _replay(work: Path, events: int) -> list[Figure]:

@@ -74,3 +74,7 @@ class ClusterOps(Protocol):
     def logs(self, workload: Workload) -> str:
         """What the cluster kept of a pod's output (its container log, as ``kubectl logs`` reads it)."""
         ...
+
+    def namespace_of(self, workload: Workload) -> str:
+        """The namespace a pod the backend deployed lives in."""
+        ...

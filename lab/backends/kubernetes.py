@@ -104,7 +104,12 @@ def pod_manifest(spec: WorkloadSpec, ctx: DeployContext) -> dict[str, Any]:
     if spec.resources.memory_bytes:
         limits["memory"] = str(spec.resources.memory_bytes)
     if limits:
+        # A spec's resources are caps, as Docker's --cpus and --memory are (a CFS quota, a memory
+        # limit); Docker reserves nothing. A limit alone makes Kubernetes reserve as much, and two
+        # cores reserved on a two-core worker leave the pod unschedulable: reserve next to nothing.
         container["resources"] = {"limits": limits}
+        if "cpu" in limits:
+            container["resources"]["requests"] = {"cpu": "10m"}
     annotations = dict(spec.logging.options)
     if spec.logging.driver == "none":
         annotations.update(LOG_OPT_OUT)
@@ -145,6 +150,21 @@ def pod_manifest(spec: WorkloadSpec, ctx: DeployContext) -> dict[str, Any]:
     }
 
 
+def created_objects(text: str) -> list[dict[str, Any]]:
+    """What ``kubectl create -o json`` printed: one List, one object, or (for a List of several
+    objects) each object as its own JSON document, one after another."""
+    decoder, at = json.JSONDecoder(), 0
+    found: list[dict[str, Any]] = []
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at >= len(text):
+            break
+        data, at = decoder.raw_decode(text, at)
+        found.extend(data.get("items", [data]) if data.get("kind") == "List" else [data])
+    return found
+
+
 def _label_value(value: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in value)[:63].strip("-_.")
 
@@ -178,8 +198,7 @@ class KubernetesBackend:
         items = manifest if isinstance(manifest, list) else [manifest]
         doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
         out = self.run("create", "-o", "json", "-f", "-", input=doc).stdout
-        data = json.loads(out)
-        return data.get("items", [data])
+        return created_objects(out)
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         args = ["get", kind, name, "-o", "json"] + (["-n", namespace] if namespace else [])

@@ -28,7 +28,7 @@ from lab.bookkeeping import RUN_LABEL
 from lab.engine import Engine
 from lab.errors import LabError
 from lab.kind import network as pod_network
-from lab.kind.recipe import KIND_VERSION, POD_SUBNET, SERVICE_SUBNET, WORKERS, go_tools, state_dir
+from lab.kind.recipe import KIND_VERSION, MAX_PODS, POD_SUBNET, SERVICE_SUBNET, WORKERS, go_tools, state_dir
 
 ASSETS = Path(__file__).parent / "assets" / "cluster"
 NODE_AUDIT_DIR = "/var/log/kubernetes/audit"
@@ -68,6 +68,10 @@ networking:
   kubeProxyMode: iptables   # Services route through kube-proxy (its image: the node base + the binary)
   podSubnet: {POD_SUBNET}
   serviceSubnet: {SERVICE_SUBNET}
+kubeadmConfigPatches:
+  - |
+    kind: KubeletConfiguration
+    maxPods: {MAX_PODS}
 nodes:
   - role: control-plane
     extraMounts:

@@ -9,10 +9,12 @@ lab base image loaded into the node, and a node leg on the lab internet for pods
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,9 @@ class ClusterBackend(KubernetesBackend):
         audit = os.environ.get("STOWAWAY_K8S_AUDIT_LOG")
         self.audit_log: Path | None = Path(audit) if audit else None
         self.node_addresses: dict[str, str] = {}  # node -> its address on the lab internet
+        self._loaded: set[str] = set()  # images loaded into the cluster's nodes
+        self._load_lock = threading.Lock()
+        self._run_objects: list[tuple[str, str, str | None]] = []  # (kind, name, namespace), by apply_for_run
 
     def start(self, session: LabSession) -> None:
         if self.kubeconfig:
@@ -75,7 +80,34 @@ class ClusterBackend(KubernetesBackend):
         self.cluster.load_image(session.image)
         self.node_addresses = self.cluster.connect(session.networks["inet"].name)  # node -> its inet address
 
+    @property
+    def owns_cluster(self) -> bool:
+        """Is the cluster the run's own kind cluster (whose nodes the lab can enter and load images into)?"""
+        return self.cluster is not None
+
+    def load_image(self, tag: str) -> None:
+        """Copy an image of the lab engine into every node of the run's cluster (offline)."""
+        if self.cluster is None:
+            raise LabError(f"cannot load {tag} into a cluster named by STOWAWAY_KUBECONFIG: its nodes pull "
+                           "from whatever registry it uses")
+        with self._load_lock:  # the same platform image, asked for by parallel scenarios, loads once
+            if tag not in self._loaded:
+                self.cluster.load_image(tag)
+                self._loaded.add(tag)
+
+    def apply_for_run(self, manifests: list[dict[str, Any]]) -> None:
+        """Create objects the run needs for its whole length (the detectors' node agent). On the run's
+        own cluster they go with it; on a cluster named by STOWAWAY_KUBECONFIG they are deleted at
+        ``close``, last first."""
+        for obj in self.apply(manifests):
+            meta = obj["metadata"]
+            self._run_objects.append((obj["kind"], meta["name"], meta.get("namespace")))
+
     def close(self) -> None:
+        while self._run_objects and self.cluster is None:
+            kind, name, namespace = self._run_objects.pop()
+            with contextlib.suppress(LabError):
+                self.delete(kind, name, namespace)
         if self.cluster is not None:
             cluster, self.cluster = self.cluster, None
             cluster.delete()

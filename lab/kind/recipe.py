@@ -16,6 +16,9 @@ from pathlib import Path
 KUBERNETES_VERSION = "1.34.4"  # 1.34: the last minor that accepts cgroup v1 without failCgroupV1: false
 KIND_VERSION = "0.30.0"  # its node config template targets kubeadm v1beta4 (1.31+)
 WORKERS = 2  # scenarios land on workers; the control plane keeps its NoSchedule taint
+# The kubelet's default is 110 pods; the bench fills a worker to 100 idle pods beside its own
+# (kube-proxy, the node agent) and the scenarios it then runs there. A node's /24 of POD_SUBNET has room.
+MAX_PODS = 130
 # Pods and services live inside the lab range too: no address a node hands out leaves 198.18.0.0/15.
 # Taken elsewhere: lab lan/dev 198.18.0-191.x, lab inet 198.19.0-95.x, kind node networks
 # 198.19.100-127.x, the swarm pool 198.19.128.0/18 and the engine pool 198.19.192.0/18.

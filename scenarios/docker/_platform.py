@@ -83,6 +83,7 @@ CMD ["sh", "/usr/local/bin/converge"]
     "sleep \"${CONVERGE_AFTER_S:-4}\"\n"
     "render '*/5 * * * *'\n"
     "touch /run/converged\n"
+    "echo \"converged: $(cat /etc/cron.d/logship)\"\n"
     "exec sleep infinity\n")})
 
 def rebuilt(recipe: BuildRecipe) -> BuildRecipe:

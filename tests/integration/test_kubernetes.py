@@ -94,3 +94,19 @@ def test_the_run_left_nothing_behind(result):
         assert mine == [], f"kind nodes left behind: {mine}"
     finally:
         engine_mod.release(engine, lease)
+
+
+def test_the_node_agent_made_a_detection_the_host_cannot(result):
+    """A pod's process whose executable was deleted: only the agent on the pod's worker can see it (the
+    host's own procfs sensor enumerates the lab engine's containers, and the pod's live in the node's
+    containerd). The alert's evidence is the agent's, from a worker, and no host sensor saw the pod."""
+    outcome = next(o for o in result.outcomes if o.scenario_id == "docker.masquerade.deleted-executable")
+    alert = next(a for a in outcome.alerts if a["rule_id"] == "stowaway.host.deleted-executable")
+    assert alert["data_source"] == "node-agent/procfs", alert
+    node = alert["evidence"][0].split(":", 1)[0]
+    assert "-worker" in node, f"the evidence came from {node!r}, not a worker"
+    assert "procfs" not in outcome.data_sources, outcome.data_sources
+    agent = next(s for s in result.environment["sensors"] if s["name"] == "node-agent")
+    assert agent["state"] == "running", agent
+    assert agent["stats"]["agents"] == 3 and agent["stats"]["dropped"] == 0, agent["stats"]
+    assert agent["stats"]["agent_sensors_not_running"] == 0, agent["stats"]

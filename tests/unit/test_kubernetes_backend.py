@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -39,7 +41,8 @@ def test_privileges_host_namespaces_and_mounts_map_onto_the_pod_spec():
     assert pod["spec"]["hostPID"] is True and pod["spec"]["hostNetwork"] is True
     assert pod["spec"]["volumes"] == [{"name": "vol-0", "hostPath": {"path": "/var/log"}}]
     assert container["volumeMounts"] == [{"name": "vol-0", "mountPath": "/host/log", "readOnly": True}]
-    assert container["resources"] == {"limits": {"cpu": "500m", "memory": str(64 << 20)}}
+    # Caps, as Docker's: the CPU limit reserves next to nothing, or a two-core worker fits no such pod.
+    assert container["resources"] == {"limits": {"cpu": "500m", "memory": str(64 << 20)}, "requests": {"cpu": "10m"}}
     assert pod["metadata"]["namespace"] == "ops"
 
 
@@ -93,3 +96,14 @@ def test_a_docker_run_leaves_kubernetes_only_scenarios_out_and_a_kind_run_takes_
     assert not any(s.backends == ("kubernetes",) for s in docker_run)
     assert len(docker_run) + len([s for s in everything if s.backends == ("kubernetes",)]) == len(everything)
     assert scenario_backend("kind") == "kubernetes" and scenario_backend("docker") == "docker"
+
+
+def test_created_objects_reads_one_object_a_list_or_several_documents() -> None:
+    from lab.backends.kubernetes import created_objects
+
+    one = {"kind": "Pod", "metadata": {"name": "a"}}
+    two = {"kind": "Namespace", "metadata": {"name": "b"}}
+    assert created_objects(json.dumps(one)) == [one]
+    assert created_objects(json.dumps({"kind": "List", "items": [one, two]})) == [one, two]
+    assert created_objects(json.dumps(one, indent=4) + "\n" + json.dumps(two, indent=4) + "\n") == [one, two]
+    assert created_objects("") == []

@@ -111,3 +111,40 @@ def test_node_exec_needs_a_cluster_the_lab_made(monkeypatch: pytest.MonkeyPatch)
     assert isinstance(backend, ClusterOps)
     with pytest.raises(LabError, match="own kind cluster"):
         lab_on(backend).node_exec("node-1", "true")
+
+
+def test_pod_log_file_names_the_node_and_the_kubelets_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from lab.backends.base import ExecResult
+
+    monkeypatch.setenv("STOWAWAY_KUBECONFIG", "/somewhere/kubeconfig")
+    backend = ClusterBackend(SimpleNamespace(), "run-1", SimpleNamespace())  # type: ignore[arg-type]
+    pod = {"metadata": {"uid": "u-1"}, "spec": {"nodeName": "kind-worker2"},
+           "status": {"containerStatuses": [{"name": "worker", "restartCount": 2}]}}
+    asked: list[tuple[str, ...]] = []
+
+    def cli(*args: str, **_: Any) -> ExecResult:
+        asked.append(args)
+        return ExecResult(exit_code=0, output=json.dumps(pod))
+
+    monkeypatch.setattr(backend, "cli", cli)
+    workload = Workload(id="u-1", name="w-1", kind="pod", backend="kubernetes", namespace="shop")
+    assert lab_on(backend).pod_log_file(workload) == ("kind-worker2", "/var/log/pods/shop_w-1_u-1/worker/2.log")
+    assert asked == [("get", "pod", "-n", "shop", "w-1", "-o", "json")]
+    pod["spec"] = {}
+    with pytest.raises(LabError, match="not running on a node"):
+        lab_on(backend).pod_log_file(workload)
+
+
+def test_objects_for_the_run_are_deleted_from_a_cluster_the_lab_did_not_make(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOWAWAY_KUBECONFIG", "/somewhere/kubeconfig")
+    backend = ClusterBackend(SimpleNamespace(), "run-1", SimpleNamespace())  # type: ignore[arg-type]
+    deleted: list[tuple[str, str, str | None]] = []
+    monkeypatch.setattr(backend, "apply", lambda manifests: manifests)
+    monkeypatch.setattr(backend, "delete", lambda kind, name, namespace=None: deleted.append((kind, name, namespace)))
+    backend.apply_for_run([{"kind": "Namespace", "metadata": {"name": "stowaway-system"}},
+                           {"kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "stowaway-system"}}])
+    backend.close()
+    assert deleted == [("DaemonSet", "agent", "stowaway-system"), ("Namespace", "stowaway-system", None)]
+    assert not backend.owns_cluster

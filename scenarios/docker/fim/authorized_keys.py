@@ -16,8 +16,12 @@ class AuthorizedKeys(Scenario):
     id = "docker.fim.authorized-keys"
     title = "SSH key added to root's authorized_keys inside a container"
     kind = Kind.ADVERSARY
+    backends = ("docker", "kubernetes")
     techniques = ("T1098.004",)
-    expect = Expectation(fires=("stowaway.host.fim-authorized-keys",), within_s=15)
+    expect = Expectation(fires=("stowaway.host.fim-authorized-keys",), within_s=15, may_fire={
+        "stowaway.k8s.exec-into-pod": "On Kubernetes the operator really runs its commands in the pod with "
+                                      "kubectl exec.",
+    })
     twin = "docker.fim.config-management"
     tags = ("fim", "persistence")
     dimensions = (

@@ -11,6 +11,7 @@ class ConfigManagement(Scenario):
     id = "docker.fim.config-management"
     title = "Configuration management writes its declared cron entry"
     kind = Kind.BENIGN
+    backends = ("docker", "kubernetes")
     techniques = ("T1053.003",)
     expect = Expectation(silent=("stowaway.host.fim-cron",), window_s=10)
     twin = "docker.fim.cron-entry"
@@ -21,13 +22,15 @@ class ConfigManagement(Scenario):
         "/etc/cron.d/logship, the log-shipping entry it owns, and a few seconds later converges again and "
         "rewrites it with a new schedule (a temporary copy renamed into place). "
         "detectors/policy/declared_changes.yaml declares that file for that image, so the cron rule must "
-        "stay silent. The scenario checks the final entry is in place."
+        "stay silent. The scenario reads the final entry from what the agent prints, without exec-ing into "
+        "the service."
     )
 
     def detonate(self, lab: Lab) -> None:
         image = lab.platform_image(MANAGED_API)
         lab.action("configuration management renders its cron entry")
         box = lab.deploy(WorkloadSpec(role="api", image=image, command=(), env={"CONVERGE_AFTER_S": "4"}))
-        lab.wait_for(lambda: lab.exec(box, "test", "-e", "/run/converged", check=False).exit_code == 0,
-                     timeout=20, what="the agent's second converge")
-        lab.exec(box, "grep", "-q", "^\\*/5", "/etc/cron.d/logship")
+        # The agent says what it converged to on its output: the check reads the log, never execs into
+        # the service (an exec is an operator's action, which on Kubernetes the audit log reports).
+        expected = "converged: */5 * * * * root /usr/local/bin/logship --once"
+        lab.wait_for(lambda: expected in lab.logs(box), timeout=30, what="the agent's second converge")

@@ -16,8 +16,12 @@ class CronEntry(Scenario):
     id = "docker.fim.cron-entry"
     title = "Cron entry dropped inside a container"
     kind = Kind.ADVERSARY
+    backends = ("docker", "kubernetes")
     techniques = ("T1053.003",)
-    expect = Expectation(fires=("stowaway.host.fim-cron",), within_s=15)
+    expect = Expectation(fires=("stowaway.host.fim-cron",), within_s=15, may_fire={
+        "stowaway.k8s.exec-into-pod": "On Kubernetes the operator really runs its commands in the pod with "
+                                      "kubectl exec.",
+    })
     twin = "docker.fim.config-management"
     tags = ("fim", "persistence")
     dimensions = (

@@ -15,8 +15,12 @@ class LdPreload(Scenario):
     id = "docker.fim.ld-preload"
     title = "Dynamic linker preload list written inside a container"
     kind = Kind.ADVERSARY
+    backends = ("docker", "kubernetes")
     techniques = ("T1574.006",)
-    expect = Expectation(fires=("stowaway.host.fim-ld-preload",), within_s=15)
+    expect = Expectation(fires=("stowaway.host.fim-ld-preload",), within_s=15, may_fire={
+        "stowaway.k8s.exec-into-pod": "On Kubernetes the operator really runs its commands in the pod with "
+                                      "kubectl exec.",
+    })
     twin = "docker.fim.config-management"
     tags = ("fim", "persistence")
     dimensions = (

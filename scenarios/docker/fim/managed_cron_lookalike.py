@@ -10,8 +10,12 @@ class ManagedCronLookalike(Scenario):
     id = "docker.fim.managed-cron-lookalike"
     title = "Container claiming configuration management plants a download-and-run job in its cron file"
     kind = Kind.ADVERSARY
+    backends = ("docker", "kubernetes")
     techniques = ("T1053.003",)
-    expect = Expectation(fires=("stowaway.host.fim-cron",), within_s=15)
+    expect = Expectation(fires=("stowaway.host.fim-cron",), within_s=15, may_fire={
+        "stowaway.k8s.exec-into-pod": "On Kubernetes the operator really runs its commands in the pod with "
+                                      "kubectl exec.",
+    })
     twin = "docker.fim.config-management"
     forges = ("declared_changes/declared/config-management-cron",)
     tags = ("fim", "persistence", "forged-sanction")

@@ -12,8 +12,12 @@ class PasswdAccount(Scenario):
     id = "docker.fim.passwd-account"
     title = "Local account with uid 0 added inside a running container"
     kind = Kind.ADVERSARY
+    backends = ("docker", "kubernetes")
     techniques = ("T1136.001",)
-    expect = Expectation(fires=("stowaway.host.fim-account-db",), within_s=15)
+    expect = Expectation(fires=("stowaway.host.fim-account-db",), within_s=15, may_fire={
+        "stowaway.k8s.exec-into-pod": "On Kubernetes the operator really runs its commands in the pod with "
+                                      "kubectl exec.",
+    })
     twin = "docker.fim.config-management"
     tags = ("fim", "persistence")
     dimensions = (

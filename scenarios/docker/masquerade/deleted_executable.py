@@ -15,8 +15,11 @@ class DeletedExecutable(Scenario):
     id = "docker.masquerade.deleted-executable"
     title = "Process keeps running after its executable was deleted"
     kind = Kind.ADVERSARY
+    backends = ("docker", "kubernetes")
     techniques = ("T1070.004", "T1036")
     expect = Expectation(fires=("stowaway.host.deleted-executable",), within_s=15, may_fire={
+        "stowaway.k8s.exec-into-pod": "On Kubernetes the operator really runs its commands in the pod with "
+                                      "kubectl exec.",
         "stowaway.host.drop-and-execute":
             "It really copies a program into the running container (/var/cache/agentd, not in the image) "
             "and runs it before deleting it.",

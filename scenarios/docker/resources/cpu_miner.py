@@ -13,8 +13,12 @@ class CpuMiner(Scenario):
     id = "docker.resources.cpu-miner"
     title = "Miner-like CPU saturation in a container with no resource baseline"
     kind = Kind.ADVERSARY
+    backends = ("docker", "kubernetes")
     techniques = ("T1496", "T1496.001")
-    expect = Expectation(fires=("stowaway.analytic.cpu-spike",), within_s=40)
+    expect = Expectation(fires=("stowaway.analytic.cpu-spike",), within_s=40, may_fire={
+        "stowaway.k8s.exec-into-pod": "On Kubernetes the operator really runs its commands in the pod with "
+                                      "kubectl exec.",
+    })
     twin = "docker.resources.peak-hours-report"
     cpu_bound = True
     tags = ("resources", "impact")

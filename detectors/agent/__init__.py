@@ -1,0 +1,1 @@
+"""The detectors' node agent: sensors that need a node's own view, run on every node (a DaemonSet)."""
