@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 import tempfile
 import time
@@ -67,11 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--containers", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--serial-run", action="store_true", help="also run the suite serially and compare")
+    parser.add_argument("--update", action="store_true", help="keep the figures of the existing <out>/bench.json "
+                        "that this invocation does not measure (with --only), each marked with when it was measured")
     args = parser.parse_args(argv)
     steps = set(args.only or STEPS)
     report = Report("bench")
     report.notes.append("every comparison is a ratio of two measurements taken in this one invocation; "
                         "2-core machines shared with other runs are noisy")
+    kept = _kept_figures(args.out / "bench.json") if args.update else []
     with tempfile.TemporaryDirectory(prefix="stowaway-bench-") as tmp:
         work = Path(tmp)
         for name, step in (("replay", lambda: report.add(_replay(work, args.events))),
@@ -86,10 +90,39 @@ def main(argv: list[str] | None = None) -> int:
                 report.notes.append(f"step {name} failed: {type(exc).__name__}: {exc}")
                 report.add(Figure(f"{name}.error", f"step {name}", None, None, skipped=f"{type(exc).__name__}: {exc}"))
                 traceback.print_exc()
-            report.write(args.out)  # after every step: an interrupted bench keeps what it measured
-    paths = report.write(args.out)
+            _write_keeping(report, kept, args.out)  # after every step: an interrupted bench keeps what it measured
+    paths = _write_keeping(report, kept, args.out)
     _progress(f"bench: {report.counts()}; wrote {paths[0]} and {paths[1]}")
     return 0
+
+
+def _kept_figures(path: Path) -> list[tuple[Figure, float]]:
+    """The figures of an earlier report, with when that run started (``--update``)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return [(Figure.from_dict(f), float(data.get("started_at") or 0)) for f in data.get("figures", [])]
+
+
+def _write_keeping(report: Report, kept: list[tuple[Figure, float]], out: Path) -> tuple[Path, Path]:
+    """Write the report plus the earlier figures this invocation did not measure again, each saying when
+    it was measured (the report itself is left as measured, so the next write starts from it again)."""
+    measured = {f.name for f in report.figures}
+    carried = []
+    for figure, started in kept:
+        if figure.name in measured:
+            continue
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+        carried.append(dataclasses.replace(figure, detail={**figure.detail, "measured_in_run_started_at": stamp}))
+    if not carried:
+        return report.write(out)
+    note = (f"{len(carried)} figure(s) were not measured in this invocation and are kept from an earlier one "
+            "(--update); each says when in detail.measured_in_run_started_at")
+    whole = dataclasses.replace(report, figures=[*report.figures, *carried], notes=[*report.notes, note])
+    return whole.write(out)
 
 
 def _cluster(args: argparse.Namespace) -> list[Figure]:

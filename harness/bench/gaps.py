@@ -44,6 +44,8 @@ def _near(figure: dict[str, Any]) -> bool:
     value, target = figure.get("value"), figure.get("target")
     if figure.get("status") != "pass" or not isinstance(value, (int, float)) or not isinstance(target, (int, float)):
         return False
+    if isinstance(value, int) and isinstance(target, int) and figure.get("op") == ">=" and value == target:
+        return False  # "every one of N" (scenarios detected): a count is met or not, never nearly
     return target != 0 and abs(target - value) <= NEAR * abs(target)
 
 

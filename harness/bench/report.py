@@ -73,6 +73,13 @@ class Figure:
             return {"over": self.value - self.target, "factor": ratio(self.value, self.target)}
         return {"under": self.target - self.value, "factor": ratio(self.target, self.value)}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figure:
+        value = data.get("value")
+        return cls(name=data["name"], measure=data["measure"], value=float(value) if isinstance(value, str) else value,
+                   target=data.get("target"), op=data.get("op", "<="), unit=data.get("unit", ""),
+                   detail=dict(data.get("detail") or {}), skipped=data.get("skipped", ""))
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         if isinstance(self.value, float) and not math.isfinite(self.value):

@@ -27,3 +27,10 @@ def test_a_figure_met_within_five_percent_is_listed_as_close() -> None:
     text = gaps_markdown({"figures": [{**figure("latency.docker-events-loaded.p95", "pass", 0.997, 1.0,
                                                 {"detector_own_p95": 0.065, "load_workers": 6}), "op": "<="}]})
     assert "0.997 x against <= 1 x, met, within 5 % of the target. Why:" in text and "0.065 s p95" in text
+
+
+def test_every_one_of_a_count_met_is_not_a_near_miss() -> None:
+    from harness.bench.gaps import _near
+
+    assert not _near({"status": "pass", "value": 6, "target": 6, "op": ">="})
+    assert _near({"status": "pass", "value": 0.99, "target": 1.0, "op": "<="})
