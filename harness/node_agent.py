@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from detectors.agent.wire import HEALTH_INTERVAL_S
 from detectors.sensors.node_agent import NodeAgentStream
 from lab import BuildRecipe, LabError, LabSession
 
@@ -91,7 +92,7 @@ def agent_recipe() -> BuildRecipe:
     return BuildRecipe.of(REPOSITORY, DOCKERFILE, {**_distribution_files(), **_package_files()})
 
 
-def manifests(image: str, health_interval_s: float = 30.0) -> list[dict[str, Any]]:
+def manifests(image: str, health_interval_s: float = HEALTH_INTERVAL_S) -> list[dict[str, Any]]:
     """The agent's namespace and DaemonSet. It needs the node's PID namespace and privileges to read
     every container's /proc, cgroups and root; it needs no API access (no token is mounted)."""
     labels = {"app.kubernetes.io/name": NAME}
@@ -145,7 +146,7 @@ def deploy_node_agent(session: LabSession, progress: Callable[[str], None]) -> N
     backend: Any = session.backend
     progress("node agent: building its image and deploying it on every node (DaemonSet)")
     image = agent_image(session)
-    interval = float(os.environ.get("STOWAWAY_AGENT_HEALTH_S") or 30)  # the bench asks for every 5 s
+    interval = float(os.environ.get("STOWAWAY_AGENT_HEALTH_S") or HEALTH_INTERVAL_S)  # the bench asks for 5 s
     backend.apply_for_run(manifests(image, interval))
     backend.run("rollout", "status", f"daemonset/{NAME}", "-n", NAMESPACE, f"--timeout={ROLLOUT_TIMEOUT_S}s",
                 timeout=ROLLOUT_TIMEOUT_S + 30)

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 
+from detectors.agent import wire
 from detectors.agent.node import NodeAgent
 
 
@@ -16,9 +17,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the node's name, put on every event (default: $NODE_NAME, from the pod's spec)")
     parser.add_argument("--proc", default="/proc", help="the node's /proc (the agent runs with hostPID)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds (tests)")
-    parser.add_argument("--health-interval", type=float, default=float(os.environ.get("STOWAWAY_AGENT_HEALTH_S") or 30),
+    default_interval = float(os.environ.get("STOWAWAY_AGENT_HEALTH_S") or wire.HEALTH_INTERVAL_S)
+    parser.add_argument("--health-interval", type=float, default=default_interval,
                         metavar="SECONDS", help="how often a health line (sensor states, the agent's own CPU and "
-                        "memory) is written (default 30, or $STOWAWAY_AGENT_HEALTH_S)")
+                        "memory) is written (default 10, or $STOWAWAY_AGENT_HEALTH_S)")
     args = parser.parse_args(argv)
     if not args.node:
         parser.error("--node or $NODE_NAME is required: every event names the node it came from")

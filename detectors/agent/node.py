@@ -146,7 +146,8 @@ class NodeAgent:
                     sensor.start(self._emit_from(sensor.name))
                 except Exception as exc:
                     self.failed[sensor.name] = f"did not start: {type(exc).__name__}: {exc}"
-            self._write(wire.encode("hello", node=self.node, sensors=self.health(), usage=usage()))
+            self._write(wire.encode("hello", node=self.node, sensors=self.health(), usage=usage(),
+                                    health_interval_s=self.health_interval_s))
 
     def run(self, duration_s: float | None = None) -> None:
         """Follow containerd until ``stop`` (or for ``duration_s``), reporting health as it goes."""

@@ -7,8 +7,9 @@ a node port, and the agent needs no credentials of its own.
 
 Three kinds of line, each with ``"agent": VERSION``:
 
-- ``hello``: the agent started; its node and the sensors it runs, each with its state (``running``,
-  or ``unavailable`` and why: the reader shows that instead of guessing from silence);
+- ``hello``: the agent started; its node, how often it reports its health, and the sensors it runs,
+  each with its state (``running``, or ``unavailable`` and why: the reader shows that instead of
+  guessing from silence);
 - ``event``: one sensor event, as the sensor emitted it (``observer.name`` is the agent's sensor);
 - ``health``: every ``HEALTH_INTERVAL_S``, each sensor's state and counters.
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 VERSION = 1
-HEALTH_INTERVAL_S = 30.0
+HEALTH_INTERVAL_S = 10.0  # the reader calls an agent silent after three of these without a line
 MAX_LINE = 1 << 20  # an event line longer than this is the agent's bug, not telemetry
 
 

@@ -5,6 +5,11 @@ lists the agent's pods and follows each one's log (``kubectl logs -f``), so the 
 node reach the engine over the one authenticated path the harness already uses for the cluster;
 no port is opened on a node, and a cluster the harness cannot enter works the same as kind.
 
+An agent that says nothing for ``SILENT_AFTER`` of its health intervals (at least ``SILENT_MIN_S``) is
+reported once as ``silent`` (``stowaway.node_agent``), and ``resumed`` when it speaks again: its node
+is unwatched meanwhile, whether someone froze or killed the process, deleted its pod, or took it off
+the node. A rollout that replaces the agent is back within seconds, well inside that.
+
 A follow that ends (the pod restarted, the API server dropped the stream) is resumed from the last
 line's timestamp, and lines at or before it are skipped: an event is passed on once. Lines that are
 not wire lines are counted (``dropped``) and never passed on. Events are renamed for the monitor:
@@ -18,13 +23,17 @@ import contextlib
 import json
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from detectors.agent import wire
+from detectors.event import new_event
 from detectors.sensors.base import ThreadedSensor
 
 LIST_INTERVAL_S = 5.0  # how often the agent's pods are listed (a node that joins gets followed)
+SILENT_AFTER = 3  # health intervals without a line before an agent is reported silent
+SILENT_MIN_S = 15.0
 
 
 def stamp_key(stamp: str) -> tuple[str, int]:
@@ -40,7 +49,7 @@ class NodeAgentStream(ThreadedSensor):
     join_timeout_s: ClassVar[float] = 10.0
 
     def __init__(self, kubectl: Sequence[str], namespace: str, selector: str) -> None:
-        super().__init__(extra_stats=("agents", "follows", "agent_sensors_not_running"))
+        super().__init__(extra_stats=("agents", "follows", "agent_sensors_not_running", "silences"))
         self.kubectl = list(kubectl)
         self.namespace = namespace
         self.selector = selector
@@ -49,6 +58,9 @@ class NodeAgentStream(ThreadedSensor):
         self._procs: dict[str, subprocess.Popen[str]] = {}
         self.agents: dict[str, list[dict[str, Any]]] = {}  # node -> its sensors' states, as it last said
         self.usage: dict[str, list[dict[str, float]]] = {}  # node -> the agent's own usage, each time it said
+        self._heard: dict[str, float] = {}  # node -> when its agent's last line arrived (monotonic)
+        self._patience: dict[str, float] = {}  # node -> seconds of quiet before its agent counts as silent
+        self._silent: set[str] = set()
 
     # --- the pods ------------------------------------------------------------------------------
     def _pods(self) -> list[tuple[str, str]]:
@@ -65,6 +77,7 @@ class NodeAgentStream(ThreadedSensor):
 
     def run(self) -> None:
         while True:
+            self.check_silence(time.monotonic())
             try:
                 for pod, node in self._pods():
                     with self._lock:
@@ -109,12 +122,34 @@ class NodeAgentStream(ThreadedSensor):
             if self._stop.wait(1.0) or proc.returncode not in (0, None):
                 return  # the pod is gone (logs fails): the lister follows its successor
 
+    def check_silence(self, now: float) -> None:
+        """Report each agent that has said nothing for longer than its patience, once."""
+        with self._lock:
+            quiet = [(node, now - at) for node, at in self._heard.items()
+                     if node not in self._silent and now - at > self._patience.get(node, SILENT_MIN_S)]
+            self._silent.update(node for node, _ in quiet)
+        for node, seconds in quiet:
+            self._stats.extra["silences"] += 1
+            self.send(_agent_event("silent", node, seconds))
+
+    def _heard_from(self, node: str, line: wire.Line) -> None:
+        with self._lock:
+            self._heard[node] = time.monotonic()
+            interval = line.body.get("health_interval_s")
+            if line.kind == "hello" and isinstance(interval, (int, float)) and interval > 0:
+                self._patience[node] = max(SILENT_MIN_S, SILENT_AFTER * float(interval))
+            resumed = node in self._silent
+            self._silent.discard(node)
+        if resumed:
+            self.send(_agent_event("resumed", node, 0.0))
+
     def _line(self, text: str, node: str) -> None:
         line = wire.decode(text)
         if line is None:
             self._stats.dropped += 1
             return
         where = str(line.body.get("node") or node)
+        self._heard_from(where, line)
         if line.kind in ("hello", "health"):
             with self._lock:
                 fresh = where not in self.agents
@@ -144,3 +179,14 @@ class NodeAgentStream(ThreadedSensor):
                 proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
+
+
+def _agent_event(action: str, node: str, quiet_s: float) -> dict[str, Any]:
+    """What the reader says of an agent itself: ``silent`` (nothing for ``quiet_s``) or ``resumed``."""
+    event = new_event("stowaway", "stowaway.node_agent", action)
+    event["event.category"] = "host"
+    event["host.id"] = event["host.name"] = event["orchestrator.node.name"] = node
+    event["agent.type"] = "stowaway-node-agent"
+    if action == "silent":
+        event["agent.quiet_s"] = round(quiet_s, 1)
+    return event

@@ -119,6 +119,8 @@ SOURCES: Mapping[LogSource, EventSource] = MappingProxyType({
     LogSource("network"): EventSource("network", note="Flows and DNS seen on the lab bridges"),
     LogSource("netns", "nat"): EventSource("netns", "netns.nat", note="NAT rules inside containers' namespaces"),
     LogSource("kubernetes", "audit"): _KUBERNETES_AUDIT,
+    LogSource("stowaway", "node_agent"): EventSource(
+        "stowaway", "stowaway.node_agent", note="What the harness's reader says of each node agent: silent, resumed"),
     # SigmaHQ's taxonomy, where the events have an equivalent. Its kubernetes rules say
     # `category: application`, a folder of SigmaHQ's, not something the events carry.
     LogSource("kubernetes", "audit", "application"): _KUBERNETES_AUDIT,

@@ -319,3 +319,22 @@ def test_a_task_not_started_yet_is_asked_again_not_remembered_without_a_root(tmp
     directory.sync()
     [info] = directory.running()
     assert info.pid == 4242 and info.upper_dir.endswith("/snap/9/fs")
+
+
+def test_an_agent_quiet_for_three_health_intervals_is_reported_silent_once_then_resumed() -> None:
+    stream = NodeAgentStream(["kubectl"], "ns", "app=x")
+    got: list[dict[str, Any]] = []
+    stream._emit = got.append
+    stream._line(wire.encode("hello", node="w1", sensors=[], health_interval_s=10), "w1")
+    heard = stream._heard["w1"]
+    stream.check_silence(heard + 29)
+    assert got == []  # under three intervals: a rollout's gap, not silence
+    stream.check_silence(heard + 31)
+    stream.check_silence(heard + 60)
+    assert [(e["event.action"], e["host.id"], e["agent.quiet_s"]) for e in got] == [("silent", "w1", 31.0)]
+    stream._line(wire.encode("health", node="w1", sensors=[]), "w1")
+    assert [e["event.action"] for e in got] == ["silent", "resumed"]
+    assert stream.stats["silences"] == 1
+    from detectors.event import object_ref
+
+    assert object_ref(got[0]) == "node:w1"

@@ -59,7 +59,10 @@ RUNS = [f"recorded/{path.stem}" for path in sorted(RECORDED.glob("*.json"))] + [
 # rules and the SigmaHQ-format ones convert (no aggregation, no keyword search, no modifier it refuses).
 NOT_EXPRESSIBLE: dict[str, str] = {}
 # Rules that alert on none of the runs, each with the reason: their parity is proven on no data.
-NEVER_ALERT: dict[str, str] = {}
+NEVER_ALERT: dict[str, str] = {
+    "stowaway.k8s.node-agent-silent": "raised on the harness's own reader of the node agents when one stops "
+                                      "talking; the recorded runs are Docker runs (a kind run is not recorded)",
+}
 
 Pair = tuple[str, str]
 

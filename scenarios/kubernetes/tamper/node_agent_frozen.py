@@ -1,0 +1,52 @@
+"""Root on a worker freezes the detectors' node agent there: the pod stays Running, the node goes unwatched."""
+
+from __future__ import annotations
+
+import json
+
+from lab import Lab, LabError, Workload
+from scenarios.api import Expectation, Kind, Scenario
+
+AGENT_NAMESPACE = "stowaway-system"  # where the lab's clusters run the detectors' node agent (any reader sees it)
+AGENT_COMMAND = "python3 -m detectors.agent"
+
+
+class NodeAgentFrozen(Scenario):
+    id = "kubernetes.tamper.node-agent-frozen"
+    title = "The monitoring agent's process on a worker is stopped with SIGSTOP: Running, but blind"
+    kind = Kind.ADVERSARY
+    techniques = ("T1562.001",)
+    backends = ("kubernetes",)
+    expect = Expectation(fires=("stowaway.k8s.node-agent-silent",), within_s=60)
+    twin = "kubernetes.tamper.node-agent-rollout"
+    tags = ("kubernetes", "defense-evasion")
+    parallel_safe = False  # it blinds a worker: no other scenario may count on that node meanwhile
+    description = (
+        "Acting as root on a worker node, finds the monitoring agent's process (the node agent's pod "
+        "on that node, listed in stowaway-system) and stops it with SIGSTOP. Nothing changes in the "
+        "cluster: the pod stays Running and Ready, the DaemonSet is untouched, no API call is made, so "
+        "the audit log has nothing to say. The scenario checks the process is really stopped (state T) "
+        "and that the pod still reads Running, then lets it run again when it is reverted."
+    )
+
+    def detonate(self, lab: Lab) -> None:
+        pods = json.loads(lab.kubectl("get", "pods", "-n", AGENT_NAMESPACE, "-o", "json").output)["items"]
+        nodes = sorted(p["spec"]["nodeName"] for p in pods if "worker" in p["spec"].get("nodeName", "")
+                       and p["status"].get("phase") == "Running")
+        if not nodes:
+            raise LabError(f"no running pod in {AGENT_NAMESPACE} on a worker")
+        node = nodes[0]
+        lab.track(Workload(id=node, name=node, kind="node", backend="kubernetes"))
+        pid = lab.node_exec(node, "pgrep", "-o", "-f", AGENT_COMMAND).output.strip()
+        if not pid.isdigit():
+            raise LabError(f"no agent process on {node}: {pid!r}")
+        lab.action(f"stop the monitoring agent's process on {node} (SIGSTOP)")
+        lab.node_exec(node, "kill", "-STOP", pid)
+        lab.cleanup(f"let the agent on {node} run again", lambda: lab.node_exec(node, "kill", "-CONT", pid))
+        state = lab.node_exec(node, "sh", "-c", f"cut -d' ' -f3 /proc/{pid}/stat").output.strip()
+        if state != "T":
+            raise LabError(f"the agent's process on {node} is in state {state!r}, not stopped")
+        phases = {p["spec"]["nodeName"]: p["status"].get("phase") for p in
+                  json.loads(lab.kubectl("get", "pods", "-n", AGENT_NAMESPACE, "-o", "json").output)["items"]}
+        if phases.get(node) != "Running":
+            raise LabError(f"the agent's pod on {node} is {phases.get(node)!r}: the freeze should leave it Running")
