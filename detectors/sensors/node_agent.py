@@ -140,7 +140,9 @@ class NodeAgentStream(ThreadedSensor):
                 self._patience[node] = max(SILENT_MIN_S, SILENT_AFTER * float(interval))
             resumed = node in self._silent
             self._silent.discard(node)
-        if resumed:
+        if line.kind == "hello":  # an agent (re)started on the node: its pod is new, or its process is
+            self.send(_agent_event("started", node, 0.0))
+        elif resumed:
             self.send(_agent_event("resumed", node, 0.0))
 
     def _line(self, text: str, node: str) -> None:
@@ -182,7 +184,8 @@ class NodeAgentStream(ThreadedSensor):
 
 
 def _agent_event(action: str, node: str, quiet_s: float) -> dict[str, Any]:
-    """What the reader says of an agent itself: ``silent`` (nothing for ``quiet_s``) or ``resumed``."""
+    """What the reader says of an agent itself: ``started``, ``silent`` (nothing for ``quiet_s``) or
+    ``resumed``. The object is the node (``host.id``)."""
     event = new_event("stowaway", "stowaway.node_agent", action)
     event["event.category"] = "host"
     event["host.id"] = event["host.name"] = event["orchestrator.node.name"] = node

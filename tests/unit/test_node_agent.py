@@ -167,7 +167,8 @@ def test_the_reader_renames_events_counts_bad_lines_and_keeps_agent_health() -> 
     stream._line(wire.encode("event", event={"event.id": "linux-3", "observer.name": "procfs"}), "w1")
     stream._line("kubelet says hi", "w1")
     assert stream.agents == {"w1": [{"name": "procfs", "state": "running"}]}
-    assert got == [{"event.id": "w1:linux-3", "observer.name": "node-agent/procfs", "observer.hostname": "w1"}]
+    assert [e["event.action"] for e in got[:1]] == ["started"]
+    assert got[1:] == [{"event.id": "w1:linux-3", "observer.name": "node-agent/procfs", "observer.hostname": "w1"}]
     assert stream.stats["dropped"] == 1 and stream.stats["agents"] == 1
 
 
@@ -326,15 +327,16 @@ def test_an_agent_quiet_for_three_health_intervals_is_reported_silent_once_then_
     got: list[dict[str, Any]] = []
     stream._emit = got.append
     stream._line(wire.encode("hello", node="w1", sensors=[], health_interval_s=10), "w1")
+    assert [e["event.action"] for e in got] == ["started"]
     heard = stream._heard["w1"]
     stream.check_silence(heard + 29)
-    assert got == []  # under three intervals: a rollout's gap, not silence
+    assert len(got) == 1  # under three intervals: a rollout's gap, not silence
     stream.check_silence(heard + 31)
     stream.check_silence(heard + 60)
-    assert [(e["event.action"], e["host.id"], e["agent.quiet_s"]) for e in got] == [("silent", "w1", 31.0)]
+    assert [(e["event.action"], e["host.id"], e.get("agent.quiet_s")) for e in got[1:]] == [("silent", "w1", 31.0)]
     stream._line(wire.encode("health", node="w1", sensors=[]), "w1")
-    assert [e["event.action"] for e in got] == ["silent", "resumed"]
+    assert [e["event.action"] for e in got] == ["started", "silent", "resumed"]
     assert stream.stats["silences"] == 1
     from detectors.event import object_ref
 
-    assert object_ref(got[0]) == "node:w1"
+    assert object_ref(got[1]) == "node:w1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from lab import Lab, LabError
+from lab import Lab, LabError, Workload
 from scenarios.api import Expectation, Kind, Scenario
 
 AGENT_NAMESPACE = "stowaway-system"
@@ -34,6 +34,9 @@ class NodeAgentRollout(Scenario):
             return {p["metadata"]["uid"]: p["spec"]["nodeName"] for p in items if p["status"].get("phase") == "Running"}
 
         before = pods()
+        # Every node whose agent is replaced is this scenario's object: a silence on any of them is its.
+        for node in sorted(set(before.values())):
+            lab.track(Workload(id=node, name=node, kind="node", backend="kubernetes"))
         lab.action("restart the node agent's DaemonSet (a rollout)")
         lab.kubectl("rollout", "restart", f"daemonset/{AGENT_DAEMONSET}", "-n", AGENT_NAMESPACE)
         lab.kubectl("rollout", "status", f"daemonset/{AGENT_DAEMONSET}", "-n", AGENT_NAMESPACE, "--timeout=120s",
