@@ -34,6 +34,9 @@ from detectors.sensors.base import ThreadedSensor
 LIST_INTERVAL_S = 5.0  # how often the agent's pods are listed (a node that joins gets followed)
 SILENT_AFTER = 3  # health intervals without a line before an agent is reported silent
 SILENT_MIN_S = 15.0
+# The interval comes from the agent's own hello: whoever can write into an agent's output could claim
+# an hour and go quiet for it. No claim buys more patience than this interval's (the default's 3x).
+MAX_HEALTH_INTERVAL_S = 30.0
 
 
 def stamp_key(stamp: str) -> tuple[str, int]:
@@ -137,7 +140,7 @@ class NodeAgentStream(ThreadedSensor):
             self._heard[node] = time.monotonic()
             interval = line.body.get("health_interval_s")
             if line.kind == "hello" and isinstance(interval, (int, float)) and interval > 0:
-                self._patience[node] = max(SILENT_MIN_S, SILENT_AFTER * float(interval))
+                self._patience[node] = max(SILENT_MIN_S, SILENT_AFTER * min(float(interval), MAX_HEALTH_INTERVAL_S))
             resumed = node in self._silent
             self._silent.discard(node)
         if line.kind == "hello":  # an agent (re)started on the node: its pod is new, or its process is

@@ -340,3 +340,15 @@ def test_an_agent_quiet_for_three_health_intervals_is_reported_silent_once_then_
     from detectors.event import object_ref
 
     assert object_ref(got[1]) == "node:w1"
+
+
+def test_an_agent_cannot_buy_itself_more_patience_than_the_cap() -> None:
+    """The interval is the agent's own claim: a forged hello claiming an hour still goes silent after 90 s."""
+    from detectors.sensors.node_agent import MAX_HEALTH_INTERVAL_S, SILENT_AFTER
+
+    stream = NodeAgentStream(["kubectl"], "ns", "app=x")
+    got: list[dict[str, Any]] = []
+    stream._emit = got.append
+    stream._line(wire.encode("hello", node="w1", sensors=[], health_interval_s=3600), "w1")
+    stream.check_silence(stream._heard["w1"] + SILENT_AFTER * MAX_HEALTH_INTERVAL_S + 1)
+    assert [e["event.action"] for e in got] == ["started", "silent"]
