@@ -63,7 +63,7 @@ def _agent_cpu(stream: Any, nodes: list[str], seconds: float) -> dict[str, dict[
     out = {}
     for node in nodes:
         reports = [u for u in stream.usage.get(node, []) if u.get("monotonic_s", 0) > 0]
-        window = reports[-max(2, int(seconds / 5)):]
+        window = [u for u in reports if reports and u["monotonic_s"] >= reports[-1]["monotonic_s"] - seconds]
         if len(window) < 2:
             continue
         first, last = window[0], window[-1]

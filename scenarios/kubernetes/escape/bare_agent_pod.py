@@ -7,13 +7,11 @@ import secrets
 
 from lab import Lab
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._agents import DETECTORS_AGENT, PLATFORM_AGENT
 from scenarios.variants import Dimension
 
-# The sanctioned agents it can pass itself off as: (namespace, service account, DaemonSet name). The
-# platform's own agent is set up by the scenario as the platform runs it; the detectors' node agent
-# (stowaway-system) already runs on every node of a lab cluster, as a defender's agent would.
-AGENTS = {"platform-node-agent": ("platform-agents", "node-agent", "node-agent"),
-          "stowaway-node-agent": ("stowaway-system", "stowaway-node-agent", "stowaway-node-agent")}
+# The sanctioned agents it can pass itself off as (the platform's own is set up by the scenario).
+AGENTS = {"platform-node-agent": PLATFORM_AGENT, "stowaway-node-agent": DETECTORS_AGENT}
 NAMESPACE = AGENTS["platform-node-agent"][0]
 POD_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet of the suffix Kubernetes gives a controller's pods
 

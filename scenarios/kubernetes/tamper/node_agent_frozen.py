@@ -6,8 +6,9 @@ import json
 
 from lab import Lab, LabError, Workload
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._agents import DETECTORS_AGENT
 
-AGENT_NAMESPACE = "stowaway-system"  # where the lab's clusters run the detectors' node agent (any reader sees it)
+AGENT_NAMESPACE = DETECTORS_AGENT[0]
 AGENT_COMMAND = "python3 -m detectors.agent"
 
 

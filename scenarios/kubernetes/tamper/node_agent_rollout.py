@@ -6,9 +6,9 @@ import json
 
 from lab import Lab, LabError, Workload
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._agents import DETECTORS_AGENT
 
-AGENT_NAMESPACE = "stowaway-system"
-AGENT_DAEMONSET = "stowaway-node-agent"
+AGENT_NAMESPACE, _, AGENT_DAEMONSET = DETECTORS_AGENT
 
 
 class NodeAgentRollout(Scenario):
