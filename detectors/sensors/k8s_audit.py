@@ -10,7 +10,10 @@ abstract fields SigmaHQ's pod rules use: ``hostPath`` (host paths a pod mounts) 
 honestly compute it: ``kubernetes.pod.output_redirected`` (with ``kubernetes.pod.output_targets``),
 whether a container's command sends its own stdout or stderr away from the container log, from a
 parse of its ``sh -c`` script (shell_output.py); matching "/dev/null" in the command line would also
-match ``curl -o /dev/null``, a probe's ``>/dev/null`` and a quoted string.
+match ``curl -o /dev/null``, a probe's ``>/dev/null`` and a quoted string. Likewise a role's
+``kubernetes.rbac.grants`` (rbac_grants.py: each of its rules judged on its own, which a flattened
+event no longer allows), remembered by role so that a binding to it carries
+``kubernetes.rbac.role_grants``; a role created before the log the sensor reads is not known.
 
 Attribution: every event about an object carries ``kubernetes.object.ref`` (``pod:<uid>``,
 ``clusterrolebinding:<uid>``...). A pod made by a controller is attributed to its top owner
@@ -39,6 +42,7 @@ from typing import Any, ClassVar
 
 from detectors.event import Event, new_event
 from detectors.sensors.base import ThreadedSensor, is_bookkeeping_label
+from detectors.sensors.rbac_grants import role_grants
 from detectors.sensors.shell_output import container_output
 
 FINAL_STAGES = {"ResponseComplete", "ResponseStarted", "Panic"}
@@ -105,6 +109,7 @@ class AuditNormaliser:
         self._owner: dict[str, str] = {}  # uid -> owner's ref ("deployment:<uid>")
         self._seen: set[str] = set()  # auditIDs already emitted (ResponseStarted then Complete)
         self._namespace_creators: dict[str, tuple[str, str]] = {}  # namespace -> (user, impersonated user)
+        self._role_grants: dict[tuple[str, str, str], list[str]] = {}  # (kind, namespace, name) -> grants
 
     def normalise(self, raw: dict[str, Any]) -> Event | None:
         if raw.get("kind") != "Event" or raw.get("stage") not in FINAL_STAGES:
@@ -135,7 +140,45 @@ class AuditNormaliser:
         self._attribute(raw, request, response, event)
         self._remember_namespace(raw)
         self._stamp_namespace_creator(raw, event)
+        self._rbac_fields(raw, request, response, event)
         return event
+
+    def _rbac_fields(self, raw: dict[str, Any], request: Any, response: Any, event: Event) -> None:
+        """A role's grants (rbac_grants.py), on its own events and, remembered, on the bindings to it.
+
+        The role's rules are read from the response when there is one (a patch's request holds only the
+        change; the response is the role as stored), else from the request."""
+        ref = raw.get("objectRef") or {}
+        resource = ref.get("resource")
+        if ref.get("apiGroup") != "rbac.authorization.k8s.io" or ref.get("subresource"):
+            return
+        namespace = ref.get("namespace") or ""
+        succeeded = 200 <= int((raw.get("responseStatus") or {}).get("code") or 0) < 300
+        stored = response if isinstance(response, dict) and response.get("kind") in ("Role", "ClusterRole") else None
+        body = stored or (request if isinstance(request, dict) else {})
+        if resource in ("roles", "clusterroles"):
+            kind = "Role" if resource == "roles" else "ClusterRole"
+            name = ref.get("name") or (body.get("metadata") or {}).get("name") or ""
+            key = (kind, namespace if kind == "Role" else "", name)
+            if raw.get("verb") == "delete":
+                if succeeded:
+                    self._role_grants.pop(key, None)
+                return
+            if not isinstance(body.get("rules"), list):
+                return
+            grants = role_grants(body["rules"])
+            if grants:
+                event["kubernetes.rbac.grants"] = grants
+            if succeeded and name:
+                self._role_grants[key] = grants
+        elif resource in ("rolebindings", "clusterrolebindings"):
+            binding = response if isinstance(response, dict) and response.get("roleRef") else body
+            role = binding.get("roleRef") or {} if isinstance(binding, dict) else {}
+            role_kind = str(role.get("kind") or "")
+            bound = self._role_grants.get((role_kind, namespace if role_kind == "Role" else "",
+                                           str(role.get("name") or "")))
+            if bound:
+                event["kubernetes.rbac.role_grants"] = bound
 
     def _remember_namespace(self, raw: dict[str, Any]) -> None:
         ref = raw.get("objectRef") or {}
