@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -77,4 +78,9 @@ class ClusterOps(Protocol):
 
     def namespace_of(self, workload: Workload) -> str:
         """The namespace a pod the backend deployed lives in."""
+        ...
+
+    def port_forward(self, workload: Workload, port: int, timeout: float = 20) -> AbstractContextManager[int]:
+        """Forward a free loopback port of this machine to the pod's ``port`` (kubectl port-forward)
+        while the context is open; the context's value is the local port."""
         ...

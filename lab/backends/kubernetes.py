@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import select
 import shlex
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -265,3 +269,40 @@ class KubernetesBackend:
 
     def namespace_of(self, workload: Workload) -> str:
         return self._namespaces.get(workload.id, DEFAULT_NAMESPACE)
+
+    @contextlib.contextmanager
+    def port_forward(self, workload: Workload, port: int, timeout: float = 20) -> Iterator[int]:
+        """``kubectl port-forward`` to a pod's port from a free port on this machine's loopback, for the
+        duration of the ``with``; yields that local port. The forwarder is stopped on the way out."""
+        proc = subprocess.Popen([self.kubectl, "--kubeconfig", self.kubeconfig, "port-forward", "--address",
+                                 "127.0.0.1", "-n", self.namespace_of(workload), f"pod/{workload.name}", f":{port}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            yield _forwarded_port(proc, timeout)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
+
+
+def _forwarded_port(proc: subprocess.Popen[str], timeout: float) -> int:
+    """The local port from kubectl port-forward's first line; LabError if it exits or says nothing in time."""
+    assert proc.stdout is not None and proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, min(0.5, deadline - time.monotonic())))
+        if ready:
+            line = proc.stdout.readline()
+            match = FORWARDING.search(line)
+            if match:
+                return int(match.group(1))
+            if not line and proc.poll() is not None:
+                break
+    proc.kill()
+    raise LabError(f"kubectl port-forward did not start: {proc.stderr.read().strip()[-500:] or 'no output'}")

@@ -7,8 +7,9 @@ import json
 import pytest
 import yaml
 
-from lab.backends.base import DeployContext
-from lab.backends.kubernetes import LOG_OPT_OUT, pod_manifest
+from lab.backends.base import DeployContext, Workload
+from lab.backends.kubernetes import LOG_OPT_OUT, KubernetesBackend, pod_manifest
+from lab.errors import LabError
 from lab.kind.cluster import kind_config
 from lab.kind.recipe import POD_SUBNET, SERVICE_SUBNET, NodeRecipe, go_tools
 from lab.networks import LAB_RANGE
@@ -107,3 +108,34 @@ def test_created_objects_reads_one_object_a_list_or_several_documents() -> None:
     assert created_objects(json.dumps({"kind": "List", "items": [one, two]})) == [one, two]
     assert created_objects(json.dumps(one, indent=4) + "\n" + json.dumps(two, indent=4) + "\n") == [one, two]
     assert created_objects("") == []
+
+
+def _fake_kubectl(tmp_path, script: str):
+    """A kubectl stand-in (the boundary): the backend only reads its output and stops it."""
+    path = tmp_path / "kubectl"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return path
+
+
+def test_port_forward_yields_the_local_port_kubectl_chose_and_stops_it(tmp_path):
+
+    marker = tmp_path / "args"
+    kubectl = _fake_kubectl(tmp_path, f'echo "$@" > {marker}\n'
+                                      'echo "Forwarding from 127.0.0.1:41234 -> 8080"\nexec sleep 30\n')
+    backend = KubernetesBackend(tmp_path / "kubeconfig", kubectl=kubectl)
+    pod = Workload(id="uid-1", name="web-1", kind="pod", backend="kubernetes")
+    with backend.port_forward(pod, 8080) as local:
+        assert local == 41234
+    args = marker.read_text().split()
+    assert args[args.index("--address") + 1] == "127.0.0.1"  # loopback only
+    assert args[-2:] == ["pod/web-1", ":8080"]
+
+
+def test_a_port_forward_that_does_not_start_says_why(tmp_path):
+
+    kubectl = _fake_kubectl(tmp_path, 'echo "error: pods \\"web-1\\" not found" >&2\nexit 1\n')
+    backend = KubernetesBackend(tmp_path / "kubeconfig", kubectl=kubectl)
+    pod = Workload(id="uid-1", name="web-1", kind="pod", backend="kubernetes")
+    with pytest.raises(LabError, match="not found"), backend.port_forward(pod, 8080):
+        pass

@@ -41,6 +41,10 @@ ADVERSARY = {
     "logging_shipper_opt_out": {"stowaway.k8s.logs-hidden"},
     "tamper_admission_webhook": {"stowaway.k8s.admission-config-change"},
     "rbac_cluster_admin_binding": {"stowaway.k8s.cluster-admin-binding"},
+    # Recorded as raw audit lines (raw_<name>.audit.jsonl, test_rules_kubernetes_recorded.py); the events
+    # are the normaliser's output on them.
+    "rbac_broad_role_binding": {"stowaway.k8s.broad-role", "stowaway.k8s.cluster-admin-binding"},
+    "exec_debug_container": {EXEC},
     "network_nat_redirect": {"stowaway.k8s.net-admin-pod", EXEC},
     # Forged sanctions (tests/unit/test_k8s_sanctions.py): each copies what a twin shows without its provenance.
     "escape_bare_agent_pod": {"stowaway.k8s.privileged-pod", "stowaway.k8s.hostpath-mount",
