@@ -13,10 +13,12 @@ import functools
 import ipaddress
 import json
 import secrets
+import shlex
 import shutil
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -298,6 +300,41 @@ class Lab(EngineViews):
         first = statuses[0]
         directory = f"/var/log/pods/{namespace}_{target.name}_{pod['metadata']['uid']}"
         return node, f"{directory}/{first['name']}/{int(first.get('restartCount') or 0)}.log"
+
+    def port_forward(self, target: Workload, port: int) -> AbstractContextManager[int]:
+        """Kubernetes only: ``with lab.port_forward(pod, 8080) as local:`` reaches the pod's port at
+        127.0.0.1:<local> on this machine, through the API server (kubectl port-forward), as an operator's
+        laptop does; the forwarder stops when the block ends.
+
+        Raises:
+            LabError: the run's backend is not a cluster, or the forwarder did not start.
+        """
+        return self._cluster("Lab.port_forward").port_forward(target, port)
+
+    def pod_file(self, target: Workload, path: str) -> str | None:
+        """Kubernetes only: the text of a file inside a pod's first container (None: no such file), read
+        on its node through the container's root as root on the node would: no exec into the pod, no API
+        request about it, so checking a twin's progress raises nothing of its own.
+
+        Raises:
+            LabError: the run's backend is not a cluster the lab can enter, or the pod is not running.
+        """
+        cluster = self._cluster("Lab.pod_file")
+        namespace = target.namespace or cluster.namespace_of(target)
+        pod = json.loads(cluster.cli("get", "pod", "-n", namespace, target.name, "-o", "json").output)
+        node = (pod.get("spec") or {}).get("nodeName") or ""
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        container_id = str((statuses[0] if statuses else {}).get("containerID") or "").partition("://")[2]
+        if not node or not container_id:
+            raise LabError(f"pod {namespace}/{target.name} is not running on a node")
+        inspected = cluster.node_exec(node, ["crictl", "inspect", "-o", "json", container_id])
+        if inspected.exit_code != 0:
+            raise LabError(f"crictl inspect {container_id} on {node}: {inspected.output.strip()[-300:]}")
+        output = inspected.output
+        pid = int(json.loads(output[output.index("{"):])["info"]["pid"])  # after any warning crictl printed
+        on_node = f"/proc/{pid}/root/{path.lstrip('/')}"
+        read = cluster.node_exec(node, ["sh", "-c", f"test -f {shlex.quote(on_node)} && cat {shlex.quote(on_node)}"])
+        return read.output if read.exit_code == 0 else None
 
     def node_exec(self, node: str, *command: str) -> ExecResult:
         """Kubernetes only: run a command on a node itself, outside the cluster (kind: in the node container).

@@ -12,6 +12,7 @@ class OffHoursReport(Scenario):
     title = "Known workload's CPU spike at an hour it is always idle"
     kind = Kind.ADVERSARY
     techniques = ("T1496", "T1496.001")
+    backends = ("docker", "kubernetes")
     expect = Expectation(fires=("stowaway.analytic.cpu-spike",), within_s=25)
     twin = "docker.resources.peak-hours-report"
     tags = ("resources", "impact")
