@@ -39,7 +39,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import docker.errors
 import orjson
@@ -451,7 +451,19 @@ def _engine_init(inspect: Mapping[str, Any] | None) -> set[str]:
     return {"/sbin/docker-init", "/usr/sbin/docker-init"}
 
 
-def _dropped_files(collector: _Collector, diff: list[dict[str, Any]] | None, events: list[Event],
+class FileSource(Protocol):
+    """Where dropped files are hashed from: an engine's container (``_Collector``), or a pod's
+    container on its node (``pod_diff.PodFiles``)."""
+
+    notes: list[str]
+
+    @property
+    def inspect(self) -> Mapping[str, Any] | None: ...
+
+    def hash_file(self, path: str, max_bytes: int) -> dict[str, Any]: ...
+
+
+def _dropped_files(collector: FileSource, diff: list[dict[str, Any]] | None, events: list[Event],
                    max_files: int, max_bytes: int) -> bytes:
     init = _engine_init(collector.inspect)
     candidates = _candidates(diff or [], events)

@@ -12,10 +12,11 @@ each member independent (a failure costs that member, recorded as a gap):
 - ``traffic.pcap``: the frames from or to its pod address in the window (the packet ring);
 - ``audit.jsonl``: the API server's audit entries about the pod (its create, exec and attach into
   it, the hold's own label patch), read from the cluster's audit log when the lab has it;
+- ``diff.json``: each container's filesystem diff against its image (container id -> entries in the
+  engine's diff shape), read from its overlay's upper directory on the node (``pod_diff``);
+- ``dropped-files.json``: sha256 of the files it ran from outside its image, added or changed, as
+  the container sees them, chosen and limited as for a container (each entry names its container);
 - ``alert.json``, ``indicators.json`` and ``manifest.json`` (member checksums, gaps, notes).
-
-Not collected: a filesystem diff against the image (containerd's snapshot, not the engine's; not
-built).
 """
 
 from __future__ import annotations
@@ -32,16 +33,20 @@ import orjson
 from harness.response.evidence import (
     FORMAT,
     MANIFEST,
+    MAX_FILE_BYTES,
+    MAX_FILES,
     EvidenceBundle,
     EvidenceError,
     Gap,
     Member,
+    _dropped_files,
     _json,
     _safe,
     _sha256_file,
     _write_archive,
 )
 from harness.response.indicators import indicators_of
+from harness.response.pod_diff import PodFiles
 from harness.response.window import EventWindow, flows_from
 
 
@@ -78,6 +83,7 @@ def collect_pod(cluster: Any, record: Any, out_dir: Path, *, window: EventWindow
     members["alert.json"] = _json(alert)
     _pcap(members, gaps, notes, packets, [b["ip"]] if b.get("ip") else [], since, until_at)
     _audit(members, gaps, getattr(cluster, "audit_log", None), b["namespace"], b["name"])
+    _files(members, gaps, notes, cluster, b["node"], b["containers"], events)
     indicators = indicators_of(members)
     members["indicators.json"] = _json(indicators.to_dict())
     listed = [Member(name, len(data), hashlib.sha256(data).hexdigest()) for name, data in members.items()]
@@ -108,6 +114,29 @@ def _tasks(cluster: Any, node: str, containers: list[str]) -> dict[str, Any]:
         result = cluster.node_exec(node, ["ctr", "-n", "k8s.io", "task", "ps", container])
         out["processes"][container] = result.output.splitlines()[1:] if result.exit_code == 0 else result.output
     return out
+
+
+def _files(members: dict[str, bytes], gaps: list[Gap], notes: list[str], cluster: Any, node: str,
+           containers: list[str], events: list[dict[str, Any]]) -> None:
+    """diff.json and dropped-files.json, container by container; one that cannot be read is a gap."""
+    diffs: dict[str, list[dict[str, Any]]] = {}
+    dropped: dict[str, Any] = {"files": [], "not_examined": 0}
+    for container in containers:
+        files = PodFiles(cluster, node, container)
+        try:
+            diffs[container] = files.read_diff()
+        except Exception as exc:  # one container's diff must not cost the others, nor the bundle
+            gaps.append(Gap("diff.json", f"{container[:12]}: {type(exc).__name__}: {exc}", False))
+            continue
+        own = [e for e in events if e.get("container.id") == container]
+        chosen = json.loads(_dropped_files(files, diffs[container], own, MAX_FILES, MAX_FILE_BYTES))
+        dropped["limits"] = chosen["limits"]
+        dropped["files"] += [dict(f, container=container) for f in chosen["files"]]
+        dropped["not_examined"] += chosen["not_examined"]
+        notes.extend(files.notes)
+    if diffs:
+        members["diff.json"] = _json(diffs)
+        members["dropped-files.json"] = _json(dropped)
 
 
 def _audit(members: dict[str, bytes], gaps: list[Gap], audit_log: Path | None, namespace: str, name: str) -> None:

@@ -3,6 +3,7 @@ packet ring and the audit log have of it, one archive with a manifest; a part th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import types
 from pathlib import Path
@@ -11,14 +12,15 @@ from typing import Any
 from detectors.sensors.packet_ring import PacketRing
 from harness.response.evidence import read_members, verify
 from harness.response.pod_evidence import collect_pod
+from tests.unit.pod_tree import Node, overlay_tree
 
 CID = "0" * 64
 IP = "198.18.232.5"
 
 
 class Cluster:
-    def __init__(self, audit_log: Path | None, logs_fail: bool = False) -> None:
-        self.audit_log, self.logs_fail = audit_log, logs_fail
+    def __init__(self, audit_log: Path | None, logs_fail: bool = False, node: Node | None = None) -> None:
+        self.audit_log, self.logs_fail, self.node = audit_log, logs_fail, node
 
     def run(self, *args: str, **_: Any) -> Any:
         if args[0] == "logs":
@@ -32,6 +34,10 @@ class Cluster:
     def node_exec(self, node: str, command: list[str]) -> Any:
         if command[3:5] == ["task", "ls"]:
             return types.SimpleNamespace(exit_code=0, output=f"TASK PID STATUS\n{CID} 42 PAUSED\n")
+        if command[0] != "ctr":  # the container's diff and files, on its node
+            if self.node is None:
+                return types.SimpleNamespace(exit_code=1, output="crictl: no such container")
+            return self.node.node_exec(node, command)
         return types.SimpleNamespace(exit_code=0, output="PID INFO\n42 -\n")
 
 
@@ -60,18 +66,29 @@ def audit_file(tmp_path: Path) -> Path:
 def test_a_pods_bundle_holds_each_source_and_its_checksums(tmp_path: Path) -> None:
     ring = PacketRing()
     ring.add(110.0, b"\x00" * 14 + b"frame", IP, "198.19.0.10")
-    bundle = collect_pod(Cluster(audit_file(tmp_path)), record(), tmp_path / "out", window=Window(),
+    bundle = collect_pod(Cluster(audit_file(tmp_path), node=overlay_tree(tmp_path / "node")), record(),
+                         tmp_path / "out", window=Window(),
                          alert={"rule_id": "stowaway.host.masquerade-name", "object": f"container:{CID}"},
                          since=100.0, until=200.0, packets=ring)
     assert verify(bundle.path) == [] and bundle.complete and bundle.missing == []
     members = read_members(bundle.path)
     assert set(members) == {"pod.json", "logs.txt", "tasks.json", "events.jsonl", "flows.json", "alert.json",
-                            "traffic.pcap", "audit.jsonl", "indicators.json", "manifest.json"}
+                            "traffic.pcap", "audit.jsonl", "diff.json", "dropped-files.json", "indicators.json",
+                            "manifest.json"}
     audit = [json.loads(line) for line in members["audit.jsonl"].splitlines()]
     assert [(a["verb"], a["objectRef"].get("subresource")) for a in audit] == [("create", None), ("create", "exec")]
     assert json.loads(members["tasks.json"])["tasks"] == {CID: "PAUSED"}
     assert b"/tmp/kworker" in members["events.jsonl"] and members["traffic.pcap"].count(b"frame") == 1
     assert "/tmp/kworker" in json.loads(members["indicators.json"])["executables"]
+    diff = {e["path"]: e["change"] for e in json.loads(members["diff.json"])[CID]}
+    assert diff["/tmp/kworker"] == "added" and diff["/etc/motd"] == "deleted"
+    dropped = {f["path"]: f for f in json.loads(members["dropped-files.json"])["files"]}
+    # Hashed as the container sees it (on kind the host's exec events do not know a pod's layers, so
+    # the program it ran is listed as added rather than as executed from outside its image).
+    assert dropped["/tmp/kworker"]["change"] == "added"
+    assert dropped["/tmp/kworker"]["sha256"] == hashlib.sha256(b"\x7fELF payload").hexdigest()
+    assert dropped["/tmp/kworker"]["container"] == CID
+    assert dropped["/tmp/kworker"]["sha256"] in json.loads(members["indicators.json"])["sha256"]
 
 
 def test_a_member_that_fails_is_a_gap_and_no_audit_log_is_one_by_nature(tmp_path: Path) -> None:
@@ -80,3 +97,5 @@ def test_a_member_that_fails_is_a_gap_and_no_audit_log_is_one_by_nature(tmp_path
     assert not bundle.complete
     assert "logs.txt: LabError: kubectl logs failed (1): container is paused" in bundle.missing
     assert any(m.startswith("audit.jsonl: the cluster's audit log") for m in bundle.missing)
+    assert f"diff.json: {CID[:12]}: RuntimeError: crictl on kind-worker failed (1): crictl: no such container" \
+        in bundle.missing
