@@ -17,12 +17,17 @@ What holds, and what does not, on this lab's cluster (lab/kind/README.md):
 
 The record keeps what was there before (labels, the node's schedulability) so release undoes only
 what the hold did: an uncordon only if the node was schedulable before, a label removed only if the
-hold added it.
+hold added it. Holds of pods on one node share its cordon (scenarios run in parallel, and two escapes
+can come from one worker): the first that needs it cordons the node, the last to let go uncordons it,
+and only if the node was schedulable before the first; the node's "before" is its state before the
+lab's own holds.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from lab.errors import LabError
@@ -31,6 +36,56 @@ from lab.quarantine import HOLD_POD, ContainmentRecord, Journal
 
 POD_REF = "pod:"
 QUARANTINE_LABEL = LABEL_PREFIX + "quarantine"
+
+
+@dataclass
+class _Cordon:
+    lab_made: bool  # the node was schedulable when the first hold came: the lab cordoned it
+    holders: set[str] = field(default_factory=set)  # refs of the holds that keep it cordoned
+
+
+_CORDONS: dict[str, _Cordon] = {}  # node -> the lab's cordon on it, while any hold needs it
+_CORDONS_LOCK = threading.Lock()
+
+
+def _unschedulable(cluster: Any, node: str) -> bool:
+    return bool(((cluster.get("node", node) or {}).get("spec") or {}).get("unschedulable"))
+
+
+def _claim_cordon(cluster: Any, node: str, ref: str) -> None:
+    with _CORDONS_LOCK:
+        cordon = _CORDONS.get(node)
+        if cordon is None:
+            cordon = _Cordon(lab_made=not _unschedulable(cluster, node))
+            if cordon.lab_made:
+                cluster.run("cordon", node)
+            _CORDONS[node] = cordon
+        cordon.holders.add(ref)
+
+
+def _drop_cordon(cluster: Any, node: str, ref: str) -> None:
+    with _CORDONS_LOCK:
+        cordon = _CORDONS.get(node)
+        if cordon is None:
+            return
+        cordon.holders.discard(ref)
+        if not cordon.holders:
+            del _CORDONS[node]
+            if cordon.lab_made:
+                cluster.run("uncordon", node)
+
+
+def cordon_holders(node: str) -> int:
+    """How many of this process's holds keep ``node`` cordoned now."""
+    with _CORDONS_LOCK:
+        cordon = _CORDONS.get(node)
+        return len(cordon.holders) if cordon else 0
+
+
+def _schedulable_before_the_lab(cluster: Any, node: str) -> bool:
+    with _CORDONS_LOCK:
+        cordon = _CORDONS.get(node)
+        return cordon.lab_made if cordon else not _unschedulable(cluster, node)
 
 
 def _ctr(cluster: Any, node: str, *args: str) -> str:
@@ -89,12 +144,11 @@ def hold_pod(cluster: Any, pod: dict[str, Any], run_id: str, cordon: bool = Fals
                   if s.get("containerID") and "running" in (s.get("state") or {})]
     if not node or not containers:
         raise LabError(f"pod {namespace}/{name} has {'no node' if not node else 'no running container'} to freeze")
-    node_obj = cluster.get("node", node) or {}
     record = ContainmentRecord(
         ref=f"{POD_REF}{uid}", action=HOLD_POD, at=0.0,
         before={"namespace": namespace, "name": name, "node": node, "containers": containers,
                 "labels": dict(meta.get("labels") or {}), "ip": status.get("podIP", ""),
-                "node_unschedulable": bool((node_obj.get("spec") or {}).get("unschedulable"))},
+                "node_unschedulable": not _schedulable_before_the_lab(cluster, node)},
         after={})
     if journal is not None:
         journal(record)
@@ -109,8 +163,8 @@ def hold_pod(cluster: Any, pod: dict[str, Any], run_id: str, cordon: bool = Fals
             _ctr(cluster, node, "task", "pause", container)
             done.append(f"pause:{container}")
         record.at = time.time()  # every process of it frozen from here on
-        if cordon and not record.before["node_unschedulable"]:
-            cluster.run("cordon", node)
+        if cordon:
+            _claim_cordon(cluster, node, record.ref)
             done.append("cordon")
     except LabError:
         record.after = {"done": done}
@@ -128,7 +182,7 @@ def _undo(cluster: Any, record: ContainmentRecord) -> list[str]:
     for step in reversed(done):
         try:
             if step == "cordon":
-                cluster.run("uncordon", b["node"])
+                _drop_cordon(cluster, b["node"], record.ref)
             elif step.startswith("pause:"):
                 states = task_states(cluster, b["node"], [step.removeprefix("pause:")])
                 if next(iter(states.values())) == "PAUSED":
@@ -156,6 +210,7 @@ def release(cluster: Any, record: ContainmentRecord) -> dict[str, Any]:
     labels = ((cluster.get("pod", b["name"], b["namespace"]) or {}).get("metadata") or {}).get("labels") or {}
     return {"tasks": task_states(cluster, b["node"], b["containers"]), "problems": problems,
             "node_unschedulable": bool((node.get("spec") or {}).get("unschedulable")),
+            "cordon_holders": cordon_holders(b["node"]),
             "policy_left": cluster.get("networkpolicy", f"stw-hold-{record.ref[4:12]}", b["namespace"]) is not None,
             "labelled": labels.get(QUARANTINE_LABEL) is not None and QUARANTINE_LABEL not in b["labels"]}
 

@@ -227,9 +227,7 @@ class Responder:
                   (not back.get("policy_left") and not back.get("labelled"),
                    "its quarantine label and NetworkPolicy are gone" if not back.get("policy_left")
                    and not back.get("labelled") else "its quarantine label or NetworkPolicy is still there"),
-                  (back.get("node_unschedulable") == b.get("node_unschedulable"),
-                   f"node {b['node']} is {'cordoned' if back.get('node_unschedulable') else 'schedulable'}, "
-                   f"as before")]
+                  _node_check(b, back)]
         checks += [(False, problem) for problem in back.get("problems") or []]
         result.release_checks += [text for _, text in checks]
         result.released = all(ok for ok, _ in checks)
@@ -479,3 +477,12 @@ def _opened(record: dict[str, Any]) -> float:
     """When a lab internet record's connection opened: it is written when it ends (``ts``), with how
     long it lasted; a datagram's is when it arrived."""
     return float(record.get("ts", 0)) - float(record.get("duration", 0) or 0)
+
+
+def _node_check(before: dict[str, Any], back: dict[str, Any]) -> tuple[bool, str]:
+    """The node is as it was before the lab's holds, unless other holds on it still keep it cordoned."""
+    others = int(back.get("cordon_holders") or 0)
+    expected = bool(before.get("node_unschedulable")) or others > 0
+    state = "cordoned" if back.get("node_unschedulable") else "schedulable"
+    why = f"{others} other hold(s) on it keep it cordoned" if others else "as before"
+    return back.get("node_unschedulable") == expected, f"node {before['node']} is {state}, {why}"

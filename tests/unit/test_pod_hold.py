@@ -55,8 +55,8 @@ class Cluster:
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         if kind == "node":
             return {"spec": {"unschedulable": self.unschedulable}}
-        if kind == "pod":
-            return self.pod()
+        if kind == "pod":  # worker-1 is the pod; worker-<n>, other pods on its node (_another)
+            return self.pod() if name == "worker-1" else _another(self, int(name.rsplit("-", 1)[1]))
         if kind == "networkpolicy":
             return {"metadata": {"name": name}} if name in self.policies else None
         return None
@@ -100,8 +100,31 @@ def test_a_node_cordoned_before_stays_cordoned_after() -> None:
     cluster = Cluster()
     cluster.unschedulable = True
     record = pod_hold.hold_pod(cluster, cluster.pod(), "run-1", cordon=True)
-    assert not record.after["cordoned"]
+    assert record.before["node_unschedulable"] and "uncordon" not in cluster.calls
     assert pod_hold.release(cluster, record)["node_unschedulable"] is True
+    assert not any(call.startswith(("cordon", "uncordon")) for call in cluster.calls)
+
+
+def _another(cluster: Cluster, n: int) -> dict[str, Any]:
+    pod = cluster.pod()
+    pod["metadata"].update(name=f"worker-{n}", uid=f"{n}{UID[1:]}")
+    return pod
+
+
+def test_holds_on_one_node_share_its_cordon_and_the_last_escape_gives_it_back() -> None:
+    cluster = Cluster()
+    escape = pod_hold.hold_pod(cluster, cluster.pod(), "run-1", cordon=True)
+    payload = pod_hold.hold_pod(cluster, _another(cluster, 2), "run-1")  # no cordon of its own
+    second = pod_hold.hold_pod(cluster, _another(cluster, 3), "run-1", cordon=True)
+    # The node's "before" is its state before the lab's holds, whoever came second.
+    assert not payload.before["node_unschedulable"] and not second.before["node_unschedulable"]
+    assert cluster.calls.count("cordon kind-worker") == 1
+    back = pod_hold.release(cluster, escape)
+    assert back["node_unschedulable"] and back["cordon_holders"] == 1  # the second escape still needs it
+    assert pod_hold.release(cluster, payload)["node_unschedulable"]
+    back = pod_hold.release(cluster, second)
+    assert not back["node_unschedulable"] and back["cordon_holders"] == 0
+    assert cluster.calls.count("uncordon kind-worker") == 1
 
 
 def test_a_failed_freeze_undoes_the_label_and_the_policy() -> None:
