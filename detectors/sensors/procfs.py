@@ -199,8 +199,12 @@ def process_fields(pid: int, info: ContainerInfo | None, filename: str = "", pro
         fields["process.loaded_program"] = running = loaded
         exe_size = None
     changed, in_image = in_layers(info, running, exe_size)
-    fields["process.executable_in_container_changes"] = changed
-    fields["process.executable_in_image"] = in_image
+    # Said only where the container's layers are known here: a pod on a kind node is attributed by its
+    # cgroup, but its layers are its node's containerd's (the node agent's), and "not in the image"
+    # would then be a claim about nothing (the evidence would list every program it ran as dropped).
+    if info is not None and info.upper_dir:
+        fields["process.executable_in_container_changes"] = changed
+        fields["process.executable_in_image"] = in_image
     if info is not None and not changed and not in_image:
         # Not on the overlay at all: a volume, a bind mount or a tmpfs. Whether it was written there
         # after the container started is what says "dropped", wherever it lives.
