@@ -185,7 +185,9 @@ def _undo(cluster: Any, record: ContainmentRecord) -> list[str]:
                 _drop_cordon(cluster, b["node"], record.ref)
             elif step.startswith("pause:"):
                 states = task_states(cluster, b["node"], [step.removeprefix("pause:")])
-                if next(iter(states.values())) == "PAUSED":
+                # PAUSING: a process the freezer could not stop yet (one in the middle of an exec's
+                # setup); left so, it would never die, nor would its node.
+                if next(iter(states.values()), "") in ("PAUSED", "PAUSING"):
                     _ctr(cluster, b["node"], "task", "resume", step.removeprefix("pause:"))
             elif step == "policy":
                 cluster.run("delete", "networkpolicy", "-n", b["namespace"], f"stw-hold-{record.ref[4:12]}",
@@ -216,6 +218,7 @@ def release(cluster: Any, record: ContainmentRecord) -> dict[str, Any]:
 
 
 def _without_pod_steps(record: ContainmentRecord) -> ContainmentRecord:
-    """The pod is gone: only the cordon and the policy are left to undo."""
-    keep = [s for s in record.after.get("done") or [] if s in ("cordon", "policy")]
+    """The pod is gone: the cordon and the policy are left to undo, and any of its containers the node
+    still has frozen (a deleted pod's frozen task is never killed)."""
+    keep = [s for s in record.after.get("done") or [] if s in ("cordon", "policy") or s.startswith("pause:")]
     return ContainmentRecord(record.ref, record.action, record.at, record.before, {**record.after, "done": keep})

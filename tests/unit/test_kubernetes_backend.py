@@ -10,7 +10,7 @@ import yaml
 from lab.backends.base import DeployContext, Workload
 from lab.backends.kubernetes import LOG_OPT_OUT, KubernetesBackend, pod_manifest
 from lab.errors import LabError
-from lab.kind.cluster import kind_config
+from lab.kind.cluster import kind_config, thaw_tree
 from lab.kind.recipe import POD_SUBNET, SERVICE_SUBNET, NodeRecipe, go_tools
 from lab.networks import LAB_RANGE
 from lab.workload import Logging, Mount, Resources, UnsupportedWorkload, WorkloadSpec
@@ -139,3 +139,14 @@ def test_a_port_forward_that_does_not_start_says_why(tmp_path):
     pod = Workload(id="uid-1", name="web-1", kind="pod", backend="kubernetes")
     with pytest.raises(LabError, match="not found"), backend.port_forward(pod, 8080):
         pass
+
+
+def test_thaw_tree_thaws_every_frozen_cgroup_under_a_node(tmp_path):
+    node = tmp_path / "docker" / "abc"
+    pod = node / "kubelet.slice" / "pod1" / "cri-containerd-x.scope"
+    pod.mkdir(parents=True)
+    for directory, state in ((node, "THAWED"), (node / "kubelet.slice", "THAWED"), (pod, "FROZEN")):
+        (directory / "freezer.state").write_text(state + "\n")
+    assert thaw_tree("abc", roots=(str(tmp_path / "docker"),)) == 1
+    assert (pod / "freezer.state").read_text() == "THAWED"
+    assert thaw_tree("other", roots=(str(tmp_path / "docker"),)) == 0

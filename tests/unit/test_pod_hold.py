@@ -138,3 +138,20 @@ def test_a_pod_hold_is_left_to_the_cluster_not_the_engine_reaper() -> None:
     cluster = Cluster()
     record = pod_hold.hold_pod(cluster, cluster.pod(), "run-1")
     assert release_journalled(object(), [{"kind": "containment", "record": record.to_dict()}]) == 0
+
+
+def test_a_pod_deleted_while_held_has_its_frozen_task_resumed_on_release() -> None:
+    cluster = Cluster()
+    record = pod_hold.hold_pod(cluster, cluster.pod(), "run-1", cordon=True)
+    gone = copy.deepcopy(record)
+    gone.ref = "pod:" + "f" * len(UID)  # the API server now has another pod under the name
+    back = pod_hold.release(cluster, gone)
+    assert back["gone"] and cluster.tasks == {CID: "RUNNING"}  # a frozen task of a deleted pod never dies
+
+
+def test_a_task_the_freezer_could_not_stop_yet_is_resumed_too() -> None:
+    cluster = Cluster()
+    record = pod_hold.hold_pod(cluster, cluster.pod(), "run-1")
+    cluster.tasks[CID] = "PAUSING"
+    pod_hold.release(cluster, record)
+    assert cluster.tasks == {CID: "RUNNING"}
