@@ -136,7 +136,7 @@ def run(scenarios: Sequence[type[Scenario]], options: RunOptions | None = None) 
                 monitor.add_tap(recorder.tap)
             if collector is not None:
                 monitor.add_tap(collector.history.tap)
-            responder = _responder(session, monitor, options)
+            responder = responder_for(session, monitor, options)
             monitor.start()
             if collector is not None:
                 for source, mapping in options.external:
@@ -221,7 +221,7 @@ def work_items(scenarios: Sequence[type[Scenario]], variants: int | None, seed: 
     return items
 
 
-def _responder(session: LabSession, monitor: Monitor, options: RunOptions) -> Responder | None:
+def responder_for(session: LabSession, monitor: Monitor, options: RunOptions) -> Responder | None:
     """``--respond``: a responder with the run's auto playbooks and an event window on the monitor."""
     if not options.playbooks:
         return None

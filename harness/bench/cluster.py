@@ -7,21 +7,30 @@ worker to ``PODS_PER_WORKER`` pods, the node's own (kube-proxy, the agent) inclu
 CPU is what it says of itself on the wire (user and system time of its process and the ``crictl``
 calls it waited for, from ``os.times``), taken over a window on each worker: the cost a node's owner
 pays, measured by the kernel, not estimated. Then the pod-based scenarios the agent detects run
-together at ``PARALLEL`` beside the idle pods, and each must be detected.
+together at ``PARALLEL`` beside the idle pods, and each must be detected. Last, the scenarios the
+shipped auto playbooks act on run with the responder on (``run --respond``): each detected pod is
+held (labelled, fenced by a NetworkPolicy, its containers frozen on its node, its node cordoned for an
+escape), proved, its evidence collected, and released. The figure is the hold's time (containment
+record) minus the alert's, at the 95th percentile; a response that did not prove itself counts as
+infinitely slow. The issue sets a target for Docker only (2 s); the cluster's is 5 s, since a hold
+takes three API requests and a containerd call through the node.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from harness.bench.report import Figure
-from harness.monitoring import add_cluster_sensors, build_monitor
-from harness.outcome import Verdict
-from harness.runner import RunOptions, run_all
+from harness.bench.report import Figure, percentile
+from harness.monitoring import add_cluster_sensors, build_monitor, known_detector_ids
+from harness.outcome import Outcome, Verdict
+from harness.response.playbooks import load_playbooks
+from harness.runner import RunOptions, responder_for, run_all
 from lab import LabSession
 from scenarios.registry import load
 
@@ -32,6 +41,12 @@ PARALLEL = 3
 AGENT_SCENARIOS = ("docker.masquerade.deleted-executable", "docker.fim.authorized-keys", "docker.fim.cron-entry",
                    "docker.fim.passwd-account", "docker.fim.ld-preload", "docker.logging.log-file-wiped")
 IDLE_TIMEOUT_S = 900
+# Pod scenarios an auto playbook acts on: a payload run from /tmp, escapes, egress.
+RESPONSE_SCENARIOS = ("docker.masquerade.deleted-executable", "docker.masquerade.tmp-kworker",
+                      "kubernetes.deploy.privileged-pod", "kubernetes.deploy.hostpath-pod",
+                      "kubernetes.deploy.host-pid-pod", "kubernetes.escape.nsenter-node",
+                      "kubernetes.logging.devnull-output", "kubernetes.network.nat-redirect")
+CONTAIN_TARGET_S = 5.0
 
 
 def _idle_deployment(image: str, replicas: int) -> dict[str, Any]:
@@ -119,6 +134,7 @@ def figures(progress: Progress, seconds: float = 60) -> list[Figure]:
                             len(detected), len(scenarios), ">=", "scenarios",
                             detail={"wall_s": round(wall, 1), "latency_s": latencies,
                                     "verdicts": {o.scenario_id: o.verdict.value for o in outcomes}}))
+        found.append(_contain(session, monitor, progress))
         status = "complete"
         return found
     finally:
@@ -126,3 +142,41 @@ def figures(progress: Progress, seconds: float = 60) -> list[Figure]:
             monitor.stop()
         for problem in session.down(status=status):
             progress(f"bench: cluster teardown: {problem}")
+
+
+def _contain(session: LabSession, monitor: Any, progress: Progress) -> Figure:
+    scenarios = [load().get(i) for i in RESPONSE_SCENARIOS]
+    playbooks = [p for p in load_playbooks(detector_ids=known_detector_ids()) if p.mode == "auto"]
+    progress(f"bench: {len(scenarios)} pod scenarios with the auto playbooks on (time to contain)")
+    with tempfile.TemporaryDirectory(prefix="stowaway-bench-evidence-") as evidence:
+        options = RunOptions(backend="kind", parallel=PARALLEL, progress=progress, playbooks=playbooks,
+                             evidence_dir=Path(evidence))
+        outcomes = run_all(scenarios, session, monitor, options, responder_for(session, monitor, options))
+    samples, failed = _contain_samples(outcomes)
+    return Figure("response.time-to-contain.kubernetes.p95",
+                  f"alert to pod held (labelled, fenced, frozen on its node), {len(scenarios)} pod scenarios at "
+                  f"parallel {PARALLEL}, the auto playbooks", percentile(samples, 95) if samples else None,
+                  CONTAIN_TARGET_S, "<=", "s",
+                  detail={"responses": len(samples), "failed": failed,
+                          "p50": percentile([s for s in samples if s != float("inf")], 50) if samples else None,
+                          "samples": {o.scenario_id: o.response.time_to_contain_s for o in outcomes
+                                      if o.response is not None}},
+                  skipped="" if samples else "no playbook acted on any scenario")
+
+
+def _contain_samples(outcomes: list[Outcome]) -> tuple[list[float], list[str]]:
+    """Each response's time to contain; one that did not prove itself is infinitely slow."""
+    samples: list[float] = []
+    failed: list[str] = []
+    for outcome in outcomes:
+        response = outcome.response
+        if response is None:
+            continue
+        took = response.time_to_contain_s
+        if response.passed and took is not None:
+            samples.append(took)
+        else:
+            samples.append(float("inf"))
+            why = response.error or "; ".join(response.checks + response.release_checks) or "not proved"
+            failed.append(f"{outcome.scenario_id}: {why}")
+    return samples, failed

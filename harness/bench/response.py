@@ -11,9 +11,9 @@ a run; a repetition whose response did not prove itself counts as infinitely slo
 On Swarm, each repetition updates a fresh service to log nowhere (the drift analytic fires on the
 service), and the contain-rogue-workload playbook freezes whatever task of it runs, then holds the
 service on no node, so no task of the drifted spec starts: the figure is the freeze (or, when no task
-ran at that moment, the hold) minus the alert. Kubernetes has
-no row: the bench runs no cluster (the committed kind --respond run in docs/response.md has its
-time to contain).
+ran at that moment, the hold) minus the alert. Kubernetes's row
+(``response.time-to-contain.kubernetes.p95``) comes from the bench's cluster step (cluster.py),
+which has the kind cluster up already.
 """
 
 from __future__ import annotations
