@@ -36,6 +36,7 @@ from lab.quarantine import HOLD_POD, ContainmentRecord, Journal
 
 POD_REF = "pod:"
 QUARANTINE_LABEL = LABEL_PREFIX + "quarantine"
+PAUSE_SETTLE_S = 5.0
 
 
 @dataclass
@@ -171,8 +172,20 @@ def hold_pod(cluster: Any, pod: dict[str, Any], run_id: str, cordon: bool = Fals
         _undo(cluster, record)
         raise
     record.after = {"done": done, "policy": policy, "label": QUARANTINE_LABEL,
-                    "tasks": task_states(cluster, node, containers), "cordoned": "cordon" in done}
+                    "tasks": _settled(cluster, node, containers), "cordoned": "cordon" in done}
     return record
+
+
+def _settled(cluster: Any, node: str, containers: list[str], timeout: float = PAUSE_SETTLE_S) -> dict[str, str]:
+    """The tasks' states once every one is PAUSED, or as they are after ``timeout``: a task whose
+    freezer is still FREEZING (containerd says PAUSING: a process caught in the middle of an exec's
+    setup) gets there late, or not at all, and the proof then says so."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = task_states(cluster, node, containers)
+        if all(s == "PAUSED" for s in states.values()) or time.monotonic() >= deadline:
+            return states
+        time.sleep(0.2)
 
 
 def _undo(cluster: Any, record: ContainmentRecord) -> list[str]:
