@@ -30,6 +30,7 @@ from lab.networks import LAB_RANGE, LabNetwork
 from lab.paths import LabPaths
 from lab.pipeline import BuildRecipe
 from lab.platform_networks import read as read_platform_networks
+from lab.pod_hold import container_pid as pod_container_pid
 from lab.pod_hold import task_states as pod_task_states
 from lab.provenance import signature_file
 from lab.quarantine import HOLD_POD, HOLD_SERVICE, ContainmentRecord, can_connect
@@ -81,6 +82,7 @@ __all__ = [
     "live_run_ids",
     "new_run_id",
     "pause_container",
+    "pod_container_pid",
     "pod_task_states",
     "poll",
     "quarantine_container",

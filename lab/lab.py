@@ -32,6 +32,7 @@ from lab.errors import LabError
 from lab.images import ImageRecipe, host_deb
 from lab.networks import LabNetwork
 from lab.pipeline import BuildRecipe
+from lab.pod_hold import container_pid
 from lab.views import EngineViews
 from lab.waiting import poll
 from lab.workload import WorkloadSpec
@@ -327,12 +328,7 @@ class Lab(EngineViews):
         container_id = str((statuses[0] if statuses else {}).get("containerID") or "").partition("://")[2]
         if not node or not container_id:
             raise LabError(f"pod {namespace}/{target.name} is not running on a node")
-        inspected = cluster.node_exec(node, ["crictl", "inspect", "-o", "json", container_id])
-        if inspected.exit_code != 0:
-            raise LabError(f"crictl inspect {container_id} on {node}: {inspected.output.strip()[-300:]}")
-        output = inspected.output
-        pid = int(json.loads(output[output.index("{"):])["info"]["pid"])  # after any warning crictl printed
-        on_node = f"/proc/{pid}/root/{path.lstrip('/')}"
+        on_node = f"/proc/{container_pid(cluster, node, container_id)}/root/{path.lstrip('/')}"
         read = cluster.node_exec(node, ["sh", "-c", f"test -f {shlex.quote(on_node)} && cat {shlex.quote(on_node)}"])
         return read.output if read.exit_code == 0 else None
 

@@ -25,6 +25,7 @@ lab's own holds.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -106,6 +107,20 @@ def task_states(cluster: Any, node: str, containers: list[str]) -> dict[str, str
         if len(parts) >= 3:
             states[parts[0]] = parts[2]
     return {c: states.get(c, "gone") for c in containers}
+
+
+def container_pid(cluster: Any, node: str, container_id: str) -> int:
+    """The pid, in its node's PID namespace, of a container's init (``crictl inspect``).
+
+    Raises:
+        LabError: the node's runtime does not know the container.
+    """
+    result = cluster.node_exec(node, ["crictl", "inspect", "-o", "json", container_id])
+    out = str(result.output)
+    if result.exit_code != 0 or "{" not in out:
+        raise LabError(f"crictl inspect {container_id[:12]} on {node} failed ({result.exit_code}): "
+                       f"{out.strip()[-300:]}")
+    return int(json.loads(out[out.index("{"):])["info"]["pid"])  # after any warning crictl printed
 
 
 def find_pod(cluster: Any, ref: str) -> dict[str, Any] | None:

@@ -16,13 +16,13 @@ container's diff is cut, and the manifest says so.
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Mapping
 from typing import Any
 
 from detectors.sensors.containerd import overlay_layers
 from harness.response.evidence import CHANGE_KINDS
+from lab import pod_container_pid
 
 DIFF_LIMIT = 2000  # entries listed per container: a package install must not make the bundle minutes long
 
@@ -62,8 +62,7 @@ class PodFiles:
     @property
     def pid(self) -> int:
         if not self._pid:
-            out = self._exec("crictl", "inspect", "-o", "json", self.container_id)
-            self._pid = int(json.loads(out[out.index("{"):])["info"]["pid"])  # after any warning crictl printed
+            self._pid = pod_container_pid(self.cluster, self.node, self.container_id)
         return self._pid
 
     def read_diff(self) -> list[dict[str, Any]]:

@@ -97,5 +97,5 @@ def test_a_member_that_fails_is_a_gap_and_no_audit_log_is_one_by_nature(tmp_path
     assert not bundle.complete
     assert "logs.txt: LabError: kubectl logs failed (1): container is paused" in bundle.missing
     assert any(m.startswith("audit.jsonl: the cluster's audit log") for m in bundle.missing)
-    assert f"diff.json: {CID[:12]}: RuntimeError: crictl on kind-worker failed (1): crictl: no such container" \
-        in bundle.missing
+    assert f"diff.json: {CID[:12]}: LabError: crictl inspect {CID[:12]} on kind-worker failed (1): " \
+        "crictl: no such container" in bundle.missing
