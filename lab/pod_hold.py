@@ -236,11 +236,16 @@ def release(cluster: Any, record: ContainmentRecord) -> dict[str, Any]:
         problems = _undo(cluster, _without_pod_steps(record))
         return {"gone": True, "problems": problems}
     problems = _undo(cluster, record)
-    node = cluster.get("node", b["node"]) or {}
+    # The node's state and the holds that keep it cordoned, read together: another hold's release can
+    # uncordon it between two separate reads (seen in a parallel --respond run).
+    with _CORDONS_LOCK:
+        node = cluster.get("node", b["node"]) or {}
+        cordon = _CORDONS.get(b["node"])
+        holders = len(cordon.holders) if cordon else 0
     labels = ((cluster.get("pod", b["name"], b["namespace"]) or {}).get("metadata") or {}).get("labels") or {}
     return {"tasks": task_states(cluster, b["node"], b["containers"]), "problems": problems,
             "node_unschedulable": bool((node.get("spec") or {}).get("unschedulable")),
-            "cordon_holders": cordon_holders(b["node"]),
+            "cordon_holders": holders,
             "policy_left": cluster.get("networkpolicy", f"stw-hold-{record.ref[4:12]}", b["namespace"]) is not None,
             "labelled": labels.get(QUARANTINE_LABEL) is not None and QUARANTINE_LABEL not in b["labels"]}
 
