@@ -314,8 +314,9 @@ class Lab(EngineViews):
 
     def pod_file(self, target: Workload, path: str) -> str | None:
         """Kubernetes only: the text of a file inside a pod's first container (None: no such file), read
-        on its node through the container's root as root on the node would: no exec into the pod, no API
-        request about it, so checking a twin's progress raises nothing of its own.
+        on its node through the container's root as root on the node would: no exec into the pod (the
+        API server is only asked where the pod runs), so checking a twin's progress raises nothing of
+        its own.
 
         Raises:
             LabError: the run's backend is not a cluster the lab can enter, or the pod is not running.
