@@ -274,9 +274,10 @@ class Lab(EngineViews):
             self.cleanup(f"delete {workload.ref}", functools.partial(self._session.backend.remove, workload))
         return workloads
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> ExecResult:
-        """Kubernetes only: run kubectl against the run's cluster as the lab's admin."""
-        return self._cluster("Lab.kubectl").cli(*args, check=check, timeout=timeout)
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 120, input: str | None = None) -> ExecResult:
+        """Kubernetes only: run kubectl against the run's cluster as the lab's admin (``input``: what it
+        reads on its standard input, for ``attach -i`` or ``create -f -``)."""
+        return self._cluster("Lab.kubectl").cli(*args, check=check, timeout=timeout, input=input)
 
     def logs(self, target: Any) -> str:
         """What was kept of a workload's output: the engine's log of a container, the cluster's of a pod."""

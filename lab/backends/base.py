@@ -64,8 +64,8 @@ class ClusterOps(Protocol):
         """Create the objects (as ``token``'s identity when given); one tracked Workload each."""
         ...
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> ExecResult:
-        """Run the cluster's command line (kubectl) as the lab's admin."""
+    def cli(self, *args: str, check: bool = True, timeout: float = 120, input: str | None = None) -> ExecResult:
+        """Run the cluster's command line (kubectl) as the lab's admin (``input``: its standard input)."""
         ...
 
     def node_exec(self, node: str, command: list[str]) -> ExecResult:

@@ -127,8 +127,8 @@ class ClusterBackend(KubernetesBackend):
             workloads.append(workload)
         return workloads
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> ExecResult:
-        result = self.run(*args, check=check, timeout=timeout)
+    def cli(self, *args: str, check: bool = True, timeout: float = 120, input: str | None = None) -> ExecResult:
+        result = self.run(*args, check=check, timeout=timeout, input=input)
         return ExecResult(exit_code=result.returncode, output=result.stdout + result.stderr)
 
     def node_exec(self, node: str, command: list[str]) -> ExecResult:
