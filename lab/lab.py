@@ -292,16 +292,20 @@ class Lab(EngineViews):
         Raises:
             LabError: the run's backend is not a cluster, or the pod is not running on a node yet.
         """
-        cluster = self._cluster("Lab.pod_log_file")
+        namespace, pod, node, first = self._pod_on_node(target, "Lab.pod_log_file")
+        directory = f"/var/log/pods/{namespace}_{target.name}_{pod['metadata']['uid']}"
+        return node, f"{directory}/{first['name']}/{int(first.get('restartCount') or 0)}.log"
+
+    def _pod_on_node(self, target: Workload, what: str) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+        """(namespace, the pod as the API server has it, its node, its first container's status)."""
+        cluster = self._cluster(what)
         namespace = target.namespace or cluster.namespace_of(target)
         pod = json.loads(cluster.cli("get", "pod", "-n", namespace, target.name, "-o", "json").output)
         node = (pod.get("spec") or {}).get("nodeName") or ""
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
         if not node or not statuses:
             raise LabError(f"pod {namespace}/{target.name} is not running on a node")
-        first = statuses[0]
-        directory = f"/var/log/pods/{namespace}_{target.name}_{pod['metadata']['uid']}"
-        return node, f"{directory}/{first['name']}/{int(first.get('restartCount') or 0)}.log"
+        return namespace, pod, node, statuses[0]
 
     def port_forward(self, target: Workload, port: int) -> AbstractContextManager[int]:
         """Kubernetes only: ``with lab.port_forward(pod, 8080) as local:`` reaches the pod's port at
@@ -322,13 +326,10 @@ class Lab(EngineViews):
         Raises:
             LabError: the run's backend is not a cluster the lab can enter, or the pod is not running.
         """
+        namespace, _, node, first = self._pod_on_node(target, "Lab.pod_file")
         cluster = self._cluster("Lab.pod_file")
-        namespace = target.namespace or cluster.namespace_of(target)
-        pod = json.loads(cluster.cli("get", "pod", "-n", namespace, target.name, "-o", "json").output)
-        node = (pod.get("spec") or {}).get("nodeName") or ""
-        statuses = (pod.get("status") or {}).get("containerStatuses") or []
-        container_id = str((statuses[0] if statuses else {}).get("containerID") or "").partition("://")[2]
-        if not node or not container_id:
+        container_id = str(first.get("containerID") or "").partition("://")[2]
+        if not container_id:
             raise LabError(f"pod {namespace}/{target.name} is not running on a node")
         on_node = f"/proc/{container_pid(cluster, node, container_id)}/root/{path.lstrip('/')}"
         read = cluster.node_exec(node, ["sh", "-c", f"test -f {shlex.quote(on_node)} && cat {shlex.quote(on_node)}"])

@@ -77,13 +77,6 @@ def _drop_cordon(cluster: Any, node: str, ref: str) -> None:
                 cluster.run("uncordon", node)
 
 
-def cordon_holders(node: str) -> int:
-    """How many of this process's holds keep ``node`` cordoned now."""
-    with _CORDONS_LOCK:
-        cordon = _CORDONS.get(node)
-        return len(cordon.holders) if cordon else 0
-
-
 def _schedulable_before_the_lab(cluster: Any, node: str) -> bool:
     with _CORDONS_LOCK:
         cordon = _CORDONS.get(node)
