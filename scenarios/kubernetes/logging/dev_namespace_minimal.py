@@ -6,6 +6,7 @@ import secrets
 
 from lab import Lab, Logging, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._accounts import bound_account
 
 
 class DevNamespaceMinimal(Scenario):
@@ -29,19 +30,8 @@ class DevNamespaceMinimal(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        lab.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "platform"}})
-        lab.apply({"apiVersion": "v1", "kind": "ServiceAccount",
-                   "metadata": {"name": "deployer", "namespace": "platform"}})
-        provisioner = lab.name("namespace-provisioner")
-        rbac = "rbac.authorization.k8s.io/v1"
-        lab.apply({"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": provisioner},
-                   "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "get", "delete"]}]})
-        lab.apply({
-            "apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": provisioner},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": provisioner},
-            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform"}],
-        })
-        token = lab.kubectl("create", "token", "deployer", "-n", "platform", "--duration=10m").output.strip()
+        token = bound_account(lab, "platform", "deployer", lab.name("namespace-provisioner"), rules=[
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "get", "delete"]}])
         namespace = f"dev-{secrets.token_hex(3)}"
         lab.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, token=token)
         lab.action("run scratch pods without log shipping in a dev namespace")

@@ -6,6 +6,7 @@ import json
 
 from lab import Lab
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._accounts import bound_account
 
 
 class PolicyWebhookRollout(Scenario):
@@ -30,19 +31,9 @@ class PolicyWebhookRollout(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
-        rbac = "rbac.authorization.k8s.io/v1"
-        lab.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "platform"}})
-        lab.apply({"apiVersion": "v1", "kind": "ServiceAccount",
-                   "metadata": {"name": "deployer", "namespace": "platform"}})
-        role = lab.name("webhook-installer")
-        lab.apply({"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": role},
-                   "rules": [{"apiGroups": ["admissionregistration.k8s.io"],
-                              "resources": ["validatingwebhookconfigurations"],
-                              "verbs": ["create", "get", "update", "delete"]}]})
-        lab.apply({"apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": role},
-                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                   "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "platform"}]})
-        token = lab.kubectl("create", "token", "deployer", "-n", "platform", "--duration=10m").output.strip()
+        token = bound_account(lab, "platform", "deployer", lab.name("webhook-installer"), rules=[
+            {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"],
+             "verbs": ["create", "get", "update", "delete"]}])
         name = lab.name("policy-engine")
         webhook = {
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
