@@ -162,6 +162,13 @@ class ContainmentBook:
         (``lab.quarantine.can_connect``)."""
         return quarantine_mod.can_connect(self.client, container_of(ref), address, port, timeout_s)
 
+    def pod_can_connect(self, record: ContainmentRecord, address: str, port: int, timeout_s: float = 3.0) -> bool:
+        """Whether a TCP connection from the network namespace of the pod ``record`` holds (or held)
+        to ``address``:``port`` opens (``lab.pod_hold.can_connect``)."""
+        if self.cluster is None:
+            raise LabError(f"{record.ref}: pods are probed on a Kubernetes run only")
+        return pod_hold.can_connect(self.cluster, record, address, port, timeout_s)
+
     @property
     def records(self) -> list[ContainmentRecord]:
         """Every containment made here, released or not, oldest first."""

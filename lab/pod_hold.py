@@ -10,9 +10,10 @@ What holds, and what does not, on this lab's cluster (lab/kind/README.md):
   whose nodes are containers on the lab engine (a cluster named by STOWAWAY_KUBECONFIG has no node
   the lab can enter, and a pod there is not frozen: the record says so);
 - the **quarantine label and NetworkPolicy** (deny all ingress and egress for pods with the label)
-  are what a cluster whose CNI enforces NetworkPolicy would act on. The lab's pod networking does not
-  enforce it (this kernel has no nft_queue for kube-network-policies; measured, see the README), so
-  the policy is applied and recorded, and nothing here relies on it;
+  are enforced by the cluster's kube-network-policies (lab/kind/network.py): a new connection to or
+  from the pod is dropped, which ``can_connect`` proves by connecting from the pod's own network
+  namespace. A connection it had open before the hold is not cut by the policy (the enforcer judges
+  a connection's first packet only); the freeze is what stops the pod using it;
 - the **cordon** keeps new pods off the node an escape came from; pods already there keep running.
 
 The record keeps what was there before (labels, the node's schedulability) so release undoes only
@@ -33,7 +34,7 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.naming import LABEL_PREFIX
-from lab.quarantine import HOLD_POD, ContainmentRecord, Journal
+from lab.quarantine import HOLD_POD, ContainmentRecord, Journal, check_probe_target
 
 POD_REF = "pod:"
 QUARANTINE_LABEL = LABEL_PREFIX + "quarantine"
@@ -114,6 +115,33 @@ def container_pid(cluster: Any, node: str, container_id: str) -> int:
         raise LabError(f"crictl inspect {container_id[:12]} on {node} failed ({result.exit_code}): "
                        f"{out.strip()[-300:]}")
     return int(json.loads(out[out.index("{"):])["info"]["pid"])  # after any warning crictl printed
+
+
+def can_connect(cluster: Any, record: ContainmentRecord, address: str, port: int, timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to ``address``:``port`` opens from the held pod's network namespace:
+    a real connect made on its node by a shell that enters only that namespace (through its first
+    container's pid), so a frozen pod can be probed without running anything of its own. To the
+    node's netfilter the packet is the pod's (it crosses the pod's veth), so the NetworkPolicy
+    enforcer judges it like any of the pod's.
+
+    Raises:
+        LabError: the address is outside the lab range and loopback, or the node could not run the probe.
+    """
+    check_probe_target(address, port)
+    b = record.before
+    pid = container_pid(cluster, b["node"], b["containers"][0])
+    wait = f"{max(timeout_s, 0.1):g}"
+    result = cluster.node_exec(b["node"], ["nsenter", "-t", str(pid), "-n", "timeout", wait, "bash", "-c",
+                                           f"exec 3<>/dev/tcp/{address}/{port}"])
+    output = str(result.output)
+    if result.exit_code == 0:
+        return True
+    # No answer before the timeout (a dropped SYN), or bash's own refused/unreachable on /dev/tcp; an
+    # exit of 1 from nsenter (no such namespace) is not an answer and raises below.
+    if result.exit_code == 124 or (result.exit_code == 1 and "/dev/tcp/" in output):
+        return False
+    raise LabError(f"probing {address}:{port} from pod {b['namespace']}/{b['name']} on {b['node']} failed "
+                   f"({result.exit_code}): {output.strip()[-300:]}")
 
 
 def find_pod(cluster: Any, ref: str) -> dict[str, Any] | None:

@@ -354,15 +354,11 @@ def _reconnect(api: Any, container_id: str, name: str, entry: dict[str, Any]) ->
         return f"the engine refused to reconnect {name}: {first}; without a fixed address: {exc.explanation or exc}"
 
 
-def can_connect(client: Any, container_id: str, address: str, port: int, timeout_s: float = 3.0) -> bool:
-    """Whether a TCP connection to ``address``:``port`` opens from inside the container: a real
-    connect attempted there (``docker exec`` of python3, or netcat where there is no python3),
-    given up after ``timeout_s``. A paused or stopped container runs nothing, so it connects nowhere:
-    False without an attempt.
+def check_probe_target(address: str, port: int) -> None:
+    """Refuse a connection probe anywhere but the lab range and loopback.
 
     Raises:
-        LabError: ``address`` is not a literal address inside the lab range or loopback (the lab sends
-            nothing anywhere else); no such container; nothing in it can open a TCP connection.
+        LabError: ``address`` is not a literal address there, or ``port`` is not a TCP port.
     """
     try:
         target = ipaddress.ip_address(address)
@@ -373,6 +369,19 @@ def can_connect(client: Any, container_id: str, address: str, port: int, timeout
                        "the lab sends nothing there")
     if not 0 < port < 65536:
         raise LabError(f"can_connect: port {port} is not a TCP port")
+
+
+def can_connect(client: Any, container_id: str, address: str, port: int, timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to ``address``:``port`` opens from inside the container: a real
+    connect attempted there (``docker exec`` of python3, or netcat where there is no python3),
+    given up after ``timeout_s``. A paused or stopped container runs nothing, so it connects nowhere:
+    False without an attempt.
+
+    Raises:
+        LabError: ``address`` is not a literal address inside the lab range or loopback (the lab sends
+            nothing anywhere else); no such container; nothing in it can open a TCP connection.
+    """
+    check_probe_target(address, port)
     state = _inspect(client, container_id).get("State") or {}
     if state.get("Paused") or not state.get("Running"):
         return False

@@ -243,6 +243,16 @@ class LabSession:
         """
         return self.book.can_connect(ref, address, port, timeout_s)
 
+    def pod_can_connect(self, record: ContainmentRecord, address: str, port: int, timeout_s: float = 3.0) -> bool:
+        """Whether a TCP connection from the held pod's network namespace to ``address``:``port``
+        opens (a real attempt on its node, bounded by ``timeout_s``; its frozen processes untouched).
+
+        Raises:
+            LabError: not a Kubernetes run, the address is outside the lab range and loopback, or the
+                node could not run the probe.
+        """
+        return self.book.pod_can_connect(record, address, port, timeout_s)
+
     @property
     def containments(self) -> list[ContainmentRecord]:
         """Every containment this run made, released or not, oldest first."""

@@ -194,13 +194,30 @@ class Responder:
                                                and e.get("event.action") == "start")]
         checks.append((not late, f"the sensors saw {len(late)} new process or connection event(s) from its "
                                  "containers after the freeze"))
-        checks.append((True, f"NetworkPolicy {after.get('policy')} denies its traffic where the CNI enforces it "
-                             "(the lab's cluster does not: the freeze holds it)"))
+        # The NetworkPolicy's side: new connections from the pod's own network namespace are dropped.
+        for what, address, port in self._pod_probe_targets():
+            reached = self.session.pod_can_connect(hold, address, port)
+            checks.append((not reached, f"a connection from its network namespace to {what} {address}:{port} "
+                                        f"{'still opened' if reached else 'failed'} "
+                                        f"(NetworkPolicy {after.get('policy')})"))
         if after.get("cordoned") or b.get("node_unschedulable"):
             node = self.session.backend.get("node", b["node"]) or {}
             cordoned = bool((node.get("spec") or {}).get("unschedulable"))
             checks.append((cordoned, f"node {b['node']} is {'cordoned' if cordoned else 'NOT cordoned'}"))
         return checks
+
+    def _pod_probe_targets(self) -> list[tuple[str, str, int]]:
+        """Where a held pod's probes go: the lab internet's sinkhole (north-south), and the cluster's DNS
+        Service (east-west, through kube-proxy to a CoreDNS pod on another node or the same one)."""
+        targets = []
+        endpoint = self.session.sinkhole_endpoint
+        if endpoint is not None and endpoint.address:
+            targets.append(("the lab internet", endpoint.address, endpoint.ports[0]))
+        dns = self.session.backend.get("service", "kube-dns", "kube-system") or {}
+        address = str((dns.get("spec") or {}).get("clusterIP") or "")
+        if address:
+            targets.append(("the cluster DNS Service", address, 53))
+        return targets
 
     def _released(self, hold: Any, result: ResponseResult, what: str) -> dict[str, Any] | None:
         """Release ``hold``; what the release left (None, said in the result, when it failed or
@@ -228,6 +245,12 @@ class Responder:
                    "its quarantine label and NetworkPolicy are gone" if not back.get("policy_left")
                    and not back.get("labelled") else "its quarantine label or NetworkPolicy is still there"),
                   _node_check(b, back)]
+        # Connectivity back: the enforcer learns the policy is gone from its watch, so a probe is retried
+        # for a few seconds before it counts as still cut off.
+        for what, address, port in self._pod_probe_targets():
+            reached = any(self.session.pod_can_connect(hold, address, port, timeout_s=2.0) for _ in range(3))
+            checks.append((reached, f"a connection from its network namespace to {what} {address}:{port} "
+                                    f"{'opened again' if reached else 'still fails'}"))
         checks += [(False, problem) for problem in back.get("problems") or []]
         result.release_checks += [text for _, text in checks]
         result.released = all(ok for ok, _ in checks)

@@ -33,7 +33,7 @@ import docker.errors
 from lab.engine import Engine
 from lab.errors import LabError
 from lab.kind.gobuild import build_tool
-from lab.kind.recipe import NodeRecipe, digest, state_dir
+from lab.kind.recipe import NETWORK_POLICY_IMAGE, NodeRecipe, digest, state_dir
 from lab.naming import is_bookkeeping_label
 
 ASSETS = Path(__file__).parent / "assets"
@@ -188,12 +188,19 @@ def _plan(bins: dict[str, Path]) -> dict[str, tuple[Path, str, str | None]]:
         "etcd": (bins["etcd"] / "etcd", "/usr/local/bin/etcd", None),
         "coredns": (bins["coredns"] / "coredns", "/coredns", "/coredns"),
         "pause": (bins["pause"] / "pause", "/pause", "/pause"),
+        "kube-network-policies": (bins["kube-network-policies"] / "cmd", "/usr/local/bin/kube-network-policies",
+                                  "/usr/local/bin/kube-network-policies"),
     }
+
+
+def _image_names(images: dict[str, str]) -> dict[str, str]:
+    """kubeadm's images, and the lab's NetworkPolicy enforcer."""
+    return {**images, "kube-network-policies": NETWORK_POLICY_IMAGE}
 
 
 def control_plane_archive(bins: dict[str, Path], images: dict[str, str], state: Path, base_tag: str = "") -> Path:
     plan = _plan(bins)
-    names = images
+    names = _image_names(images)
     key = digest({name: (names.get(name), str(src.parent), target) for name, (src, target, _) in plan.items()},
                  names.get("kube-proxy"), str(bins["kubernetes"]), base_tag)
     return state / "images" / f"control-plane-{key}.tar"
@@ -201,9 +208,10 @@ def control_plane_archive(bins: dict[str, Path], images: dict[str, str], state: 
 
 def control_plane_images(engine: Engine, bins: dict[str, Path], images: dict[str, str], state: Path,
                          log: Log, base_tag: str) -> Path:
-    """One docker archive with every image kubeadm runs: each a static binary in a tiny rootfs, and
-    kube-proxy on the node base."""
+    """One docker archive with every image the cluster runs: kubeadm's (each a static binary in a tiny
+    rootfs, kube-proxy on the node base) and the NetworkPolicy enforcer."""
     plan = _plan(bins)
+    images = _image_names(images)
     missing = (set(plan) | {"kube-proxy"}) - set(images)
     if missing:
         raise LabError(f"kubeadm does not list images for {sorted(missing)}: {images}")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 KUBERNETES_VERSION = "1.34.4"  # 1.34: the last minor that accepts cgroup v1 without failCgroupV1: false
 KIND_VERSION = "0.30.0"  # its node config template targets kubeadm v1beta4 (1.31+)
+KUBE_NETWORK_POLICIES_VERSION = "v0.8.0"
+NETWORK_POLICY_IMAGE = f"stowaway/kube-network-policies:{KUBE_NETWORK_POLICIES_VERSION}"
 WORKERS = 2  # scenarios land on workers; the control plane keeps its NoSchedule taint
 # The kubelet's default is 110 pods; the bench fills a worker to 100 idle pods beside its own
 # (kube-proxy, the node agent) and the scenarios it then runs there. A node's /24 of POD_SUBNET has room.
@@ -106,6 +108,10 @@ def go_tools(kubernetes: str = KUBERNETES_VERSION) -> tuple[GoTool, ...]:
                      for p in ("main/bridge", "main/loopback", "ipam/host-local", "meta/portmap"))),
         GoTool("etcd", "go.etcd.io/etcd/server/v3", "v3.6.16", (), main_source=ETCD_MAIN),
         GoTool("coredns", "github.com/coredns/coredns", "v1.14.7", ("github.com/coredns/coredns",)),
+        # NetworkPolicy's judge: the library kind's own CNI embeds, run unchanged as a DaemonSet. It
+        # reads verdict requests from NFQUEUE; the lab's iptables rules feed it (lab/kind/network.py).
+        GoTool("kube-network-policies", "sigs.k8s.io/kube-network-policies", KUBE_NETWORK_POLICIES_VERSION,
+               ("sigs.k8s.io/kube-network-policies/cmd",)),
     )
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+import yaml
 
 from lab import LabError
 from lab.kind import network
@@ -59,11 +60,29 @@ def test_each_node_gets_its_own_range_routes_to_the_others_and_the_egress_masque
     assert f"-s {POD_SUBNET} ! -d {POD_SUBNET}" in script and "-j MASQUERADE" in script
 
 
+def test_every_new_pod_connection_is_queued_to_the_enforcer_but_replies_and_the_nodes_root_are_not():
+    cp, w1 = network.read_nodes(FakeKubectl(NODES))
+    script = network.node_script(w1, [cp]).splitlines()
+    chain = [line for line in script if line.startswith("iptables -t mangle -A STOWAWAY-NETPOL")]
+    # order matters: the exemptions first, then both directions of the pod range to the queue
+    assert ["--uid-owner 0" in chain[0], "ESTABLISHED,RELATED" in chain[1]] == [True, True]
+    assert chain[2].endswith(f"-s {POD_SUBNET} -j NFQUEUE --queue-num 100")
+    assert chain[3].endswith(f"-d {POD_SUBNET} -j NFQUEUE --queue-num 100")
+    assert not any("queue-bypass" in line for line in script)  # fail closed, as the enforcer's default
+    assert any("-C POSTROUTING -j STOWAWAY-NETPOL" in line for line in script)  # hooked once, idempotent
+    docs = list(yaml.safe_load_all((network.ASSETS / "network-policies.yaml").read_text().replace("@IMAGE@", "x")))
+    args = next(d for d in docs if d["kind"] == "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--nfqueue-id={network.POLICY_QUEUE}" in args and not [a for a in args if "fail-open" in a]
+
+
 def test_configure_sets_up_every_node_and_makes_coredns_forward_nothing():
     kubectl = FakeKubectl({"items": NODES["items"][:2]})
     shells: list[str] = []
     nodes = network.configure(kubectl, lambda node, script: (shells.append(node), (0, ""))[1], expected=2)
     assert [n.name for n in nodes] == ["cp", "w1"] and shells == ["cp", "w1"]
+    assert ("apply", "-f", "-") in kubectl.calls  # the enforcer's DaemonSet
+    assert ("rollout", "status", "daemonset/network-policies", "-n", "kube-system", "--timeout=120s") \
+        in kubectl.calls
     corefile = kubectl.replaced["data"]["Corefile"]
     assert "forward" not in corefile and "kubernetes cluster.local" in corefile and "cache 30" in corefile
     assert ("rollout", "restart", "deployment/coredns", "-n", "kube-system") in kubectl.calls

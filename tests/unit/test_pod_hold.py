@@ -27,6 +27,7 @@ class Cluster:
         self.tasks = {CID: "RUNNING"}
         self.pause_fails = pause_fails
         self.calls: list[str] = []
+        self.probe_answer = types.SimpleNamespace(exit_code=0, output="")
 
     def pod(self) -> dict[str, Any]:
         return {"metadata": {"name": "worker-1", "namespace": "default", "uid": UID, "labels": dict(self.labels)},
@@ -68,6 +69,11 @@ class Cluster:
         return [copy.deepcopy(manifest)]
 
     def node_exec(self, node: str, command: list[str]) -> Any:
+        if command[0] == "crictl":
+            return types.SimpleNamespace(exit_code=0, output='W0101 warning\n{"info": {"pid": 4242}}')
+        if command[0] == "nsenter":  # the probe: answered as the node's shell would
+            assert command[:4] == ["nsenter", "-t", "4242", "-n"]
+            return self.probe_answer
         verb = command[3:5]
         if verb == ["task", "ls"]:
             rows = "".join(f"{c}    4242    {s}\n" for c, s in self.tasks.items())
@@ -155,3 +161,25 @@ def test_a_task_the_freezer_could_not_stop_yet_is_resumed_too() -> None:
     cluster.tasks[CID] = "PAUSING"
     pod_hold.release(cluster, record)
     assert cluster.tasks == {CID: "RUNNING"}
+
+
+@pytest.mark.parametrize(("code", "output", "opened"), [
+    (0, "", True),
+    (124, "", False),  # no answer before the timeout: the enforcer dropped the SYN
+    (1, "bash: connect: Connection refused\nbash: line 1: /dev/tcp/198.19.0.10/443: Connection refused", False),
+])
+def test_a_held_pod_is_probed_from_its_own_network_namespace(code: int, output: str, opened: bool) -> None:
+    cluster = Cluster()
+    record = pod_hold.hold_pod(cluster, cluster.pod(), "run-1")
+    cluster.probe_answer = types.SimpleNamespace(exit_code=code, output=output)
+    assert pod_hold.can_connect(cluster, record, "198.19.0.10", 443) is opened
+
+
+def test_a_probe_that_could_not_run_is_an_error_not_a_refusal() -> None:
+    cluster = Cluster()
+    record = pod_hold.hold_pod(cluster, cluster.pod(), "run-1")
+    cluster.probe_answer = types.SimpleNamespace(exit_code=1, output="nsenter: cannot open /proc/4242/ns/net")
+    with pytest.raises(LabError, match="nsenter"):
+        pod_hold.can_connect(cluster, record, "198.19.0.10", 443)
+    with pytest.raises(LabError, match="outside the lab range"):
+        pod_hold.can_connect(cluster, record, "192.0.2.1", 443)

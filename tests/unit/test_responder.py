@@ -240,10 +240,19 @@ class PodSession(FakeSession):
     """A kind run's session: pods are held through the cluster."""
 
     backend_kind = "kind"
+    enforced: bool = True  # the cluster's NetworkPolicy enforcer drops a held pod's new connections
+    reopens: bool = True  # and lets them through again once the policy is gone
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.backend = types.SimpleNamespace(get=lambda kind, name, ns=None: {"spec": {"unschedulable": True}})
+        objects = {"node": {"spec": {"unschedulable": True}}, "service": {"spec": {"clusterIP": "198.18.240.10"}}}
+        self.backend = types.SimpleNamespace(get=lambda kind, name, ns=None: objects.get(kind))
+
+    def pod_can_connect(self, record: Record, address: str, port: int, timeout_s: float = 3.0) -> bool:
+        self.calls.append(f"probe {address}:{port}")
+        if record.released_at is None:
+            return not self.enforced
+        return self.reopens
 
     def hold_pod(self, ref: str, cordon: bool = False) -> Record:
         self.calls.append(f"hold {ref} cordon={cordon}")
@@ -285,9 +294,37 @@ def test_an_escaped_pod_is_frozen_and_its_node_cordoned_then_given_back(no_settl
         [alert("escape.tool", obj="pod:uid-1")], [], ["pod:uid-1"], 0.0)
     assert result is not None and result.passed, result
     assert result.action == "hold-pod" and result.object == "pod:uid-1" and collected == ["pod:uid-1"]
-    assert session.calls == ["hold pod:uid-1 cordon=True", "release pod:uid-1"]
+    assert [c for c in session.calls if not c.startswith("probe")] == ["hold pod:uid-1 cordon=True",
+                                                                      "release pod:uid-1"]
     assert any("PAUSED" in c for c in result.checks) and any("is cordoned" in c for c in result.checks)
-    assert any("does not: the freeze holds it" in c for c in result.checks)
+    # both ways out probed from its network namespace while held, and again once given back
+    assert f"probe {SINK}:443" in session.calls and "probe 198.18.240.10:53" in session.calls
+    assert any("to the cluster DNS Service 198.18.240.10:53 failed" in c for c in result.checks)
+    assert any(f"to the lab internet {SINK}:443 opened again" in c for c in result.release_checks)
+
+
+def test_a_held_pod_whose_connections_still_open_is_not_contained(no_settle, monkeypatch, tmp_path) -> None:
+    """A cluster whose CNI ignores NetworkPolicy: the freeze alone does not pass for a network hold."""
+    monkeypatch.setattr("harness.response.pod_evidence.collect_pod", lambda *a, **k: types.SimpleNamespace(
+        path=tmp_path / "p", sha256="", complete=True, missing=(), indicators=Indicators()))
+    session = PodSession()
+    session.enforced = False
+    result = Responder(session, [EGRESS], Window(), tmp_path).respond(
+        [alert("net.egress", obj="pod:uid-1")], [], [], 0.0)
+    assert result is not None and not result.contained and not result.passed
+    assert any(f"to the lab internet {SINK}:443 still opened" in c for c in result.checks)
+
+
+def test_a_pod_still_cut_off_after_release_is_not_released(no_settle, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr("harness.response.pod_evidence.collect_pod", lambda *a, **k: types.SimpleNamespace(
+        path=tmp_path / "p", sha256="", complete=True, missing=(), indicators=Indicators()))
+    session = PodSession()
+    session.reopens = False
+    result = Responder(session, [EGRESS], Window(), tmp_path).respond(
+        [alert("net.egress", obj="pod:uid-1")], [], [], 0.0)
+    assert result is not None and result.contained and not result.released
+    assert any("198.18.240.10:53 still fails" in c for c in result.release_checks)
+    assert session.calls.count("probe 198.18.240.10:53") == 1 + 3  # held once, then three tries back
 
 
 def test_a_pod_whose_containers_still_act_after_the_freeze_is_not_contained(no_settle, monkeypatch, tmp_path) -> None:

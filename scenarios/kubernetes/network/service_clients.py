@@ -1,5 +1,5 @@
-"""A web app and its client the way real apps talk: a Deployment behind a Service, by DNS name,
-across nodes."""
+"""A web app and its clients the way real apps talk: a Deployment behind a Service, by DNS name,
+across nodes, with a NetworkPolicy that admits only the app's own clients."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ CLIENT = ("import socket, time, urllib.request\n"
 
 class ServiceClients(Scenario):
     id = "kubernetes.network.service-clients"
-    title = "Storefront calls its catalog Service by name, answered by replicas on two nodes"
+    title = "Storefront calls its catalog Service by name, across nodes, behind a NetworkPolicy"
     kind = Kind.BENIGN
     techniques = ("T1071.001",)
     backends = ("kubernetes",)
@@ -39,10 +39,13 @@ class ServiceClients(Scenario):
                                  "stowaway.k8s.hostpath-mount", "stowaway.k8s.exec-into-pod"), window_s=10)
     tags = ("kubernetes", "network")
     description = (
-        "In a namespace of its own: a catalog Deployment of two replicas spread over the workers and a "
-        "ClusterIP Service in front of it. A storefront pod calls http://catalog/ twenty times through "
-        "CoreDNS and kube-proxy. The scenario reads the storefront's log (no exec): it must have been "
-        "answered, by both replicas, so by two nodes."
+        "In a namespace of its own: a catalog Deployment of two replicas spread over the workers, a "
+        "ClusterIP Service in front of it, and a NetworkPolicy that admits to the catalog only pods "
+        "labelled app=storefront. A storefront pod calls http://catalog/ twenty times through CoreDNS "
+        "and kube-proxy; an unlabelled pod in the same namespace tries the same. The scenario reads "
+        "both pods' logs (no exec): the storefront must have been answered by both replicas (so by "
+        "two nodes), and the other pod never (its connections are dropped by the lab's enforcer, "
+        "kube-network-policies, so it times out)."
     )
 
     def detonate(self, lab: Lab) -> None:
@@ -68,26 +71,43 @@ class ServiceClients(Scenario):
         })
         lab.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "catalog", "namespace": namespace},
                    "spec": {"selector": app, "ports": [{"port": 80, "targetPort": 8080}]}})
+        lab.apply({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "catalog-clients", "namespace": namespace},
+            "spec": {"podSelector": {"matchLabels": app}, "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "storefront"}}}],
+                                  "ports": [{"port": 8080}]}]},
+        })
+
         def replicas_ready() -> bool:
             ready = lab.kubectl("get", "deployment", "-n", namespace, "catalog", "-o",
                                 "jsonpath={.status.readyReplicas}").output.strip()
             return ready == "2"
 
         lab.wait_for(replicas_ready, timeout=90, what="both catalog replicas to be ready")
-        client = lab.apply({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "storefront", "namespace": namespace, "labels": {"app": "storefront"}},
-            "spec": {"terminationGracePeriodSeconds": 1, "automountServiceAccountToken": False,
-                     "restartPolicy": "Never",
-                     "containers": [{"name": "storefront", "image": lab.image, "imagePullPolicy": "IfNotPresent",
-                                     "command": ["python3", "-c", CLIENT]}]},
-        })[0]
+        clients = {}
+        for role, labels in (("storefront", {"app": "storefront"}), ("visitor", {})):
+            clients[role] = lab.apply({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": role, "namespace": namespace, "labels": labels},
+                "spec": {"terminationGracePeriodSeconds": 1, "automountServiceAccountToken": False,
+                         "restartPolicy": "Never",
+                         "containers": [{"name": role, "image": lab.image, "imagePullPolicy": "IfNotPresent",
+                                         "command": ["python3", "-c", CLIENT]}]},
+            })[0]
 
-        def answers() -> list[str]:
-            result = lab.kubectl("logs", "-n", namespace, client.name, check=False)
+        def answers(role: str) -> list[str]:
+            result = lab.kubectl("logs", "-n", namespace, clients[role].name, check=False)
             return result.output.split() if result.exit_code == 0 else []
 
-        lab.wait_for(lambda: len(answers()) >= 20, timeout=120, what="the storefront's twenty requests")
-        served = {line for line in answers() if line not in ("refused", "timeout")}
+        lab.wait_for(lambda: len(answers("storefront")) >= 20 and len(answers("visitor")) >= 20, timeout=120,
+                     what="both clients to finish their twenty requests")
+        served = {line for line in answers("storefront") if line not in ("refused", "timeout")}
         if len(served) < 2:
-            raise AssertionError(f"the Service did not route the storefront to both replicas: {answers()}")
+            raise AssertionError(f"the Service did not route the storefront to both replicas: {answers('storefront')}")
+        let_in = [line for line in answers("visitor") if line not in ("refused", "timeout")]
+        if let_in:
+            raise AssertionError(f"the NetworkPolicy let an unlabelled pod reach the catalog: {let_in}")
+        if set(answers("visitor")) != {"timeout"}:
+            # A drop by the policy times out; refused would be the Service with no ready endpoint.
+            raise AssertionError(f"the visitor's requests were not all dropped: {answers('visitor')}")
