@@ -185,6 +185,8 @@ def hold_pod(cluster: Any, pod: dict[str, Any], run_id: str, cordon: bool = Fals
         ref=f"{POD_REF}{uid}", action=HOLD_POD, at=0.0,
         before={"namespace": namespace, "name": name, "node": node, "containers": containers,
                 "labels": dict(meta.get("labels") or {}), "ip": status.get("podIP", ""),
+                # Its traffic is its node's: no NetworkPolicy selects it, and a probe says nothing of it.
+                "host_network": bool(spec.get("hostNetwork")),
                 "node_unschedulable": not _schedulable_before_the_lab(cluster, node)},
         after={})
     if journal is not None:

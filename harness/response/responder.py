@@ -195,7 +195,11 @@ class Responder:
         checks.append((not late, f"the sensors saw {len(late)} new process or connection event(s) from its "
                                  "containers after the freeze"))
         # The NetworkPolicy's side: new connections from the pod's own network namespace are dropped.
-        for what, address, port in self._pod_probe_targets():
+        if b.get("host_network"):
+            checks.append((True, "it runs in its node's network namespace (hostNetwork): no NetworkPolicy "
+                                 "applies to it and a connection from there is the node's, so none is probed; "
+                                 "the freeze is what holds it"))
+        for what, address, port in self._pod_probe_targets(b):
             reached = self.session.pod_can_connect(hold, address, port)
             checks.append((not reached, f"a connection from its network namespace to {what} {address}:{port} "
                                         f"{'still opened' if reached else 'failed'} "
@@ -206,9 +210,12 @@ class Responder:
             checks.append((cordoned, f"node {b['node']} is {'cordoned' if cordoned else 'NOT cordoned'}"))
         return checks
 
-    def _pod_probe_targets(self) -> list[tuple[str, str, int]]:
+    def _pod_probe_targets(self, before: dict[str, Any]) -> list[tuple[str, str, int]]:
         """Where a held pod's probes go: the lab internet's sinkhole (north-south), and the cluster's DNS
-        Service (east-west, through kube-proxy to a CoreDNS pod on another node or the same one)."""
+        Service (east-west, through kube-proxy to a CoreDNS pod on another node or the same one); none
+        for a pod on its node's network."""
+        if before.get("host_network"):
+            return []
         targets = []
         endpoint = self.session.sinkhole_endpoint
         if endpoint is not None and endpoint.address:
@@ -247,7 +254,7 @@ class Responder:
                   _node_check(b, back)]
         # Connectivity back: the enforcer learns the policy is gone from its watch, so a probe is retried
         # for a few seconds before it counts as still cut off.
-        for what, address, port in self._pod_probe_targets():
+        for what, address, port in self._pod_probe_targets(b):
             reached = any(self.session.pod_can_connect(hold, address, port, timeout_s=2.0) for _ in range(3))
             checks.append((reached, f"a connection from its network namespace to {what} {address}:{port} "
                                     f"{'opened again' if reached else 'still fails'}"))

@@ -94,6 +94,7 @@ def test_a_pod_is_labelled_denied_frozen_and_its_node_cordoned_then_given_back()
     assert pod is not None and pod["metadata"]["uid"] == UID
     record = pod_hold.hold_pod(cluster, pod, "run-1", cordon=True, journal=lambda r: journal.append(r.to_dict()))
     assert journal and journal[0]["action"] == "hold-pod" and journal[0]["before"]["node"] == "kind-worker"
+    assert journal[0]["before"]["host_network"] is False
     assert record.after["tasks"] == {CID: "PAUSED"} and record.after["cordoned"] and record.at > 0
     assert cluster.labels[pod_hold.QUARANTINE_LABEL] == "run-1" and cluster.policies == {f"stw-hold-{UID[:8]}"}
     back = pod_hold.release(cluster, record)

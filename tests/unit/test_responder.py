@@ -315,6 +315,28 @@ def test_a_held_pod_whose_connections_still_open_is_not_contained(no_settle, mon
     assert any(f"to the lab internet {SINK}:443 still opened" in c for c in result.checks)
 
 
+def test_a_pod_on_its_nodes_network_is_not_probed_and_the_proof_says_why(no_settle, monkeypatch, tmp_path) -> None:
+    """A hostNetwork pod: a probe from its namespace would be the node's own (and pass the node's
+    exemptions), so it would prove nothing either way; the freeze is the hold."""
+    monkeypatch.setattr("harness.response.pod_evidence.collect_pod", lambda *a, **k: types.SimpleNamespace(
+        path=tmp_path / "p", sha256="", complete=True, missing=(), indicators=Indicators()))
+    session = PodSession()
+    session.enforced = False  # were it probed, the connection would open
+    hold = session.hold_pod
+
+    def host_network_hold(ref: str, cordon: bool = False) -> Record:
+        record = hold(ref, cordon)
+        record.before["host_network"] = True
+        return record
+
+    session.hold_pod = host_network_hold  # type: ignore[method-assign]
+    result = Responder(session, [ESCAPE], Window(), tmp_path).respond(
+        [alert("escape.tool", obj="pod:uid-1")], [], [], 0.0)
+    assert result is not None and result.contained and result.passed, result
+    assert not [c for c in session.calls if c.startswith("probe")]
+    assert any("(hostNetwork): no NetworkPolicy applies" in c for c in result.checks)
+
+
 def test_a_pod_still_cut_off_after_release_is_not_released(no_settle, monkeypatch, tmp_path) -> None:
     monkeypatch.setattr("harness.response.pod_evidence.collect_pod", lambda *a, **k: types.SimpleNamespace(
         path=tmp_path / "p", sha256="", complete=True, missing=(), indicators=Indicators()))
