@@ -365,7 +365,9 @@ class Lab(EngineViews):
         return path
 
     def track(self, workload: Workload) -> None:
-        """Record an object the scenario created by other means (a service it made via the API)."""
+        """Record an object the scenario created by other means (a service it made via the API), or one
+        it tampers with (an add-on it patches): alerts on it are attributed to the scenario. Nothing is
+        deleted for it: a scenario registers its own cleanup, or undoes its change."""
         with self._lock:
             self.workloads.append(workload)
 

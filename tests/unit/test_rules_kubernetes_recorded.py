@@ -7,17 +7,22 @@ raw_rbac_team_role_binding: kubernetes.rbac.team-role-binding, after the API ser
 the view role and the aggregation controller's rewrites of view, edit and admin.
 raw_exec_debug_container / raw_exec_operator_read_only: kubectl debug (a patch of the pod's
 ephemeralcontainers) and kubectl port-forward (a get of pods/portforward) on a web server pod.
+raw_deploy_kube_proxy_restart / raw_tamper_kube_proxy_sidecar / raw_deploy_kube_proxy_namesake
+(2026-12-01): a worker's kube-proxy pod deleted and recreated by its DaemonSet; a sidecar patched into
+kube-proxy's DaemonSet (and rolled back), with the pods the controller made from it; a DaemonSet of
+one's own in kube-system under kube-proxy's service account, with its pods.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from detectors.engine import DEFAULT_RULE_DIR, DetectionEngine, load_rules
-from detectors.policies import load_policy
+from detectors.policies import DEFAULT_POLICY_DIR, load_policy
 from detectors.sensors.k8s_audit import AuditNormaliser
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "kubernetes"
@@ -28,9 +33,10 @@ def raw(name: str) -> list[dict]:
     return [json.loads(line) for line in (FIXTURES / f"raw_{name}.audit.jsonl").read_text().splitlines() if line]
 
 
-def alerts(lines: list[dict]) -> list[tuple[str, str]]:
+def alerts(lines: list[dict], policy_dir: Path = DEFAULT_POLICY_DIR) -> list[tuple[str, str]]:
     """(rule, object) of every alert, the lines normalised and judged in order."""
-    normaliser, engine = AuditNormaliser(), DetectionEngine(load_rules([DEFAULT_RULE_DIR]), load_policy())
+    normaliser = AuditNormaliser()
+    engine = DetectionEngine(load_rules([DEFAULT_RULE_DIR]), load_policy([policy_dir]))
     found = []
     for line in lines:
         event = normaliser.normalise(line)
@@ -44,6 +50,9 @@ def alerts(lines: list[dict]) -> list[tuple[str, str]]:
     ("exec_debug_container", {EXEC}),
     ("rbac_team_role_binding", set()),
     ("exec_operator_read_only", set()),
+    ("tamper_kube_proxy_sidecar", {"stowaway.k8s.system-workload-changed"}),
+    ("deploy_kube_proxy_namesake", {"stowaway.k8s.system-namespace-deploy"}),
+    ("deploy_kube_proxy_restart", set()),
 ])
 def test_recorded_scenario_raises_exactly_its_rules(name, expected):
     assert {rule for rule, _ in alerts(raw(name))} == expected
@@ -88,3 +97,28 @@ def test_the_team_binds_view_which_the_sensor_saw_written_and_found_no_grant_in(
     assert view and all("kubernetes.rbac.grants" not in e for e in view)
     bound = [e for e in events if e.get("requestObject.roleRef.name") == "view"]
     assert bound and all("kubernetes.rbac.role_grants" not in e for e in bound)
+
+
+def test_the_kube_proxy_twin_is_silent_because_of_its_sanction(tmp_path):
+    """Without the kube-system add-ons sanction the recreated kube-proxy pod raises three alerts: the
+    twin exercises the false positive the sanction removes, and the sidecar's pods the same way."""
+    policy = tmp_path / "policy"
+    shutil.copytree(DEFAULT_POLICY_DIR, policy)
+    (tmp_path / "baselines").symlink_to(DEFAULT_POLICY_DIR.parent / "baselines")  # the policy names ../baselines
+    path = policy / "kubernetes.yaml"
+    text = path.read_text()
+    start = text.index("  - name: kube-system-addons")
+    path.write_text(text[:start] + text[text.index("approved_deployers:", start):])
+    pods = {"stowaway.k8s.privileged-pod", "stowaway.k8s.host-namespace-pod", "stowaway.k8s.hostpath-mount"}
+    assert {rule for rule, _ in alerts(raw("deploy_kube_proxy_restart"), policy)} == pods
+    assert {rule for rule, _ in alerts(raw("tamper_kube_proxy_sidecar"), policy)} == \
+        pods | {"stowaway.k8s.system-workload-changed"}
+
+
+def test_only_the_sidecar_patch_alerts_not_the_pods_it_makes():
+    lines = raw("tamper_kube_proxy_sidecar")
+    daemonset = next(line["objectRef"] for line in lines if line["objectRef"]["resource"] == "daemonsets")
+    uid = next(line["responseObject"]["metadata"]["uid"] for line in lines
+               if line["objectRef"]["resource"] == "daemonsets")
+    assert daemonset["name"] == "kube-proxy"
+    assert alerts(lines) == [("stowaway.k8s.system-workload-changed", f"daemonset:{uid}")]
