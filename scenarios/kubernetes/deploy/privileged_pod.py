@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._expect import OPERATOR_EXEC
 
 
 class PrivilegedPod(Scenario):
@@ -12,10 +13,7 @@ class PrivilegedPod(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1610", "T1611")
     backends = ("kubernetes",)
-    expect = Expectation(fires=("stowaway.k8s.privileged-pod",), within_s=20, may_fire={
-        "stowaway.k8s.exec-into-pod": "The operator really execs into the pod it deployed with kubectl "
-                                      "to use what it gained there.",
-    })
+    expect = Expectation(fires=("stowaway.k8s.privileged-pod",), within_s=20, may_fire=OPERATOR_EXEC)
     twin = "kubernetes.deploy.node-agent-daemonset"
     tags = ("kubernetes", "privilege-escalation")
     description = (

@@ -6,6 +6,7 @@ import secrets
 
 from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._expect import OPERATOR_EXEC
 
 
 class NsenterNode(Scenario):
@@ -15,10 +16,7 @@ class NsenterNode(Scenario):
     techniques = ("T1611", "T1610")
     backends = ("kubernetes",)
     expect = Expectation(fires=("stowaway.k8s.privileged-pod", "stowaway.k8s.host-namespace-pod"), within_s=20,
-                         may_fire={
-        "stowaway.k8s.exec-into-pod": "The operator really execs into the pod it deployed with kubectl "
-                                      "to use what it gained there.",
-    })
+                         may_fire=OPERATOR_EXEC)
     twin = "kubernetes.deploy.node-agent-daemonset"
     tags = ("kubernetes", "escape")
     description = (

@@ -6,6 +6,7 @@ import secrets
 
 from lab import Lab, WorkloadSpec
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._expect import OPERATOR_EXEC
 
 
 class NatRedirect(Scenario):
@@ -14,10 +15,7 @@ class NatRedirect(Scenario):
     kind = Kind.ADVERSARY
     techniques = ("T1090", "T1610")
     backends = ("kubernetes",)
-    expect = Expectation(fires=("stowaway.k8s.net-admin-pod",), within_s=20, may_fire={
-        "stowaway.k8s.exec-into-pod": "The operator really execs into the pod it deployed with kubectl "
-                                      "to use what it gained there.",
-    })
+    expect = Expectation(fires=("stowaway.k8s.net-admin-pod",), within_s=20, may_fire=OPERATOR_EXEC)
     tags = ("kubernetes", "command-and-control", "traffic-redirection")
     description = (
         "Creates a pod that adds NET_ADMIN, installs an iptables DNAT rule in its own network "
