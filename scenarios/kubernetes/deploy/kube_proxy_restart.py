@@ -6,6 +6,7 @@ import json
 
 from lab import Lab
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._own_cluster import require_own_cluster
 
 SELECTOR = "k8s-app=kube-proxy"  # kubeadm's label on its kube-proxy add-on
 
@@ -38,6 +39,7 @@ class KubeProxyRestart(Scenario):
             raise AssertionError(f"no kube-proxy pod on a worker: {[p['spec'].get('nodeName') for p in pods['items']]}")
         old = workers[0]
         node, old_uid = old["spec"]["nodeName"], old["metadata"]["uid"]
+        require_own_cluster(lab, node)
         lab.action(f"delete the kube-proxy pod on {node}; its DaemonSet recreates it")
         lab.kubectl("delete", "pod", "-n", "kube-system", old["metadata"]["name"], "--wait=true")
 

@@ -7,6 +7,7 @@ import secrets
 
 from lab import Lab, Workload
 from scenarios.api import Expectation, Kind, Scenario
+from scenarios.kubernetes._own_cluster import require_own_cluster
 
 SIDECAR = "metrics"
 
@@ -32,6 +33,8 @@ class KubeProxySidecar(Scenario):
     )
 
     def detonate(self, lab: Lab) -> None:
+        node = lab.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").output.strip()
+        require_own_cluster(lab, node)
         marker = secrets.token_hex(6)
         beacon = f"while true; do echo {marker} | nc -w 2 -q 1 {lab.sinkhole.address} 4444; sleep 2; done"
         before = json.loads(lab.kubectl("get", "daemonset", "-n", "kube-system", "kube-proxy", "-o", "json").output)
